@@ -1,0 +1,75 @@
+//! One `Finding` type for every gate, and one renderer per output format.
+//!
+//! Checks never print: they return findings; the binary puts them in a [`Report`] and renders
+//! it with [`render`]. Data flows one way: policy + repository -> findings -> report -> exit code.
+
+mod finding;
+pub mod render;
+pub mod rules;
+
+pub use finding::{Finding, Severity};
+pub use render::{Format, render};
+
+use serde::Serialize;
+
+/// Everything one run of one gate has to say.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The binary that produced it, e.g. `gate-precommit`.
+    pub tool: &'static str,
+    /// What was checked, in one line ("staged changes", "working tree", "13 migrations").
+    pub subject: String,
+    pub findings: Vec<Finding>,
+    /// Extra sections a gate adds (timings, the approval table, a Mermaid graph). Rendered in
+    /// `text` and `markdown`, carried under `sections` in `json`.
+    pub sections: Vec<Section>,
+}
+
+/// A titled block of extra output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    pub title: String,
+    /// Plain text for terminals.
+    pub text: String,
+    /// GitHub-flavoured Markdown for pull requests and `$GITHUB_STEP_SUMMARY`.
+    pub markdown: String,
+    /// Machine-readable form for `--format json`.
+    pub data: serde_json::Value,
+}
+
+impl Report {
+    pub fn new(tool: &'static str, subject: impl Into<String>) -> Self {
+        Report {
+            tool,
+            subject: subject.into(),
+            findings: Vec::new(),
+            sections: Vec::new(),
+        }
+    }
+
+    /// Counts of (errors, warnings, notes).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for f in &self.findings {
+            match f.severity {
+                Severity::Error => c.0 += 1,
+                Severity::Warning => c.1 += 1,
+                Severity::Note => c.2 += 1,
+            }
+        }
+        c
+    }
+
+    /// `1` when at least one finding is an error, else `0`. (`2` is for runs that could not
+    /// check at all; those never produce a report.)
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.findings.iter().any(|f| f.severity == Severity::Error))
+    }
+
+    /// Sort findings by path, line, code so every format is stable across runs.
+    pub fn sort(&mut self) {
+        self.findings.sort_by(|a, b| {
+            (a.path.as_deref(), a.line, a.code).cmp(&(b.path.as_deref(), b.line, b.code))
+        });
+    }
+}

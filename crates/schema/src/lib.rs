@@ -1,0 +1,1 @@
+//! PostgreSQL catalog `Snapshot` as canonical JSON, and `diff`. (Skeleton.)
