@@ -1,9 +1,115 @@
-//! `gate-approve` (skeleton).
+//! `gate-approve`: governance of emergency fixes (A001–A011), the approval recorded in git,
+//! `register` / `baseline` to fill the registry, and the report reviewers read.
 
+pub mod check;
+pub mod history;
+mod register;
+mod report;
+pub mod triage;
+
+use std::path::Path;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use gate_cli::{CommonArgs, TodayArg};
+use gate_report::Report;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gate-approve",
+    version,
+    about = "Governance of emergency fixes: approval, four-eyes, deadlines, rollback; the reviewers' report",
+    after_help = "Exit codes: 0 every check passed, 1 at least one error finding, 2 could not check."
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    today: TodayArg,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Check every registry entry against A001–A011 (the default)
+    Check,
+    /// Register an emergency script (or re-pin it with --update)
+    Register(register::RegisterArgs),
+    /// Register every unregistered emergency script as legacy, with a deadline and a triage
+    Baseline {
+        /// Deadline for the legacy scripts [default: today + governance.convert-within-days]
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        convert_by: Option<String>,
+    },
+    /// The registry, deadlines, the chain with each fix, and all findings
+    Report,
+}
 
 /// Entry point of the `gate-approve` binary.
 pub fn main() -> ExitCode {
-    eprintln!("gate-approve: not implemented yet");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => gate_cli::fail(&e),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ws = gate_cli::open_workspace(cli.common.repo.as_deref())?;
+    let today = cli.today.resolve()?;
+    let policy_path = gate_cli::policy_path(&ws, cli.common.policy.as_deref());
+    let policy = gate_cli::load_policy(&ws, cli.common.policy.as_deref())?;
+    let policy_rel = relative_to(&ws.root, &policy_path);
+    let ctx = check::Context {
+        root: &ws.root,
+        repo: &ws.repo,
+        policy_rel,
+        today,
+    };
+    match cli.cmd.unwrap_or(Cmd::Check) {
+        Cmd::Check => {
+            let findings = check::check(&policy, &ctx)?;
+            let mut report = Report::new(
+                "gate-approve",
+                format!(
+                    "{} registered emergency script{} in {}",
+                    policy.emergency.scripts.len(),
+                    if policy.emergency.scripts.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    ctx.policy_rel
+                ),
+            );
+            report.findings = findings;
+            report.sort();
+            Ok(gate_cli::emit(&report, cli.common.format))
+        }
+        Cmd::Report => {
+            let report = report::build(&policy, &ctx)?;
+            Ok(gate_cli::emit(&report, cli.common.format))
+        }
+        Cmd::Register(args) => register::register(&ws, &policy, &policy_path, today, &args),
+        Cmd::Baseline { convert_by } => {
+            let convert_by = convert_by
+                .map(|s| {
+                    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").with_context(|| {
+                        format!("--convert-by `{s}` is not a calendar date of the form YYYY-MM-DD")
+                    })
+                })
+                .transpose()?;
+            register::baseline(&ws, &policy, &policy_path, today, convert_by)
+        }
+    }
+}
+
+/// `path` relative to `root` with `/`, or as given when it lies elsewhere.
+fn relative_to(root: &Path, path: &Path) -> String {
+    let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    abs.strip_prefix(root)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_else(|_| path.display().to_string())
 }

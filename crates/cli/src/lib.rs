@@ -112,7 +112,8 @@ pub fn load_policy(ws: &Workspace, policy_arg: Option<&Path>) -> anyhow::Result<
 pub fn emit(report: &Report, format: Format) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Err(e) = gate_report::render(report, format, &mut out) {
+    let options = gate_report::RenderOptions::for_stdout();
+    if let Err(e) = gate_report::render_with(report, format, &mut out, &options) {
         // A closed pipe (`| head`) is not a failed check.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("error: cannot write the report: {e}");

@@ -3,6 +3,8 @@
 
 pub mod edit;
 mod model;
+mod render;
+mod validate;
 
 pub use model::*;
 
@@ -65,7 +67,23 @@ pub fn load(path: &Path, repo_root: &Path) -> Result<Policy, PolicyError> {
     parse(&text, path, repo_root)
 }
 
-/// Parse and validate policy text (the file name is only used in diagnostics).
-pub fn parse(text: &str, file: &Path, _repo_root: &Path) -> Result<Policy, PolicyError> {
-    model::parse_quick(text, file)
+/// Parse and validate policy text (the file name is only used in diagnostics). All problems
+/// are collected before failing: a malformed file yields the TOML parser's error; a
+/// well-formed one yields every unknown key, wrong type and invalid value at once.
+pub fn parse(text: &str, file: &Path, repo_root: &Path) -> Result<Policy, PolicyError> {
+    let root = match toml::de::DeTable::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            let problem = validate::Problem {
+                span: e.span(),
+                message: format!("invalid TOML: {}", e.message().trim_end()),
+                label: e.message().trim_end().to_string(),
+                notes: Vec::new(),
+                secondary: None,
+            };
+            return Err(render::invalid(text, file, vec![problem]));
+        }
+    };
+    validate::validate(text, &root, file, repo_root)
+        .map_err(|problems| render::invalid(text, file, problems))
 }

@@ -1,26 +1,174 @@
-//! `gate-precommit` (skeleton).
+//! `gate-precommit`: rejects unregistered emergency scripts (G001), edits to approved ones
+//! (G002) and edits to released migrations (G003/G004), in the staged changes (the git hook)
+//! or in the whole working tree (`--all`, for CI).
 
-use std::path::Path;
+mod ddl;
+mod index;
+pub mod install;
+mod judge;
+mod scope;
+mod staged;
+mod worktree;
+
+pub use ddl::first_ddl_line;
+pub use index::StagedIndex;
+pub use judge::{MAX_TEXT_BYTES, display_path, shell_quote};
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use gate_cli::CommonArgs;
 use gate_policy::Policy;
+use gate_report::{Finding, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("{0}")]
     Other(String),
+    #[error("{what}: {}", source.message())]
+    Git { what: String, source: git2::Error },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Chain(#[from] gate_chain::ChainError),
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    /// How many files were judged.
+    pub checked: usize,
+}
+
+/// Staged mode: judge the index of `repo` against HEAD. `index` is the index git is about to
+/// commit (normally `.git/index`, but `GIT_INDEX_FILE` during `git commit -a`/`git commit
+/// PATH`), read with [`StagedIndex::open`].
+pub fn scan_staged(
+    repo: &git2::Repository,
+    index: &StagedIndex,
+    policy: &Policy,
+) -> Result<Outcome, ScanError> {
+    staged::scan(repo, index, policy)
+}
+
+/// `--all`: judge the working tree under `root`.
+pub fn scan_worktree(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
+    worktree::scan(root, policy)
 }
 
 /// Repository-relative paths (with `/`) of files in the working tree that `gate-precommit
 /// --all` rejects as unregistered emergency scripts (G001), sorted. Used by
 /// `gate-approve baseline`.
 pub fn unregistered_in_worktree(root: &Path, policy: &Policy) -> Result<Vec<String>, ScanError> {
-    let _ = (root, policy);
-    Ok(Vec::new())
+    let outcome = worktree::scan(root, policy)?;
+    let mut paths: Vec<String> = outcome
+        .findings
+        .into_iter()
+        .filter(|f| f.code == "G001")
+        .filter_map(|f| f.path)
+        .collect();
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gate-precommit",
+    version,
+    about = "Rejects unregistered emergency scripts and edits to released migrations in the staged changes (git hook) or the working tree (--all)"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Check every file in the working tree instead of the staged changes (for CI: catches
+    /// commits made with --no-verify)
+    #[arg(long)]
+    all: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install the git pre-commit hook (honours core.hooksPath)
+    Install {
+        /// Replace a pre-commit hook that gate-precommit did not write
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Entry point of the `gate-precommit` binary.
 pub fn main() -> ExitCode {
-    eprintln!("gate-precommit: not implemented yet");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Some(Command::Install { .. }) if cli.all => Err(anyhow::anyhow!(
+            "--all checks the working tree; it cannot be combined with `install`"
+        )),
+        Some(Command::Install { force }) => install_cmd(&cli.common, *force),
+        None => check(&cli),
+    };
+    result.unwrap_or_else(|e| gate_cli::fail(&e))
+}
+
+fn install_cmd(common: &CommonArgs, force: bool) -> anyhow::Result<ExitCode> {
+    let ws = gate_cli::open_workspace(common.repo.as_deref())?;
+    let done = install::install(&ws.repo, &ws.root, force)?;
+    let msg = match done {
+        install::Installed::Created(p) => format!("installed {}", p.display()),
+        install::Installed::Updated(p) => format!("updated {}", p.display()),
+        install::Installed::Unchanged(p) => format!("already installed: {}", p.display()),
+        install::Installed::Replaced(p) => {
+            format!("replaced the existing hook {} (--force)", p.display())
+        }
+    };
+    println!("gate-precommit: {msg}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The index git is committing: `GIT_INDEX_FILE` when git set it for the hook (a temporary
+/// index during `git commit -a` or `git commit PATH`), else the repository's index.
+fn open_index(repo: &git2::Repository) -> anyhow::Result<StagedIndex> {
+    let path = match std::env::var_os("GIT_INDEX_FILE").filter(|v| !v.is_empty()) {
+        Some(p) => {
+            let path = PathBuf::from(p);
+            if path.is_relative() {
+                std::env::current_dir()?.join(path)
+            } else {
+                path
+            }
+        }
+        // A linked worktree keeps its own index in its private git dir, which is repo.path().
+        None => repo.path().join("index"),
+    };
+    Ok(StagedIndex::open(&path)?)
+}
+
+fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let ws = gate_cli::open_workspace(cli.common.repo.as_deref())?;
+    let policy = gate_cli::load_policy(&ws, cli.common.policy.as_deref())?;
+    let (outcome, subject) = if cli.all {
+        (scan_worktree(&ws.root, &policy)?, "working tree")
+    } else {
+        let index = open_index(&ws.repo)?;
+        (scan_staged(&ws.repo, &index, &policy)?, "staged changes")
+    };
+    let files = if outcome.checked == 1 {
+        "file"
+    } else {
+        "files"
+    };
+    let mut report = Report::new(
+        "gate-precommit",
+        format!("{subject}: {} {files} checked", outcome.checked),
+    );
+    report.findings = outcome.findings;
+    report.sort();
+    Ok(gate_cli::emit(&report, cli.common.format))
 }

@@ -3,11 +3,23 @@
 
 pub mod backend;
 mod chain_cmd;
+mod fixes;
+mod progress;
+pub mod run;
+pub mod runner;
+mod snapshot_cmd;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
 use gate_cli::CommonArgs;
+use gate_policy::Backend;
+
+use crate::backend::BackendOptions;
+use crate::run::{Mode, ReplayError, Settings};
 
 /// Replay the migration chain from an empty PostgreSQL and check it.
 #[derive(Debug, Parser)]
@@ -15,6 +27,8 @@ use gate_cli::CommonArgs;
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    replay: ReplayArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -25,6 +39,67 @@ enum Command {
     Chain,
     /// Write migrations.lock from the current chain (atomically).
     Lock,
+    /// Replay to head and write the schema to `replay.snapshot` (canonical JSON).
+    Snapshot,
+    /// Start a database backend, print what it started, hold, clean up (tests, benchmarks).
+    #[command(hide = true)]
+    BackendSmoke(backend::smoke::SmokeArgs),
+}
+
+/// Where the scratch PostgreSQL comes from (overrides `replay.backend`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Auto,
+    Docker,
+    Local,
+    Url,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Docker => Backend::Docker,
+            BackendArg::Local => Backend::Local,
+            BackendArg::Url => Backend::Url,
+        }
+    }
+}
+
+/// Flags of the replay and of `gate-replay snapshot`.
+#[derive(Debug, Clone, clap::Args)]
+struct ReplayArgs {
+    /// Database backend: auto, docker, local, url [default: replay.backend]
+    #[arg(long, global = true, value_enum, value_name = "KIND")]
+    backend: Option<BackendArg>,
+    /// Server for the url backend; replay creates and drops its own database there and never
+    /// writes to the one named [env: GATE_DATABASE_URL]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "GATE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Docker image for the docker backend [default: replay.image]
+    #[arg(long, global = true, value_name = "IMAGE")]
+    image: Option<String>,
+    /// Compare the replayed schema with this live database (read-only)
+    #[arg(long, global = true, value_name = "URL")]
+    reference: Option<String>,
+    /// Compare with a `pg_dump --schema-only` file, restored into a scratch database
+    #[arg(long, global = true, value_name = "FILE")]
+    reference_dump: Option<PathBuf>,
+    /// Fail (R001) and clean up when the replay runs longer [default: replay.timeout-s]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Skip the downgrade/upgrade round trip
+    #[arg(long, global = true)]
+    no_roundtrip: bool,
+    /// Skip the emergency-fix checks
+    #[arg(long, global = true)]
+    no_fixes: bool,
 }
 
 /// Entry point of the `gate-replay` binary.
@@ -33,9 +108,125 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Chain) => chain_cmd::chain(&cli.common),
         Some(Command::Lock) => chain_cmd::lock(&cli.common),
-        None => {
-            eprintln!("gate-replay: replay not implemented yet");
-            ExitCode::from(2)
+        Some(Command::Snapshot) => run_replay(&cli, Mode::Snapshot),
+        Some(Command::BackendSmoke(ref args)) => backend::smoke::run(
+            args,
+            cli.replay.backend.map(Backend::from),
+            cli.replay.image.clone(),
+            cli.replay.database_url.clone(),
+        ),
+        None => run_replay(&cli, Mode::Check),
+    }
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let ws = gate_cli::open_workspace(cli.common.repo.as_deref())?;
+    let policy = gate_cli::load_policy(&ws, cli.common.policy.as_deref())?;
+    let a = &cli.replay;
+    let backend = a.backend.map_or(policy.replay.backend, Backend::from);
+    if backend == Backend::Url && a.database_url.is_none() {
+        anyhow::bail!(
+            "the url backend needs --database-url URL (or GATE_DATABASE_URL) naming a server to create scratch databases on"
+        );
+    }
+    let timeout = a.timeout.unwrap_or(policy.replay.timeout_s);
+    if timeout == 0 {
+        anyhow::bail!("--timeout / replay.timeout-s must be at least 1 second");
+    }
+    let backend_options = BackendOptions {
+        image: a
+            .image
+            .clone()
+            .unwrap_or_else(|| policy.replay.image.clone()),
+        database_url: a.database_url.clone(),
+        ready_timeout: Duration::from_secs(60),
+    };
+    Ok(Settings {
+        root: ws.root.clone(),
+        backend,
+        backend_options,
+        reference: a.reference.clone(),
+        reference_dump: a.reference_dump.as_ref().map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                std::env::current_dir().map_or_else(|_| p.clone(), |d| d.join(p))
+            }
+        }),
+        timeout: Duration::from_secs(timeout),
+        roundtrip: policy.replay.roundtrip && !a.no_roundtrip,
+        fixes: policy.replay.fixes && !a.no_fixes,
+        policy,
+    })
+}
+
+fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
+    let settings = match settings(cli) {
+        Ok(s) => s,
+        Err(e) => return gate_cli::fail(&redact_anyhow(e)),
+    };
+    // Ctrl-C / SIGTERM must not leave containers, clusters or scratch databases behind.
+    backend::install_signal_cleanup();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+    {
+        Ok(rt) => rt,
+        Err(e) => return gate_cli::fail(&e),
+    };
+    let outcome = rt.block_on(run::replay(&settings, mode));
+    // Child processes and connections are gone with the runtime before we exit.
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let kind = match e {
+                ReplayError::Environment(_) => "the replay could not run",
+                ReplayError::Config(_) => "the replay is misconfigured",
+            };
+            return gate_cli::fail(&anyhow::anyhow!("{kind}: {e}"));
         }
+    };
+    if mode == Mode::Snapshot {
+        if let Some(snap) = &outcome.snapshot {
+            let path = settings.root.join(&settings.policy.replay.snapshot);
+            if let Err(e) = snapshot_cmd::write_atomically(&path, snap) {
+                return gate_cli::fail(&anyhow::anyhow!("cannot write {}: {e}", path.display()));
+            }
+            eprintln!("gate-replay: wrote {}", settings.policy.replay.snapshot);
+        }
+    }
+    gate_cli::emit(&outcome.report, cli.common.format)
+}
+
+fn redact_anyhow(e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}", redact_error(&format!("{e:#}")))
+}
+
+/// Replace the password of every connection URL inside `text` with `***`: error messages of
+/// drivers and tools sometimes quote the URL they were given.
+pub fn redact_error(text: &str) -> String {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@").expect("valid regex")
+    });
+    static KV: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)(password\s*=\s*)('[^']*'|\S+)").expect("valid regex")
+    });
+    let s = RE.replace_all(text, "${1}***@");
+    KV.replace_all(&s, "${1}***").into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_and_keywords_are_redacted() {
+        let r =
+            redact_error("cannot connect to postgres://app:s3cr3t@db:5432/x and password=hunter2");
+        assert!(!r.contains("s3cr3t"), "{r}");
+        assert!(!r.contains("hunter2"), "{r}");
+        assert!(r.contains("postgres://app:***@db:5432/x"), "{r}");
     }
 }

@@ -1,14 +1,18 @@
 //! One `Finding` type for every gate, and one renderer per output format.
 //!
 //! Checks never print: they return findings; the binary puts them in a [`Report`] and renders
-//! it with [`render`]. Data flows one way: policy + repository -> findings -> report -> exit code.
+//! it with [`render`] (or [`render_with`] and [`RenderOptions::for_stdout`] for colour on a
+//! terminal). Data flows one way: policy + repository -> findings -> report -> exit code.
+//!
+//! The formats, the JSON schema and the rule table are documented in this crate's README.
 
 mod finding;
 pub mod render;
 pub mod rules;
 
 pub use finding::{Finding, Severity};
-pub use render::{Format, render};
+pub use render::{Format, RenderOptions, render, render_with, summary_line};
+pub use rules::{explain, rules_markdown_table};
 
 use serde::Serialize;
 

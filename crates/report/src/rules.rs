@@ -283,3 +283,39 @@ pub static RULES: &[Rule] = &[
 pub fn lookup(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.code == code)
 }
+
+/// The `--explain CODE` text: what the rule detects, why it matters, how to fix it.
+/// Codes are matched case-insensitively (`g001` works); `None` for an unknown code.
+pub fn explain(code: &str) -> Option<String> {
+    let rule = lookup(&code.trim().to_ascii_uppercase())?;
+    Some(format!(
+        "{code} ({severity}): {name}\n\nWhat it detects\n  {what}\n\nWhy it matters\n  {why}\n\nHow to fix it\n  {fix}\n",
+        code = rule.code,
+        severity = rule.severity.as_str(),
+        name = rule.name,
+        what = rule.what,
+        why = rule.why,
+        fix = rule.fix,
+    ))
+}
+
+/// A GitHub Markdown table of every rule (Code, Severity, What, Why, How to fix), for the
+/// README. The catalogue texts are Markdown already (backticks mark names); only what would
+/// break the table is escaped.
+pub fn rules_markdown_table() -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', "<br>");
+    let mut out =
+        String::from("| Code | Severity | What | Why | How to fix |\n|---|---|---|---|---|\n");
+    for r in RULES {
+        out.push_str(&format!(
+            "| `{}` {} | {} | {} | {} | {} |\n",
+            r.code,
+            r.name,
+            r.severity.as_str(),
+            cell(r.what),
+            cell(r.why),
+            cell(r.fix),
+        ));
+    }
+    out
+}

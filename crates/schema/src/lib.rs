@@ -1,6 +1,30 @@
-//! PostgreSQL catalog `Snapshot` as canonical JSON, and `diff`. (Skeleton.)
+//! PostgreSQL catalog `Snapshot` as canonical JSON, and `diff`.
+//!
+//! A snapshot is read from pg_catalog inside a read-only transaction, with one set-based query
+//! per object kind, and serialises to canonical JSON: two databases built by the same migrations
+//! give byte-identical files. [`diff`] turns two snapshots into differences a reviewer can read.
+//! The JSON shape is described in this crate's README.
 
-use serde::{Deserialize, Serialize};
+mod capture;
+mod diff;
+mod model;
+
+pub use model::{
+    Column, Constraint, Domain, Enum, Extension, Function, Index, SchemaObject, Sequence, Snapshot,
+    Table, Trigger, View,
+};
+pub use sqlx::postgres::PgConnection;
+
+use serde::Serialize;
+
+/// Bookkeeping tables of the migration tools Migration Gate replays. They are the runner's, not
+/// the application's, so comparisons usually leave them out (see [`Snapshot::capture_excluding`]).
+pub const BOOKKEEPING_TABLES: &[&str] = &[
+    "alembic_version",
+    "schema_migrations",
+    "flyway_schema_history",
+    "_sqlx_migrations",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -8,13 +32,6 @@ pub enum SchemaError {
     Query(String),
     #[error("snapshot file is not valid: {0}")]
     Json(String),
-}
-
-/// The schema of one database, as read from pg_catalog. Serialises to canonical JSON: two
-/// snapshots of the same schema are byte-identical.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub objects: Vec<String>,
 }
 
 /// One object-level difference, readable by a human.
@@ -33,33 +50,103 @@ impl std::fmt::Display for Difference {
 }
 
 impl Snapshot {
-    /// Read the schema of the database at `url`, inside a read-only transaction.
+    /// Read the schema of the database at `url`, inside a read-only transaction. The URL may
+    /// carry `sslmode=require` (TLS via rustls) as managed PostgreSQL services demand.
+    /// Uses up to three connections sharing one exported snapshot (fewer when the server
+    /// refuses more), so the catalog is read in parallel yet consistently.
     pub async fn capture(url: &str) -> Result<Snapshot, SchemaError> {
-        let _ = url;
-        Err(SchemaError::Query("not implemented".into()))
+        capture::capture_url(url).await
+    }
+
+    /// Like [`Snapshot::capture`], then leave out the tables named in `exclude_tables` (see
+    /// [`Snapshot::without_tables`]), e.g. [`BOOKKEEPING_TABLES`].
+    pub async fn capture_excluding(
+        url: &str,
+        exclude_tables: &[&str],
+    ) -> Result<Snapshot, SchemaError> {
+        Ok(Self::capture(url).await?.without_tables(exclude_tables))
+    }
+
+    /// Read the schema through an open connection, inside a read-only transaction that is
+    /// rolled back afterwards. The connection must not be inside a transaction already.
+    pub async fn capture_with(conn: &mut PgConnection) -> Result<Snapshot, SchemaError> {
+        capture::capture_with(conn).await
+    }
+
+    /// This snapshot without the named tables and what hangs off them (indexes, triggers,
+    /// sequences they own). A name matches `schema.table` exactly, or a bare `table` in any
+    /// schema.
+    pub fn without_tables(mut self, names: &[&str]) -> Snapshot {
+        let matches = |qualified: &str| {
+            names.iter().any(|n| {
+                *n == qualified
+                    || qualified
+                        .split_once('.')
+                        .is_some_and(|(_, bare)| bare == *n)
+            })
+        };
+        let removed: Vec<String> = self.tables.keys().filter(|k| matches(k)).cloned().collect();
+        if removed.is_empty() {
+            return self;
+        }
+        let is_removed = |t: &str| removed.iter().any(|r| r == t);
+        self.tables.retain(|k, _| !is_removed(k));
+        self.indexes.retain(|_, i| !is_removed(&i.table));
+        self.triggers.retain(|_, t| !is_removed(&t.table));
+        self.sequences.retain(|_, s| {
+            !s.owned_by.as_deref().is_some_and(|o| {
+                removed.iter().any(|r| {
+                    o.strip_prefix(r.as_str())
+                        .is_some_and(|c| c.starts_with('.'))
+                })
+            })
+        });
+        self
     }
 
     /// Canonical JSON (sorted, pretty, trailing newline).
     pub fn to_canonical_json(&self) -> String {
+        // Every map is a BTreeMap and every list has a catalog-defined order, so serde's output
+        // is already canonical. Serialising plain structs cannot fail.
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
         s.push('\n');
         s
     }
 
     pub fn from_json(text: &str) -> Result<Snapshot, SchemaError> {
-        serde_json::from_str(text).map_err(|e| SchemaError::Json(e.to_string()))
+        let snap: Snapshot =
+            serde_json::from_str(text).map_err(|e| SchemaError::Json(e.to_string()))?;
+        if snap.format != model::format_version() {
+            return Err(SchemaError::Json(format!(
+                "snapshot format {} is not supported (this build reads format {}); \
+                 write the snapshot again with this version",
+                snap.format,
+                model::format_version()
+            )));
+        }
+        Ok(snap)
     }
 
     /// True when the database holds no user objects (after downgrade to base), ignoring the
-    /// runner's own bookkeeping table (`alembic_version`, `schema_migrations`, ...).
+    /// runner's own bookkeeping table (`alembic_version`, `schema_migrations`, ...). The
+    /// `public` schema and the `plpgsql` extension come with every database and do not count.
     pub fn is_empty(&self, ignore_tables: &[&str]) -> bool {
-        let _ = ignore_tables;
-        self.objects.is_empty()
+        let s = self.clone().without_tables(ignore_tables);
+        s.schemas.keys().all(|k| k == "public")
+            && s.extensions.keys().all(|k| k == "plpgsql")
+            && s.tables.is_empty()
+            && s.views.is_empty()
+            && s.indexes.is_empty()
+            && s.sequences.is_empty()
+            && s.enums.is_empty()
+            && s.domains.is_empty()
+            && s.functions.is_empty()
+            && s.triggers.is_empty()
     }
 }
 
 /// Object-level differences between `a` and `b`, named by `a_name` / `b_name` in the details.
+/// Sorted by object, then detail; empty when the schemas match.
 pub fn diff(a: &Snapshot, b: &Snapshot, a_name: &str, b_name: &str) -> Vec<Difference> {
-    let _ = (a, b, a_name, b_name);
-    Vec::new()
+    diff::diff(a, b, a_name, b_name)
 }

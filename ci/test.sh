@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command (README.md, .ci/run): sets up the machine, starts the throw-away test
+# PostgreSQL server, checks formatting and lints, and runs every test. Fails (never skips)
+# when Docker, PostgreSQL or Alembic is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/setup.sh
+eval "$(bash ci/test-postgres.sh)"
+export GATE_TEST_DATABASE_URL
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked --no-fail-fast

@@ -1,0 +1,474 @@
+//! A001–A011 on every `[[emergency.script]]` entry.
+//!
+//! Which rules apply depends on the entry's status:
+//! - `active`: all of them.
+//! - `legacy` (registered by `baseline`, nobody approved it yet): A001 for `sha256`, `reason`,
+//!   `convert-by`; A004 when a ticket is given; A005, A006, A007. Exempt from A002, A003,
+//!   A009, A010 and A011 until it is approved as an active fix or converted.
+//! - `converted`: A001 for `reason` and `converted-in`; A004; A008.
+//! - `retired`: A001 for `reason`; A004.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use gate_policy::{Policy, Script, ScriptStatus};
+use gate_report::Finding;
+use sha2::{Digest, Sha256};
+
+use crate::history::{self, HistoryError, Pin};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(
+        "cannot check converted-in (A008): {0}; fix the migrations settings in the policy so the chain can be read"
+    )]
+    Chain(String),
+}
+
+/// What a check needs besides the policy.
+pub struct Context<'a> {
+    pub root: &'a Path,
+    pub repo: &'a git2::Repository,
+    /// The policy file relative to the repository root, with `/`.
+    pub policy_rel: String,
+    pub today: NaiveDate,
+}
+
+fn eq_email(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("root", &self.root)
+            .field("policy_rel", &self.policy_rel)
+            .field("today", &self.today)
+            .finish()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn required(status: ScriptStatus) -> &'static [&'static str] {
+    match status {
+        ScriptStatus::Active => &[
+            "sha256",
+            "reason",
+            "ticket",
+            "author",
+            "approved-by",
+            "approved-on",
+            "convert-by",
+        ],
+        ScriptStatus::Legacy => &["sha256", "reason", "convert-by"],
+        ScriptStatus::Converted => &["reason", "converted-in"],
+        ScriptStatus::Retired => &["reason"],
+    }
+}
+
+fn field<'s>(s: &'s Script, key: &str) -> Option<String> {
+    let blank = |v: &'s Option<String>| v.as_deref().filter(|x| !x.trim().is_empty());
+    match key {
+        "sha256" => blank(&s.sha256).map(str::to_string),
+        "reason" => blank(&s.reason).map(str::to_string),
+        "ticket" => blank(&s.ticket).map(str::to_string),
+        "author" => blank(&s.author).map(str::to_string),
+        "approved-by" => blank(&s.approved_by).map(str::to_string),
+        "approved-on" => s.approved_on.map(|d| d.to_string()),
+        "convert-by" => s.convert_by.map(|d| d.to_string()),
+        "converted-in" => blank(&s.converted_in).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Every finding for the registry. Errors mean a check could not run (exit 2).
+pub fn check(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> {
+    let mut out = Vec::new();
+    let gov = &policy.governance;
+    let at = |s: &Script, f: Finding| f.at(ctx.policy_rel.clone()).line(s.line);
+    let converted: Vec<&Script> = policy
+        .emergency
+        .scripts
+        .iter()
+        .filter(|s| s.status == ScriptStatus::Converted && s.converted_in.is_some())
+        .collect();
+    let graph = if converted.is_empty() {
+        None
+    } else {
+        Some(
+            gate_chain::discover(ctx.root, policy)
+                .map_err(|e| CheckError::Chain(e.to_string()))?
+                .graph,
+        )
+    };
+
+    for s in &policy.emergency.scripts {
+        let p = &s.path;
+        // A001
+        let missing: Vec<&str> = required(s.status)
+            .iter()
+            .copied()
+            .filter(|k| field(s, k).is_none())
+            .collect();
+        if !missing.is_empty() {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A001",
+                    format!(
+                        "{} entry `{p}` lacks {}",
+                        s.status.as_str(),
+                        missing
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .help(if missing.contains(&"approved-by") {
+                    format!(
+                        "get it approved: `gate-approve register {p} --update --approver LEAD_EMAIL` by a listed approver, then commit with `{}: LEAD_EMAIL`",
+                        gov.trailer
+                    )
+                } else {
+                    format!("fill in {} in the entry for `{p}`", missing.join(", "))
+                }),
+            ));
+        }
+        let active = s.status == ScriptStatus::Active;
+        // A002
+        if active && let Some(by) = field(s, "approved-by") {
+            if gov.approvers.is_empty() {
+                out.push(at(
+                    s,
+                    Finding::new(
+                        "A002",
+                        format!("`{p}` is approved by {by}, but `governance.approvers` is empty: nobody may approve"),
+                    )
+                    .help("list the technical leads in governance.approvers (in a reviewed change)"),
+                ));
+            } else if !gov.approvers.iter().any(|a| eq_email(a, &by)) {
+                out.push(at(
+                    s,
+                    Finding::new(
+                        "A002",
+                        format!(
+                            "`{p}` is approved by {by}, who is not in governance.approvers ({})",
+                            gov.approvers.join(", ")
+                        ),
+                    )
+                    .help("get approval from a listed approver, or add them to governance.approvers in a reviewed change"),
+                ));
+            }
+        }
+        // A003
+        if active
+            && gov.four_eyes
+            && let (Some(by), Some(author)) = (field(s, "approved-by"), field(s, "author"))
+            && eq_email(&by, &author)
+        {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A003",
+                    format!("`{p}` is approved by its own author {author} while governance.four-eyes is on"),
+                )
+                .help("have another listed approver approve it"),
+            ));
+        }
+        // A004
+        if let Some(ticket) = field(s, "ticket")
+            && !gov.ticket.is_match(&ticket)
+        {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A004",
+                    format!(
+                        "ticket `{ticket}` of `{p}` does not match governance.ticket `{}`",
+                        gov.ticket.as_str()
+                    ),
+                )
+                .help("use the incident or ops ticket id, e.g. INC-1042"),
+            ));
+        }
+        // A005, A006: the script itself.
+        if matches!(s.status, ScriptStatus::Active | ScriptStatus::Legacy) {
+            match std::fs::read(ctx.root.join(p)) {
+                Ok(bytes) => {
+                    let actual = sha256_hex(&bytes);
+                    if let Some(pinned) = field(s, "sha256")
+                        && !pinned.eq_ignore_ascii_case(&actual)
+                    {
+                        out.push(
+                            Finding::new(
+                                "A005",
+                                format!(
+                                    "`{p}` differs from the content its registry entry pins (sha256 {}…, file has {}…)",
+                                    &pinned[..pinned.len().min(12)],
+                                    &actual[..12]
+                                ),
+                            )
+                            .at(p.clone())
+                            .help(format!(
+                                "revert the edit, or re-pin with `gate-approve register {p} --update` and get it approved again"
+                            )),
+                        );
+                    }
+                }
+                Err(_) => out.push(
+                    Finding::new(
+                        "A006",
+                        format!("`{p}` is registered as {} but the file does not exist", s.status.as_str()),
+                    )
+                    .at(p.clone())
+                    .help("restore the file, or set status to \"retired\" or \"converted\" (with converted-in)"),
+                ),
+            }
+        }
+        // A007
+        if matches!(s.status, ScriptStatus::Active | ScriptStatus::Legacy)
+            && let Some(by) = s.convert_by
+            && by < ctx.today
+        {
+            let days = (ctx.today - by).num_days();
+            out.push(at(
+                s,
+                Finding::new(
+                    "A007",
+                    format!(
+                        "`{p}` ({}) was due to become a migration by {by}: overdue by {days} day{}",
+                        s.status.as_str(),
+                        if days == 1 { "" } else { "s" }
+                    ),
+                )
+                .help(format!(
+                    "turn `{p}` into a migration and set status = \"converted\" with converted-in = \"REVISION\""
+                )),
+            ));
+        }
+        // A008
+        if let (Some(graph), Some(rev)) = (&graph, field(s, "converted-in"))
+            && s.status == ScriptStatus::Converted
+            && graph.get(&rev).is_none()
+        {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A008",
+                    format!(
+                        "converted-in `{rev}` of `{p}` names no revision of the chain ({} revisions under {})",
+                        graph.len(),
+                        policy.migrations.path
+                    ),
+                )
+                .help("set converted-in to the revision id of the migration that absorbed the fix"),
+            ));
+        }
+        // A009
+        if active && let (Some(on), Some(by)) = (s.approved_on, s.convert_by) {
+            let limit = on + chrono::Days::new(u64::from(gov.convert_within_days));
+            if by > limit {
+                out.push(at(
+                    s,
+                    Finding::new(
+                        "A009",
+                        format!(
+                            "convert-by {by} of `{p}` is later than approved-on {on} + {} days ({limit})",
+                            gov.convert_within_days
+                        ),
+                    )
+                    .help(format!("set convert-by to {limit} or earlier")),
+                ));
+            } else if by < on {
+                out.push(at(
+                    s,
+                    Finding::new(
+                        "A009",
+                        format!("convert-by {by} of `{p}` is before approved-on {on}"),
+                    )
+                    .help(format!("set convert-by between {on} and {limit}")),
+                ));
+            }
+        }
+        // A011
+        if active && gov.require_rollback && field_rollback(s).is_none() {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A011",
+                    format!("`{p}` has no rollback while governance.require-rollback is on"),
+                )
+                .help(format!(
+                    "add rollback = \"...\" to the entry (e.g. `gate-approve register {p} --update --rollback \"python3 {p} --rollback\"`)"
+                )),
+            ));
+        }
+    }
+    out.extend(a010(policy, ctx)?);
+    Ok(out)
+}
+
+fn field_rollback(s: &Script) -> Option<&str> {
+    s.rollback.as_deref().filter(|r| !r.trim().is_empty())
+}
+
+/// A010 for active, approved entries.
+fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> {
+    let gov = &policy.governance;
+    let mut out = Vec::new();
+    let approved: Vec<&Script> = policy
+        .emergency
+        .scripts
+        .iter()
+        .filter(|s| s.status == ScriptStatus::Active && field(s, "approved-by").is_some())
+        .collect();
+    if approved.is_empty() {
+        return Ok(out);
+    }
+    let at = |s: &Script, f: Finding| f.at(ctx.policy_rel.clone()).line(s.line);
+    let trailer_help = |by: &str| {
+        format!(
+            "{by} commits the approval (the entry's sha256 and approved-by) with the trailer `{}: {by}` in the last paragraph of the message",
+            gov.trailer
+        )
+    };
+    // What HEAD has: an approval that only exists in the working tree is not recorded.
+    let head_pins = ctx
+        .repo
+        .head()
+        .and_then(|h| h.peel_to_tree())
+        .ok()
+        .and_then(|t| {
+            let e = t.get_path(Path::new(&ctx.policy_rel)).ok()?;
+            let blob = ctx.repo.find_blob(e.id()).ok()?;
+            Some(history::pins_of(&String::from_utf8_lossy(blob.content())))
+        });
+    let mut targets = HashMap::new();
+    for s in &approved {
+        let pin = Pin {
+            sha256: s.sha256.clone(),
+            approved_by: s.approved_by.clone(),
+        };
+        let by = s.approved_by.clone().unwrap_or_default();
+        match &head_pins {
+            None => out.push(at(
+                s,
+                Finding::new(
+                    "A010",
+                    format!(
+                        "the approval of `{}` is not recorded in git: {} is not committed",
+                        s.path, ctx.policy_rel
+                    ),
+                )
+                .help(trailer_help(&by)),
+            )),
+            Some(h) if h.get(&s.path) != Some(&pin) => out.push(at(
+                s,
+                Finding::new(
+                    "A010",
+                    format!(
+                        "the approval of `{}` (sha256/approved-by) is not committed yet: HEAD's {} has other values",
+                        s.path, ctx.policy_rel
+                    ),
+                )
+                .help(trailer_help(&by)),
+            )),
+            Some(_) => {
+                targets.insert(s.path.clone(), pin);
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Ok(out);
+    }
+    let setters = history::find_setters(ctx.repo, &ctx.policy_rel, &targets)?;
+    for s in approved {
+        let Some(setter) = setters.get(&s.path) else {
+            continue;
+        };
+        let by = s.approved_by.clone().unwrap_or_default();
+        let Some(setter) = setter else {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A010",
+                    format!(
+                        "no commit in the history of {} sets the approval of `{}`",
+                        ctx.policy_rel, s.path
+                    ),
+                )
+                .help(trailer_help(&by)),
+            ));
+            continue;
+        };
+        let commit = ctx
+            .repo
+            .find_commit(setter.commit)
+            .map_err(|source| HistoryError::Git {
+                policy: ctx.policy_rel.clone(),
+                source,
+            })?;
+        let short = &setter.commit.to_string()[..12];
+        let subject =
+            String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).to_string();
+        let trailers = history::trailers(&String::from_utf8_lossy(commit.message_bytes()));
+        let named: Vec<String> = trailers
+            .iter()
+            .filter(|(t, _)| t.eq_ignore_ascii_case(&gov.trailer))
+            .map(|(_, v)| history::trailer_email(v))
+            .collect();
+        let committer = String::from_utf8_lossy(commit.committer().email_bytes()).to_string();
+        if !named.iter().any(|n| eq_email(n, &by)) {
+            let what = if named.is_empty() {
+                format!("has no `{}:` trailer", gov.trailer)
+            } else {
+                format!("has `{}: {}`, not {by}", gov.trailer, named.join(", "))
+            };
+            out.push(at(
+                s,
+                Finding::new(
+                    "A010",
+                    format!(
+                        "commit {short} (\"{subject}\") set the approval of `{}` but {what}",
+                        s.path
+                    ),
+                )
+                .help(trailer_help(&by)),
+            ));
+        } else if !eq_email(&committer, &by) {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A010",
+                    format!(
+                        "commit {short} (\"{subject}\") carries `{}: {by}` for `{}` but was committed by {committer}, not by the approver",
+                        gov.trailer, s.path
+                    ),
+                )
+                .help(trailer_help(&by)),
+            ));
+        } else if gov.require_signed && ctx.repo.extract_signature(&setter.commit, None).is_err() {
+            out.push(at(
+                s,
+                Finding::new(
+                    "A010",
+                    format!(
+                        "commit {short} (\"{subject}\") approving `{}` is not signed while governance.require-signed is on",
+                        s.path
+                    ),
+                )
+                .help(format!(
+                    "{by} re-commits the approval signed (`git commit -S`); verification of the signature belongs to the platform or `git verify-commit`"
+                )),
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,369 @@
+//! A010: which commit set each registry entry's current `sha256` / `approved-by`, and what
+//! that commit says about who approved it.
+//!
+//! The history of policy.toml is walked once, newest first, for all entries together; each
+//! version of the file is parsed once (cached by blob id) and only as far as the registry.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use git2::{Oid, Repository, Sort};
+
+/// The values an approval is pinned to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Pin {
+    pub sha256: Option<String>,
+    pub approved_by: Option<String>,
+}
+
+/// Registry path -> pinned values, for one version of policy.toml.
+pub type Pins = HashMap<String, Pin>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(
+        "the history of {policy} is cut off at commit {commit} (shallow clone), before the commit that approved `{entry}`; fetch the full history: `git fetch --unshallow`, or `fetch-depth: 0` in actions/checkout"
+    )]
+    Shallow {
+        policy: String,
+        commit: String,
+        entry: String,
+    },
+    #[error("cannot read the git history of {policy}: {source}")]
+    Git { policy: String, source: git2::Error },
+}
+
+fn normalize(path: &str) -> String {
+    path.trim_start_matches("./").to_string()
+}
+
+/// Read the registry pins of one policy.toml text. A line scanner handles the usual layout;
+/// anything it is not sure about (multi-line strings, escapes, inline tables) goes through
+/// the full TOML parser so the comparison stays one of parsed values, never of text lines.
+pub fn pins_of(text: &str) -> Pins {
+    fast_pins(text).unwrap_or_else(|| toml_pins(text))
+}
+
+fn toml_pins(text: &str) -> Pins {
+    let mut pins = Pins::new();
+    // A version that does not parse registers nothing: an approval cannot come from it.
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return pins;
+    };
+    let scripts = doc
+        .get("emergency")
+        .and_then(|e| e.get("script"))
+        .and_then(|s| s.as_array());
+    for t in scripts.into_iter().flatten() {
+        let Some(path) = t.get("path").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        pins.insert(
+            normalize(path),
+            Pin {
+                sha256: s("sha256"),
+                approved_by: s("approved-by"),
+            },
+        );
+    }
+    pins
+}
+
+/// A string value on one line, with nothing but a comment after it; `None` when unsure.
+fn simple_string(v: &str) -> Option<String> {
+    let (quote, rest) = match v.as_bytes().first()? {
+        b'"' => ('"', &v[1..]),
+        b'\'' => ('\'', &v[1..]),
+        _ => return None,
+    };
+    if rest.starts_with(quote) && rest[1..].starts_with(quote) {
+        return None; // multi-line string
+    }
+    let end = rest.find(quote)?;
+    let value = &rest[..end];
+    if quote == '"' && value.contains('\\') {
+        return None;
+    }
+    let after = rest[end + 1..].trim_start();
+    if !(after.is_empty() || after.starts_with('#')) {
+        return None;
+    }
+    Some(value.to_string())
+}
+
+fn fast_pins(text: &str) -> Option<Pins> {
+    if text.contains("\"\"\"") || text.contains("'''") {
+        return None;
+    }
+    let mut pins = Pins::new();
+    let mut current: Option<(Option<String>, Pin)> = None;
+    let mut in_emergency = false;
+    let flush = |cur: &mut Option<(Option<String>, Pin)>, pins: &mut Pins| {
+        if let Some((Some(path), pin)) = cur.take() {
+            pins.insert(normalize(&path), pin);
+        }
+    };
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            flush(&mut current, &mut pins);
+            let header = line.split('#').next().unwrap_or("").trim();
+            let compact: String = header.chars().filter(|c| !c.is_whitespace()).collect();
+            in_emergency = false;
+            if compact == "[[emergency.script]]" {
+                current = Some((None, Pin::default()));
+            } else if compact == "[emergency]" {
+                in_emergency = true;
+            } else if compact.contains("emergency") || compact.contains('"') {
+                return None;
+            }
+            continue;
+        }
+        if line.starts_with("emergency") && current.is_none() && !in_emergency {
+            return None; // dotted keys at the top level
+        }
+        let (key, value) = line.split_once('=')?;
+        let key = key.trim();
+        let value = value.trim();
+        if in_emergency && key.starts_with("script") {
+            return None;
+        }
+        let Some((path, pin)) = current.as_mut() else {
+            if value.starts_with('[') && !value.contains(']') {
+                // A multi-line array elsewhere: its lines could look like headers.
+                return None;
+            }
+            continue;
+        };
+        match key {
+            "path" => *path = Some(simple_string(value)?),
+            "sha256" => pin.sha256 = Some(simple_string(value)?),
+            "approved-by" => pin.approved_by = Some(simple_string(value)?),
+            k if k.starts_with('"') || k.starts_with('\'') || k.contains('.') => return None,
+            _ if value.starts_with('[') || value.starts_with('{') => return None,
+            _ => {}
+        }
+    }
+    flush(&mut current, &mut pins);
+    Some(pins)
+}
+
+/// Where an entry's current pin was set.
+#[derive(Debug, Clone)]
+pub struct Setter {
+    pub commit: Oid,
+}
+
+/// Find, for every `targets` entry, the commit that set its pin: the newest commit whose
+/// policy.toml has the pin while none of its parents has it. `None`: not found in history.
+pub fn find_setters(
+    repo: &Repository,
+    policy_rel: &str,
+    targets: &HashMap<String, Pin>,
+) -> Result<HashMap<String, Option<Setter>>, HistoryError> {
+    let git = |source: git2::Error| HistoryError::Git {
+        policy: policy_rel.to_string(),
+        source,
+    };
+    let mut result: HashMap<String, Option<Setter>> =
+        targets.keys().map(|k| (k.clone(), None)).collect();
+    let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
+        return Ok(result);
+    };
+    let shallow = shallow_boundary(repo);
+    let mut pending: HashMap<&str, &Pin> = targets.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut cache: HashMap<Oid, Rc<Pins>> = HashMap::new();
+    let policy_path = std::path::Path::new(policy_rel);
+    let blob_of = |c: &git2::Commit<'_>| -> Option<Oid> {
+        c.tree().ok()?.get_path(policy_path).ok().map(|e| e.id())
+    };
+    let mut pins_for = |oid: Oid| -> Result<Rc<Pins>, HistoryError> {
+        if let Some(p) = cache.get(&oid) {
+            return Ok(p.clone());
+        }
+        let blob = repo.find_blob(oid).map_err(git)?;
+        let pins = Rc::new(pins_of(&String::from_utf8_lossy(blob.content())));
+        cache.insert(oid, pins.clone());
+        Ok(pins)
+    };
+
+    let mut walk = repo.revwalk().map_err(git)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+        .map_err(git)?;
+    walk.push(head.id()).map_err(git)?;
+    for oid in walk {
+        if pending.is_empty() {
+            break;
+        }
+        let oid = oid.map_err(git)?;
+        let commit = repo.find_commit(oid).map_err(git)?;
+        let Some(blob) = blob_of(&commit) else {
+            continue;
+        };
+        // Parents as far as this clone has them; a shallow boundary has none.
+        let mut parent_blobs = Vec::new();
+        let mut cut_off = shallow.contains(&oid);
+        for i in 0..commit.parent_count() {
+            match commit.parent(i) {
+                Ok(p) => parent_blobs.push(blob_of(&p)),
+                Err(_) => cut_off = true,
+            }
+        }
+        // Same file as a parent: every value came from there, nothing was set here.
+        if parent_blobs.contains(&Some(blob)) {
+            continue;
+        }
+        let here = pins_for(blob)?;
+        let mut parents = Vec::new();
+        for b in parent_blobs.into_iter().flatten() {
+            parents.push(pins_for(b)?);
+        }
+        let set_here: Vec<&str> = pending
+            .iter()
+            .filter(|(path, pin)| {
+                here.get(**path) == Some(**pin)
+                    && parents.iter().all(|p| p.get(**path) != Some(**pin))
+            })
+            .map(|(path, _)| *path)
+            .collect();
+        for path in set_here {
+            if cut_off {
+                return Err(HistoryError::Shallow {
+                    policy: policy_rel.to_string(),
+                    commit: oid.to_string()[..12].to_string(),
+                    entry: path.to_string(),
+                });
+            }
+            pending.remove(path);
+            result.insert(path.to_string(), Some(Setter { commit: oid }));
+        }
+    }
+    Ok(result)
+}
+
+/// Commits whose parents this (shallow) clone does not have.
+fn shallow_boundary(repo: &Repository) -> HashSet<Oid> {
+    if !repo.is_shallow() {
+        return HashSet::new();
+    }
+    std::fs::read_to_string(repo.path().join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| Oid::from_str(l.trim()).ok())
+        .collect()
+}
+
+/// Trailers of a commit message, the way `git interpret-trailers --parse` finds them: only
+/// the last paragraph, never the subject paragraph, and only when every line of it is a
+/// `Token: value` line (or an indented continuation). Git also accepts a block that is 25%
+/// trailers; this is stricter on purpose, so that prose mentioning "Approved-by:" never counts.
+pub fn trailers(message: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = message
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::trim_end)
+        .collect();
+    let mut paragraphs: Vec<Vec<&str>> = vec![Vec::new()];
+    for l in lines {
+        if l.is_empty() {
+            if !paragraphs.last().is_some_and(Vec::is_empty) {
+                paragraphs.push(Vec::new());
+            }
+        } else if let Some(p) = paragraphs.last_mut() {
+            p.push(l);
+        }
+    }
+    if paragraphs.last().is_some_and(Vec::is_empty) {
+        paragraphs.pop();
+    }
+    if paragraphs.len() < 2 {
+        return Vec::new();
+    }
+    let block = paragraphs.last().cloned().unwrap_or_default();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for l in block {
+        if l.starts_with(' ') || l.starts_with('\t') {
+            match out.last_mut() {
+                Some((_, v)) => {
+                    v.push(' ');
+                    v.push_str(l.trim());
+                    continue;
+                }
+                None => return Vec::new(),
+            }
+        }
+        let Some((token, value)) = l.split_once(':') else {
+            return Vec::new();
+        };
+        let token = token.trim_end();
+        let valid = !token.is_empty()
+            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !token.starts_with('-');
+        if !valid {
+            return Vec::new();
+        }
+        out.push((token.to_string(), value.trim().to_string()));
+    }
+    out
+}
+
+/// The email in a trailer value: `Name <email>` or a bare `email`.
+pub fn trailer_email(value: &str) -> String {
+    match (value.find('<'), value.rfind('>')) {
+        (Some(a), Some(b)) if a < b => value[a + 1..b].trim().to_string(),
+        _ => value.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailers_only_in_last_paragraph() {
+        let m = "Approve fix\n\nApproved-by: lead@example.com\n\nMore prose here.\n";
+        assert!(trailers(m).is_empty());
+        let m = "Approve fix\n\nBody.\n\nApproved-by: Lead <lead@example.com>\nSigned-off-by: x <x@y>\n";
+        let t = trailers(m);
+        assert_eq!(t.len(), 2);
+        assert_eq!(trailer_email(&t[0].1), "lead@example.com");
+    }
+
+    #[test]
+    fn prose_mention_is_not_a_trailer() {
+        let m = "Approve fix\n\nThe lead said Approved-by: lead@example.com in chat.\n";
+        assert!(trailers(m).is_empty());
+        // The subject paragraph is never a trailer block.
+        assert!(trailers("Approved-by: lead@example.com\n").is_empty());
+    }
+
+    #[test]
+    fn fast_scan_agrees_with_toml() {
+        let text = r#"
+version = 1
+[emergency]
+scope = ["."]
+[[emergency.script]]
+path = "./a.py"   # comment
+sha256 = 'abc'
+approved-by = "lead@example.com"
+[[emergency.script]]
+path = "b.py"
+[governance]
+approvers = [
+  "x@y",
+]
+"#;
+        let fast = fast_pins(text);
+        assert!(fast.is_none(), "multi-line array must fall back");
+        let pins = pins_of(text);
+        assert_eq!(pins, toml_pins(text));
+        assert_eq!(pins["a.py"].sha256.as_deref(), Some("abc"));
+        let simple = "[[emergency.script]]\npath = \"a.py\"\nsha256 = \"abc\"\n";
+        assert_eq!(fast_pins(simple), Some(toml_pins(simple)));
+    }
+}

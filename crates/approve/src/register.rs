@@ -1,0 +1,296 @@
+//! `register` and `baseline`: write registry entries through the policy editor, which keeps
+//! the file's comments and layout and replaces it atomically.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use chrono::NaiveDate;
+use gate_cli::Workspace;
+use gate_policy::edit::{EditValue, PolicyEditor};
+use gate_policy::{Policy, ScriptStatus};
+
+use crate::check::sha256_hex;
+use crate::triage::triage;
+
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    /// The emergency script, inside the repository
+    path: PathBuf,
+    /// Why the fix was needed (the incident, what broke)
+    #[arg(long)]
+    reason: Option<String>,
+    /// Incident or ops ticket (must match governance.ticket)
+    #[arg(long)]
+    ticket: Option<String>,
+    /// The technical lead approving it (sets approved-by and approved-on = today)
+    #[arg(long, value_name = "EMAIL")]
+    approver: Option<String>,
+    /// Revision production was at when the fix ran
+    #[arg(long, value_name = "REV")]
+    applied_after: Option<String>,
+    /// Command that applies the fix to $DATABASE_URL
+    #[arg(long, value_name = "CMD", conflicts_with = "sql")]
+    run: Option<String>,
+    /// Command that rolls the fix back
+    #[arg(long, value_name = "CMD")]
+    rollback: Option<String>,
+    /// SQL file that applies the fix (instead of --run)
+    #[arg(long, value_name = "FILE")]
+    sql: Option<String>,
+    /// The path is registered already: re-pin its sha256 and set the given fields; clears
+    /// approved-by / approved-on, since an edited script needs approval again
+    #[arg(long)]
+    update: bool,
+}
+
+/// The script's path relative to the repository root, refusing anything outside it.
+fn repo_path(root: &Path, given: &Path) -> anyhow::Result<String> {
+    let abs = if given.is_absolute() {
+        given.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("cannot read the current folder")?
+            .join(given)
+    };
+    let real = abs.canonicalize().with_context(|| {
+        format!(
+            "{} does not exist; register an existing script (paths are relative to the current folder)",
+            given.display()
+        )
+    })?;
+    if !real.is_file() {
+        bail!(
+            "{} is not a file; register the script file itself",
+            given.display()
+        );
+    }
+    let Ok(rel) = real.strip_prefix(root) else {
+        bail!(
+            "{} is outside the repository {}; emergency scripts must live in the repository to be registered",
+            given.display(),
+            root.display()
+        );
+    };
+    Ok(rel.to_string_lossy().replace('\\', "/"))
+}
+
+fn git_email(ws: &Workspace) -> anyhow::Result<String> {
+    ws.repo
+        .config()
+        .and_then(|c| c.get_string("user.email"))
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .context("git config user.email is not set; set it (`git config user.email you@example.com`): it is recorded as the script's author")
+}
+
+fn editor(ws: &Workspace, policy_path: &Path) -> anyhow::Result<PolicyEditor> {
+    let mut ed = PolicyEditor::open(policy_path)?;
+    ed.set_repo_root(&ws.root);
+    Ok(ed)
+}
+
+fn s(v: &str) -> EditValue {
+    EditValue::Str(v.to_string())
+}
+
+pub fn register(
+    ws: &Workspace,
+    policy: &Policy,
+    policy_path: &Path,
+    today: NaiveDate,
+    args: &RegisterArgs,
+) -> anyhow::Result<ExitCode> {
+    let rel = repo_path(&ws.root, &args.path)?;
+    let bytes = std::fs::read(ws.root.join(&rel)).with_context(|| format!("cannot read {rel}"))?;
+    let sha = sha256_hex(&bytes);
+    let gov = &policy.governance;
+    if let Some(a) = &args.approver
+        && !gov.approvers.iter().any(|x| x.eq_ignore_ascii_case(a))
+    {
+        bail!(
+            "--approver {a} is not in governance.approvers ({}); ask a listed technical lead",
+            if gov.approvers.is_empty() {
+                "empty".to_string()
+            } else {
+                gov.approvers.join(", ")
+            }
+        );
+    }
+    let existing = policy.emergency.script(&rel);
+    let mut ed = editor(ws, policy_path)?;
+    let mut optional = Vec::new();
+    if let Some(v) = &args.applied_after {
+        optional.push(("applied-after", s(v)));
+    }
+    if let Some(v) = &args.run {
+        optional.push(("run", s(v)));
+    }
+    if let Some(v) = &args.sql {
+        optional.push(("sql", s(v)));
+    }
+    if let Some(v) = &args.rollback {
+        optional.push(("rollback", s(v)));
+    }
+    let written: Vec<(&str, EditValue)>;
+    if args.update {
+        let Some(entry) = existing else {
+            bail!("`{rel}` is not registered; register it without --update first");
+        };
+        let mut fields = vec![("sha256", s(&sha))];
+        if let Some(v) = &args.reason {
+            fields.push(("reason", s(v)));
+        }
+        if let Some(v) = &args.ticket {
+            fields.push(("ticket", s(v)));
+        }
+        if let Some(a) = &args.approver {
+            fields.push(("approved-by", s(a)));
+            fields.push(("approved-on", EditValue::Date(today)));
+        }
+        fields.extend(optional);
+        ed.set_fields(&rel, &fields)?;
+        // `run` and `sql` are alternatives: setting one drops the other.
+        if args.sql.is_some() {
+            ed.remove_fields(&rel, &["run"])?;
+        }
+        if args.run.is_some() {
+            ed.remove_fields(&rel, &["sql"])?;
+        }
+        let content_changed = entry.sha256.as_deref() != Some(sha.as_str());
+        if args.approver.is_none() && entry.status != ScriptStatus::Legacy {
+            // The approval covered other values; it has to be given again.
+            ed.remove_fields(&rel, &["approved-by", "approved-on"])?;
+        }
+        ed.save()?;
+        println!(
+            "updated `{rel}` in {}: sha256 = {sha}{}",
+            policy_path.display(),
+            if content_changed {
+                " (content changed)"
+            } else {
+                ""
+            }
+        );
+        written = fields;
+    } else {
+        if existing.is_some() {
+            eprintln!(
+                "error: `{rel}` is already registered in {}; use `gate-approve register {rel} --update` to re-pin it after an edit",
+                policy_path.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        let (Some(reason), Some(ticket)) = (&args.reason, &args.ticket) else {
+            bail!("registering `{rel}` needs --reason \"what broke\" and --ticket INC-123");
+        };
+        if !gov.ticket.is_match(ticket) {
+            bail!(
+                "--ticket `{ticket}` does not match governance.ticket `{}`; use the incident or ops ticket id",
+                gov.ticket.as_str()
+            );
+        }
+        let author = git_email(ws)?;
+        // Approved or not, the clock starts today: approved-on is today when given.
+        let convert_by = today + chrono::Days::new(u64::from(gov.convert_within_days));
+        let mut fields = vec![
+            ("sha256", s(&sha)),
+            ("reason", s(reason)),
+            ("ticket", s(ticket)),
+            ("author", s(&author)),
+        ];
+        if let Some(a) = &args.approver {
+            fields.push(("approved-by", s(a)));
+            fields.push(("approved-on", EditValue::Date(today)));
+        }
+        fields.push(("convert-by", EditValue::Date(convert_by)));
+        fields.push(("status", s("active")));
+        fields.extend(optional);
+        ed.add_script(&rel, &fields)?;
+        ed.save()?;
+        println!("registered `{rel}` in {}:", policy_path.display());
+        written = fields;
+    }
+    for (k, v) in &written {
+        match v {
+            EditValue::Str(x) => println!("  {k} = {x:?}"),
+            EditValue::Date(d) => println!("  {k} = {d}"),
+        }
+    }
+    let policy_name = policy_path.file_name().map_or_else(
+        || "policy.toml".to_string(),
+        |n| n.to_string_lossy().to_string(),
+    );
+    match &args.approver {
+        Some(a) => println!(
+            "next: {a} commits {policy_name} (git config user.email {a}) with the trailer `{}: {a}` in the last paragraph of the message",
+            gov.trailer
+        ),
+        None if existing.is_some_and(|e| e.status == ScriptStatus::Legacy) => println!(
+            "next: commit {policy_name}; the entry stays legacy until a listed approver approves it"
+        ),
+        None => println!(
+            "next: a listed approver ({}) runs `gate-approve register {rel} --update --approver THEIR_EMAIL` and commits {policy_name} with `{}: THEIR_EMAIL`",
+            gov.approvers.join(", "),
+            gov.trailer
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn baseline(
+    ws: &Workspace,
+    policy: &Policy,
+    policy_path: &Path,
+    today: NaiveDate,
+    convert_by: Option<NaiveDate>,
+) -> anyhow::Result<ExitCode> {
+    let convert_by = convert_by.unwrap_or_else(|| {
+        today + chrono::Days::new(u64::from(policy.governance.convert_within_days))
+    });
+    if convert_by < today {
+        bail!(
+            "--convert-by {convert_by} is before today ({today}); every legacy script would be overdue at once: give a date in the future"
+        );
+    }
+    let paths = gate_precommit::unregistered_in_worktree(&ws.root, policy)?;
+    if paths.is_empty() {
+        println!(
+            "nothing to register: every emergency script in scope is registered in {}",
+            policy_path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ed = editor(ws, policy_path)?;
+    for rel in &paths {
+        let bytes =
+            std::fs::read(ws.root.join(rel)).with_context(|| format!("cannot read {rel}"))?;
+        let t = triage(&String::from_utf8_lossy(&bytes));
+        let reason = format!(
+            "baseline {today}: legacy emergency script, not yet approved; triage: {}",
+            t.summary()
+        );
+        ed.add_script(
+            rel,
+            &[
+                ("sha256", s(&sha256_hex(&bytes))),
+                ("reason", s(&reason)),
+                ("convert-by", EditValue::Date(convert_by)),
+                ("status", s("legacy")),
+            ],
+        )?;
+        println!("legacy  {rel}\n        {}", t.summary());
+    }
+    ed.save()?;
+    println!(
+        "registered {} legacy script{} in {} with convert-by = {convert_by}",
+        paths.len(),
+        if paths.len() == 1 { "" } else { "s" },
+        policy_path.display()
+    );
+    println!(
+        "next: commit {} to adopt the gate; convert each script into a migration (status = \"converted\") or approve it before {convert_by}",
+        policy_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

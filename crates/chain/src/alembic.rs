@@ -1,0 +1,614 @@
+//! A tolerant reader for the module variables of an Alembic revision file.
+//!
+//! Not a Python parser: a tokenizer that understands exactly what can hide an assignment
+//! (strings of every quote style, comments, brackets, line continuations), so only real
+//! column-0 assignments count and a docstring's "Revises:" line never does. Everything else
+//! in the file (Python 2 `print` statements, decorators, odd syntax) is skipped over.
+
+/// A value assigned to one of the module variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `None`
+    None,
+    /// A string literal (adjacent literals concatenated, as Python does).
+    Str(String),
+    /// A tuple or list of literals; `None` elements are dropped as Alembic's `to_tuple` does.
+    List(Vec<Item>),
+    /// Anything else (attribute references, calls, names), kept as the source text.
+    Expr(String),
+}
+
+/// One element of a tuple or list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Str(String),
+    Expr(String),
+}
+
+/// One module-level assignment: its value and the 1-based line of the variable name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub value: Value,
+    pub line: u32,
+}
+
+/// The four variables Alembic reads from a revision module (last assignment wins, as in Python).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleVars {
+    pub revision: Option<Assignment>,
+    pub down_revision: Option<Assignment>,
+    pub branch_labels: Option<Assignment>,
+    pub depends_on: Option<Assignment>,
+    /// Set when a string or bracket was still open at the end of the file.
+    pub unterminated: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Name(String),
+    Str(String),
+    /// Operators and punctuation, one or two characters (`==` is kept whole so it is never
+    /// mistaken for an assignment).
+    Op(String),
+    Other(String),
+    /// End of a logical line (newline outside brackets, not continued by a backslash).
+    Newline,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    line: u32,
+    /// Byte offset from the start of the physical line.
+    col: usize,
+    /// Source byte range, for recording non-literal expressions verbatim.
+    start: usize,
+    end: usize,
+}
+
+/// Read the module variables from a file's text.
+pub fn read_module_vars(src: &str) -> ModuleVars {
+    let (tokens, unterminated) = tokenize(src);
+    let mut vars = ModuleVars {
+        unterminated,
+        ..ModuleVars::default()
+    };
+    let mut i = 0;
+    while i < tokens.len() {
+        // Find the end of this logical line.
+        let start = i;
+        while i < tokens.len() && tokens[i].tok != Tok::Newline {
+            i += 1;
+        }
+        let line_toks = &tokens[start..i];
+        i += 1;
+        let Some(first) = line_toks.first() else {
+            continue;
+        };
+        let Tok::Name(name) = &first.tok else {
+            continue;
+        };
+        if first.col != 0 {
+            continue;
+        }
+        let slot = match name.as_str() {
+            "revision" => &mut vars.revision,
+            "down_revision" => &mut vars.down_revision,
+            "branch_labels" => &mut vars.branch_labels,
+            "depends_on" => &mut vars.depends_on,
+            _ => continue,
+        };
+        let Some(eq) = assignment_eq(line_toks) else {
+            continue;
+        };
+        let value_toks = &line_toks[eq + 1..];
+        // `a = b = "x"` chains: the value is after the last top-level `=`.
+        let value_toks = match last_top_level_eq(value_toks) {
+            Some(j) => &value_toks[j + 1..],
+            None => value_toks,
+        };
+        *slot = Some(Assignment {
+            value: parse_value(value_toks, src),
+            line: first.line,
+        });
+    }
+    vars
+}
+
+/// Index of the `=` that makes `NAME [: annotation] = value` an assignment.
+fn assignment_eq(toks: &[Token]) -> Option<usize> {
+    match toks.get(1).map(|t| &t.tok) {
+        Some(Tok::Op(op)) if op == "=" => Some(1),
+        Some(Tok::Op(op)) if op == ":" => {
+            let mut depth = 0i32;
+            for (j, t) in toks.iter().enumerate().skip(2) {
+                if let Tok::Op(op) = &t.tok {
+                    match op.as_str() {
+                        "(" | "[" | "{" => depth += 1,
+                        ")" | "]" | "}" => depth -= 1,
+                        "=" if depth == 0 => return Some(j),
+                        _ => {}
+                    }
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn last_top_level_eq(toks: &[Token]) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut found = None;
+    for (j, t) in toks.iter().enumerate() {
+        if let Tok::Op(op) = &t.tok {
+            match op.as_str() {
+                "(" | "[" | "{" => depth += 1,
+                ")" | "]" | "}" => depth -= 1,
+                "=" if depth == 0 => found = Some(j),
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+fn expr_text(toks: &[Token], src: &str) -> String {
+    match (toks.first(), toks.last()) {
+        (Some(a), Some(b)) => src.get(a.start..b.end).unwrap_or("").trim().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Split on top-level commas.
+fn split_commas(toks: &[Token]) -> (Vec<&[Token]>, bool) {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut begin = 0;
+    let mut saw_comma = false;
+    for (j, t) in toks.iter().enumerate() {
+        if let Tok::Op(op) = &t.tok {
+            match op.as_str() {
+                "(" | "[" | "{" => depth += 1,
+                ")" | "]" | "}" => depth -= 1,
+                "," if depth == 0 => {
+                    parts.push(&toks[begin..j]);
+                    begin = j + 1;
+                    saw_comma = true;
+                }
+                _ => {}
+            }
+        }
+    }
+    parts.push(&toks[begin..]);
+    // A trailing comma leaves an empty last part.
+    if parts.last().is_some_and(|p| p.is_empty()) {
+        parts.pop();
+    }
+    (parts, saw_comma)
+}
+
+/// A single literal: adjacent string literals, or `None`.
+fn scalar(toks: &[Token]) -> Option<Value> {
+    if toks.is_empty() {
+        return None;
+    }
+    if toks.len() == 1 {
+        if let Tok::Name(n) = &toks[0].tok {
+            if n == "None" {
+                return Some(Value::None);
+            }
+        }
+    }
+    let mut s = String::new();
+    for t in toks {
+        match &t.tok {
+            Tok::Str(v) => s.push_str(v),
+            _ => return None,
+        }
+    }
+    Some(Value::Str(s))
+}
+
+fn parse_value(toks: &[Token], src: &str) -> Value {
+    let (parts, saw_comma) = split_commas(toks);
+    if saw_comma {
+        // `down_revision = "a", "b"`: a bare tuple.
+        return list_of(&parts, toks, src);
+    }
+    if let Some(v) = scalar(toks) {
+        return v;
+    }
+    // A bracketed tuple or list covering the whole value.
+    if let (Some(first), Some(last)) = (toks.first(), toks.last()) {
+        let open_close = matches!((&first.tok, &last.tok), (Tok::Op(a), Tok::Op(b))
+            if (a == "(" && b == ")") || (a == "[" && b == "]"));
+        if open_close && toks.len() >= 2 && closes_at_end(toks) {
+            let inner = &toks[1..toks.len() - 1];
+            let (parts, saw_comma) = split_commas(inner);
+            let is_paren = matches!(&first.tok, Tok::Op(a) if a == "(");
+            if is_paren && !saw_comma && !inner.is_empty() {
+                // `("x")` is just a parenthesised string.
+                return parse_value(inner, src);
+            }
+            return list_of(&parts, toks, src);
+        }
+    }
+    Value::Expr(expr_text(toks, src))
+}
+
+/// Whether the bracket opened by the first token is closed by the last one.
+fn closes_at_end(toks: &[Token]) -> bool {
+    let mut depth = 0i32;
+    for (j, t) in toks.iter().enumerate() {
+        if let Tok::Op(op) = &t.tok {
+            match op.as_str() {
+                "(" | "[" | "{" => depth += 1,
+                ")" | "]" | "}" => {
+                    depth -= 1;
+                    if depth == 0 && j != toks.len() - 1 {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    depth == 0
+}
+
+fn list_of(parts: &[&[Token]], whole: &[Token], src: &str) -> Value {
+    let mut items = Vec::new();
+    for p in parts {
+        match scalar(p) {
+            Some(Value::Str(s)) => items.push(Item::Str(s)),
+            Some(Value::None) => {}
+            _ => {
+                if p.is_empty() {
+                    // `(, "a")` is not Python; keep the whole text as an expression.
+                    return Value::Expr(expr_text(whole, src));
+                }
+                items.push(Item::Expr(expr_text(p, src)));
+            }
+        }
+    }
+    Value::List(items)
+}
+
+fn is_ident_start(c: char) -> bool {
+    c == '_' || c.is_alphabetic()
+}
+
+fn is_ident_continue(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+/// Tokenize Python-ish source. Returns the tokens and, if a string or bracket is still open
+/// at the end, the line where it opened.
+fn tokenize(src: &str) -> (Vec<Token>, Option<u32>) {
+    let bytes = src.as_bytes();
+    let mut toks: Vec<Token> = Vec::new();
+    let mut i = 0usize;
+    let mut line: u32 = 1;
+    let mut line_start = 0usize;
+    let mut depth: i32 = 0;
+    let mut depth_open_line = 0u32;
+    let mut unterminated = None;
+
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'\n' => {
+                if depth == 0 && toks.last().is_some_and(|t| t.tok != Tok::Newline) {
+                    toks.push(Token {
+                        tok: Tok::Newline,
+                        line,
+                        col: i - line_start,
+                        start: i,
+                        end: i,
+                    });
+                }
+                i += 1;
+                line += 1;
+                line_start = i;
+            }
+            b'\\' if bytes.get(i + 1) == Some(&b'\n') => {
+                // Explicit line continuation: the logical line goes on.
+                i += 2;
+                line += 1;
+                line_start = i;
+            }
+            b'\\' if bytes.get(i + 1) == Some(&b'\r') && bytes.get(i + 2) == Some(&b'\n') => {
+                i += 3;
+                line += 1;
+                line_start = i;
+            }
+            b' ' | b'\t' | b'\r' | b'\x0c' => i += 1,
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => {
+                let start = i;
+                let col = i - line_start;
+                let tok_line = line;
+                // String prefix (r, u, b, f and combinations) directly followed by a quote.
+                let mut j = i;
+                while j < bytes.len()
+                    && j - i < 2
+                    && matches!(
+                        bytes[j],
+                        b'r' | b'R' | b'u' | b'U' | b'b' | b'B' | b'f' | b'F'
+                    )
+                {
+                    j += 1;
+                }
+                if j < bytes.len() && (bytes[j] == b'\'' || bytes[j] == b'"') {
+                    let raw = bytes[i..j].iter().any(|b| matches!(b, b'r' | b'R'));
+                    match read_string(bytes, j, raw, &mut line, &mut line_start) {
+                        Some((value, end)) => {
+                            toks.push(Token {
+                                tok: Tok::Str(value),
+                                line: tok_line,
+                                col,
+                                start,
+                                end,
+                            });
+                            i = end;
+                        }
+                        None => {
+                            unterminated.get_or_insert(tok_line);
+                            i = bytes.len();
+                        }
+                    }
+                    continue;
+                }
+                // Identifiers (Unicode letters allowed, as in Python 3).
+                let ch = src[i..].chars().next().unwrap_or('\u{fffd}');
+                if is_ident_start(ch) {
+                    let mut k = i;
+                    for c in src[i..].chars() {
+                        if is_ident_continue(c) {
+                            k += c.len_utf8();
+                        } else {
+                            break;
+                        }
+                    }
+                    toks.push(Token {
+                        tok: Tok::Name(src[i..k].to_string()),
+                        line: tok_line,
+                        col,
+                        start,
+                        end: k,
+                    });
+                    i = k;
+                    continue;
+                }
+                let two = bytes.get(i..i + 2);
+                let op: Option<&str> = match two {
+                    Some(b"==") => Some("=="),
+                    Some(b"!=") => Some("!="),
+                    Some(b"<=") => Some("<="),
+                    Some(b">=") => Some(">="),
+                    Some(b":=") => Some(":="),
+                    Some(b"->") => Some("->"),
+                    _ => None,
+                };
+                if let Some(op) = op {
+                    toks.push(Token {
+                        tok: Tok::Op(op.to_string()),
+                        line: tok_line,
+                        col,
+                        start,
+                        end: i + 2,
+                    });
+                    i += 2;
+                    continue;
+                }
+                if c.is_ascii_punctuation() {
+                    match c {
+                        b'(' | b'[' | b'{' => {
+                            if depth == 0 {
+                                depth_open_line = tok_line;
+                            }
+                            depth += 1;
+                        }
+                        // An unbalanced closer must not make every later line look bracketed.
+                        b')' | b']' | b'}' => depth = (depth - 1).max(0),
+                        _ => {}
+                    }
+                    toks.push(Token {
+                        tok: Tok::Op((c as char).to_string()),
+                        line: tok_line,
+                        col,
+                        start,
+                        end: i + 1,
+                    });
+                    i += 1;
+                    continue;
+                }
+                // Numbers and anything else: one char (or one UTF-8 scalar) at a time.
+                let len = ch.len_utf8().max(1);
+                toks.push(Token {
+                    tok: Tok::Other(src[i..i + len].to_string()),
+                    line: tok_line,
+                    col,
+                    start,
+                    end: i + len,
+                });
+                i += len;
+            }
+        }
+    }
+    if depth > 0 {
+        unterminated.get_or_insert(depth_open_line);
+    }
+    toks.push(Token {
+        tok: Tok::Newline,
+        line,
+        col: 0,
+        start: bytes.len(),
+        end: bytes.len(),
+    });
+    (toks, unterminated)
+}
+
+/// Read a string literal whose opening quote is at `q`. Returns the value and the byte
+/// offset after the closing quote, or None when the file ends first.
+fn read_string(
+    bytes: &[u8],
+    q: usize,
+    raw: bool,
+    line: &mut u32,
+    line_start: &mut usize,
+) -> Option<(String, usize)> {
+    let quote = bytes[q];
+    let triple = bytes.get(q + 1) == Some(&quote) && bytes.get(q + 2) == Some(&quote);
+    let mut i = if triple { q + 3 } else { q + 1 };
+    let mut out: Vec<u8> = Vec::new();
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'\\' && i + 1 < bytes.len() {
+            let n = bytes[i + 1];
+            if n == b'\n' {
+                *line += 1;
+                *line_start = i + 2;
+            }
+            if raw {
+                out.push(c);
+                out.push(n);
+            } else {
+                match n {
+                    b'n' => out.push(b'\n'),
+                    b't' => out.push(b'\t'),
+                    b'r' => out.push(b'\r'),
+                    b'0' => out.push(0),
+                    b'\n' => {}
+                    b'\\' | b'\'' | b'"' => out.push(n),
+                    _ => {
+                        out.push(c);
+                        out.push(n);
+                    }
+                }
+            }
+            i += 2;
+            continue;
+        }
+        if c == quote {
+            if !triple {
+                return Some((String::from_utf8_lossy(&out).into_owned(), i + 1));
+            }
+            if bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote) {
+                return Some((String::from_utf8_lossy(&out).into_owned(), i + 3));
+            }
+        }
+        if c == b'\n' {
+            if !triple {
+                // A single-quoted string cannot span lines: the literal is broken.
+                return None;
+            }
+            *line += 1;
+            *line_start = i + 1;
+        }
+        out.push(c);
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.to_string())
+    }
+
+    #[test]
+    fn alembic_template_with_annotations() {
+        let src = r#""""add users
+
+Revision ID: abc123
+Revises: zzz999
+Create Date: 2024-01-01
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = 'abc123'
+down_revision: Union[str, Sequence[str], None] = (
+    "p1",  # first parent
+    'p2',
+)
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    revision = "not-me"
+    op.execute("revision = 'nope'")
+"#;
+        let v = read_module_vars(src);
+        assert_eq!(v.revision.as_ref().unwrap().value, s("abc123"));
+        assert_eq!(v.revision.as_ref().unwrap().line, 13);
+        assert_eq!(
+            v.down_revision.as_ref().unwrap().value,
+            Value::List(vec![Item::Str("p1".into()), Item::Str("p2".into())])
+        );
+        assert_eq!(v.down_revision.as_ref().unwrap().line, 14);
+        assert_eq!(v.branch_labels.unwrap().value, Value::None);
+        assert_eq!(v.unterminated, None);
+    }
+
+    #[test]
+    fn docstring_revises_is_ignored_and_prefixes_work() {
+        let src = "'''\nrevision = 'doc'\ndown_revision = 'doc0'\n'''\nrevision = r\"x1\"\ndown_revision = u'x0'\nbranch_labels = b'lbl',\n";
+        let v = read_module_vars(src);
+        assert_eq!(v.revision.unwrap().value, s("x1"));
+        assert_eq!(v.down_revision.unwrap().value, s("x0"));
+        assert_eq!(
+            v.branch_labels.unwrap().value,
+            Value::List(vec![Item::Str("lbl".into())])
+        );
+    }
+
+    #[test]
+    fn python2_and_symbolic_labels() {
+        let src = "print 'hello'\nrevision = \"a\"\ndown_revision = None\nbranch_labels = settings.BRANCH\ndepends_on = ('x', other.REV)\nif True:\n    revision = 'indented'\n";
+        let v = read_module_vars(src);
+        assert_eq!(v.revision.unwrap().value, s("a"));
+        assert_eq!(v.down_revision.unwrap().value, Value::None);
+        assert_eq!(
+            v.branch_labels.unwrap().value,
+            Value::Expr("settings.BRANCH".into())
+        );
+        assert_eq!(
+            v.depends_on.unwrap().value,
+            Value::List(vec![Item::Str("x".into()), Item::Expr("other.REV".into())])
+        );
+    }
+
+    #[test]
+    fn comparison_is_not_assignment_and_unterminated_is_flagged() {
+        let v = read_module_vars("revision == 'a'\n");
+        assert_eq!(v.revision, None);
+        let v = read_module_vars("revision = 'a\ndown_revision = None\n");
+        assert!(v.unterminated.is_some());
+        let v = read_module_vars("revision = ('a'\n");
+        assert_eq!(v.unterminated, Some(1));
+    }
+
+    #[test]
+    fn empty_tuple_and_bare_tuple() {
+        let v = read_module_vars("revision = 'm'\ndown_revision = 'a', 'b'\ndepends_on = ()\n");
+        assert_eq!(
+            v.down_revision.unwrap().value,
+            Value::List(vec![Item::Str("a".into()), Item::Str("b".into())])
+        );
+        assert_eq!(v.depends_on.unwrap().value, Value::List(vec![]));
+    }
+}

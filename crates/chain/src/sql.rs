@@ -1,0 +1,443 @@
+//! SQL migration folders: file-name conventions of golang-migrate, flyway, sqlx, dbmate, and
+//! plain lexical order.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use gate_policy::SqlNaming;
+use gate_report::Finding;
+use regex::Regex;
+
+use crate::graph::{ChainKind, Revision, RevisionGraph, SqlMigration};
+
+// golang-migrate's own pattern (`source/parse.go`): `^([0-9]+)_(.*)\.(down|up)\.(.*)$`.
+static GOLANG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([0-9]+)_(.*)\.(down|up)\.sql$").expect("static regex"));
+// Flyway: V<version>__<desc>.sql, U<version>__<desc>.sql (undo), R__<desc>.sql (repeatable);
+// version parts separated by `.` or `_`.
+static FLYWAY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^([VU])([0-9]+(?:[._][0-9]+)*)__(.*)\.sql$").expect("static regex")
+});
+static FLYWAY_R: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^R__(.*)\.sql$").expect("static regex"));
+// sqlx: `<VERSION>_<DESCRIPTION>.sql`, or reversible `.up.sql` / `.down.sql`.
+static SQLX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([0-9]+)_(.*?)(?:\.(up|down))?\.sql$").expect("static regex"));
+// dbmate: any `.sql` file whose name starts with digits; the version is the digits.
+static DBMATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([0-9]+)(.*)\.sql$").expect("static regex"));
+// dbmate's block directives, exactly as `pkg/dbmate/migration.go` matches them.
+static DBMATE_UP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^--\s*migrate:up(\s*$|\s+\S+)").expect("static regex"));
+static DBMATE_DOWN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^--\s*migrate:down(\s*$|\s+\S+)").expect("static regex"));
+static NO_TX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^--\s*(gate:no-transaction\b|migrate:up\b.*\btransaction:false\b)")
+        .expect("static regex")
+});
+
+/// A version key that compares numerically part by part (`1.2` < `1.10`, `1` == `1.0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VersionKey(Vec<u128>);
+
+impl VersionKey {
+    fn parse(v: &str) -> Self {
+        let mut parts: Vec<u128> = v
+            .split(['.', '_'])
+            .map(|p| {
+                // Versions longer than u128 are absurd; saturate rather than fail.
+                p.trim_start_matches('0').parse::<u128>().unwrap_or(
+                    if p.chars().all(|c| c == '0') {
+                        0
+                    } else {
+                        u128::MAX
+                    },
+                )
+            })
+            .collect();
+        while parts.len() > 1 && parts.last() == Some(&0) {
+            parts.pop();
+        }
+        VersionKey(parts)
+    }
+}
+
+impl Ord for VersionKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for VersionKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn no_transaction(text: &str) -> bool {
+    NO_TX.is_match(text)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Normalised text of a SQL file (lossy: SQL files in other encodings still get a chain).
+fn text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    up: Vec<String>,
+    down: Vec<String>,
+    description: String,
+    version: String,
+}
+
+/// Build the graph of a SQL folder. `files` holds repository-relative paths (already limited
+/// to the migrations folder) and contents.
+pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> RevisionGraph {
+    let kind = match naming {
+        SqlNaming::GolangMigrate => ChainKind::GolangMigrate,
+        SqlNaming::Flyway => ChainKind::Flyway,
+        SqlNaming::Sqlx => ChainKind::Sqlx,
+        SqlNaming::Dbmate => ChainKind::Dbmate,
+        SqlNaming::Plain => ChainKind::Plain,
+    };
+    let mut problems = Vec::new();
+    let mut repeatable = Vec::new();
+    // Version key -> the files that claim it.
+    let mut slots: BTreeMap<Vec<u128>, Slot> = BTreeMap::new();
+    let mut plain: Vec<String> = Vec::new();
+
+    for path in files.keys() {
+        let name = file_name(path);
+        if !name.ends_with(".sql") {
+            continue;
+        }
+        let (version, desc, is_down) = match naming {
+            SqlNaming::GolangMigrate => match GOLANG.captures(name) {
+                Some(c) => (c[1].to_string(), c[2].to_string(), &c[3] == "down"),
+                None => continue,
+            },
+            SqlNaming::Sqlx => match SQLX.captures(name) {
+                Some(c) => (
+                    c[1].to_string(),
+                    c[2].to_string(),
+                    c.get(3).is_some_and(|m| m.as_str() == "down"),
+                ),
+                None => continue,
+            },
+            SqlNaming::Dbmate => match DBMATE.captures(name) {
+                Some(c) => (
+                    c[1].to_string(),
+                    c[2].trim_start_matches('_').to_string(),
+                    false,
+                ),
+                None => continue,
+            },
+            SqlNaming::Flyway => {
+                if let Some(c) = FLYWAY_R.captures(name) {
+                    let t = text(&files[path]);
+                    repeatable.push(SqlMigration {
+                        version: String::new(),
+                        description: c[1].to_string(),
+                        up: path.clone(),
+                        down: None,
+                        up_sql: None,
+                        down_sql: None,
+                        no_transaction: no_transaction(&t),
+                    });
+                    continue;
+                }
+                match FLYWAY.captures(name) {
+                    Some(c) => (c[2].to_string(), c[3].to_string(), &c[1] == "U"),
+                    None => continue,
+                }
+            }
+            SqlNaming::Plain => {
+                plain.push(path.clone());
+                continue;
+            }
+        };
+        let key = VersionKey::parse(&version).0;
+        let slot = slots.entry(key).or_default();
+        if slot.version.is_empty() || !is_down {
+            slot.version = version;
+            slot.description = desc;
+        }
+        if is_down {
+            slot.down.push(path.clone());
+        } else {
+            slot.up.push(path.clone());
+        }
+    }
+    // Flyway runs repeatables ordered by description.
+    repeatable.sort_by(|a, b| a.description.cmp(&b.description));
+
+    let mut revisions: Vec<Revision> = Vec::new();
+    let mut prev: Option<String> = None;
+    let push = |revisions: &mut Vec<Revision>, mut m: SqlMigration, prev: &mut Option<String>| {
+        let id = m.version.clone();
+        if m.down.as_deref() == Some(m.up.as_str()) && kind != ChainKind::Dbmate {
+            m.down = None;
+        }
+        revisions.push(Revision {
+            id: id.clone(),
+            parents: prev.iter().cloned().collect(),
+            depends_on: Vec::new(),
+            depends_on_symbolic: Vec::new(),
+            branch_labels: Vec::new(),
+            path: m.up.clone(),
+            line: 1,
+            parents_line: None,
+            depends_on_line: None,
+            branch_labels_line: None,
+            sql: Some(m),
+        });
+        *prev = Some(id);
+    };
+
+    if naming == SqlNaming::Plain {
+        // BTreeMap keys are already in lexical (byte) order.
+        for path in plain {
+            let name = file_name(&path);
+            let stem = name.strip_suffix(".sql").unwrap_or(name).to_string();
+            let t = text(&files[&path]);
+            let m = SqlMigration {
+                version: stem.clone(),
+                description: stem,
+                up: path.clone(),
+                down: None,
+                up_sql: None,
+                down_sql: None,
+                no_transaction: no_transaction(&t),
+            };
+            push(&mut revisions, m, &mut prev);
+        }
+    }
+
+    for slot in slots.into_values() {
+        if slot.up.is_empty() {
+            // A down/undo file without its up file: nothing to apply.
+            for d in &slot.down {
+                problems.push(
+                    Finding::new(
+                        "C005",
+                        format!(
+                            "`{d}` is a down/undo migration for version {} but no up migration has that version",
+                            slot.version
+                        ),
+                    )
+                    .at(d.clone())
+                    .help("Add the matching up migration, or delete the orphaned down file."),
+                );
+            }
+            continue;
+        }
+        if slot.up.len() > 1 || slot.down.len() > 1 {
+            let all: Vec<&String> = slot.up.iter().chain(slot.down.iter()).collect();
+            for p in slot.up.iter().skip(1).chain(slot.down.iter().skip(1)) {
+                problems.push(
+                    Finding::new(
+                        "C001",
+                        format!(
+                            "version {} is used by more than one migration: {}",
+                            slot.version,
+                            all.iter()
+                                .map(|s| format!("`{s}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .at(p.clone())
+                    .line(1)
+                    .help("Renumber one of them to a version after the current last migration."),
+                );
+            }
+        }
+        // Only the first file of a duplicated version joins the chain (C001 names the rest).
+        if let Some(up) = slot.up.first() {
+            let t = text(&files[up]);
+            let mut m = SqlMigration {
+                version: slot.version.clone(),
+                description: slot.description.clone(),
+                up: up.clone(),
+                down: slot.down.first().cloned(),
+                up_sql: None,
+                down_sql: None,
+                no_transaction: no_transaction(&t),
+            };
+            if kind == ChainKind::Dbmate {
+                match dbmate_sections(&t) {
+                    Ok((u, d)) => {
+                        m.down = Some(up.clone());
+                        m.up_sql = Some(u);
+                        m.down_sql = Some(d);
+                    }
+                    Err((line, msg)) => {
+                        problems.push(
+                            Finding::new("C005", format!("`{up}`: {msg}"))
+                                .at(up.clone())
+                                .line(line)
+                                .help("Start the file with `-- migrate:up`, and put `-- migrate:down` after it, as dbmate requires."),
+                        );
+                        continue;
+                    }
+                }
+            }
+            push(&mut revisions, m, &mut prev);
+        }
+    }
+    let mut graph = RevisionGraph::new(kind, revisions);
+    graph.repeatable = repeatable;
+    graph.problems = problems;
+    graph
+}
+
+fn line_of(text: &str, offset: usize) -> u32 {
+    let n = text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    u32::try_from(n + 1).unwrap_or(u32::MAX)
+}
+
+/// Split a dbmate file into its up and down sections, with dbmate's rules: both directives
+/// required, up before down, nothing but comments and blank lines before up.
+pub fn dbmate_sections(text: &str) -> Result<(String, String), (u32, String)> {
+    let up = DBMATE_UP.find(text).map(|m| m.start());
+    let down = DBMATE_DOWN.find(text).map(|m| m.start());
+    let Some(up) = up else {
+        return Err((1, "no `-- migrate:up` block; dbmate requires one".into()));
+    };
+    let Some(down) = down else {
+        return Err((1, "no `-- migrate:down` block; dbmate requires one".into()));
+    };
+    if up > down {
+        return Err((
+            line_of(text, down),
+            "`-- migrate:down` comes before `-- migrate:up`".into(),
+        ));
+    }
+    for (i, l) in text[..up].split('\n').enumerate() {
+        let t = l.trim();
+        if !t.is_empty() && !t.starts_with("--") {
+            return Err((
+                u32::try_from(i + 1).unwrap_or(u32::MAX),
+                "statements before `-- migrate:up`; dbmate refuses them".into(),
+            ));
+        }
+    }
+    Ok((text[up..down].to_string(), text[down..].to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(names: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        names
+            .iter()
+            .map(|(n, c)| (format!("db/{n}"), c.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn flyway_versions_compare_numerically() {
+        let f = files(&[
+            ("V1_10__c.sql", ""),
+            ("V1.2__b.sql", ""),
+            ("V1__a.sql", ""),
+            ("U1.2__b.sql", ""),
+            ("R__views.sql", "-- gate:no-transaction\n"),
+        ]);
+        let g = discover_sql(SqlNaming::Flyway, &f);
+        let ids: Vec<&str> = g.order().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["1", "1.2", "1_10"]);
+        assert_eq!(
+            g.get("1.2").unwrap().sql.as_ref().unwrap().down.as_deref(),
+            Some("db/U1.2__b.sql")
+        );
+        assert_eq!(g.get("1.2").unwrap().parents, ["1"]);
+        assert_eq!(g.repeatable.len(), 1);
+        assert!(g.repeatable[0].no_transaction);
+        assert!(g.problems.is_empty());
+    }
+
+    #[test]
+    fn duplicate_versions_are_c001() {
+        let f = files(&[("1_a.up.sql", ""), ("001_b.up.sql", ""), ("2_c.up.sql", "")]);
+        let g = discover_sql(SqlNaming::GolangMigrate, &f);
+        assert_eq!(g.problems.len(), 1);
+        assert_eq!(g.problems[0].code, "C001");
+        let f = files(&[("V1__a.sql", ""), ("V1.0__b.sql", "")]);
+        assert_eq!(discover_sql(SqlNaming::Flyway, &f).problems[0].code, "C001");
+    }
+
+    #[test]
+    fn golang_and_sqlx_pairs() {
+        let f = files(&[
+            ("2_b.up.sql", "-- migrate:up transaction:false\n"),
+            ("1_a.up.sql", ""),
+            ("1_a.down.sql", ""),
+            ("10_c.up.sql", ""),
+        ]);
+        let g = discover_sql(SqlNaming::GolangMigrate, &f);
+        let ids: Vec<&str> = g.order().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "10"]);
+        assert_eq!(
+            g.get("1").unwrap().sql.as_ref().unwrap().down.as_deref(),
+            Some("db/1_a.down.sql")
+        );
+        assert!(g.get("2").unwrap().sql.as_ref().unwrap().no_transaction);
+        let f = files(&[
+            ("20240101_a.sql", ""),
+            ("20240102_b.up.sql", ""),
+            ("20240102_b.down.sql", ""),
+        ]);
+        let g = discover_sql(SqlNaming::Sqlx, &f);
+        assert_eq!(g.len(), 2);
+        assert!(g.problems.is_empty(), "{:?}", g.problems);
+    }
+
+    #[test]
+    fn dbmate_sections_follow_dbmate() {
+        let ok =
+            "-- a comment\n\n-- migrate:up\ncreate table t();\n-- migrate:down\ndrop table t;\n";
+        let (u, d) = dbmate_sections(ok).unwrap();
+        assert!(u.starts_with("-- migrate:up") && u.contains("create table"));
+        assert!(d.contains("drop table"));
+        // `--migrate:up` without a space is recognised; `--  migrate:upgrade` is not a directive.
+        assert!(dbmate_sections("--migrate:up\nx;\n-- migrate:down\n").is_ok());
+        assert!(dbmate_sections("-- migrate:upgrade\n-- migrate:down\n").is_err());
+        assert_eq!(
+            dbmate_sections("create table x();\n-- migrate:up\n-- migrate:down\n")
+                .unwrap_err()
+                .0,
+            1
+        );
+        assert_eq!(
+            dbmate_sections("-- migrate:down\n-- migrate:up\n")
+                .unwrap_err()
+                .0,
+            1
+        );
+        let f = files(&[("20200101_x.sql", "select 1;\n"), ("20200102_y.sql", ok)]);
+        let g = discover_sql(SqlNaming::Dbmate, &f);
+        assert_eq!(g.problems.len(), 1);
+        assert_eq!(g.problems[0].code, "C005");
+        assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn plain_is_lexical() {
+        let f = files(&[("b.sql", ""), ("a.sql", ""), ("readme.md", "")]);
+        let g = discover_sql(SqlNaming::Plain, &f);
+        let ids: Vec<&str> = g.order().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+}

@@ -1,0 +1,220 @@
+//! Staged mode: judge what the index holds, against HEAD's tree.
+//!
+//! Instead of a full tree-to-index diff this walks the index once with cheap byte
+//! predicates and looks up only the in-scope entries in HEAD (a handful of tree reads).
+//! The verdicts are the same as a diff's: an entry that is new or differs from HEAD at its
+//! path is added, modified, copied or the new side of a rename; deletions never show up,
+//! because deletions are never violations. Only candidate blobs are read.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use gate_policy::Policy;
+use gate_report::Finding;
+use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
+
+use crate::index::StagedIndex;
+use crate::judge::{self, Candidate, Kind};
+use crate::scope::Paths;
+use crate::{Outcome, ScanError};
+
+const MODE_LINK: u32 = 0o120000;
+const MODE_GITLINK: u32 = 0o160000;
+
+fn git(what: impl Into<String>) -> impl FnOnce(git2::Error) -> ScanError {
+    let what = what.into();
+    move |source| ScanError::Git { what, source }
+}
+
+fn path_of(raw: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(raw))
+}
+
+/// HEAD's tree, or `None` in a repository without commits (everything staged is new).
+pub fn head_tree(repo: &Repository) -> Result<Option<Tree<'_>>, ScanError> {
+    match repo.head() {
+        Ok(head) => head
+            .peel_to_tree()
+            .map(Some)
+            .map_err(git("cannot read the tree of HEAD")),
+        Err(e)
+            if e.code() == git2::ErrorCode::UnbornBranch
+                || e.code() == git2::ErrorCode::NotFound =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(ScanError::Git {
+            what: "cannot resolve HEAD".into(),
+            source: e,
+        }),
+    }
+}
+
+fn blob(repo: &Repository, id: Oid, raw: &[u8]) -> Result<Vec<u8>, ScanError> {
+    repo.find_blob(id)
+        .map(|b| b.content().to_vec())
+        .map_err(|source| ScanError::Git {
+            what: format!(
+                "cannot read the staged content of {} (blob {id})",
+                judge::display_path(raw)
+            ),
+            source,
+        })
+}
+
+/// Entry in HEAD at `raw`, as (id, mode).
+fn in_head(tree: Option<&Tree<'_>>, raw: &[u8]) -> Option<(Oid, i32)> {
+    let e = tree?.get_path(path_of(raw)).ok()?;
+    Some((e.id(), e.filemode()))
+}
+
+pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<Outcome, ScanError> {
+    let paths = Paths::new(policy);
+    let head = head_tree(repo)?;
+    let odb = repo.odb().map_err(git("cannot open the object database"))?;
+    let mut out = Outcome::default();
+    let mut migrations_touched = false;
+    // Registered scripts are checked for G002 wherever they live; a set keeps the per-entry
+    // test O(1) for large registries.
+    let registered: HashSet<&[u8]> = policy
+        .emergency
+        .scripts
+        .iter()
+        .map(|s| s.path.as_bytes())
+        .collect();
+
+    for entry in index.entries() {
+        // Conflict stages (merge in progress) are not what will be committed; `git add -N`
+        // placeholders are not committed either (their blob may not even exist).
+        if entry.stage != 0 || entry.intent_to_add {
+            continue;
+        }
+        let raw = index.path(entry);
+        if paths.in_migrations(raw) || raw == &paths.lockfile[..] {
+            if !migrations_touched {
+                migrations_touched = in_head(head.as_ref(), raw)
+                    .is_none_or(|(id, mode)| id != entry.id || mode as u32 != entry.mode);
+            }
+            continue;
+        }
+        let in_scope = paths.in_scope(raw);
+        if !in_scope && !registered.contains(raw) {
+            continue;
+        }
+        let rel = String::from_utf8_lossy(raw);
+        if entry.mode == MODE_GITLINK || policy.emergency.is_ignored(&rel) {
+            continue;
+        }
+        if let Some((id, mode)) = in_head(head.as_ref(), raw) {
+            if id == entry.id && mode as u32 == entry.mode {
+                continue;
+            }
+        }
+        let size = match odb.read_header(entry.id) {
+            Ok((size, ObjectType::Blob)) => size as u64,
+            Ok(_) => continue,
+            Err(source) => {
+                return Err(ScanError::Git {
+                    what: format!(
+                        "cannot read the staged content of {} (blob {})",
+                        judge::display_path(raw),
+                        entry.id
+                    ),
+                    source,
+                });
+            }
+        };
+        let c = Candidate {
+            raw: raw.to_vec(),
+            rel: rel.into_owned(),
+            kind: if entry.mode == MODE_LINK {
+                Kind::Symlink
+            } else {
+                Kind::File
+            },
+            size,
+            in_scope,
+        };
+        out.checked += 1;
+        let id = entry.id;
+        if let Some(f) = judge::judge(policy, &c, &mut || blob(repo, id, raw))? {
+            out.findings.push(f);
+        }
+    }
+
+    if !migrations_touched {
+        migrations_touched = deleted_migration(repo, head.as_ref(), index, &paths)?;
+    }
+    if migrations_touched {
+        out.findings
+            .extend(lock_check(repo, index, policy, &paths)?);
+    }
+    Ok(out)
+}
+
+/// Whether a file under the migrations folder (or the lockfile) is in HEAD but not staged.
+fn deleted_migration(
+    repo: &Repository,
+    head: Option<&Tree<'_>>,
+    index: &StagedIndex,
+    paths: &Paths,
+) -> Result<bool, ScanError> {
+    let Some(head) = head else { return Ok(false) };
+    if index.get(&paths.lockfile).is_none() && head.get_path(path_of(&paths.lockfile)).is_ok()
+    {
+        return Ok(true);
+    }
+    let dir = &paths.migrations_prefix[..paths.migrations_prefix.len() - 1];
+    let Ok(entry) = head.get_path(path_of(dir)) else {
+        return Ok(false);
+    };
+    if entry.kind() != Some(ObjectType::Tree) {
+        return Ok(false);
+    }
+    let sub = repo
+        .find_tree(entry.id())
+        .map_err(git("cannot read the migrations folder in HEAD"))?;
+    let mut missing = false;
+    // Abort stops the walk early; libgit2 reports that as an error, which is expected.
+    let walked = sub.walk(TreeWalkMode::PreOrder, |parent, e| {
+        if e.kind() == Some(ObjectType::Blob) {
+            let mut p = paths.migrations_prefix.clone();
+            p.extend_from_slice(parent.as_bytes());
+            p.extend_from_slice(e.name_bytes());
+            if index.get(&p).is_none() {
+                missing = true;
+                return TreeWalkResult::Abort;
+            }
+        }
+        TreeWalkResult::Ok
+    });
+    if !missing {
+        walked.map_err(git("cannot walk the migrations folder in HEAD"))?;
+    }
+    Ok(missing)
+}
+
+/// G003/G004 over the staged lockfile and migrations.
+fn lock_check(
+    repo: &Repository,
+    index: &StagedIndex,
+    policy: &Policy,
+    paths: &Paths,
+) -> Result<Vec<Finding>, ScanError> {
+    let lock = match index.get(&paths.lockfile) {
+        Some(e) => Some(blob(repo, e.id, &paths.lockfile)?),
+        None => None,
+    };
+    let mut files = BTreeMap::new();
+    for entry in index.with_prefix(&paths.migrations_prefix) {
+        if entry.mode == MODE_GITLINK || entry.intent_to_add {
+            continue;
+        }
+        let raw = index.path(entry);
+        let content = blob(repo, entry.id, raw)?;
+        files.insert(String::from_utf8_lossy(raw).into_owned(), content);
+    }
+    Ok(gate_chain::lock_findings(policy, lock.as_deref(), &files)?)
+}

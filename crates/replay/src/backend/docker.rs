@@ -1,0 +1,331 @@
+//! `docker`: a throw-away PostgreSQL container started with testcontainers from
+//! `replay.image`. Readiness is a real connection, so any image that honours
+//! `POSTGRES_PASSWORD` works (official, alpine, `migration-gate/postgres:15`).
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use testcontainers::core::{IntoContainerPort, Mount};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::connect::{self, random_token};
+use super::registry::{Guard, Resource};
+use super::{BackendError, BackendOptions};
+
+/// Label on every container we start, so a later run can reap leftovers of a killed one.
+pub(crate) const LABEL: &str = "migration-gate";
+const LABEL_PID: &str = "migration-gate.pid";
+const LABEL_HOST: &str = "migration-gate.host";
+
+/// Where the image keeps its data; a tmpfs there skips the slow copy-on-write layer.
+const PGDATA: &str = "/var/lib/postgresql/gate-data";
+
+pub(crate) struct Container {
+    /// `None` once removed. testcontainers' own drop needs a tokio runtime in scope (it
+    /// panics without one, e.g. in a drop during unwinding after the runtime is gone), so
+    /// outside [`Container::remove`] it is forgotten and the guard removes the container
+    /// with the docker CLI instead.
+    inner: Option<ContainerAsync<GenericImage>>,
+    pub(crate) id: String,
+    guard: Option<Guard>,
+}
+
+impl Container {
+    /// Remove the container now (the normal path).
+    pub(crate) async fn remove(mut self) -> Result<(), BackendError> {
+        let id = self.id.clone();
+        let removed = match self.inner.take() {
+            Some(c) => c.rm().await.map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        let guard = self.guard.take();
+        match (removed, guard) {
+            (Ok(()), Some(g)) => {
+                g.disarm();
+                Ok(())
+            }
+            // The API call failed: the CLI is the fallback.
+            (Err(_), Some(g)) => tokio::task::spawn_blocking(move || g.release())
+                .await
+                .map_err(|e| BackendError::Failed(e.to_string()))?
+                .map_err(BackendError::Failed),
+            (Err(e), None) => Err(BackendError::Failed(format!(
+                "could not remove container {id}: {e}"
+            ))),
+            (Ok(()), None) => Ok(()),
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Some(c) = self.inner.take() {
+            std::mem::forget(c);
+        }
+        // `guard` drops after this and removes the container.
+    }
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container").field("id", &self.id).finish()
+    }
+}
+
+/// What the docker CLI says about the engine, or why it cannot be used.
+pub(crate) fn engine_answers() -> Result<(), String> {
+    let out = run_docker(&["version", "--format", "{{.Server.Version}}"], Duration::from_secs(15))
+        .map_err(|e| {
+            format!("the docker CLI could not be run ({e}); install Docker Engine (https://docs.docker.com/engine/install/)")
+        })?;
+    if out.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the Docker engine does not answer ({}); start it, check DOCKER_HOST and that this user may use it",
+            last_line(&out.1)
+        ))
+    }
+}
+
+pub(crate) fn image_present(image: &str) -> bool {
+    matches!(
+        run_docker(
+            &["image", "inspect", "--format", "{{.Id}}", image],
+            Duration::from_secs(15)
+        ),
+        Ok((true, _))
+    )
+}
+
+fn missing_image_advice(image: &str, why: &str) -> String {
+    format!(
+        "docker image {image} is not present and could not be pulled ({why}); build the offline image with `ci/postgres-image.sh` and set replay.image = \"migration-gate/postgres:15\", or set replay.image to an image you have (`docker images`)"
+    )
+}
+
+/// Pull `image` (bounded by `timeout`); the error names what to do instead.
+pub(crate) fn pull(image: &str, timeout: Duration) -> Result<(), String> {
+    match run_docker(&["pull", "--quiet", image], timeout) {
+        Ok((true, _)) => Ok(()),
+        Ok((false, err)) => Err(missing_image_advice(image, &last_line(&err))),
+        Err(e) => Err(missing_image_advice(image, &e)),
+    }
+}
+
+/// (success, stderr) of a docker CLI call, killed after `timeout`.
+fn run_docker(args: &[&str], timeout: Duration) -> Result<(bool, String), String> {
+    let mut child = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let mut err = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                use std::io::Read;
+                let _ = s.read_to_string(&mut err);
+            }
+            return Ok((status.success(), err));
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("`docker {}` timed out", args.join(" ")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn last_line(s: &str) -> String {
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output")
+        .trim()
+        .to_string()
+}
+
+/// `name[:tag]` -> (name, tag); a `:` before the last `/` is a registry port, not a tag.
+pub(crate) fn split_image(image: &str) -> (String, String) {
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(i) => (
+            image[..slash + i].to_string(),
+            image[slash + i + 1..].to_string(),
+        ),
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+fn hostname() -> String {
+    // Linux first; `hostname` elsewhere (macOS).
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| {
+            Command::new("hostname")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        })
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Remove containers left behind by runs on this host that were killed (SIGKILL leaves no
+/// chance to clean up). Only containers whose recorded pid is gone are touched.
+pub(crate) fn reap_leftovers() {
+    let filter_host = format!("label={LABEL_HOST}={}", hostname());
+    let Ok(out) = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={LABEL}=1"),
+            "--filter",
+            &filter_host,
+            "--format",
+            &format!("{{{{.ID}}}} {{{{.Label \"{LABEL_PID}\"}}}}"),
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(pid)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = super::registry::remove_container(id);
+        }
+    }
+}
+
+/// Start the container and wait until PostgreSQL accepts a connection. Returns the container
+/// and the superuser URL of its `postgres` database.
+pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), BackendError> {
+    engine_answers().map_err(BackendError::Unavailable)?;
+    if !image_present(&opts.image) {
+        // Bounded: a pull that hangs on an unreachable registry must not eat the replay's time.
+        pull(&opts.image, Duration::from_secs(300)).map_err(BackendError::Unavailable)?;
+    }
+    reap_leftovers();
+
+    let (name, tag) = split_image(&opts.image);
+    let password = random_token();
+    let request = GenericImage::new(name, tag)
+        .with_exposed_port(5432.tcp())
+        .with_env_var("POSTGRES_PASSWORD", &password)
+        .with_env_var("POSTGRES_USER", "postgres")
+        .with_env_var("POSTGRES_DB", "postgres")
+        .with_env_var("PGDATA", PGDATA)
+        .with_mount(Mount::tmpfs_mount(PGDATA))
+        .with_label(LABEL, "1")
+        .with_label(LABEL_PID, std::process::id().to_string())
+        .with_label(LABEL_HOST, hostname())
+        // Durability off: the database is thrown away; the images pass `-c` to postgres.
+        .with_cmd([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]);
+    let container = request.start().await.map_err(|e| {
+        BackendError::Failed(format!(
+            "could not start a container from {}: {e}",
+            opts.image
+        ))
+    })?;
+    let id = container.id().to_string();
+    let guard = Guard::register(Resource::Container { id: id.clone() });
+    let inner = container;
+    let host = inner.get_host().await;
+    let port = inner.get_host_port_ipv4(5432).await;
+    let container = Container {
+        inner: Some(inner),
+        id,
+        guard: Some(guard),
+    };
+
+    let host = match host {
+        Ok(h) => h.to_string(),
+        Err(e) => {
+            return Err(BackendError::Failed(format!(
+                "container {}: {e}",
+                container.id
+            )));
+        }
+    };
+    // psycopg2 and sqlx may pick ::1 for `localhost` while the port is published on IPv4.
+    let host = if host == "localhost" {
+        "127.0.0.1".to_string()
+    } else {
+        host
+    };
+    let port = port.map_err(|e| {
+        BackendError::Failed(format!(
+            "container {}: no published port 5432: {e}",
+            container.id
+        ))
+    })?;
+    let url = format!("postgres://postgres:{password}@{host}:{port}/postgres");
+    let copts = connect::options(&url)?;
+
+    let id = container.id.clone();
+    let image = opts.image.clone();
+    let mut polls = 0u32;
+    let conn = connect::wait_ready(&copts, opts.ready_timeout, move || {
+        // Asking the engine is slower than a connection attempt: only now and then.
+        polls += 1;
+        if polls % 10 != 0 {
+            return Ok(());
+        }
+        container_exited(&id, &image)
+    })
+    .await?;
+    let _ = sqlx::Connection::close(conn).await;
+    Ok((container, url))
+}
+
+/// `Err` with the container's last log lines when it is no longer running.
+fn container_exited(id: &str, image: &str) -> Result<(), BackendError> {
+    let Ok(out) = Command::new("docker")
+        .args(["inspect", "--format", "{{.State.Running}}", id])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return Ok(());
+    };
+    if String::from_utf8_lossy(&out.stdout).trim() != "false" {
+        return Ok(());
+    }
+    let logs = Command::new("docker")
+        .args(["logs", "--tail", "15", id])
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_default();
+    Err(BackendError::Failed(format!(
+        "the container from {image} exited before PostgreSQL was ready; is it a PostgreSQL image that honours POSTGRES_PASSWORD? Its last log lines:\n{}",
+        logs.trim()
+    )))
+}

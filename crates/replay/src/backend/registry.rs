@@ -1,0 +1,235 @@
+//! Process-wide registry of what the tool started (containers, clusters, scratch databases on
+//! somebody else's server), so that every exit path removes it: normal shutdown, `Drop` during
+//! an error or a panic, and SIGINT/SIGTERM through [`install_signal_cleanup`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+/// Something that must not outlive the run.
+#[derive(Debug, Clone)]
+pub(crate) enum Resource {
+    /// A docker container, removed with `docker rm -f`.
+    Container { id: String },
+    /// A local postgres (process group leader `pid`) and the folder holding its cluster.
+    Cluster { pid: i32, dir: PathBuf },
+    /// A folder only (a cluster being prepared, before postgres runs).
+    Folder { dir: PathBuf },
+    /// A scratch database on a server given by URL; `admin_url` holds the password.
+    Database { admin_url: String, name: String },
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn live() -> MutexGuard<'static, BTreeMap<u64, Resource>> {
+    static LIVE: OnceLock<Mutex<BTreeMap<u64, Resource>>> = OnceLock::new();
+    // A panic while the lock is held must not stop the cleanup of everything else.
+    LIVE.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Owns one registered resource: releasing it (explicitly or on drop) removes it.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    key: u64,
+}
+
+impl Guard {
+    pub(crate) fn register(resource: Resource) -> Guard {
+        let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        live().insert(key, resource);
+        Guard { key }
+    }
+
+    /// Replace what this guard protects (a folder that now also has a running server).
+    pub(crate) fn update(&self, resource: Resource) {
+        live().insert(self.key, resource);
+    }
+
+    /// Remove the resource now, reporting failure.
+    pub(crate) fn release(self) -> Result<(), String> {
+        let taken = live().remove(&self.key);
+        std::mem::forget(self);
+        match taken {
+            Some(r) => release(&r),
+            None => Ok(()),
+        }
+    }
+
+    /// The resource is gone by other means (e.g. the database was dropped normally).
+    pub(crate) fn disarm(self) {
+        live().remove(&self.key);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let taken = live().remove(&self.key);
+        if let Some(r) = taken
+            && let Err(e) = release(&r)
+        {
+            eprintln!("gate-replay: cleanup: {e}");
+        }
+    }
+}
+
+/// Remove everything still registered (used by the signal handler; also safe to call at exit).
+pub fn cleanup_all() {
+    let all: Vec<Resource> = std::mem::take(&mut *live()).into_values().collect();
+    for r in all.iter().rev() {
+        if let Err(e) = release(r) {
+            eprintln!("gate-replay: cleanup: {e}");
+        }
+    }
+}
+
+/// Install, once per process, a SIGINT/SIGTERM handler that removes every container, cluster
+/// and scratch database this process started, then exits 130 (SIGINT) or 143 (SIGTERM).
+/// Runs on its own thread and runtime, so it works whatever the caller's runtime is doing.
+pub fn install_signal_cleanup() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("gate-signal-cleanup".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("gate-replay: cannot install the signal handler: {e}");
+                        let _ = ready_tx.send(());
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    let (Ok(mut int), Ok(mut term)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    ) else {
+                        eprintln!("gate-replay: cannot install the SIGINT/SIGTERM handler");
+                        let _ = ready_tx.send(());
+                        return;
+                    };
+                    let _ = ready_tx.send(());
+                    let code = tokio::select! {
+                        _ = int.recv() => 130,
+                        _ = term.recv() => 143,
+                    };
+                    eprintln!("gate-replay: interrupted, removing what was started");
+                    cleanup_all();
+                    std::process::exit(code);
+                });
+            });
+        // Wait until the handlers are in place, so a signal right after this call is caught.
+        if spawned.is_ok() {
+            let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+        }
+    });
+}
+
+fn release(r: &Resource) -> Result<(), String> {
+    match r {
+        Resource::Container { id } => remove_container(id),
+        Resource::Cluster { pid, dir } => {
+            stop_postgres(*pid);
+            remove_folder(dir)
+        }
+        Resource::Folder { dir } => remove_folder(dir),
+        Resource::Database { admin_url, name } => drop_database_blocking(admin_url, name),
+    }
+}
+
+pub(crate) fn remove_container(id: &str) -> Result<(), String> {
+    let out = Command::new("docker")
+        .args(["rm", "-f", "-v", id])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run `docker rm -f {id}`: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || stderr.contains("No such container") {
+        Ok(())
+    } else {
+        Err(format!(
+            "`docker rm -f {id}` failed: {}; remove it by hand",
+            stderr.trim()
+        ))
+    }
+}
+
+/// Immediate shutdown (SIGQUIT: postgres releases its shared memory and exits at once; the
+/// data is thrown away anyway), then SIGKILL to the whole process group if it lingers.
+pub(crate) fn stop_postgres(pid: i32) {
+    let pid = Pid::from_raw(pid);
+    if kill(pid, Signal::SIGQUIT).is_err() {
+        let _ = killpg(pid, Signal::SIGKILL);
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(_) => break,
+            // Not our child (or already reaped): fall back to probing.
+            Err(Errno::ECHILD) => {
+                if kill(pid, None).is_err() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+        if Instant::now() > deadline {
+            let _ = killpg(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Backends that outlived the postmaster (they should not) go with the group.
+    let _ = killpg(pid, Signal::SIGKILL);
+}
+
+fn remove_folder(dir: &Path) -> Result<(), String> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("could not remove {}: {e}", dir.display())),
+    }
+}
+
+/// Drop a scratch database from synchronous code (Drop, signal thread): a private runtime
+/// on a private thread, so it works inside or outside a tokio runtime.
+fn drop_database_blocking(admin_url: &str, name: &str) -> Result<(), String> {
+    let admin_url = admin_url.to_string();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                super::remote::drop_database(&admin_url, &name),
+            )
+            .await
+            .map_err(|_| format!("timed out dropping database {name}"))?
+            .map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "panic while dropping a scratch database".to_string())?
+}

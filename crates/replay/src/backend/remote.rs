@@ -1,0 +1,90 @@
+//! Scratch databases on a server: `CREATE DATABASE gate_replay_<random>` / `DROP DATABASE`
+//! through a maintenance connection. For the `url` backend that server belongs to the user:
+//! the maintenance connection only ever runs these two statements (and reads the version),
+//! so the database the URL names is never written to.
+
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Executor, Row};
+
+use super::BackendError;
+use super::connect::{self, quote_ident, scrub};
+
+/// Connect to `admin_url`; errors name the host and user, never the password.
+pub(crate) async fn connect_admin(admin_url: &str) -> Result<PgConnection, BackendError> {
+    let opts = connect::options(admin_url)?;
+    PgConnection::connect_with(&opts).await.map_err(|e| {
+        let detail = match e.as_database_error() {
+            Some(db) => db.message().to_string(),
+            None => e.to_string(),
+        };
+        BackendError::Failed(format!(
+            "could not connect to PostgreSQL at {}: {}; check --database-url (host, port, user, password, sslmode)",
+            connect::target(&opts),
+            scrub(&detail, admin_url)
+        ))
+    })
+}
+
+/// The URL of database `name` on the same server, keeping credentials and parameters
+/// (e.g. `sslmode`).
+pub(crate) fn url_for(admin_url: &str, name: &str) -> Result<String, BackendError> {
+    let mut u = url::Url::parse(admin_url).map_err(|e| {
+        BackendError::Failed(format!(
+            "invalid database URL {}: {e}",
+            super::redact(admin_url)
+        ))
+    })?;
+    u.set_path(&format!("/{name}"));
+    Ok(u.to_string())
+}
+
+pub(crate) async fn create_database(admin_url: &str, name: &str) -> Result<(), BackendError> {
+    let mut conn = connect_admin(admin_url).await?;
+    // template0: nothing a server admin added to template1 leaks into the "empty" database.
+    let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name));
+    let r = conn.execute(sqlx::AssertSqlSafe(sql)).await;
+    let _ = conn.close().await;
+    r.map(|_| ()).map_err(|e| {
+        BackendError::Failed(format!(
+            "could not create scratch database {name}: {}; the user in --database-url needs CREATEDB",
+            scrub(&e.to_string(), admin_url)
+        ))
+    })
+}
+
+pub(crate) async fn drop_database(admin_url: &str, name: &str) -> Result<(), BackendError> {
+    let mut conn = connect_admin(admin_url).await?;
+    let version: i32 = conn
+        .fetch_one("SELECT current_setting('server_version_num')::int AS v")
+        .await
+        .and_then(|row| row.try_get("v"))
+        .unwrap_or(0);
+    let quoted = quote_ident(name);
+    let result = if version >= 130000 {
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"
+        )))
+        .await
+        .map(|_| ())
+    } else {
+        // Before 13: end the sessions a runner may have left, then drop.
+        let _ = conn
+            .execute(sqlx::AssertSqlSafe(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}",
+                connect::quote_literal(name)
+            )))
+            .await;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {quoted}"
+        )))
+        .await
+        .map(|_| ())
+    };
+    let _ = conn.close().await;
+    result.map_err(|e| {
+        BackendError::Failed(format!(
+            "could not drop scratch database {name}: {}; drop it by hand",
+            scrub(&e.to_string(), admin_url)
+        ))
+    })
+}

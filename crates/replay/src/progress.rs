@@ -1,0 +1,63 @@
+//! What a replay shows while it runs: a progress bar on a terminal (indicatif), plain lines
+//! on stderr elsewhere (CI logs, pipes), nothing on stdout, which belongs to the report.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::runner::Applied;
+
+#[derive(Debug)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal and `CI` is not set; plain lines otherwise.
+    pub fn new(total: Option<usize>) -> Self {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        if ci || !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = match total {
+            Some(n) => ProgressBar::new(n as u64),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress { bar: Some(bar) }
+    }
+
+    /// A new phase (`upgrade`, `snapshot`, `round trip`, `fix emergency_x.py`).
+    pub fn stage(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.set_message(msg.to_string()),
+            None => eprintln!("gate-replay: {msg}"),
+        }
+    }
+
+    /// A migration finished during the main upgrade.
+    pub fn applied(&self, a: &Applied) {
+        match &self.bar {
+            Some(b) => {
+                b.inc(1);
+                b.set_message(a.revision.clone());
+            }
+            None => eprintln!(
+                "gate-replay:   {} {} ms",
+                a.revision,
+                a.duration.as_millis()
+            ),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

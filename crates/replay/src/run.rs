@@ -1,0 +1,632 @@
+//! The replay, in DESIGN.md's order: static chain checks, upgrade from empty (timed per
+//! revision), head check, snapshot and comparisons, round trip, emergency fixes, report.
+//! Checks return findings; only the binary renders. Anything that stops a check from running
+//! is a [`ReplayError`] (exit 2), never a passing report.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gate_policy::{Backend, Policy};
+use gate_report::{Finding, Report, Section, Severity};
+use gate_schema::{Difference, Snapshot};
+
+use crate::backend::{BackendOptions, ScratchDatabase, Server};
+use crate::fixes;
+use crate::progress::Progress;
+use crate::redact_error;
+use crate::runner::{Applied, RunOutcome, Runner, RunnerError, Target};
+
+/// Everything a replay needs, resolved from policy and flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub root: PathBuf,
+    pub policy: Policy,
+    pub backend: Backend,
+    pub backend_options: BackendOptions,
+    /// `--reference URL`: a live database compared read-only.
+    pub reference: Option<String>,
+    /// `--reference-dump FILE`: a `pg_dump --schema-only` file restored into a scratch database.
+    pub reference_dump: Option<PathBuf>,
+    pub timeout: Duration,
+    pub roundtrip: bool,
+    pub fixes: bool,
+}
+
+/// What the run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The gate: every check.
+    Check,
+    /// `gate-replay snapshot`: replay to head and return the snapshot; no comparisons.
+    Snapshot,
+}
+
+/// A finished replay: the report, and the head snapshot when the upgrade succeeded.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    pub snapshot: Option<Snapshot>,
+}
+
+/// The replay could not check (backend, runner, catalog): exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0}")]
+    Environment(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl From<RunnerError> for ReplayError {
+    fn from(e: RunnerError) -> Self {
+        match e {
+            RunnerError::Environment(m) => ReplayError::Environment(redact_error(&m)),
+            RunnerError::Config(m) => ReplayError::Config(redact_error(&m)),
+        }
+    }
+}
+
+pub(crate) fn env_err(what: &str, e: impl std::fmt::Display) -> ReplayError {
+    ReplayError::Environment(redact_error(&format!("{what}: {e}")))
+}
+
+/// Everything a step needs while the server is up.
+pub(crate) struct Ctx<'a> {
+    pub settings: &'a Settings,
+    pub server: &'a Server,
+    pub runner: &'a Runner,
+    pub deadline: Instant,
+    pub timeout: Duration,
+    pub progress: &'a Progress,
+}
+
+impl Ctx<'_> {
+    pub(crate) async fn fresh(&self) -> Result<ScratchDatabase, ReplayError> {
+        let db = self
+            .server
+            .fresh_database()
+            .await
+            .map_err(|e| env_err("cannot create a scratch database", e))?;
+        if !self.settings.policy.replay.prelude.trim().is_empty() {
+            run_sql(&db.url, &self.settings.policy.replay.prelude)
+                .await
+                .map_err(|e| {
+                    ReplayError::Config(redact_error(&format!(
+                        "replay.prelude failed: {e}; fix the SQL in replay.prelude of {}",
+                        self.settings.policy.file.display()
+                    )))
+                })?;
+        }
+        Ok(db)
+    }
+
+    pub(crate) async fn drop(&self, db: &ScratchDatabase) {
+        // A scratch database that cannot be dropped goes with the server anyway.
+        let _ = self.server.drop_database(db).await;
+    }
+
+    pub(crate) async fn capture(&self, db: &ScratchDatabase) -> Result<Snapshot, ReplayError> {
+        Snapshot::capture(&db.url)
+            .await
+            .map_err(|e| env_err("cannot snapshot the scratch database", e))
+    }
+
+    /// Differences that are not the runner's own bookkeeping.
+    pub(crate) fn diff(&self, a: &Snapshot, b: &Snapshot, an: &str, bn: &str) -> Vec<Difference> {
+        let skip = self.runner.bookkeeping_tables();
+        gate_schema::diff(a, b, an, bn)
+            .into_iter()
+            .filter(|d| {
+                !d.object
+                    .split([' ', '.', '"'])
+                    // Their indexes and constraints are named after them (alembic_version_pkc).
+                    .any(|t| skip.iter().any(|b| t.starts_with(b)))
+            })
+            .collect()
+    }
+}
+
+/// Run a SQL text (prelude, `sql = "fix.sql"`) against `url` as one simple query.
+pub(crate) async fn run_sql(url: &str, sql: &str) -> Result<(), String> {
+    use sqlx::Connection as _;
+    let mut c = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| redact_error(&e.to_string()))?;
+    let r = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut c)
+        .await;
+    let _ = c.close().await;
+    r.map(|_| ()).map_err(|e| match &e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("SQLSTATE {code}: {}", db.message()),
+            None => db.message().to_string(),
+        },
+        other => redact_error(&other.to_string()),
+    })
+}
+
+/// Step 1: static checks that need no database: the chain crate's C001–C006 and the
+/// lockfile's G003/G004 on the working tree.
+fn static_findings(settings: &Settings) -> Result<Vec<Finding>, ReplayError> {
+    let policy = &settings.policy;
+    let discovery = gate_chain::discover(&settings.root, policy)
+        .map_err(|e| ReplayError::Config(e.to_string()))?;
+    let mut findings = gate_chain::check(&discovery.graph, policy);
+    let lock_path = settings.root.join(&policy.migrations.lockfile);
+    let lock = std::fs::read(&lock_path).ok();
+    findings.extend(
+        gate_chain::lock_findings(policy, lock.as_deref(), &discovery.files)
+            .map_err(|e| ReplayError::Config(e.to_string()))?,
+    );
+    Ok(findings)
+}
+
+/// The whole replay.
+pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayError> {
+    let runner = Runner::new(&settings.policy, &settings.root)?;
+    let subject = match runner.migration_count() {
+        Some(n) => format!("{n} migrations ({})", runner.describe()),
+        None => format!("migrations ({})", runner.describe()),
+    };
+    let mut report = Report::new("gate-replay", subject);
+    report.findings = static_findings(settings)?;
+    if report
+        .findings
+        .iter()
+        .any(|f| f.code.starts_with('C') && f.severity == Severity::Error)
+    {
+        // A chain that is statically broken cannot be replayed meaningfully.
+        return Ok(Outcome {
+            report,
+            snapshot: None,
+        });
+    }
+
+    if settings.fixes {
+        fixes::check_registry(settings, &runner)?;
+    }
+
+    let progress = Progress::new(runner.migration_count());
+    progress.stage("starting the database");
+    let server = Server::start(settings.backend, &settings.backend_options)
+        .await
+        .map_err(|e| ReplayError::Environment(redact_error(&e.to_string())))?;
+    let ctx = Ctx {
+        settings,
+        server: &server,
+        runner: &runner,
+        deadline: Instant::now() + settings.timeout,
+        timeout: settings.timeout,
+        progress: &progress,
+    };
+    let result = steps(&ctx, mode, &mut report).await;
+    progress.finish();
+    // Whatever happened, what the backend started is removed.
+    let _ = server.shutdown().await;
+    let snapshot = result?;
+    report.sort();
+    Ok(Outcome { report, snapshot })
+}
+
+async fn steps(
+    ctx: &Ctx<'_>,
+    mode: Mode,
+    report: &mut Report,
+) -> Result<Option<Snapshot>, ReplayError> {
+    let settings = ctx.settings;
+    let policy = &settings.policy;
+    let backend = ctx.server.describe();
+
+    // Step 2: upgrade from empty, timed per revision.
+    let db = ctx.fresh().await?;
+    let baseline = if mode == Mode::Check && settings.roundtrip && ctx.runner.has_downgrade() {
+        Some(ctx.capture(&db).await?)
+    } else {
+        None
+    };
+    ctx.progress.stage("upgrade to head");
+    let started = Instant::now();
+    let up = ctx
+        .runner
+        .upgrade(&db.url, &Target::Head, ctx.deadline, &mut |a: &Applied| {
+            ctx.progress.applied(a)
+        })
+        .await;
+    let up = match up {
+        Ok(u) => u,
+        Err(e) => {
+            ctx.drop(&db).await;
+            return Err(e.into());
+        }
+    };
+    let total = started.elapsed();
+    report.sections.push(timings_section(
+        &up,
+        total,
+        &backend,
+        ctx.runner,
+        policy.replay.slow_ms,
+    ));
+    for a in &up.applied {
+        if a.duration.as_millis() > u128::from(policy.replay.slow_ms) {
+            let mut f = Finding::new(
+                "R005",
+                format!(
+                    "migration {} took {} ms on an empty database (replay.slow-ms = {})",
+                    a.revision,
+                    a.duration.as_millis(),
+                    policy.replay.slow_ms
+                ),
+            )
+            .help("Split the migration or make the slow step concurrent.");
+            if let Some(file) = &a.file {
+                f = f.at(file.clone());
+            }
+            report.findings.push(f);
+        }
+    }
+    if let Some(failure) = &up.failure {
+        let message = if failure.timed_out {
+            format!(
+                "upgrade from empty timed out after {}s{} (replay.timeout-s / --timeout)",
+                ctx.timeout.as_secs(),
+                failure
+                    .revision
+                    .as_ref()
+                    .map(|r| format!(" while running revision {r}"))
+                    .unwrap_or_default()
+            )
+        } else {
+            format!("upgrade from empty failed at {}", failure.describe())
+        };
+        report.findings.push(upgrade_finding("R001", failure, message, "Fix the named migration so it runs on an empty database; move objects that emergency scripts created into migrations."));
+        if failure.timed_out {
+            crate::runner::terminate_sessions(&db.url).await;
+        }
+        ctx.drop(&db).await;
+        return Ok(None);
+    }
+
+    // R002: what the database records against what the chain says.
+    if let Some(mut heads) = ctx.runner.chain_heads() {
+        heads.sort();
+        match ctx.runner.recorded_heads(&db.url).await {
+            Some(recorded) if recorded == heads => {}
+            recorded => {
+                let got = recorded.map_or_else(
+                    || "nothing (no bookkeeping row)".to_string(),
+                    |r| r.join(", "),
+                );
+                report.findings.push(
+                    Finding::new(
+                        "R002",
+                        format!(
+                            "after upgrade the database records {got}, but the chain head is {}",
+                            heads.join(", ")
+                        ),
+                    )
+                    .at(policy.migrations.path.clone())
+                    .help("Check for branch labels or a runner configuration that stops early."),
+                );
+            }
+        }
+    }
+
+    // Step 3: snapshot and comparisons.
+    ctx.progress.stage("snapshot");
+    let head = ctx.capture(&db).await?;
+    if mode == Mode::Snapshot {
+        ctx.drop(&db).await;
+        return Ok(Some(head));
+    }
+    let snap_path = settings.root.join(&policy.replay.snapshot);
+    match std::fs::read_to_string(&snap_path) {
+        Ok(text) => {
+            let expected = Snapshot::from_json(&text).map_err(|e| {
+                ReplayError::Config(format!(
+                    "{}: {e}; regenerate it with `gate-replay snapshot`",
+                    policy.replay.snapshot
+                ))
+            })?;
+            drift(
+                report,
+                ctx.diff(&expected, &head, "snapshot", "replay"),
+                &policy.replay.snapshot,
+                "the expected snapshot",
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            report.findings.push(
+                Finding::new(
+                    "R003",
+                    format!(
+                        "no expected snapshot at {}: schema drift is not checked",
+                        policy.replay.snapshot
+                    ),
+                )
+                .severity(Severity::Note)
+                .help("Run `gate-replay snapshot` and commit the file."),
+            );
+        }
+        Err(e) => {
+            return Err(ReplayError::Config(format!(
+                "cannot read {}: {e}",
+                snap_path.display()
+            )));
+        }
+    }
+    if let Some(url) = &settings.reference {
+        ctx.progress.stage("snapshot of the reference database");
+        let reference = Snapshot::capture(url)
+            .await
+            .map_err(|e| env_err("cannot read the --reference database", e))?;
+        drift(
+            report,
+            ctx.diff(&reference, &head, "reference", "replay"),
+            &policy.migrations.path,
+            "the --reference database",
+        );
+    }
+    if let Some(dump) = &settings.reference_dump {
+        ctx.progress.stage("restore --reference-dump");
+        let reference = restore_dump(ctx, dump).await?;
+        drift(
+            report,
+            ctx.diff(&reference, &head, "reference", "replay"),
+            &policy.migrations.path,
+            "the --reference-dump schema",
+        );
+    }
+
+    // Step 4: round trip.
+    if settings.roundtrip {
+        match &baseline {
+            Some(baseline) => roundtrip(ctx, &db, baseline, &head, report).await?,
+            None => report.findings.push(
+                Finding::new(
+                    "R004",
+                    "the round trip is not checked: the chain has no complete set of downgrades",
+                )
+                .severity(Severity::Note)
+                .help("Add down migrations (or migrations.downgrade), or set replay.roundtrip = false."),
+            ),
+        }
+    }
+    ctx.drop(&db).await;
+
+    // Step 5: emergency fixes.
+    if settings.fixes {
+        ctx.progress.stage("emergency fixes");
+        let found = fixes::verify(ctx, &head).await?;
+        report.findings.extend(found);
+    }
+    Ok(Some(head))
+}
+
+fn upgrade_finding(
+    code: &'static str,
+    failure: &crate::runner::Failure,
+    message: String,
+    help: &str,
+) -> Finding {
+    let mut f = Finding::new(code, redact_error(&message)).help(help);
+    if let Some(file) = &failure.file {
+        f = f.at(file.clone());
+        if let Some(l) = failure.line {
+            f = f.line(l);
+        }
+        if let Some(c) = failure.column {
+            f = f.column(c);
+        }
+    }
+    f
+}
+
+fn drift(report: &mut Report, diffs: Vec<Difference>, path: &str, against: &str) {
+    if diffs.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+    report.findings.push(
+        Finding::new(
+            "R003",
+            format!(
+                "the replayed schema differs from {against} in {} place(s): {}",
+                diffs.len(),
+                lines.join("; ")
+            ),
+        )
+        .at(path.to_string())
+        .help("Consolidate the drift into a migration, then refresh the snapshot with `gate-replay snapshot`."),
+    );
+}
+
+async fn roundtrip(
+    ctx: &Ctx<'_>,
+    db: &ScratchDatabase,
+    baseline: &Snapshot,
+    head: &Snapshot,
+    report: &mut Report,
+) -> Result<(), ReplayError> {
+    ctx.progress.stage("round trip: downgrade to base");
+    let down = ctx.runner.downgrade_base(&db.url, ctx.deadline).await?;
+    if let Some(f) = &down.failure {
+        let msg = if f.timed_out {
+            format!(
+                "downgrade to base timed out after {}s",
+                ctx.timeout.as_secs()
+            )
+        } else {
+            format!("downgrade to base failed at {}", f.describe())
+        };
+        report.findings.push(upgrade_finding(
+            "R006",
+            f,
+            msg,
+            "Fix the named migration's downgrade.",
+        ));
+        return Ok(());
+    }
+    let after_down = ctx.capture(db).await?;
+    let left = ctx.diff(baseline, &after_down, "empty", "after downgrade");
+    if !left.is_empty() {
+        let lines: Vec<String> = left.iter().map(ToString::to_string).collect();
+        report.findings.push(
+            Finding::new(
+                "R004",
+                format!(
+                    "downgrade to base leaves {} object(s) behind: {}",
+                    left.len(),
+                    lines.join("; ")
+                ),
+            )
+            .at(ctx.settings.policy.migrations.path.clone())
+            .help("Make each downgrade undo exactly what its upgrade did."),
+        );
+        return Ok(());
+    }
+    ctx.progress.stage("round trip: upgrade to head again");
+    let again: RunOutcome = ctx
+        .runner
+        .upgrade(&db.url, &Target::Head, ctx.deadline, &mut |_| {})
+        .await?;
+    if let Some(f) = &again.failure {
+        let msg = format!("upgrade after downgrade to base failed at {}", f.describe());
+        report.findings.push(upgrade_finding(
+            "R004",
+            f,
+            msg,
+            "Make each downgrade undo exactly what its upgrade did.",
+        ));
+        return Ok(());
+    }
+    let second = ctx.capture(db).await?;
+    let diffs = ctx.diff(head, &second, "first upgrade", "second upgrade");
+    if !diffs.is_empty() {
+        let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+        report.findings.push(
+            Finding::new(
+                "R004",
+                format!(
+                    "downgrade to base and upgrade again gives a different schema: {}",
+                    lines.join("; ")
+                ),
+            )
+            .at(ctx.settings.policy.migrations.path.clone())
+            .help("Make each downgrade undo exactly what its upgrade did."),
+        );
+    }
+    Ok(())
+}
+
+/// Restore a `pg_dump --schema-only` file with psql into a second scratch database.
+async fn restore_dump(ctx: &Ctx<'_>, dump: &Path) -> Result<Snapshot, ReplayError> {
+    if !dump.is_file() {
+        return Err(ReplayError::Config(format!(
+            "--reference-dump {} does not exist",
+            dump.display()
+        )));
+    }
+    let db = ctx.fresh().await?;
+    let mut cmd = tokio::process::Command::new("psql");
+    cmd.arg("-X")
+        .arg("-q")
+        .arg("-d")
+        .arg(&db.url)
+        .arg("-f")
+        .arg(dump)
+        .env("PGOPTIONS", "-c client_min_messages=warning");
+    let finished = crate::runner::process::run_streaming(cmd, ctx.deadline, |_, _, _| {}).await;
+    let result = match finished {
+        Err(e) => Err(env_err(
+            "cannot run psql to restore --reference-dump (install the PostgreSQL client)",
+            e,
+        )),
+        Ok(f) => {
+            // A dump from production names roles this server does not have; ownership and
+            // grants are not schema, so those errors are expected and ignored.
+            let errors: Vec<&str> = f
+                .lines
+                .iter()
+                .map(|(_, l)| l.as_str())
+                .filter(|l| l.contains("ERROR:") && !l.contains("role \""))
+                .collect();
+            if f.timed_out {
+                Err(ReplayError::Environment(
+                    "restoring --reference-dump timed out".into(),
+                ))
+            } else if !errors.is_empty() {
+                Err(ReplayError::Config(format!(
+                    "--reference-dump {} does not restore cleanly: {}",
+                    dump.display(),
+                    redact_error(&errors[..errors.len().min(3)].join(" | "))
+                )))
+            } else {
+                ctx.capture(&db).await
+            }
+        }
+    };
+    ctx.drop(&db).await;
+    result
+}
+
+fn timings_section(
+    up: &RunOutcome,
+    total: Duration,
+    backend: &str,
+    runner: &Runner,
+    slow_ms: u64,
+) -> Section {
+    let width = up
+        .applied
+        .iter()
+        .map(|a| a.revision.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut text = format!("backend: {backend}\nrunner: {}\n", runner.describe());
+    let mut md = format!(
+        "Backend: `{backend}` · runner: `{}`\n\n| revision | ms | file |\n|---|---:|---|\n",
+        runner.describe()
+    );
+    text.push_str(&format!("{:<width$}  {:>8}  file\n", "revision", "ms"));
+    let mut rows = Vec::new();
+    for a in &up.applied {
+        let ms = a.duration.as_millis();
+        let slow = if ms > u128::from(slow_ms) {
+            " (slow)"
+        } else {
+            ""
+        };
+        let file = a.file.as_deref().unwrap_or("");
+        text.push_str(&format!("{:<width$}  {ms:>8}  {file}{slow}\n", a.revision));
+        md.push_str(&format!("| `{}` | {ms} | {file}{slow} |\n", a.revision));
+        rows.push(serde_json::json!({"revision": a.revision, "ms": ms, "file": a.file}));
+    }
+    let heads = runner.chain_heads().unwrap_or_default().join(", ");
+    text.push_str(&format!(
+        "{} migration(s) applied in {} ms; head {}\n",
+        up.applied.len(),
+        total.as_millis(),
+        if heads.is_empty() { "-" } else { &heads }
+    ));
+    md.push_str(&format!(
+        "\n{} migration(s) applied in {} ms; head `{}`\n",
+        up.applied.len(),
+        total.as_millis(),
+        heads
+    ));
+    Section {
+        title: "Replay timings".into(),
+        text,
+        markdown: md,
+        data: serde_json::json!({
+            "backend": backend,
+            "runner": runner.describe(),
+            "head": runner.chain_heads(),
+            "applied": up.applied.len(),
+            "total_ms": total.as_millis(),
+            "migrations": rows,
+        }),
+    }
+}

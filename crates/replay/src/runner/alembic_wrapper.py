@@ -1,0 +1,90 @@
+# Runs `alembic <args>` in this interpreter exactly as `python -m alembic` would, and adds
+# machine-readable lines for gate-replay on stderr (prefix @@gate-replay@@):
+#  - "Running upgrade A -> B" is re-emitted whatever the project's alembic.ini does with
+#    logging (a silenced or reformatted alembic logger must not hide per-revision timings);
+#  - on failure, the SQLSTATE, message and the migration file:line from the traceback.
+import json
+import os
+import sys
+
+MARK = "@@gate-replay@@ "
+
+
+def emit(kind, payload):
+    sys.stderr.write(MARK + kind + " " + json.dumps(payload) + "\n")
+    sys.stderr.flush()
+
+
+try:
+    import alembic  # noqa: F401
+    from alembic.config import main
+except ImportError as e:
+    emit("no-alembic", {"python": sys.executable, "error": str(e)})
+    sys.exit(3)
+
+import logging
+import logging.config
+
+
+class _Relay(logging.Handler):
+    def emit(self, record):
+        try:
+            msg = record.getMessage()
+        except Exception:
+            return
+        if msg.startswith("Running upgrade") or msg.startswith("Running downgrade"):
+            emit("step", {"msg": msg})
+
+
+_relay = _Relay(level=logging.INFO)
+
+
+def _install():
+    lg = logging.getLogger("alembic.runtime.migration")
+    # env.py's fileConfig() disables existing loggers and may set WARN: undo both for this
+    # logger only; the project's own handlers and format stay as they are.
+    lg.disabled = False
+    if lg.getEffectiveLevel() > logging.INFO:
+        lg.setLevel(logging.INFO)
+    if _relay not in lg.handlers:
+        lg.addHandler(_relay)
+
+
+_file_config = logging.config.fileConfig
+_dict_config = logging.config.dictConfig
+
+
+def _fc(*a, **k):
+    _file_config(*a, **k)
+    _install()
+
+
+def _dc(*a, **k):
+    _dict_config(*a, **k)
+    _install()
+
+
+logging.config.fileConfig = _fc
+logging.config.dictConfig = _dc
+_install()
+
+versions = os.path.realpath(os.environ.get("GATE_REPLAY_VERSIONS", os.getcwd()))
+try:
+    main(argv=sys.argv[1:], prog="alembic")
+    # The last revision ends here (its transaction is committed), not at interpreter exit.
+    emit("done", {})
+except SystemExit:
+    raise
+except BaseException as e:
+    orig = getattr(e, "orig", None) or e
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    msg = getattr(orig, "pgerror", None) or str(orig)
+    where = None
+    tb = e.__traceback__
+    while tb is not None:
+        f = os.path.realpath(tb.tb_frame.f_code.co_filename)
+        if f.startswith(versions + os.sep):
+            where = {"file": f, "line": tb.tb_lineno}
+        tb = tb.tb_next
+    emit("error", {"sqlstate": code, "message": msg.strip(), "type": type(orig).__name__, "where": where})
+    raise

@@ -1,0 +1,126 @@
+//! Command runner: `migrations.upgrade` / `migrations.downgrade` through `sh -c` in the
+//! repository root, with `DATABASE_URL` set. The tool is opaque, so there is one timing for
+//! the whole run and no culprit revision.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gate_policy::Policy;
+use tokio::process::Command;
+
+use super::process::run_streaming;
+use super::{Applied, Failure, RunOutcome, RunnerError, Target};
+
+#[derive(Debug)]
+pub struct CommandRunner {
+    upgrade: String,
+    downgrade: String,
+    root: PathBuf,
+}
+
+impl CommandRunner {
+    pub fn new(policy: &Policy, root: &Path) -> Result<Self, RunnerError> {
+        if policy.migrations.upgrade.trim().is_empty() {
+            return Err(RunnerError::Config(format!(
+                "migrations.kind = \"command\" needs migrations.upgrade (the command that migrates $DATABASE_URL) in {}",
+                policy.file.display()
+            )));
+        }
+        Ok(CommandRunner {
+            upgrade: policy.migrations.upgrade.clone(),
+            downgrade: policy.migrations.downgrade.clone(),
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn has_downgrade(&self) -> bool {
+        !self.downgrade.trim().is_empty()
+    }
+
+    pub async fn upgrade(
+        &self,
+        url: &str,
+        target: &Target,
+        deadline: Instant,
+        on_applied: &mut (dyn FnMut(&Applied) + Send),
+    ) -> Result<RunOutcome, RunnerError> {
+        if let Target::Revision(r) = target {
+            return Err(RunnerError::Config(format!(
+                "migrations.kind = \"command\" cannot upgrade to a given revision ({r})"
+            )));
+        }
+        self.run(
+            &self.upgrade,
+            "migrations.upgrade",
+            url,
+            deadline,
+            on_applied,
+        )
+        .await
+    }
+
+    pub async fn downgrade_base(
+        &self,
+        url: &str,
+        deadline: Instant,
+    ) -> Result<RunOutcome, RunnerError> {
+        self.run(
+            &self.downgrade,
+            "migrations.downgrade",
+            url,
+            deadline,
+            &mut |_| {},
+        )
+        .await
+    }
+
+    async fn run(
+        &self,
+        script: &str,
+        key: &str,
+        url: &str,
+        deadline: Instant,
+        on_applied: &mut (dyn FnMut(&Applied) + Send),
+    ) -> Result<RunOutcome, RunnerError> {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .current_dir(&self.root)
+            .env("DATABASE_URL", url);
+        let start = Instant::now();
+        let finished = run_streaming(cmd, deadline, |_, _, _| {})
+            .await
+            .map_err(|e| RunnerError::Environment(format!("cannot run `sh` for {key}: {e}")))?;
+        if finished.success() {
+            let a = Applied {
+                revision: key.to_string(),
+                file: None,
+                duration: start.elapsed(),
+            };
+            on_applied(&a);
+            return Ok(RunOutcome {
+                applied: vec![a],
+                failure: None,
+            });
+        }
+        let message = if finished.timed_out {
+            "timed out".to_string()
+        } else {
+            format!(
+                "{key} exited with {}: {}",
+                finished
+                    .code
+                    .map_or_else(|| "a signal".to_string(), |c| format!("code {c}")),
+                finished.tail(5).replace('\n', " | ")
+            )
+        };
+        Ok(RunOutcome {
+            applied: Vec::new(),
+            failure: Some(Failure {
+                message,
+                timed_out: finished.timed_out,
+                ..Failure::default()
+            }),
+        })
+    }
+}

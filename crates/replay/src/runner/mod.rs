@@ -1,0 +1,222 @@
+//! Runners apply the migration chain to a scratch database the way the project's own tool does:
+//! `alembic` (one `alembic upgrade` process, log lines timestamped as they stream), `sql`
+//! (in-process, keeping the real tool's bookkeeping table) and `command` (`migrations.upgrade`).
+
+pub mod alembic;
+pub mod command;
+pub mod process;
+pub mod sql;
+pub mod sqlsplit;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gate_policy::{MigrationKind, Policy};
+
+/// How far to upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Head,
+    Revision(String),
+}
+
+/// One migration that ran, with how long it took.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub revision: String,
+    /// Repository-relative file, when known.
+    pub file: Option<String>,
+    pub duration: Duration,
+}
+
+/// Why a run stopped, pointing at the culprit migration when one is known.
+#[derive(Debug, Clone, Default)]
+pub struct Failure {
+    pub revision: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub sqlstate: Option<String>,
+    pub message: String,
+    pub timed_out: bool,
+}
+
+impl Failure {
+    /// One sentence for a finding: `revision abc (SQLSTATE 42P07): relation "x" already exists`.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        if let Some(r) = &self.revision {
+            s.push_str(&format!("revision {r}"));
+        } else {
+            s.push_str("the migration run");
+        }
+        if let Some(c) = &self.sqlstate {
+            s.push_str(&format!(" (SQLSTATE {c})"));
+        }
+        s.push_str(": ");
+        s.push_str(&self.message);
+        s
+    }
+}
+
+/// The result of one upgrade or downgrade run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    pub applied: Vec<Applied>,
+    pub failure: Option<Failure>,
+}
+
+/// A run that could not happen at all (tool missing, configuration unreadable): exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("{0}")]
+    Environment(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The runner for `migrations.kind`.
+#[derive(Debug)]
+pub enum Runner {
+    Alembic(alembic::AlembicRunner),
+    Sql(sql::SqlRunner),
+    Command(command::CommandRunner),
+}
+
+impl Runner {
+    pub fn new(policy: &Policy, repo_root: &Path) -> Result<Runner, RunnerError> {
+        Ok(match policy.migrations.kind {
+            MigrationKind::Alembic => {
+                Runner::Alembic(alembic::AlembicRunner::new(policy, repo_root)?)
+            }
+            MigrationKind::Sql => Runner::Sql(sql::SqlRunner::new(policy, repo_root)?),
+            MigrationKind::Command => {
+                Runner::Command(command::CommandRunner::new(policy, repo_root)?)
+            }
+        })
+    }
+
+    /// Upgrade the database at `url` from where it is to `target`.
+    pub async fn upgrade(
+        &self,
+        url: &str,
+        target: &Target,
+        deadline: Instant,
+        on_applied: &mut (dyn FnMut(&Applied) + Send),
+    ) -> Result<RunOutcome, RunnerError> {
+        match self {
+            Runner::Alembic(r) => r.upgrade(url, target, deadline, on_applied).await,
+            Runner::Sql(r) => r.upgrade(url, target, deadline, on_applied).await,
+            Runner::Command(r) => r.upgrade(url, target, deadline, on_applied).await,
+        }
+    }
+
+    /// Downgrade to base (empty). Only called when [`Runner::has_downgrade`].
+    pub async fn downgrade_base(
+        &self,
+        url: &str,
+        deadline: Instant,
+    ) -> Result<RunOutcome, RunnerError> {
+        match self {
+            Runner::Alembic(r) => r.downgrade_base(url, deadline).await,
+            Runner::Sql(r) => r.downgrade_base(url, deadline).await,
+            Runner::Command(r) => r.downgrade_base(url, deadline).await,
+        }
+    }
+
+    /// Whether this chain can be downgraded at all (sql: every migration has a down file;
+    /// command: `migrations.downgrade` is set; alembic: always, failures are R006).
+    pub fn has_downgrade(&self) -> bool {
+        match self {
+            Runner::Alembic(_) => true,
+            Runner::Sql(r) => r.has_downgrade(),
+            Runner::Command(r) => r.has_downgrade(),
+        }
+    }
+
+    /// Whether `Target::Revision` is supported (needed for the fixes' production path).
+    pub fn supports_targets(&self) -> bool {
+        !matches!(self, Runner::Command(_))
+    }
+
+    /// The chain's head revision(s), when the runner knows its chain.
+    pub fn chain_heads(&self) -> Option<Vec<String>> {
+        match self {
+            Runner::Alembic(r) => Some(r.heads()),
+            Runner::Sql(r) => r.head().map(|h| vec![h]),
+            Runner::Command(_) => None,
+        }
+    }
+
+    /// Whether `revision` names a migration of the chain (`None`: the runner cannot tell).
+    pub fn knows_revision(&self, revision: &str) -> Option<bool> {
+        match self {
+            Runner::Alembic(r) => Some(r.knows(revision)),
+            Runner::Sql(r) => Some(r.knows(revision)),
+            Runner::Command(_) => None,
+        }
+    }
+
+    /// Number of migrations in the chain, when known.
+    pub fn migration_count(&self) -> Option<usize> {
+        match self {
+            Runner::Alembic(r) => Some(r.count()),
+            Runner::Sql(r) => Some(r.count()),
+            Runner::Command(_) => None,
+        }
+    }
+
+    /// What the database itself records as applied head(s) (`alembic_version`, ...).
+    pub async fn recorded_heads(&self, url: &str) -> Option<Vec<String>> {
+        match self {
+            Runner::Alembic(_) => alembic::recorded_heads(url).await,
+            Runner::Sql(r) => r.recorded_head(url).await.map(|h| vec![h]),
+            Runner::Command(_) => None,
+        }
+    }
+
+    /// The runner's own bookkeeping tables: not user schema.
+    pub fn bookkeeping_tables(&self) -> &'static [&'static str] {
+        match self {
+            Runner::Alembic(_) => &["alembic_version"],
+            Runner::Sql(r) => r.bookkeeping_tables(),
+            Runner::Command(_) => &[
+                "alembic_version",
+                "schema_migrations",
+                "flyway_schema_history",
+                "_sqlx_migrations",
+                "_prisma_migrations",
+            ],
+        }
+    }
+
+    /// Short name for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            Runner::Alembic(r) => format!("alembic ({})", r.python()),
+            Runner::Sql(r) => format!("sql ({})", r.naming_name()),
+            Runner::Command(_) => "command".to_string(),
+        }
+    }
+}
+
+/// `path` relative to `root` with `/` separators, for findings.
+pub fn rel_path(root: &Path, path: &Path) -> String {
+    let p = path.strip_prefix(root).unwrap_or(path);
+    p.to_string_lossy().replace('\\', "/")
+}
+
+/// Terminate every other session on the scratch database at `url` (a statement still running
+/// after its client was killed on timeout), so nothing is left running.
+pub async fn terminate_sessions(url: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut c) = sqlx::PgConnection::connect(url).await {
+        let _ = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .execute(&mut c)
+        .await;
+        let _ = c.close().await;
+    }
+}

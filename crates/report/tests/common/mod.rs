@@ -1,0 +1,104 @@
+//! Representative reports shared by the golden and well-formedness tests.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use gate_report::{Finding, Report, Section, Severity};
+use serde_json::json;
+
+/// A run with nothing to say.
+pub fn empty() -> Report {
+    Report::new("gate-precommit", "staged changes")
+}
+
+/// Every severity, with and without path, line and column.
+pub fn mixed() -> Report {
+    let mut r = Report::new("gate-replay", "13 migrations");
+    r.findings = vec![
+        Finding::new(
+            "R001",
+            "upgrade 0006_roles -> 0007_add_admin failed: relation \"users\" already exists (SQLSTATE 42P07)",
+        )
+        .at("alembic/versions/0007_add_admin.py")
+        .line(12)
+        .column(5)
+        .help("Fix the named migration so it runs on an empty database."),
+        Finding::new(
+            "G001",
+            "emergency_db_fix.py is an emergency script that is not registered in policy.toml",
+        )
+        .at("emergency_db_fix.py")
+        .help("Turn it into a migration, or register it with `gate-approve register emergency_db_fix.py`."),
+        Finding::new("R005", "0003_backfill took 7412 ms (slow-ms = 5000)")
+            .at("alembic/versions/0003_backfill.py")
+            .line(1)
+            .help("Split the migration or make the slow step concurrent."),
+        Finding::new("C003", "the chain has 2 heads (a1b2c3, d4e5f6); max-heads is 1")
+            .help("Merge the heads with `alembic merge -m \"merge heads\" a1b2c3 d4e5f6`."),
+        Finding::new("R003", "the schema has an index the snapshot does not list: ix_users_email")
+            .severity(Severity::Note),
+    ];
+    r
+}
+
+/// Characters that break naive renderers: table pipes, backticks, HTML, line breaks, `%`,
+/// unicode, a terminal escape, and a path with a space, a comma and a colon.
+pub fn odd() -> Report {
+    let mut r = Report::new("gate-precommit", "working tree\n(all files) 100% | <b>");
+    r.findings = vec![
+        Finding::new(
+            "G001",
+            "script `fix|it`.py says <script>alert(\"x\")</script> & more\nsecond line: 100% ✓ — ñandú 数据库 🚀",
+        )
+        .at("ops scripts/fix, v2: final.py")
+        .line(3)
+        .column(14)
+        .help("Register it:\r\n`gate-approve register \"ops scripts/fix, v2: final.py\"` | then *approve* [it]"),
+        Finding::new("X999", "an unknown code with a terminal escape \u{1b}[31mRED\u{1b}[0m and a tab\there")
+            .severity(Severity::Warning)
+            .at("weird``path/ü.sql"),
+    ];
+    r
+}
+
+/// A report with sections (the approval table a gate adds).
+pub fn with_sections() -> Report {
+    let mut r = Report::new("gate-approve", "3 registered emergency scripts");
+    r.findings = vec![
+        Finding::new(
+            "A007",
+            "emergency_enum_fix.py was due for conversion on 2025-10-04",
+        )
+        .at("policy.toml")
+        .line(42)
+        .column(1)
+        .help("Turn the fix into a migration and set status = \"converted\" with converted-in."),
+    ];
+    r.sections = vec![
+        Section {
+            title: "Registered emergency scripts".into(),
+            text: "PATH                    STATUS  CONVERT-BY\nemergency_enum_fix.py   active  2025-10-04 (overdue)\nfix_zebra_admin.py      legacy  -\n".into(),
+            markdown: "| Path | Status | Convert by |\n|---|---|---|\n| `emergency_enum_fix.py` | active | 2025-10-04 (overdue) |\n| `fix_zebra_admin.py` | legacy | – |\n".into(),
+            data: json!([
+                {"path": "emergency_enum_fix.py", "status": "active", "convert-by": "2025-10-04", "overdue": true},
+                {"path": "fix_zebra_admin.py", "status": "legacy", "convert-by": null, "overdue": false}
+            ]),
+        },
+        Section {
+            title: "Timings".into(),
+            text: "approval checks: 12 ms".into(),
+            markdown: "Approval checks took **12 ms**.".into(),
+            data: json!({"approval_ms": 12}),
+        },
+    ];
+    r
+}
+
+/// Every fixture with its golden-file stem.
+pub fn all() -> Vec<(&'static str, Report)> {
+    vec![
+        ("empty", empty()),
+        ("mixed", mixed()),
+        ("odd", odd()),
+        ("sections", with_sections()),
+    ]
+}

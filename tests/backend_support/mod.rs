@@ -1,0 +1,160 @@
+//! Helpers shared by the backend tests: the gate-replay binary, the test server, docker.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const IMAGE: &str = "migration-gate/postgres:15";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gate-replay")
+}
+
+/// `gate-replay` with a clean environment for backend choice (no inherited database URL).
+pub fn gate() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("GATE_DATABASE_URL")
+        .env_remove("GATE_PG_BINDIR");
+    c
+}
+
+/// The test server started by ci/test-postgres.sh; the tests fail without it.
+pub fn server_url() -> String {
+    std::env::var("GATE_TEST_DATABASE_URL").expect(
+        "GATE_TEST_DATABASE_URL is not set: run `eval \"$(ci/test-postgres.sh)\"` before the tests",
+    )
+}
+
+/// Docker and the offline image must be there: these tests fail, never skip, without them.
+pub fn require_docker_image() {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", IMAGE])
+        .output()
+        .expect(
+            "the docker CLI is missing: install Docker Engine; the docker backend tests need it",
+        );
+    assert!(
+        out.status.success(),
+        "docker image {IMAGE} is missing (or the engine does not answer): run ci/postgres-image.sh first. docker said: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Start `gate-replay ... backend-smoke --hold-seconds 120`, wait for its JSON line.
+pub fn spawn_holding(global: &[&str]) -> (Child, serde_json::Value) {
+    let mut child = gate()
+        .args(global)
+        .args(["backend-smoke", "--hold-seconds", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn gate-replay");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the smoke line");
+    assert!(
+        !line.trim().is_empty(),
+        "gate-replay backend-smoke printed nothing (exit {:?})",
+        child.wait().ok().and_then(|s| s.code())
+    );
+    let json: serde_json::Value = serde_json::from_str(&line).expect("smoke JSON");
+    (child, json)
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// Wait for the child, bounded, and return its exit code.
+pub fn wait_code(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("gate-replay did not exit within {limit:?} after the signal");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Live (not zombie) processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        if !zombie && cmdline.contains(needle) {
+            found.push(format!("{name}: {cmdline}"));
+        }
+    }
+    found
+}
+
+pub fn pid_alive(pid: u64) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+    match stat {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+pub fn container_exists(id: &str) -> bool {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("id={id}"),
+        ])
+        .output()
+        .expect("docker ps");
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+pub fn exists(p: &str) -> bool {
+    Path::new(p).exists()
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}

@@ -1,0 +1,240 @@
+//! `gate-replay chain` and `gate-replay lock` on real git repositories: exit code, stdout and
+//! stderr together.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new(policy: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(dir.path())
+            .status()
+            .expect("git must be installed");
+        assert!(ok.success());
+        std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
+        Repo { dir }
+    }
+
+    fn alembic() -> Self {
+        let r = Repo::new(
+            "version = 1\n\n[migrations]\nkind = \"alembic\"\npath = \"alembic/versions\"\nmax-heads = 1\n",
+        );
+        std::fs::create_dir_all(r.path().join("alembic/versions")).unwrap();
+        r
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn rev(&self, id: &str, down: &str) {
+        self.write(
+            &format!("alembic/versions/{id}_step.py"),
+            &format!("\"\"\"step\n\nRevision ID: {id}\n\"\"\"\nrevision = '{id}'\ndown_revision = {down}\nbranch_labels = None\ndepends_on = None\n"),
+        );
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_gate-replay"))
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("GATE_POLICY")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn linear_chain_text_json_markdown() {
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    r.rev("bbb", "'aaa'");
+    r.rev("ccc", "'bbb'");
+    let (code, out, err) = text(&r.run(&["chain"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("head: ccc\n"), "{out}");
+    assert!(out.contains("migrations: 3\n"), "{out}");
+    assert!(out.contains("bases: aaa\n"), "{out}");
+    let pos = |s: &str| out.find(s).unwrap();
+    assert!(pos("1. aaa") < pos("2. bbb") && pos("2. bbb") < pos("3. ccc"));
+
+    let (code, out, _) = text(&r.run(&["chain", "--format", "json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let chain = v["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Chain")
+        .expect("Chain section")["data"]
+        .clone();
+    assert_eq!(chain["heads"], serde_json::json!(["ccc"]));
+    assert_eq!(chain["count"], 3);
+    assert_eq!(chain["order"][1]["parents"], serde_json::json!(["aaa"]));
+
+    let (code, out, _) = text(&r.run(&["chain", "--format", "markdown"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("```mermaid\nflowchart BT\n"), "{out}");
+    assert!(out.contains("r_aaa --> r_bbb"), "{out}");
+    assert!(out.contains("class r_ccc head"), "{out}");
+}
+
+#[test]
+fn two_heads_exit_1_with_merge_advice() {
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    r.rev("bbb", "'aaa'");
+    r.rev("ccc", "'aaa'");
+    let (code, out, err) = text(&r.run(&["chain"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("C003"), "{out}");
+    assert!(
+        out.contains("alembic merge -m \"merge heads\" bbb ccc"),
+        "{out}"
+    );
+    assert!(out.contains("heads: bbb, ccc"), "{out}");
+}
+
+#[test]
+fn unparseable_revision_is_c005_with_location() {
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    r.write(
+        "alembic/versions/bad.py",
+        "revision = 'bbb'\ndown_revision = get_parent()\n",
+    );
+    let (code, out, _) = text(&r.run(&["chain"]));
+    assert_eq!(code, 1);
+    assert!(out.contains("C005"), "{out}");
+    assert!(out.contains("alembic/versions/bad.py:2"), "{out}");
+}
+
+#[test]
+fn lock_then_edit_released_migration() {
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    r.rev("bbb", "'aaa'");
+    let (code, out, err) = text(&r.run(&["lock"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("wrote migrations.lock (2 migrations, kind=alembic)"),
+        "{out}"
+    );
+    let lock = std::fs::read_to_string(r.path().join("migrations.lock")).unwrap();
+    assert_eq!(lock.lines().count(), 4);
+    // No temp files left next to it.
+    let leftovers = std::fs::read_dir(r.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+    assert_eq!(text(&r.run(&["chain"])).0, 0);
+
+    r.write(
+        "alembic/versions/aaa_step.py",
+        "revision = 'aaa'\ndown_revision = None\n# edited\n",
+    );
+    let (code, out, _) = text(&r.run(&["chain"]));
+    assert_eq!(code, 1);
+    assert!(out.contains("G003"), "{out}");
+    assert!(out.contains("aaa_step.py"), "{out}");
+}
+
+#[test]
+fn hand_edited_lockfile_exits_2() {
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    assert_eq!(text(&r.run(&["lock"])).0, 0);
+    let lock = std::fs::read_to_string(r.path().join("migrations.lock")).unwrap();
+    r.write(
+        "migrations.lock",
+        &lock.replace("kind=alembic", "kind=alembic "),
+    );
+    let (code, out, err) = text(&r.run(&["chain"]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("migrations.lock:1"), "{err}");
+}
+
+#[test]
+fn lock_refuses_a_broken_chain() {
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    r.rev("bbb", "'missing'");
+    let (code, _, err) = text(&r.run(&["lock"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("C002"), "{err}");
+    assert!(!r.path().join("migrations.lock").exists());
+}
+
+#[test]
+fn missing_folder_or_policy_exits_2() {
+    let r = Repo::new("version = 1\n\n[migrations]\nkind = \"alembic\"\npath = \"nowhere\"\n");
+    let (code, _, err) = text(&r.run(&["chain"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("nowhere"), "{err}");
+    std::fs::remove_file(r.path().join("policy.toml")).unwrap();
+    assert_eq!(text(&r.run(&["chain"])).0, 2);
+}
+
+#[test]
+fn sql_dbmate_chain() {
+    let r = Repo::new(
+        "version = 1\n\n[migrations]\nkind = \"sql\"\nnaming = \"dbmate\"\npath = \"db/migrations\"\n",
+    );
+    r.write(
+        "db/migrations/20240101000000_users.sql",
+        "-- migrate:up\ncreate table users(id int);\n-- migrate:down\ndrop table users;\n",
+    );
+    r.write("db/migrations/20240102000000_idx.sql", "-- migrate:up transaction:false\ncreate index concurrently i on users(id);\n-- migrate:down\ndrop index i;\n");
+    let (code, out, err) = text(&r.run(&["chain", "--format", "json"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let data = &v["sections"][0]["data"];
+    assert_eq!(data["kind"], "sql:dbmate");
+    assert_eq!(data["heads"], serde_json::json!(["20240102000000"]));
+    assert_eq!(data["order"][1]["sql"]["no_transaction"], true);
+    assert!(
+        data["order"][0]["sql"]["down_sql"]
+            .as_str()
+            .unwrap()
+            .contains("drop table users")
+    );
+}
+
+#[test]
+fn command_kind_says_there_is_no_static_chain() {
+    let r = Repo::new(
+        "version = 1\n\n[migrations]\nkind = \"command\"\nupgrade = \"npx prisma migrate deploy\"\n",
+    );
+    let (code, out, err) = text(&r.run(&["chain"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("no static chain"), "{out}");
+    assert!(out.contains("npx prisma migrate deploy"), "{out}");
+}

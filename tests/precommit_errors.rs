@@ -1,0 +1,107 @@
+//! gate-precommit refuses to pass when it could not check: exit 2 with a clear error.
+
+mod precommit_support;
+
+use precommit_support::{Repo, Run, policy};
+
+fn assert_could_not_check(run: &Run, needles: &[&str]) {
+    assert_eq!(run.code, 2, "{run}");
+    assert!(
+        run.stdout.is_empty(),
+        "no report when nothing was checked: {run}"
+    );
+    for n in needles {
+        assert!(run.stderr.contains(n), "stderr should mention {n:?}: {run}");
+    }
+}
+
+fn staged_script(repo: &Repo) {
+    repo.write("emergency_fix.py", b"print(1)\n");
+    repo.git(&["add", "emergency_fix.py"]);
+}
+
+#[test]
+fn not_a_git_repository_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plain");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("policy.toml"), policy(true, "")).unwrap();
+    let mut cmd = std::process::Command::new(precommit_support::BIN);
+    precommit_support::isolate(&mut cmd, tmp.path());
+    // Stop discovery at the temp dir so a repository above /tmp cannot be found.
+    cmd.current_dir(&dir)
+        .env("GIT_CEILING_DIRECTORIES", tmp.path());
+    let run = Run::from(cmd.output().unwrap());
+    assert_could_not_check(&run, &["not inside a git repository", "--repo"]);
+
+    let run = Run::from(
+        std::process::Command::new(precommit_support::BIN)
+            .arg("--all")
+            .arg("--repo")
+            .arg(&dir)
+            .env("GIT_CEILING_DIRECTORIES", tmp.path())
+            .output()
+            .unwrap(),
+    );
+    assert_could_not_check(&run, &["not inside a git repository"]);
+}
+
+#[test]
+fn bare_repository_is_exit_2() {
+    let repo = Repo::new(&policy(true, ""));
+    let bare = repo.tmp.path().join("bare.git");
+    repo.git(&["init", "-q", "--bare", bare.to_str().unwrap()]);
+    let run = repo.gate(&["--repo", bare.to_str().unwrap()]);
+    assert_could_not_check(&run, &["bare repository"]);
+}
+
+#[test]
+fn missing_policy_is_exit_2_naming_the_file() {
+    let repo = Repo::new(&policy(true, ""));
+    std::fs::remove_file(repo.path("policy.toml")).unwrap();
+    staged_script(&repo);
+    let run = repo.gate::<&str>(&[]);
+    assert_could_not_check(&run, &["policy.toml", "not found"]);
+    let run = repo.gate(&["--policy", "nowhere/gate.toml"]);
+    assert_could_not_check(&run, &["nowhere/gate.toml"]);
+}
+
+#[test]
+fn malformed_toml_is_exit_2_naming_file_line_and_column() {
+    let repo = Repo::new("version = 1\n\n[emergency]\nscope = [\".\"\nddl = true\n");
+    staged_script(&repo);
+    let run = repo.gate::<&str>(&[]);
+    assert_could_not_check(&run, &["policy.toml"]);
+    let located = regex::Regex::new(r"policy\.toml:\d+:\d+").unwrap();
+    assert!(
+        located.is_match(&run.stderr),
+        "file:line:col expected: {run}"
+    );
+}
+
+#[test]
+fn unknown_key_is_exit_2() {
+    let repo = Repo::new(&policy(true, "").replace("ddl = true", "ddl = true\nddl-strict = true"));
+    staged_script(&repo);
+    let run = repo.gate::<&str>(&[]);
+    assert_could_not_check(&run, &["policy.toml", "ddl-strict"]);
+    let located = regex::Regex::new(r"policy\.toml:\d+").unwrap();
+    assert!(located.is_match(&run.stderr), "file:line expected: {run}");
+}
+
+#[test]
+fn bad_regex_is_exit_2_naming_the_regex() {
+    let repo = Repo::new(&policy(true, "").replace("'(?i)hotfix'", "'(?i)hot(fix'"));
+    staged_script(&repo);
+    let run = repo.gate::<&str>(&[]);
+    assert_could_not_check(&run, &["policy.toml", "hot(fix"]);
+}
+
+#[test]
+fn bad_flag_is_a_usage_error() {
+    let repo = Repo::new(&policy(true, ""));
+    let run = repo.gate(&["--no-such-flag"]);
+    assert_eq!(run.code, 2, "{run}");
+    let run = repo.gate(&["--format", "yaml"]);
+    assert_eq!(run.code, 2, "{run}");
+}

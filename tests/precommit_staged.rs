@@ -1,0 +1,354 @@
+//! gate-precommit in staged mode (the git hook), on real git repositories.
+
+mod precommit_support;
+
+use precommit_support::{Repo, policy, registration};
+
+const FIX: &[u8] = b"import os\nprint('fixing the enum')\n";
+
+fn assert_pass(repo: &Repo) {
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(!run.stdout.contains("G00"), "{run}");
+    assert!(run.stderr.is_empty(), "{run}");
+}
+
+#[test]
+fn unregistered_script_staged_in_root_is_g001_with_the_register_command() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("emergency_fix_users.py", FIX);
+    repo.git(&["add", "emergency_fix_users.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G001"), "{run}");
+    assert!(run.stdout.contains("emergency_fix_users.py"), "{run}");
+    assert!(
+        run.stdout.contains(
+            "gate-approve register emergency_fix_users.py --reason \"...\" --ticket INC-..."
+        ),
+        "{run}"
+    );
+    assert!(run.stdout.contains("alembic/versions/"), "{run}");
+    assert!(run.stderr.is_empty(), "{run}");
+}
+
+#[test]
+fn registered_with_matching_hash_passes_and_edit_after_registration_is_g002() {
+    let repo = Repo::new(&policy(true, &registration("emergency_enum_fix.py", FIX)));
+    repo.write("emergency_enum_fix.py", FIX);
+    repo.git(&["add", "emergency_enum_fix.py"]);
+    assert_pass(&repo);
+
+    repo.write(
+        "emergency_enum_fix.py",
+        b"import os\nprint('now also drop things')\n",
+    );
+    repo.git(&["add", "emergency_enum_fix.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G002"), "{run}");
+    assert!(!run.stdout.contains("G001"), "{run}");
+    assert!(
+        run.stdout
+            .contains("gate-approve register emergency_enum_fix.py --update"),
+        "{run}"
+    );
+}
+
+#[test]
+fn registration_without_sha256_is_g002() {
+    let extra = "\n[[emergency.script]]\npath = \"hotfix.sql\"\nreason = \"x\"\n";
+    let repo = Repo::new(&policy(true, extra));
+    repo.write("hotfix.sql", b"select 1;\n");
+    repo.git(&["add", "hotfix.sql"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains("G002") && run.stdout.contains("without a sha256"),
+        "{run}"
+    );
+}
+
+#[test]
+fn same_script_in_a_folder_outside_scope_passes() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write(
+        "tools/emergency_fix_users.py",
+        b"ALTER TABLE users ADD x int\n",
+    );
+    repo.git(&["add", "tools/emergency_fix_users.py"]);
+    assert_pass(&repo);
+}
+
+#[test]
+fn recursive_scope_catches_nested_scripts() {
+    let p = policy(true, "").replace("scope = [\".\"]", "scope = [\".\", \"scripts/**\"]");
+    let repo = Repo::new(&p);
+    repo.write("scripts/db/repair_orgs.py", b"print(1)\n");
+    repo.write("tools/repair_orgs.py", b"print(1)\n");
+    repo.git(&["add", "."]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("scripts/db/repair_orgs.py"), "{run}");
+    assert!(!run.stdout.contains("tools/repair_orgs.py"), "{run}");
+}
+
+#[test]
+fn innocent_name_with_alter_table_fails_only_when_ddl_is_on() {
+    let text =
+        b"import db\n\ndb.run('''\n    alter   TABLE users\n    add column status text''')\n";
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("cleanup_users.py", text);
+    repo.git(&["add", "cleanup_users.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G001"), "{run}");
+    assert!(
+        run.stdout.contains("cleanup_users.py:4"),
+        "DDL line is reported: {run}"
+    );
+    assert!(run.stdout.contains("runs DDL"), "{run}");
+
+    let repo = Repo::new(&policy(false, ""));
+    repo.write("cleanup_users.py", text);
+    repo.git(&["add", "cleanup_users.py"]);
+    assert_pass(&repo);
+}
+
+#[test]
+fn ignored_files_and_the_migrations_folder_are_skipped() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("setup.py", b"ALTER TABLE x ADD y int\n");
+    repo.write(
+        "alembic/versions/0001_fix_users.py",
+        b"op.execute('ALTER TABLE users ADD x int')\n",
+    );
+    repo.git(&["add", "."]);
+    assert_pass(&repo);
+}
+
+#[test]
+fn staged_content_is_judged_not_the_working_copy() {
+    // Staged innocent, working copy runs DDL: passes.
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("report.py", b"print('hello')\n");
+    repo.git(&["add", "report.py"]);
+    repo.write("report.py", b"DROP TABLE users;\n");
+    assert_pass(&repo);
+
+    // Staged runs DDL, working copy innocent: fails.
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("report.py", b"DROP TABLE users;\n");
+    repo.git(&["add", "report.py"]);
+    repo.write("report.py", b"print('hello')\n");
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("report.py:1"), "{run}");
+
+    // Registered: the staged content must match, even if the working copy does.
+    let repo = Repo::new(&policy(true, &registration("db_fix.py", FIX)));
+    repo.write("db_fix.py", b"print('unapproved')\n");
+    repo.git(&["add", "db_fix.py"]);
+    repo.write("db_fix.py", FIX);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G002"), "{run}");
+}
+
+#[test]
+fn unchanged_committed_script_is_not_judged_again_in_staged_mode() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("emergency_old.py", FIX);
+    repo.git(&["add", "emergency_old.py"]);
+    repo.commit("legacy");
+    repo.write("README.md", b"docs\n");
+    repo.git(&["add", "README.md"]);
+    assert_pass(&repo);
+}
+
+#[test]
+fn rename_is_judged_at_the_new_path() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("tools/emergency_fix.py", FIX);
+    repo.git(&["add", "."]);
+    repo.commit("tool outside scope");
+    repo.git(&["mv", "tools/emergency_fix.py", "emergency_fix.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G001"), "{run}");
+
+    // And the other way round: moving it out of scope passes.
+    repo.git(&["mv", "emergency_fix.py", "tools/emergency_fix2.py"]);
+    assert_pass(&repo);
+}
+
+#[test]
+fn deletion_is_never_a_violation() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("emergency_db_fix.py", FIX);
+    repo.git(&["add", "emergency_db_fix.py"]);
+    repo.commit("legacy, committed with --no-verify");
+    repo.git(&["rm", "-q", "emergency_db_fix.py"]);
+    assert_pass(&repo);
+}
+
+#[test]
+fn repository_without_commits_works() {
+    let repo = Repo::new(&policy(true, ""));
+    assert_pass(&repo);
+    repo.write("production_schema_repair.py", FIX);
+    repo.git(&["add", "production_schema_repair.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("production_schema_repair.py"), "{run}");
+}
+
+#[test]
+fn git_index_file_is_honoured_like_git_commit_does() {
+    // `git commit -a` / `git commit PATH` run the hook against a temporary index.
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("emergency_x.py", FIX);
+    let tmp_index = repo.tmp.path().join("other-index");
+    let mut add = repo.cmd("git");
+    add.env("GIT_INDEX_FILE", &tmp_index)
+        .args(["add", "emergency_x.py"]);
+    assert!(add.status().unwrap().success());
+    assert_pass(&repo); // the real index has nothing staged
+    let run = precommit_support::Run::from(
+        repo.cmd(precommit_support::BIN)
+            .env("GIT_INDEX_FILE", &tmp_index)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("emergency_x.py"), "{run}");
+}
+
+#[test]
+fn binary_and_oversized_files_are_judged_by_name_only() {
+    let repo = Repo::new(&policy(true, ""));
+    let mut bin = b"\0\x01\x02ALTER TABLE users ADD x int".to_vec();
+    bin.extend_from_slice(&[0u8; 100]);
+    repo.write("data.bin", &bin);
+    let mut big = vec![b'#'; 1024 * 1024 + 10];
+    big.extend_from_slice(b"\nDROP TABLE users;\n");
+    repo.write("dump.sql", &big);
+    repo.write("emergency_blob.bin", &bin);
+    repo.git(&["add", "."]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("emergency_blob.bin"), "{run}");
+    assert!(!run.stdout.contains("data.bin"), "{run}");
+    assert!(!run.stdout.contains("dump.sql"), "{run}");
+}
+
+#[test]
+fn staged_submodule_is_skipped() {
+    let sub = Repo::new(&policy(true, ""));
+    sub.write("README.md", b"sub\n");
+    sub.git(&["add", "README.md"]);
+    sub.commit("sub");
+    let repo = Repo::new(&policy(true, ""));
+    // A gitlink whose name matches emergency.names: submodules are not scripts.
+    repo.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        sub.root.to_str().unwrap(),
+        "emergency_fix_vendor",
+    ]);
+    let staged = repo.git(&["diff", "--cached", "--name-only"]);
+    assert!(staged.contains("emergency_fix_vendor"), "{staged}");
+    let ls = repo.git(&["ls-files", "-s", "emergency_fix_vendor"]);
+    assert!(ls.starts_with("160000"), "{ls}");
+    assert_pass(&repo);
+}
+
+#[test]
+fn odd_file_names_are_judged_and_reported_readably() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("emergency fix users.py", FIX);
+    repo.write("-fix-leading-dash.py", FIX);
+    repo.write("emergency\nnewline.py", FIX);
+    let latin1: &[u8] = b"r\xe9paration_hotfix.py";
+    std::fs::write(
+        repo.root
+            .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(latin1)),
+        FIX,
+    )
+    .unwrap();
+    repo.git(&["add", "--", "."]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout.matches("G001").count(), 4, "{run}");
+    assert!(
+        run.stdout.contains("'emergency fix users.py'"),
+        "quoted for the shell: {run}"
+    );
+    assert!(
+        run.stdout.contains("./-fix-leading-dash.py"),
+        "dash made harmless: {run}"
+    );
+    assert!(
+        run.stdout.contains(r#""emergency\nnewline.py""#),
+        "newline escaped: {run}"
+    );
+    assert!(run.stdout.contains(r#"$'emergency\nnewline.py'"#), "{run}");
+    assert!(
+        run.stdout.contains(r"r\xe9paration_hotfix.py"),
+        "raw byte escaped: {run}"
+    );
+    assert!(
+        !run.stdout.contains("emergency\nnewline"),
+        "no raw newline in output: {run}"
+    );
+
+    let json = repo.gate(&["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json parses");
+    assert_eq!(json.code, 1);
+    assert!(v.to_string().contains("newline.py"), "{json}");
+}
+
+#[test]
+fn symlink_in_scope_is_judged_as_a_link_never_followed() {
+    let repo = Repo::new(&policy(true, ""));
+    let outside = repo.tmp.path().join("outside.sql");
+    std::fs::write(&outside, b"DROP TABLE users;\n").unwrap();
+    std::os::unix::fs::symlink(&outside, repo.path("innocent_link.sql")).unwrap();
+    std::os::unix::fs::symlink(&outside, repo.path("emergency_link.sql")).unwrap();
+    repo.git(&["add", "innocent_link.sql", "emergency_link.sql"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    // The link named like an emergency script is caught by name...
+    assert!(run.stdout.contains("emergency_link.sql"), "{run}");
+    // ...the DDL behind the other link is outside the repository and never read.
+    assert!(!run.stdout.contains("innocent_link.sql"), "{run}");
+}
+
+#[test]
+fn missing_staged_blob_is_an_error_naming_the_file() {
+    // An unreadable file that even root cannot read: its blob is gone from the object store.
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("report.py", b"print('unique content 8c1f')\n");
+    repo.git(&["add", "report.py"]);
+    let oid = repo.git(&["rev-parse", ":report.py"]);
+    let oid = oid.trim();
+    std::fs::remove_file(repo.path(format!(".git/objects/{}/{}", &oid[..2], &oid[2..]))).unwrap();
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("report.py"), "{run}");
+    assert!(run.stdout.is_empty(), "{run}");
+}
+
+#[test]
+fn intent_to_add_entries_are_not_judged_until_really_staged() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write("emergency_later.py", FIX);
+    repo.git(&["add", "-N", "emergency_later.py"]);
+    assert_pass(&repo);
+    repo.git(&["add", "emergency_later.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+}
