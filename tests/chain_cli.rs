@@ -165,6 +165,19 @@ fn lock_then_edit_released_migration() {
     assert_eq!(code, 1);
     assert!(out.contains("G003"), "{out}");
     assert!(out.contains("aaa_step.py"), "{out}");
+
+    // `lock` does not launder the edit by re-locking over it.
+    let before = std::fs::read(r.path().join("migrations.lock")).unwrap();
+    let (code, _, err) = text(&r.run(&["lock"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("G003") && err.contains("delete migrations.lock"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(r.path().join("migrations.lock")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -180,6 +193,9 @@ fn hand_edited_lockfile_exits_2() {
     let (code, out, err) = text(&r.run(&["chain"]));
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(err.contains("migrations.lock:1"), "{err}");
+    // Regenerating is the advertised fix.
+    assert_eq!(text(&r.run(&["lock"])).0, 0);
+    assert_eq!(text(&r.run(&["chain"])).0, 0);
 }
 
 #[test]

@@ -68,7 +68,7 @@ git reset -q --hard main
 echo "   tracked: $(git ls-files | wc -l)"
 
 echo "== staging $staged files (20 in the root)"
-python3 - "$staged" <<'PY'
+python3 - "$staged" "$files" <<'PY'
 import os, sys
 staged = int(sys.argv[1])
 root = [
@@ -83,8 +83,10 @@ for i, name in enumerate(root):
         # A few innocent names still run DDL; most root files are plain.
         f.write("ALTER TABLE users ADD COLUMN c%d int;\n" % i if i % 7 == 0 else "# edit %d\n" % i)
 nested = staged - len(root)
+tracked = int(sys.argv[2]) - 5  # generated modules (the first 5 files are root files)
 for i in range(nested):
-    top, pkg, mod = (i * 37) % 20, (i * 13) % 50, i % 100
+    k = (i * 97) % tracked  # 97 is coprime to the module count: distinct modules
+    top, pkg, mod = k // 5000, (k // 100) % 50, k % 100
     if i % 2:  # half modified, half new
         p = "src/app%02d/pkg%02d/module_%03d.py" % (top, pkg, mod)
         with open(p, "a") as f: f.write("# changed\n")

@@ -52,7 +52,10 @@ pub fn entry(over: &[(&str, Option<&str>)]) -> String {
     let sha = sha256(SCRIPT_TEXT.as_bytes());
     let mut fields: Vec<(&str, String)> = vec![
         ("sha256", format!("\"{sha}\"")),
-        ("reason", "\"orders lacked a note column in production\"".into()),
+        (
+            "reason",
+            "\"orders lacked a note column in production\"".into(),
+        ),
         ("ticket", "\"INC-1042\"".into()),
         ("author", format!("\"{DEV}\"")),
         ("approved-by", format!("\"{LEAD}\"")),
@@ -161,7 +164,11 @@ impl Repo {
     /// Stage everything and commit as `author`/`committer` with `message`.
     pub fn commit_as(&self, author: &str, committer: &str, message: &str) {
         self.git(author, &["add", "-A"]);
-        self.git_as(author, committer, &["commit", "-q", "--allow-empty", "-m", message]);
+        self.git_as(
+            author,
+            committer,
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
     }
 
     pub fn commit(&self, who: &str, message: &str) {
@@ -213,3 +220,17 @@ impl Repo {
 }
 
 pub const APPROVAL: &str = "Approve the orders fix\n\nReviewed the script and its rollback.\n\nApproved-by: Lee Lead <lead@example.com>\n";
+
+/// `text` with every `[[emergency.script]]` entry written by register/baseline cut out, so
+/// what remains can be compared byte for byte with the file before the edit.
+pub fn without_entries(text: &str) -> String {
+    let inner = regex::Regex::new(r"\[\[emergency\.script\]\]\n(?:[a-z0-9-]+ = .*\n)*\n").unwrap();
+    let last = regex::Regex::new(r"\n\[\[emergency\.script\]\]\n(?:[a-z0-9-]+ = .*\n)*$").unwrap();
+    let once = inner.replace_all(text, "").to_string();
+    let mut out = once.clone();
+    while let Some(m) = last.find(&out) {
+        out.replace_range(m.range(), "\n");
+        out.pop();
+    }
+    out
+}

@@ -126,7 +126,12 @@ fn fast_pins(text: &str) -> Option<Pins> {
         if line.starts_with("emergency") && current.is_none() && !in_emergency {
             return None; // dotted keys at the top level
         }
-        let (key, value) = line.split_once('=')?;
+        let Some((key, value)) = line.split_once('=') else {
+            if current.is_some() {
+                return None;
+            }
+            continue; // a continuation line of a multi-line value elsewhere
+        };
         let key = key.trim();
         let value = value.trim();
         if in_emergency && key.starts_with("script") {
@@ -158,6 +163,56 @@ pub struct Setter {
     pub commit: Oid,
 }
 
+/// Bytes `[start, end)` of `a` and `[start, end_b)` of `b` hold every difference between the
+/// two texts, widened to whole tables: outside them the texts are identical, so every entry
+/// outside is the same in both versions and only the entries inside need parsing.
+fn changed_window(a: &[u8], b: &[u8]) -> (usize, usize, usize) {
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    // Back to the start of the table header before the first difference ...
+    let start = a[..prefix]
+        .windows(2)
+        .rposition(|w| w == b"\n[")
+        .map_or(0, |i| i + 1);
+    // ... and on to the next table header after the last one.
+    let tail_a = a.len() - suffix;
+    let grow = a[tail_a..]
+        .windows(2)
+        .position(|w| w == b"\n[")
+        .map_or(suffix, |i| i + 1);
+    let end_a = tail_a + grow;
+    let end_b = b.len() - suffix + grow;
+    (start, end_a, end_b)
+}
+
+fn has_multiline_strings(t: &[u8]) -> bool {
+    t.windows(3).any(|w| w == b"\"\"\"" || w == b"'''")
+}
+
+/// The pins that may differ between `child` and `parent`: (child's, parent's). Entries not in
+/// either map are identical in both versions.
+fn changed_pins(child: &[u8], parent: &[u8]) -> (Pins, Pins) {
+    if !has_multiline_strings(child) && !has_multiline_strings(parent) {
+        let (start, end_c, end_p) = changed_window(child, parent);
+        let c = String::from_utf8_lossy(&child[start..end_c]);
+        let p = String::from_utf8_lossy(&parent[start..end_p]);
+        if let (Some(c), Some(p)) = (fast_pins(&c), fast_pins(&p)) {
+            return (c, p);
+        }
+    }
+    (
+        pins_of(&String::from_utf8_lossy(child)),
+        pins_of(&String::from_utf8_lossy(parent)),
+    )
+}
+
 /// Find, for every `targets` entry, the commit that set its pin: the newest commit whose
 /// policy.toml has the pin while none of its parents has it. `None`: not found in history.
 pub fn find_setters(
@@ -175,20 +230,25 @@ pub fn find_setters(
         return Ok(result);
     };
     let shallow = shallow_boundary(repo);
-    let mut pending: HashMap<&str, &Pin> = targets.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut cache: HashMap<Oid, Rc<Pins>> = HashMap::new();
+    let mut pending: HashMap<&str, &Pin> =
+        targets.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let policy_path = std::path::Path::new(policy_rel);
     let blob_of = |c: &git2::Commit<'_>| -> Option<Oid> {
         c.tree().ok()?.get_path(policy_path).ok().map(|e| e.id())
     };
-    let mut pins_for = |oid: Oid| -> Result<Rc<Pins>, HistoryError> {
-        if let Some(p) = cache.get(&oid) {
-            return Ok(p.clone());
+    // Newest first, a version is usually needed again right away as the next commit's own
+    // version: keep the last few, not the whole history (which can be gigabytes).
+    let mut recent: Vec<(Oid, Rc<Vec<u8>>)> = Vec::new();
+    let mut text_of = |oid: Oid| -> Result<Rc<Vec<u8>>, HistoryError> {
+        if let Some((_, t)) = recent.iter().find(|(o, _)| *o == oid) {
+            return Ok(t.clone());
         }
-        let blob = repo.find_blob(oid).map_err(git)?;
-        let pins = Rc::new(pins_of(&String::from_utf8_lossy(blob.content())));
-        cache.insert(oid, pins.clone());
-        Ok(pins)
+        let text = Rc::new(repo.find_blob(oid).map_err(git)?.content().to_vec());
+        if recent.len() >= 8 {
+            recent.remove(0);
+        }
+        recent.push((oid, text.clone()));
+        Ok(text)
     };
 
     let mut walk = repo.revwalk().map_err(git)?;
@@ -217,19 +277,37 @@ pub fn find_setters(
         if parent_blobs.contains(&Some(blob)) {
             continue;
         }
-        let here = pins_for(blob)?;
-        let mut parents = Vec::new();
-        for b in parent_blobs.into_iter().flatten() {
-            parents.push(pins_for(b)?);
+        let here_text = text_of(blob)?;
+        // Per parent: the pins of this version and of the parent that may differ.
+        let mut diffs = Vec::new();
+        for b in parent_blobs.iter().flatten() {
+            let parent_text = text_of(*b)?;
+            diffs.push(changed_pins(&here_text, &parent_text));
         }
-        let set_here: Vec<&str> = pending
-            .iter()
-            .filter(|(path, pin)| {
-                here.get(**path) == Some(**pin)
-                    && parents.iter().all(|p| p.get(**path) != Some(**pin))
-            })
-            .map(|(path, _)| *path)
-            .collect();
+        let mut set_here = Vec::new();
+        if diffs.len() < parent_blobs.len() || diffs.is_empty() {
+            // A root commit, a boundary, or a parent without the file: every entry here is new.
+            let here = pins_of(&String::from_utf8_lossy(&here_text));
+            for (path, pin) in &pending {
+                let in_parent = diffs.iter().any(|(c, p)| {
+                    c.contains_key(*path) && p.get(*path) == Some(*pin)
+                        || !c.contains_key(*path) && here.get(*path) == Some(*pin)
+                });
+                if here.get(*path) == Some(*pin) && !in_parent {
+                    set_here.push(*path);
+                }
+            }
+        } else {
+            for (path, pin) in &pending {
+                // Outside a window the entry equals the parent's: not set by this commit.
+                let set = diffs
+                    .iter()
+                    .all(|(c, p)| c.get(*path) == Some(*pin) && p.get(*path) != Some(*pin));
+                if set {
+                    set_here.push(*path);
+                }
+            }
+        }
         for path in set_here {
             if cut_off {
                 return Err(HistoryError::Shallow {

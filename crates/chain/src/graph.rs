@@ -245,10 +245,7 @@ impl RevisionGraph {
         let mut path = vec![start];
         let mut seen = HashSet::from([start]);
         let mut cur = start;
-        loop {
-            let Some(&next) = edges[&cur].iter().find(|n| members.contains(n)) else {
-                break;
-            };
+        while let Some(&next) = edges[&cur].iter().find(|n| members.contains(n)) {
             if seen.contains(&next) {
                 let pos = path.iter().position(|&p| p == next).unwrap_or(0);
                 let mut cyc: Vec<String> = path[pos..]
@@ -553,8 +550,8 @@ fn tarjan(nodes: &[usize], edges: &HashMap<usize, Vec<usize>>) -> Vec<Vec<usize>
             if *pos < succ.len() {
                 let w = succ[*pos];
                 *pos += 1;
-                if !index_of.contains_key(&w) {
-                    index_of.insert(w, next);
+                if let std::collections::hash_map::Entry::Vacant(slot) = index_of.entry(w) {
+                    slot.insert(next);
                     low.insert(w, next);
                     next += 1;
                     stack.push(w);

@@ -224,3 +224,17 @@ fn helper_modules_are_not_revisions() {
     assert_eq!(d.graph.len(), 1);
     assert!(check(&d.graph, &policy).is_empty());
 }
+
+#[test]
+fn large_random_dag_matches_alembic() {
+    // Hundreds of revisions with dozens of merges, as long-lived real chains have.
+    let p = random_dag(7, 450);
+    let policy = alembic_policy(p.root(), 1000);
+    let d = discover(p.root(), &policy).unwrap();
+    assert!(
+        d.graph.merges().len() >= 24,
+        "{} merges",
+        d.graph.merges().len()
+    );
+    assert_same_as_alembic(&p);
+}

@@ -6,7 +6,11 @@ fn main() {
     let repo = git2::Repository::discover(&dir).unwrap();
     eprintln!("open      {:?}", t.elapsed());
     let index = gate_precommit::StagedIndex::open(&repo.path().join("index")).unwrap();
-    eprintln!("index     {:?} ({} entries)", t.elapsed(), index.entries().len());
+    eprintln!(
+        "index     {:?} ({} entries)",
+        t.elapsed(),
+        index.entries().len()
+    );
     let root = repo.workdir().unwrap().to_path_buf();
     let policy = gate_policy::load(&root.join("policy.toml"), &root).unwrap();
     eprintln!("policy    {:?}", t.elapsed());

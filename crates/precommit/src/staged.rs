@@ -88,14 +88,15 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
     for entry in index.entries() {
         // Conflict stages (merge in progress) are not what will be committed; `git add -N`
         // placeholders are not committed either (their blob may not even exist).
-        if entry.stage != 0 || entry.intent_to_add {
+        if index.stage(entry) != 0 || index.intent_to_add(entry) {
             continue;
         }
         let raw = index.path(entry);
         if paths.in_migrations(raw) || raw == &paths.lockfile[..] {
             if !migrations_touched {
-                migrations_touched = in_head(head.as_ref(), raw)
-                    .is_none_or(|(id, mode)| id != entry.id || mode as u32 != entry.mode);
+                migrations_touched = in_head(head.as_ref(), raw).is_none_or(|(id, mode)| {
+                    id != index.id(entry) || mode as u32 != index.mode(entry)
+                });
             }
             continue;
         }
@@ -104,15 +105,16 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
             continue;
         }
         let rel = String::from_utf8_lossy(raw);
-        if entry.mode == MODE_GITLINK || policy.emergency.is_ignored(&rel) {
+        let (entry_mode, entry_id) = (index.mode(entry), index.id(entry));
+        if entry_mode == MODE_GITLINK || policy.emergency.is_ignored(&rel) {
             continue;
         }
         if let Some((id, mode)) = in_head(head.as_ref(), raw) {
-            if id == entry.id && mode as u32 == entry.mode {
+            if id == entry_id && mode as u32 == entry_mode {
                 continue;
             }
         }
-        let size = match odb.read_header(entry.id) {
+        let size = match odb.read_header(entry_id) {
             Ok((size, ObjectType::Blob)) => size as u64,
             Ok(_) => continue,
             Err(source) => {
@@ -120,7 +122,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
                     what: format!(
                         "cannot read the staged content of {} (blob {})",
                         judge::display_path(raw),
-                        entry.id
+                        entry_id
                     ),
                     source,
                 });
@@ -129,7 +131,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
         let c = Candidate {
             raw: raw.to_vec(),
             rel: rel.into_owned(),
-            kind: if entry.mode == MODE_LINK {
+            kind: if entry_mode == MODE_LINK {
                 Kind::Symlink
             } else {
                 Kind::File
@@ -138,7 +140,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
             in_scope,
         };
         out.checked += 1;
-        let id = entry.id;
+        let id = entry_id;
         if let Some(f) = judge::judge(policy, &c, &mut || blob(repo, id, raw))? {
             out.findings.push(f);
         }
@@ -162,8 +164,7 @@ fn deleted_migration(
     paths: &Paths,
 ) -> Result<bool, ScanError> {
     let Some(head) = head else { return Ok(false) };
-    if index.get(&paths.lockfile).is_none() && head.get_path(path_of(&paths.lockfile)).is_ok()
-    {
+    if index.get(&paths.lockfile).is_none() && head.get_path(path_of(&paths.lockfile)).is_ok() {
         return Ok(true);
     }
     let dir = &paths.migrations_prefix[..paths.migrations_prefix.len() - 1];
@@ -204,16 +205,16 @@ fn lock_check(
     paths: &Paths,
 ) -> Result<Vec<Finding>, ScanError> {
     let lock = match index.get(&paths.lockfile) {
-        Some(e) => Some(blob(repo, e.id, &paths.lockfile)?),
+        Some(e) => Some(blob(repo, index.id(e), &paths.lockfile)?),
         None => None,
     };
     let mut files = BTreeMap::new();
     for entry in index.with_prefix(&paths.migrations_prefix) {
-        if entry.mode == MODE_GITLINK || entry.intent_to_add {
+        if index.mode(entry) == MODE_GITLINK || index.intent_to_add(entry) {
             continue;
         }
         let raw = index.path(entry);
-        let content = blob(repo, entry.id, raw)?;
+        let content = blob(repo, index.id(entry), raw)?;
         files.insert(String::from_utf8_lossy(raw).into_owned(), content);
     }
     Ok(gate_chain::lock_findings(policy, lock.as_deref(), &files)?)

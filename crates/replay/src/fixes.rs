@@ -249,11 +249,11 @@ async fn verify_one(
                 // The database holds two applications; roll back from one, on a fresh one.
                 ctx.drop(&db).await;
                 let db2 = prepared(ctx, script).await?;
-                let r = rollback_check(ctx, script, run, rb, &db2, &pre, true, &mut out).await;
+                let r = rollback_check(ctx, script, rb, &db2, &pre, true, &mut out).await;
                 ctx.drop(&db2).await;
                 return r;
             }
-            rollback_check(ctx, script, run, rb, &db, &pre, false, &mut out).await?;
+            rollback_check(ctx, script, rb, &db, &pre, false, &mut out).await?;
         }
         Ok::<(), ReplayError>(())
     }
@@ -292,13 +292,13 @@ async fn verify_one(
 async fn rollback_check(
     ctx: &Ctx<'_>,
     script: &Script,
-    run: Option<&str>,
     rollback: &str,
     db: &ScratchDatabase,
     pre: &Snapshot,
     apply_first: bool,
     out: &mut Vec<Finding>,
 ) -> Result<(), ReplayError> {
+    let run = script.run.as_deref();
     if apply_first {
         if let Err(e) = apply(ctx, script, run, db).await? {
             out.push(finding(

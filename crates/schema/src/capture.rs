@@ -361,11 +361,18 @@ const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// A fixed search_path makes format_type, pg_get_*def and defaults qualify every user object the
 /// same way in every database, whatever the role's own search_path is.
+/// A lock timeout, because a reference database may be mid-migration: waiting behind an
+/// ACCESS EXCLUSIVE lock for a minute is patience, forever would be a hung CI job.
 async fn set_search_path(conn: &mut PgConnection) -> Result<(), SchemaError> {
-    sqlx::query("SET LOCAL search_path = pg_catalog")
-        .execute(&mut *conn)
-        .await
-        .map_err(q("search_path"))?;
+    for sql in [
+        "SET LOCAL search_path = pg_catalog",
+        "SET LOCAL lock_timeout = '60s'",
+    ] {
+        sqlx::query(sql)
+            .execute(&mut *conn)
+            .await
+            .map_err(q("session settings"))?;
+    }
     Ok(())
 }
 
@@ -452,12 +459,13 @@ async fn helper(url: &str, snapshot_id: &str) -> Option<PgConnection> {
         )))
         .execute(&mut c)
         .await?;
-        sqlx::query("SET LOCAL search_path = pg_catalog")
-            .execute(&mut c)
-            .await?;
         Ok::<_, sqlx::Error>(())
     }
     .await;
+    let setup = match setup {
+        Ok(()) => set_search_path(&mut c).await.map_err(|_| ()),
+        Err(_) => Err(()),
+    };
     match setup {
         Ok(()) => Some(c),
         Err(_) => {

@@ -299,7 +299,9 @@ pub(crate) fn diff(a: &Snapshot, b: &Snapshot, a_name: &str, b_name: &str) -> Ve
             &Some(x.definition.clone()),
             &Some(y.definition.clone()),
         );
-        d.opt_field(o, "enabled", &x.enabled, &y.enabled);
+        // Absent means the default, `ENABLE TRIGGER`.
+        let state = |v: &Option<String>| v.clone().unwrap_or_else(|| "enabled".to_owned());
+        d.field(o, "state", &state(&x.enabled), &state(&y.enabled));
     });
 
     let mut out = d.out;

@@ -150,3 +150,80 @@ impl Snapshot {
 pub fn diff(a: &Snapshot, b: &Snapshot, a_name: &str, b_name: &str) -> Vec<Difference> {
     diff::diff(a, b, a_name, b_name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(json: &str) -> Snapshot {
+        Snapshot::from_json(json).expect("test snapshot")
+    }
+
+    const BOOKKEEPING: &str = r#"{
+      "format": 1,
+      "schemas": {"public": {}},
+      "extensions": {"plpgsql": {"schema": "pg_catalog", "version": "1.0"}},
+      "tables": {
+        "public.schema_migrations": {"kind": "table", "columns": [
+          {"name": "version", "type": "bigint", "not_null": true}]},
+        "public.schema_migrations_archive": {"kind": "table", "columns": []},
+        "audit.schema_migrations": {"kind": "table", "columns": []}
+      },
+      "indexes": {
+        "public.schema_migrations_pkey": {"table": "public.schema_migrations",
+          "definition": "CREATE UNIQUE INDEX schema_migrations_pkey ON public.schema_migrations USING btree (version)"}
+      },
+      "sequences": {
+        "public.schema_migrations_version_seq": {"type": "bigint", "start": 1, "increment": 1,
+          "min": 1, "max": 9, "cache": 1, "cycle": false,
+          "owned_by": "public.schema_migrations.version"},
+        "public.schema_migrations_archive_id_seq": {"type": "bigint", "start": 1, "increment": 1,
+          "min": 1, "max": 9, "cache": 1, "cycle": false,
+          "owned_by": "public.schema_migrations_archive.id"}
+      }
+    }"#;
+
+    #[test]
+    fn without_tables_matches_whole_names_only() {
+        let s = snapshot(BOOKKEEPING).without_tables(&["schema_migrations"]);
+        // A bare name matches in every schema; a longer name that starts the same does not.
+        assert_eq!(
+            s.tables.keys().collect::<Vec<_>>(),
+            ["public.schema_migrations_archive"]
+        );
+        assert!(s.indexes.is_empty());
+        assert_eq!(
+            s.sequences.keys().collect::<Vec<_>>(),
+            ["public.schema_migrations_archive_id_seq"]
+        );
+
+        let s = snapshot(BOOKKEEPING).without_tables(&["audit.schema_migrations"]);
+        assert_eq!(s.tables.len(), 2);
+        assert!(s.tables.contains_key("public.schema_migrations"));
+    }
+
+    #[test]
+    fn is_empty_counts_what_is_not_ignored() {
+        let s = snapshot(BOOKKEEPING);
+        assert!(!s.is_empty(&["schema_migrations"]));
+        assert!(s.is_empty(&["schema_migrations", "schema_migrations_archive"]));
+        assert!(!s.is_empty(&[]));
+        assert!(Snapshot::default().is_empty(&[]));
+    }
+
+    #[test]
+    fn canonical_json_sorts_maps_and_round_trips() {
+        let s = snapshot(BOOKKEEPING);
+        let json = s.to_canonical_json();
+        let audit = json.find("\"audit.schema_migrations\"").unwrap();
+        let public = json.find("\"public.schema_migrations\"").unwrap();
+        assert!(audit < public, "maps are sorted by key");
+        assert_eq!(
+            Snapshot::from_json(&json).unwrap().to_canonical_json(),
+            json
+        );
+        // Unknown fields are rejected, so a typo in a hand-edited snapshot is not ignored.
+        let err = Snapshot::from_json(r#"{"format": 1, "tabels": {}}"#).unwrap_err();
+        assert!(err.to_string().contains("tabels"), "{err}");
+    }
+}

@@ -152,3 +152,25 @@ async fn tables_and_constraints_present_on_one_side_only() {
         ]
     );
 }
+
+#[tokio::test]
+async fn trigger_state_view_kind_and_sequence_owner() {
+    let (a, b) = snapshots(
+        "CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();
+         CREATE VIEW names AS SELECT name FROM users;
+         CREATE SEQUENCE counter OWNED BY users.id;",
+        "CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();
+         ALTER TABLE users DISABLE TRIGGER users_touch;
+         CREATE MATERIALIZED VIEW names AS SELECT name FROM users;
+         CREATE SEQUENCE counter;",
+    )
+    .await;
+    assert_eq!(
+        lines(&a, &b),
+        [
+            "sequence public.counter: owned by public.users.id in replay, none in reference",
+            "trigger public.users.users_touch: state enabled in replay, disabled in reference",
+            "view public.names: kind view in replay, materialized view in reference",
+        ]
+    );
+}

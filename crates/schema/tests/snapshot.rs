@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestDb, admin_url, exec, unique, with_db};
+use common::{TestDb, TestRole, admin_url, exec, with_db};
 use gate_schema::{BOOKKEEPING_TABLES, Snapshot, diff};
 
 const EVERY_KIND: &str = r#"
@@ -329,46 +329,36 @@ async fn is_empty_after_dropping_everything_but_the_bookkeeping_table() {
 
 #[tokio::test]
 async fn a_read_only_reference_with_a_select_only_role_snapshots() {
+    let role = TestRole::new("gate_ro", "").await;
     let db = TestDb::new(EVERY_KIND).await;
     exec(
         &db.url,
         "CREATE TABLE sentinel (n int); INSERT INTO sentinel VALUES (1), (2), (3);",
     )
     .await;
-    let role = unique("gate_ro");
-    let admin = admin_url();
-    exec(
-        &admin,
-        &format!(
-            "CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE {db} TO {role};",
-            db = db.name
-        ),
-    )
-    .await;
     exec(
         &db.url,
         &format!(
-            "GRANT USAGE ON SCHEMA public, app TO {role};
+            "GRANT CONNECT ON DATABASE {db} TO {role};
+             GRANT USAGE ON SCHEMA public, app TO {role};
              GRANT SELECT ON ALL TABLES IN SCHEMA public, app TO {role};
              ALTER DATABASE {db} SET default_transaction_read_only = on;",
-            db = db.name
+            db = db.name,
+            role = role.name
         ),
     )
     .await;
     let checksum = "SELECT md5(string_agg(n::text, ',' ORDER BY n)) FROM sentinel";
     let before: String = scalar(&db.url, checksum).await;
 
-    let mut ro_url = url::Url::parse(&db.url).unwrap();
-    ro_url.set_username(&role).unwrap();
-    let ro = Snapshot::capture(ro_url.as_str()).await;
-    let full = Snapshot::capture(&db.url).await;
+    let ro = Snapshot::capture(&role.url(&db.url))
+        .await
+        .expect("a read-only, select-only role can take a snapshot");
+    let full = Snapshot::capture(&db.url)
+        .await
+        .expect("superuser snapshot");
     let after: String = scalar(&db.url, checksum).await;
 
-    // Clean up the cluster-wide role before asserting, so a failure leaves nothing behind.
-    exec(&admin, &format!("DROP DATABASE {} WITH (FORCE)", db.name)).await;
-    exec(&admin, &format!("DROP ROLE {role}")).await;
-    let ro = ro.expect("a read-only, select-only role can take a snapshot");
-    let full = full.expect("superuser snapshot");
     // Catalog reads need no privileges beyond CONNECT: the role sees the same schema.
     assert_eq!(ro.to_canonical_json(), full.to_canonical_json());
     assert!(ro.tables.contains_key("public.sentinel"));
@@ -459,19 +449,16 @@ async fn parallel_capture_matches_one_connection_and_falls_back_to_it() {
     let db = TestDb::new(EVERY_KIND).await;
     let parallel = Snapshot::capture(&db.url).await.expect("parallel snapshot");
     let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let single = Snapshot::capture_with(&mut c).await.expect("one-connection snapshot");
+    let single = Snapshot::capture_with(&mut c)
+        .await
+        .expect("one-connection snapshot");
     c.close().await.ok();
     assert_eq!(parallel.to_canonical_json(), single.to_canonical_json());
 
     // A role allowed one connection cannot open the helpers: the snapshot still works.
-    let role = unique("gate_one");
-    let admin = admin_url();
-    exec(&admin, &format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")).await;
-    let mut one_url = url::Url::parse(&db.url).unwrap();
-    one_url.set_username(&role).unwrap();
-    let limited = Snapshot::capture(one_url.as_str()).await;
-    exec(&admin, &format!("DROP DATABASE {} WITH (FORCE)", db.name)).await;
-    exec(&admin, &format!("DROP ROLE {role}")).await;
-    let limited = limited.expect("snapshot on one connection");
+    let role = TestRole::new("gate_one", "CONNECTION LIMIT 1").await;
+    let limited = Snapshot::capture(&role.url(&db.url))
+        .await
+        .expect("snapshot on one connection");
     assert_eq!(limited.to_canonical_json(), single.to_canonical_json());
 }

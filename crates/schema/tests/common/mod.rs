@@ -63,11 +63,13 @@ impl TestDb {
     pub async fn new(ddl: &str) -> TestDb {
         let admin = admin_url();
         let name = unique("gate_schema_test");
-        exec(&admin, &format!("CREATE DATABASE {name}")).await;
+        // The guard exists before the database does: a test that panics (or a join! that
+        // cancels this future) between the two still drops it.
         let db = TestDb {
             url: with_db(&admin, &name),
             name,
         };
+        exec(&admin, &format!("CREATE DATABASE {}", db.name)).await;
         if !ddl.is_empty() {
             exec(&db.url, ddl).await;
         }
@@ -77,16 +79,55 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime, which cannot be blocked on; a thread with its
-        // own runtime can.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            rt.block_on(exec(&admin_url(), &sql));
-        })
-        .join();
+        drop_sync(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
+}
+
+/// A login role `<prefix>_<unique>` (cluster-wide), dropped when this value goes out of scope.
+/// Declare it before the databases it has grants in, so they are dropped first.
+pub struct TestRole {
+    pub name: String,
+}
+
+impl TestRole {
+    pub async fn new(prefix: &str, options: &str) -> TestRole {
+        let role = TestRole {
+            name: unique(prefix),
+        };
+        exec(
+            &admin_url(),
+            &format!("CREATE ROLE {} LOGIN {options}", role.name),
+        )
+        .await;
+        role
+    }
+
+    /// `url` with this role as the user.
+    pub fn url(&self, url: &str) -> String {
+        let mut u = url::Url::parse(url).expect("valid URL");
+        u.set_username(&self.name).expect("URL with a host");
+        u.to_string()
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        drop_sync(format!("DROP ROLE IF EXISTS {}", self.name));
+    }
+}
+
+fn drop_sync(sql: String) {
+    // Drop runs inside the test's runtime, which cannot be blocked on; a thread with its own
+    // runtime can.
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(exec(&admin_url(), &sql));
+    })
+    .join();
 }

@@ -1,0 +1,323 @@
+//! `gate-approve register` and `baseline` on real repositories: comments survive, bad paths
+//! and double registrations are refused, and a repository with many scripts adopts the gate
+//! in one commit.
+
+mod approve_support;
+
+use std::path::Path;
+
+use approve_support::*;
+
+fn base_repo() -> Repo {
+    let r = Repo::new();
+    r.write(SCRIPT, SCRIPT_TEXT);
+    r.write("policy.toml", &policy("", ""));
+    r.commit(DEV, "Policy");
+    r
+}
+
+#[test]
+fn register_appends_and_keeps_the_rest_byte_for_byte() {
+    let r = base_repo();
+    let before = r.read("policy.toml");
+    let run = r.approve(&[
+        "register",
+        SCRIPT,
+        "--reason",
+        "orders lacked a note column",
+        "--ticket",
+        "INC-7",
+        "--today",
+        "2026-01-01",
+        "--rollback",
+        "python3 fix_orders.py --rollback",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("next:"),
+        "says the next step: {}",
+        run.stdout
+    );
+    let after = r.read("policy.toml");
+    assert_eq!(
+        without_entries(&after),
+        before,
+        "text outside the new entry changed"
+    );
+    let added = after.split("[[emergency.script]]").nth(1).unwrap();
+    assert!(added.contains(&format!("path = \"{SCRIPT}\"")), "{added}");
+    assert!(added.contains(&format!("sha256 = \"{}\"", sha256(SCRIPT_TEXT.as_bytes()))));
+    assert!(added.contains("author = \"dev@example.com\""), "{added}");
+    assert!(added.contains("convert-by = 2026-01-15"), "{added}");
+    assert!(!added.contains("approved-by"), "{added}");
+    // Registered but not approved: A001 names the missing approval.
+    let run = r.approve(&["check", "--today", "2026-01-02"]);
+    assert_eq!(run.codes(), vec!["A001"], "{}", run.all());
+    assert!(run.stdout.contains("`approved-by`"), "{}", run.stdout);
+}
+
+#[test]
+fn register_with_approver_then_lead_commit_passes() {
+    let r = base_repo();
+    let run = r.approve(&[
+        "register",
+        SCRIPT,
+        "--reason",
+        "r",
+        "--ticket",
+        "INC-7",
+        "--approver",
+        LEAD,
+        "--today",
+        "2026-01-01",
+        "--rollback",
+        "python3 fix_orders.py --rollback",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(r.read("policy.toml").contains("approved-on = 2026-01-01"));
+    r.commit_as(DEV, LEAD, APPROVAL);
+    let run = r.approve(&["check", "--today", "2026-01-02"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
+fn register_twice_is_refused_and_update_clears_the_approval() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    let run = r.approve(&["register", SCRIPT, "--reason", "again", "--ticket", "INC-8"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("--update"), "{}", run.stderr);
+
+    r.write(SCRIPT, "print('v2')\n");
+    let before = r.read("policy.toml");
+    let run = r.approve(&[
+        "register",
+        SCRIPT,
+        "--update",
+        "--applied-after",
+        "ab12",
+        "--run",
+        "python3 fix_orders.py",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let after = r.read("policy.toml");
+    assert!(after.contains(&sha256(b"print('v2')\n")));
+    assert!(!after.contains("approved-by"), "{after}");
+    assert!(!after.contains("approved-on"), "{after}");
+    assert!(after.contains("applied-after = \"ab12\""), "{after}");
+    assert!(after.contains("run = \"python3 fix_orders.py\""), "{after}");
+    // Everything before the entry is untouched.
+    let head = before.split("[[emergency.script]]").next().unwrap();
+    assert!(after.starts_with(head));
+    let run = r.check();
+    assert!(run.codes().contains(&"A001".into()), "{}", run.all());
+}
+
+#[test]
+fn register_refuses_paths_outside_the_repository_and_missing_files() {
+    let r = base_repo();
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "print(1)\n").unwrap();
+    let parent_rel = format!(
+        "../{}",
+        outside.path().file_name().unwrap().to_string_lossy()
+    );
+    let copy = r
+        .path()
+        .parent()
+        .unwrap()
+        .join(outside.path().file_name().unwrap());
+    std::fs::write(&copy, "x").unwrap();
+    for p in [
+        outside.path().to_str().unwrap(),
+        parent_rel.as_str(),
+        "nope.py",
+    ] {
+        let run = r.approve(&["register", p, "--reason", "r", "--ticket", "INC-1"]);
+        assert_eq!(run.code, 2, "{p}: {}", run.all());
+        assert!(
+            run.stderr.contains("outside the repository") || run.stderr.contains("does not exist"),
+            "{p}: {}",
+            run.stderr
+        );
+    }
+    let _ = std::fs::remove_file(copy);
+    assert_eq!(r.read("policy.toml"), policy("", ""), "nothing written");
+}
+
+#[test]
+fn register_refuses_bad_ticket_and_unlisted_approver() {
+    let r = base_repo();
+    let run = r.approve(&["register", SCRIPT, "--reason", "r", "--ticket", "JIRA-1"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("governance.ticket"), "{}", run.stderr);
+    let run = r.approve(&[
+        "register",
+        SCRIPT,
+        "--reason",
+        "r",
+        "--ticket",
+        "INC-1",
+        "--approver",
+        "x@example.com",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("governance.approvers"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn baseline_of_the_crisis_example_passes_until_the_deadline() {
+    let r = Repo::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/crisis");
+    copy_dir(&example, r.path());
+    r.commit(DEV, "The crisis");
+    assert_eq!(
+        r.run(PRECOMMIT, &["--all"]).code,
+        1,
+        "the crisis fails G001 first"
+    );
+    let before = r.read("policy.toml");
+    let run = r.approve(&["baseline", "--today", "2026-03-01"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let after = r.read("policy.toml");
+    assert_eq!(
+        without_entries(&after),
+        before,
+        "baseline changed existing text"
+    );
+    for s in [
+        "emergency_enum_fix.py",
+        "emergency_db_fix.py",
+        "fix_zebra_admin_access.py",
+        "production_schema_repair.py",
+        "deploy_emergency_database_fix.py",
+    ] {
+        assert!(
+            after.contains(&format!("path = \"{s}\"")),
+            "{s} registered:\n{after}"
+        );
+    }
+    assert!(after.contains("status = \"legacy\""));
+    assert!(after.contains("convert-by = 2026-03-15"));
+    // Triage of the enum fix (printed by baseline, recomputed by report): DDL on userrole,
+    // and the comment "No IF NOT EXISTS" is no guard.
+    let line = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.contains("emergency_enum_fix.py"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        line.contains("ALTER TYPE") && line.contains("userrole"),
+        "{line}"
+    );
+    assert!(!line.contains("IF NOT EXISTS"), "{line}");
+    r.commit(DEV, "Adopt Migration Gate");
+    let pre = r.run(PRECOMMIT, &["--all"]);
+    assert_eq!(pre.code, 0, "{}", pre.all());
+    assert_eq!(r.approve(&["check", "--today", "2026-03-15"]).code, 0);
+    let late = r.approve(&["check", "--today", "2026-03-16"]);
+    assert_eq!(late.code, 1);
+    assert!(
+        late.codes().iter().all(|c| c == "A007") && late.codes().len() >= 5,
+        "{}",
+        late.all()
+    );
+
+    // The lead's triage step: where production ran each fix, how to run and roll it back.
+    let run = r.approve(&[
+        "register",
+        "emergency_enum_fix.py",
+        "--update",
+        "--applied-after",
+        "6e7f8091a2b3",
+        "--run",
+        "python3 emergency_enum_fix.py",
+        "--rollback",
+        "python3 emergency_enum_fix.py --rollback",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        r.read("policy.toml")
+            .contains("applied-after = \"6e7f8091a2b3\"")
+    );
+    r.commit(DEV, "Triage");
+    let md = r.approve(&["report", "--format", "markdown", "--today", "2026-03-05"]);
+    assert_eq!(md.code, 0, "{}", md.all());
+    assert!(md.stdout.contains("```mermaid"), "{}", md.stdout);
+    assert!(md.stdout.contains("applied after"), "{}", md.stdout);
+    assert!(md.stdout.contains("10 days left"), "{}", md.stdout);
+    let json = r.approve(&["report", "--format", "json", "--today", "2026-03-05"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let summary = v["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Summary")
+        .unwrap();
+    assert_eq!(summary["data"]["days_to_next_deadline"], 10);
+    assert!(summary["data"]["legacy"].as_u64().unwrap() >= 5);
+}
+
+#[test]
+fn baseline_adopts_66_scripts_in_one_commit() {
+    let r = Repo::new();
+    let header = "# Adopted in one commit.\n".to_string() + &policy("", "");
+    r.write("policy.toml", &header);
+    for i in 0..66 {
+        let name = match i % 3 {
+            0 => format!("emergency_fix_{i:02}.py"),
+            1 => format!("hotfix_{i:02}.sql"),
+            _ => format!("repair_{i:02}.py"),
+        };
+        r.write(
+            &name,
+            &format!("-- fix {i}\nCREATE TABLE IF NOT EXISTS t{i} (id int);\nINSERT INTO t{i} VALUES (1) ON CONFLICT DO NOTHING;\n"),
+        );
+    }
+    r.write("setup.py", "print('not a fix')\n");
+    r.commit(DEV, "66 scripts");
+    assert_eq!(r.run(PRECOMMIT, &["--all"]).code, 1);
+    let run = r.approve(&[
+        "baseline",
+        "--today",
+        "2026-05-01",
+        "--convert-by",
+        "2026-06-30",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let text = r.read("policy.toml");
+    assert_eq!(without_entries(&text), header);
+    assert_eq!(text.matches("[[emergency.script]]").count(), 66);
+    r.commit(DEV, "Adopt");
+    assert_eq!(r.run(PRECOMMIT, &["--all"]).code, 0);
+    assert_eq!(r.approve(&["check", "--today", "2026-06-30"]).code, 0);
+    let late = r.approve(&["check", "--today", "2026-07-01"]);
+    assert_eq!(late.codes().len(), 66);
+    // Nothing left to register.
+    let again = r.approve(&["baseline", "--today", "2026-05-01"]);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("nothing to register"));
+    // A deadline in the past or an impossible date is refused.
+    r.write("new_fix.py", "print(1)\n");
+    for bad in ["2026-04-01", "2026-02-30"] {
+        let run = r.approve(&["baseline", "--today", "2026-05-01", "--convert-by", bad]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.all());
+    }
+}
