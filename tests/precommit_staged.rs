@@ -352,3 +352,21 @@ fn intent_to_add_entries_are_not_judged_until_really_staged() {
     let run = repo.gate::<&str>(&[]);
     assert_eq!(run.code, 1, "{run}");
 }
+
+#[test]
+fn documentation_that_describes_ddl_is_not_a_script() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write(
+        "README.md",
+        b"# Crisis\n\nSomeone ran `ALTER TABLE users ADD status text` by hand.\n",
+    );
+    repo.write("emergency_notes.md", b"notes\n");
+    repo.git(&["add", "."]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(!run.stdout.contains("README.md"), "{run}");
+    assert!(
+        run.stdout.contains("emergency_notes.md"),
+        "names still count: {run}"
+    );
+}

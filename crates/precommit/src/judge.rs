@@ -82,7 +82,11 @@ pub fn judge(
     let by_name = policy.emergency.names.iter().find(|r| r.is_match(name));
     let (reason, line) = if let Some(re) = by_name {
         (format!("its name matches `{}`", re.as_str()), None)
-    } else if policy.emergency.ddl && c.kind == Kind::File && c.size <= MAX_TEXT_BYTES {
+    } else if policy.emergency.ddl
+        && c.kind == Kind::File
+        && c.size <= MAX_TEXT_BYTES
+        && !is_prose(&c.rel)
+    {
         let content = load()?;
         if is_binary(&content) {
             return Ok(None);
@@ -120,6 +124,15 @@ fn policy_name(policy: &Policy) -> String {
         || "policy.toml".into(),
         |n| n.to_string_lossy().into_owned(),
     )
+}
+
+/// Documentation describes DDL without running it (a README explaining the crisis); its
+/// name is still judged.
+const PROSE: &[&str] = &["md", "markdown", "rst", "adoc", "txt"];
+
+fn is_prose(path: &str) -> bool {
+    path.rsplit_once('.')
+        .is_some_and(|(_, ext)| PROSE.iter().any(|p| ext.eq_ignore_ascii_case(p)))
 }
 
 pub fn is_binary(content: &[u8]) -> bool {
@@ -205,6 +218,14 @@ mod tests {
         assert_eq!(shell_quote(b"-fix.py"), "./-fix.py");
         assert_eq!(shell_quote(b"a\nfix.py"), "$'a\\nfix.py'");
         assert_eq!(shell_quote(b"\xff_fix.py"), "$'\\xff_fix.py'");
+    }
+
+    #[test]
+    fn documentation_is_prose() {
+        assert!(is_prose("README.md"));
+        assert!(is_prose("docs/NOTES.TXT"));
+        assert!(!is_prose("fix.sql"));
+        assert!(!is_prose("Makefile"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use gate_policy::Policy;
 use gate_report::Finding;
 use walkdir::WalkDir;
 
+use crate::index::StagedIndex;
 use crate::judge::{self, Candidate, Kind};
 use crate::scope::Paths;
 use crate::{Outcome, ScanError};
@@ -35,14 +36,15 @@ fn walk_error(e: walkdir::Error) -> ScanError {
 /// Files git would not track (`.gitignore`d and not in the index) are not scripts anyone can
 /// commit; skipping them keeps local `--all` runs quiet about build output.
 struct Ignored {
-    repo: Option<(git2::Repository, git2::Index)>,
+    repo: Option<(git2::Repository, StagedIndex)>,
 }
 
 impl Ignored {
     fn new(root: &Path) -> Self {
-        let repo = git2::Repository::open(root)
-            .ok()
-            .and_then(|r| r.index().ok().map(|i| (r, i)));
+        let repo = git2::Repository::open(root).ok().and_then(|r| {
+            let index = StagedIndex::open(&r.path().join("index")).ok()?;
+            Some((r, index))
+        });
         Ignored { repo }
     }
 
@@ -51,7 +53,7 @@ impl Ignored {
             return false;
         };
         let p = Path::new(std::ffi::OsStr::from_bytes(rel));
-        index.get_path(p, 0).is_none() && repo.is_path_ignored(p).unwrap_or(false)
+        index.get(rel).is_none() && repo.is_path_ignored(p).unwrap_or(false)
     }
 }
 

@@ -83,7 +83,7 @@ const COLUMNS: &str = concat!(
     user_ns!("n"),
     " AND ",
     not_ext!("pg_class", "c.oid"),
-    " ORDER BY 1, 2, a.attnum"
+    " ORDER BY a.attrelid, a.attnum"
 );
 
 const CONSTRAINTS: &str = concat!(
@@ -106,12 +106,17 @@ const VIEWS: &str = concat!(
     not_ext!("pg_class", "c.oid")
 );
 
+// An index that backs a primary key, unique or exclusion constraint is fully described by
+// pg_get_constraintdef (columns, INCLUDE, WITH, tablespace); deparsing it twice was a third of
+// the time on a large schema, so it names its constraint instead.
 const INDEXES: &str = concat!(
     "SELECT n.nspname::text, ic.relname::text, tn.nspname || '.' || tc.relname, ",
-    "pg_get_indexdef(i.indexrelid) ",
+    "CASE WHEN con.oid IS NULL THEN pg_get_indexdef(i.indexrelid) END, con.conname::text ",
     "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid ",
     "JOIN pg_namespace n ON n.oid = ic.relnamespace ",
     "JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace ",
+    "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid ",
+    "  AND con.contype IN ('p', 'u', 'x') ",
     "WHERE ",
     user_ns!("tn"),
     " AND ",
@@ -621,6 +626,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 Index {
                     table: row.try_get(2)?,
                     definition: row.try_get(3)?,
+                    constraint: row.try_get(4)?,
                 },
             ))
         };

@@ -226,12 +226,8 @@ pub(crate) fn diff(a: &Snapshot, b: &Snapshot, a_name: &str, b_name: &str) -> Ve
     });
     d.keyed("index", &a.indexes, &b.indexes, |d, o, x, y| {
         d.field(o, "table", &x.table, &y.table);
-        d.expr(
-            o,
-            "definition",
-            &Some(x.definition.clone()),
-            &Some(y.definition.clone()),
-        );
+        d.opt_field(o, "constraint", &x.constraint, &y.constraint);
+        d.expr(o, "definition", &x.definition, &y.definition);
     });
     d.keyed("sequence", &a.sequences, &b.sequences, |d, o, x, y| {
         d.field(o, "type", &x.data_type, &y.data_type);

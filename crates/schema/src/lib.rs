@@ -171,7 +171,7 @@ mod tests {
       },
       "indexes": {
         "public.schema_migrations_pkey": {"table": "public.schema_migrations",
-          "definition": "CREATE UNIQUE INDEX schema_migrations_pkey ON public.schema_migrations USING btree (version)"}
+          "constraint": "schema_migrations_pkey"}
       },
       "sequences": {
         "public.schema_migrations_version_seq": {"type": "bigint", "start": 1, "increment": 1,

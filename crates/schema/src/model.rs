@@ -146,8 +146,13 @@ pub struct View {
 pub struct Index {
     /// The table or materialized view it indexes, `schema.name`.
     pub table: String,
-    /// `pg_get_indexdef`, e.g. `CREATE UNIQUE INDEX ix ON public.users USING btree (email)`.
-    pub definition: String,
+    /// `pg_get_indexdef`, e.g. `CREATE UNIQUE INDEX ix ON public.users USING btree (email)`;
+    /// absent for an index that backs a constraint, whose definition says it all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
+    /// The primary key, unique or exclusion constraint (on `table`) this index backs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -98,8 +98,19 @@ async fn every_object_kind_is_captured() {
     );
 
     assert_eq!(
-        s.indexes["public.ix_users_email"].definition,
-        "CREATE INDEX ix_users_email ON public.users USING btree (email)"
+        s.indexes["public.ix_users_email"].definition.as_deref(),
+        Some("CREATE INDEX ix_users_email ON public.users USING btree (email)")
+    );
+    assert_eq!(s.indexes["public.ix_users_email"].constraint, None);
+    // Indexes behind constraints name them; the constraint's definition describes them.
+    let pkey = &s.indexes["public.users_pkey"];
+    assert_eq!(
+        (pkey.constraint.as_deref(), pkey.definition.as_deref()),
+        (Some("users_pkey"), None)
+    );
+    assert_eq!(
+        s.indexes["public.no_overlap"].constraint.as_deref(),
+        Some("no_overlap")
     );
     assert_eq!(
         s.indexes["public.ix_user_counts"].table,
