@@ -32,3 +32,4 @@ o = r["snapshot --one-connection"]["median"]
 print(f"median snapshot {s*1000:.1f} ms, pg_dump {p*1000:.1f} ms, ratio {s/p:.3f} (target <= 0.5)")
 print(f"median snapshot --one-connection {o*1000:.1f} ms, ratio {o/p:.3f}")
 PY
+python3 benches/schema/alternate.py "$URL" "${RUNS:-20}"

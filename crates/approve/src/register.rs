@@ -269,7 +269,7 @@ pub fn baseline(
         // The triage stays out of policy.toml: its SQL words would make the policy file look
         // like a script running DDL to the pre-commit gate; `report` recomputes it.
         let reason = format!(
-            "baseline {today}: legacy emergency script, registered unapproved when the gate was adopted; triage in `gate-approve report`"
+            "legacy: registered unapproved by gate-approve baseline on {today}"
         );
         ed.add_script(
             rel,

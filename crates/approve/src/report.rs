@@ -68,11 +68,11 @@ pub fn build(policy: &Policy, ctx: &Context<'_>) -> Result<Report, CheckError> {
         .filter(|d| *d >= ctx.today)
         .min();
     let next_text = match next {
-        Some(d) => format!("next deadline {d} (in {} days)", (d - ctx.today).num_days()),
+        Some(d) => format!("next deadline {d}, in {} days", (d - ctx.today).num_days()),
         None => "no upcoming deadline".into(),
     };
     let summary = format!(
-        "{} active, {} legacy, {} converted, {} retired; {overdue} overdue; {next_text} (today {})",
+        "{} active, {} legacy, {} converted, {} retired · {overdue} overdue · {next_text} · today {}",
         count(ScriptStatus::Active),
         count(ScriptStatus::Legacy),
         count(ScriptStatus::Converted),

@@ -491,11 +491,10 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
         rows[q as usize] = r;
     }
     let mut s = Snapshot::default();
-    let e = q;
 
     for row in take(&mut rows, Q::Schemas) {
         s.schemas
-            .insert(row.try_get(0).map_err(e("schemas"))?, SchemaObject {});
+            .insert(row.try_get(0).map_err(q("schemas"))?, SchemaObject {});
     }
 
     for row in take(&mut rows, Q::Extensions) {
@@ -508,7 +507,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, ext) = r().map_err(e("extensions"))?;
+        let (name, ext) = r().map_err(q("extensions"))?;
         s.extensions.insert(name, ext);
     }
 
@@ -532,7 +531,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, table) = r().map_err(e("tables"))?;
+        let (name, table) = r().map_err(q("tables"))?;
         s.tables.insert(name, table);
     }
 
@@ -563,7 +562,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (table, column) = r().map_err(e("columns"))?;
+        let (table, column) = r().map_err(q("columns"))?;
         // The table list and this query read the same catalog state, so a miss cannot happen;
         // skipping is still safer than panicking on a reference database.
         if let Some(t) = s.tables.get_mut(&table) {
@@ -593,7 +592,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (table, name, con) = r().map_err(e("constraints"))?;
+        let (table, name, con) = r().map_err(q("constraints"))?;
         if let Some(t) = s.tables.get_mut(&table) {
             t.constraints.insert(name, con);
         }
@@ -615,7 +614,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, view) = r().map_err(e("views"))?;
+        let (name, view) = r().map_err(q("views"))?;
         s.views.insert(name, view);
     }
 
@@ -630,7 +629,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, index) = r().map_err(e("indexes"))?;
+        let (name, index) = r().map_err(q("indexes"))?;
         s.indexes.insert(name, index);
     }
 
@@ -650,7 +649,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, seq) = r().map_err(e("sequences"))?;
+        let (name, seq) = r().map_err(q("sequences"))?;
         s.sequences.insert(name, seq);
     }
 
@@ -663,7 +662,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, en) = r().map_err(e("enums"))?;
+        let (name, en) = r().map_err(q("enums"))?;
         s.enums.insert(name, en);
     }
 
@@ -680,7 +679,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, dom) = r().map_err(e("domains"))?;
+        let (name, dom) = r().map_err(q("domains"))?;
         s.domains.insert(name, dom);
     }
     for row in take(&mut rows, Q::DomainChecks) {
@@ -691,7 +690,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 row.try_get::<String, _>(3)?,
             ))
         };
-        let (domain, name, def) = r().map_err(e("domain constraints"))?;
+        let (domain, name, def) = r().map_err(q("domain constraints"))?;
         if let Some(d) = s.domains.get_mut(&domain) {
             d.checks.insert(name, def);
         }
@@ -718,7 +717,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, f) = r().map_err(e("functions"))?;
+        let (name, f) = r().map_err(q("functions"))?;
         s.functions.insert(name, f);
     }
 
@@ -741,7 +740,7 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
                 },
             ))
         };
-        let (name, trg) = r().map_err(e("triggers"))?;
+        let (name, trg) = r().map_err(q("triggers"))?;
         s.triggers.insert(name, trg);
     }
 
