@@ -366,3 +366,74 @@ fn json_findings_point_at_the_policy_line() {
     assert_eq!(f["path"], "policy.toml");
     assert_eq!(f["line"], header_line as u64);
 }
+
+/// Long enough that the history is compared on several threads: the newest setter still wins.
+#[test]
+fn a010_long_history_finds_the_newest_setter() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    for i in 0..40 {
+        let text = r.read("policy.toml");
+        let text = text.replacen(
+            "reason = \"orders lacked a note column in production",
+            &format!("reason = \"orders lacked a note column in production ({i})"),
+            1,
+        );
+        let text = text.replace(&format!("({}) ({i})", i.max(1) - 1), &format!("({i})"));
+        r.write("policy.toml", &text);
+        r.commit(DEV, &format!("Reword {i}"));
+    }
+    let run = r.check();
+    assert_eq!(run.code, 0, "{}", run.all());
+    // The developer re-approves in their own name halfway through a second long stretch.
+    let text = r
+        .read("policy.toml")
+        .replace("approved-on = 2026-01-01", "approved-on = 2026-01-02");
+    r.write("policy.toml", &text);
+    r.commit(DEV, "Touch approved-on only");
+    assert_eq!(r.check().code, 0, "approved-on is not part of the pin");
+    let text = r.read("policy.toml").replace(
+        "approved-by = \"lead@example.com\"",
+        "approved-by = \"other@example.com\"",
+    );
+    r.write("policy.toml", &text);
+    r.commit(DEV, "Switch approver");
+    for i in 0..20 {
+        r.write("notes.txt", &format!("{i}\n"));
+        let text = r.read("policy.toml") + &format!("# note {i}\n");
+        r.write("policy.toml", &text);
+        r.commit(DEV, &format!("Note {i}"));
+    }
+    let run = r.check();
+    assert!(run.codes().contains(&"A010".into()), "{}", run.all());
+    assert!(
+        run.stdout.contains("Switch approver"),
+        "names the setter: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn no_subcommand_means_check_and_report_shows_overdue_fixes() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    let run = r.approve(&["--today", "2026-01-20"]);
+    assert_eq!(run.codes(), vec!["A007"], "{}", run.all());
+    let md = r.approve(&["report", "--format", "markdown", "--today", "2026-01-20"]);
+    assert_eq!(md.code, 1, "the report fails like check: {}", md.all());
+    assert!(md.stdout.contains("A007"), "{}", md.stdout);
+    assert!(
+        md.stdout.contains("**2026-01-10, overdue by 10 days**"),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout
+            .contains("1 active, 0 legacy, 0 converted, 0 retired · 1 overdue"),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout.contains("| lead@example.com |"),
+        "approver column: {}",
+        md.stdout
+    );
+}

@@ -3,6 +3,7 @@
 
 mod precommit_support;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use precommit_support::{BIN, Repo, Run, policy, registration};
@@ -10,7 +11,7 @@ use precommit_support::{BIN, Repo, Run, policy, registration};
 const FIX: &[u8] = b"import os\nprint('add enum value super_admin')\n";
 const SCRIPT: &str = "emergency_enum_fix.py";
 
-fn commit(repo: &Repo, path_env: Option<&str>, extra_env: &[(&str, &Path)]) -> Run {
+fn commit(repo: &Repo, path_env: Option<&str>, extra_env: &[(&str, &OsStr)]) -> Run {
     let mut cmd = repo.cmd("git");
     cmd.args(["commit", "-m", "add the fix"]);
     if let Some(p) = path_env {
@@ -24,7 +25,7 @@ fn commit(repo: &Repo, path_env: Option<&str>, extra_env: &[(&str, &Path)]) -> R
 
 /// Stage an unregistered emergency script, commit (refused), register it in policy.toml,
 /// commit again (accepted). Hook output goes to stderr (git redirects hook stdout there).
-fn refused_then_accepted(repo: &Repo, path_env: Option<&str>, extra_env: &[(&str, &Path)]) {
+fn refused_then_accepted(repo: &Repo, path_env: Option<&str>, extra_env: &[(&str, &OsStr)]) {
     repo.write(SCRIPT, FIX);
     repo.git(&["add", SCRIPT, "policy.toml"]);
     let run = commit(repo, path_env, extra_env);
@@ -221,11 +222,17 @@ fn pre_commit_framework_refuses_then_accepts() {
         .unwrap_or_else(|| real_home.join(".rustup"));
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pre-commit-framework");
     let pre_commit_home = repo.tmp.path().join("pre-commit-home");
-    let env: Vec<(&str, &Path)> = vec![
-        ("CARGO_HOME", &cargo_home),
-        ("RUSTUP_HOME", &rustup_home),
-        ("CARGO_TARGET_DIR", &target),
-        ("PRE_COMMIT_HOME", &pre_commit_home),
+    // The framework always builds with `cargo install` (the release profile). Optimising the
+    // whole dependency tree would take most of CI's time budget on 2 cores, and this test is
+    // about the hook wiring, not the binary's speed, so the release profile is made cheap.
+    let env: Vec<(&str, &OsStr)> = vec![
+        ("CARGO_HOME", cargo_home.as_os_str()),
+        ("RUSTUP_HOME", rustup_home.as_os_str()),
+        ("CARGO_TARGET_DIR", target.as_os_str()),
+        ("PRE_COMMIT_HOME", pre_commit_home.as_os_str()),
+        ("CARGO_PROFILE_RELEASE_OPT_LEVEL", OsStr::new("0")),
+        ("CARGO_PROFILE_RELEASE_DEBUG", OsStr::new("false")),
+        ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", OsStr::new("256")),
     ];
     let path = format!(
         "{}:{}",

@@ -211,8 +211,8 @@ pub fn check(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckEr
                                 "A005",
                                 format!(
                                     "`{p}` differs from the content its registry entry pins (sha256 {}…, file has {}…)",
-                                    &pinned[..pinned.len().min(12)],
-                                    &actual[..12]
+                                    pinned.chars().take(12).collect::<String>(),
+                                    actual.chars().take(12).collect::<String>()
                                 ),
                             )
                             .at(p.clone())

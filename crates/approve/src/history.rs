@@ -243,6 +243,21 @@ fn changed_pins(child: &[u8], parent: &[u8], multiline: bool) -> (Pins, Pins) {
     )
 }
 
+/// One commit of the walk whose policy.toml differs from every parent's.
+#[derive(Debug, Clone)]
+struct Change {
+    commit: Oid,
+    blob: Oid,
+    /// The parents' policy.toml blobs (`None`: that parent has no policy.toml).
+    parents: Vec<Option<Oid>>,
+    /// A parent is missing from this (shallow) clone.
+    cut_off: bool,
+}
+
+/// Commits compared per round; each round is split between the threads and merged in walk
+/// order, so the newest setter wins exactly as in a sequential walk.
+const ROUND: usize = 512;
+
 /// Find, for every `targets` entry, the commit that set its pin: the newest commit whose
 /// policy.toml has the pin while none of its parents has it. `None`: not found in history.
 pub fn find_setters(
@@ -264,7 +279,8 @@ pub fn find_setters(
     // versions of a large policy.toml. The objects come from the local repository and git
     // itself does not re-verify on read either.
     git2::opts::strict_hash_verification(false);
-    let mut pending: HashMap<&str, &Pin> = targets.iter().map(|(k, v)| (k.as_str(), v)).collect();
+
+    // Pass 1, trees only (what `git log -- policy.toml` does): the commits that changed it.
     let policy_path = std::path::Path::new(policy_rel);
     // Each commit is asked twice (as itself, then as the next commit's parent).
     let mut blob_ids: HashMap<Oid, Option<Oid>> = HashMap::new();
@@ -273,14 +289,112 @@ pub fn find_setters(
             .entry(c.id())
             .or_insert_with(|| c.tree().ok()?.get_path(policy_path).ok().map(|e| e.id()))
     };
-    // Newest first, a version is usually needed again right away as the next commit's own
-    // version: keep the last few, not the whole history (which can be gigabytes).
+    let mut changes = Vec::new();
+    let mut walk = repo.revwalk().map_err(git)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+        .map_err(git)?;
+    walk.push(head.id()).map_err(git)?;
+    for oid in walk {
+        let oid = oid.map_err(git)?;
+        let commit = repo.find_commit(oid).map_err(git)?;
+        let Some(blob) = blob_of(&commit) else {
+            continue;
+        };
+        let mut parents = Vec::new();
+        let mut cut_off = shallow.contains(&oid);
+        for i in 0..commit.parent_count() {
+            match commit.parent(i) {
+                Ok(p) => parents.push(blob_of(&p)),
+                Err(_) => cut_off = true,
+            }
+        }
+        // Same file as a parent: every value came from there, nothing was set here.
+        if !parents.contains(&Some(blob)) {
+            changes.push(Change {
+                commit: oid,
+                blob,
+                parents,
+                cut_off,
+            });
+        }
+    }
+
+    // Pass 2: compare contents, newest first, round by round until every entry is found.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let mut pending: HashMap<String, Pin> = targets.clone();
+    for round in changes.chunks(ROUND) {
+        if pending.is_empty() {
+            break;
+        }
+        let per = round.len().div_ceil(threads);
+        let found: Vec<Vec<(usize, Vec<String>)>> = if threads == 1 || round.len() < 2 * threads {
+            vec![candidates(repo, round, 0, &pending).map_err(git)?]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = round
+                    .chunks(per)
+                    .enumerate()
+                    .map(|(i, part)| {
+                        let pending = &pending;
+                        let path = repo.path().to_path_buf();
+                        s.spawn(move || {
+                            // A Repository is not Sync: each thread opens its own.
+                            let own = Repository::open(&path)?;
+                            candidates(&own, part, i * per, pending)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("history thread panicked"))
+                    .collect::<Result<Vec<_>, git2::Error>>()
+            })
+            .map_err(git)?
+        };
+        let mut found: Vec<(usize, Vec<String>)> = found.into_iter().flatten().collect();
+        found.sort_by_key(|(i, _)| *i);
+        for (i, paths) in found {
+            let change = &round[i];
+            for path in paths {
+                if pending.remove(&path).is_none() {
+                    continue; // a newer commit set it again
+                }
+                if change.cut_off {
+                    return Err(HistoryError::Shallow {
+                        policy: policy_rel.to_string(),
+                        commit: change.commit.to_string()[..12].to_string(),
+                        entry: path,
+                    });
+                }
+                result.insert(
+                    path,
+                    Some(Setter {
+                        commit: change.commit,
+                    }),
+                );
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// For each change (index offset by `base`), the pending entries whose pin it sets.
+fn candidates(
+    repo: &Repository,
+    part: &[Change],
+    base: usize,
+    pending: &HashMap<String, Pin>,
+) -> Result<Vec<(usize, Vec<String>)>, git2::Error> {
+    // A version is usually needed again right away as the next commit's own version: keep
+    // the last few, not the whole history (which can be gigabytes).
     let mut recent: Vec<(Oid, Rc<Version<'_>>)> = Vec::new();
-    let mut text_of = |oid: Oid| -> Result<Rc<Version<'_>>, HistoryError> {
+    let mut text_of = |oid: Oid| -> Result<Rc<Version<'_>>, git2::Error> {
         if let Some((_, t)) = recent.iter().find(|(o, _)| *o == oid) {
             return Ok(t.clone());
         }
-        let blob = repo.find_blob(oid).map_err(git)?;
+        let blob = repo.find_blob(oid)?;
         let multiline = has_multiline_strings(blob.content());
         let text = Rc::new(Version { blob, multiline });
         if recent.len() >= 8 {
@@ -289,85 +403,54 @@ pub fn find_setters(
         recent.push((oid, text.clone()));
         Ok(text)
     };
-
-    let mut walk = repo.revwalk().map_err(git)?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
-        .map_err(git)?;
-    walk.push(head.id()).map_err(git)?;
-    for oid in walk {
-        if pending.is_empty() {
-            break;
-        }
-        let oid = oid.map_err(git)?;
-        let commit = repo.find_commit(oid).map_err(git)?;
-        let Some(blob) = blob_of(&commit) else {
-            continue;
-        };
-        // Parents as far as this clone has them; a shallow boundary has none.
-        let mut parent_blobs = Vec::new();
-        let mut cut_off = shallow.contains(&oid);
-        for i in 0..commit.parent_count() {
-            match commit.parent(i) {
-                Ok(p) => parent_blobs.push(blob_of(&p)),
-                Err(_) => cut_off = true,
-            }
-        }
-        // Same file as a parent: every value came from there, nothing was set here.
-        if parent_blobs.contains(&Some(blob)) {
-            continue;
-        }
-        let here_text = text_of(blob)?;
-        // Per parent: the pins of this version and of the parent that may differ.
+    let mut out = Vec::new();
+    for (i, change) in part.iter().enumerate() {
+        let here = text_of(change.blob)?;
         let mut diffs = Vec::new();
-        for b in parent_blobs.iter().flatten() {
-            let parent_text = text_of(*b)?;
+        for b in change.parents.iter().flatten() {
+            let parent = text_of(*b)?;
             diffs.push(changed_pins(
-                here_text.blob.content(),
-                parent_text.blob.content(),
-                here_text.multiline || parent_text.multiline,
+                here.blob.content(),
+                parent.blob.content(),
+                here.multiline || parent.multiline,
             ));
         }
         let mut set_here = Vec::new();
-        if diffs.len() < parent_blobs.len() || diffs.is_empty() {
-            // A root commit, a boundary, or a parent without the file: every entry here is new.
-            let here = pins_of(&String::from_utf8_lossy(here_text.blob.content()));
-            for (path, pin) in &pending {
+        if diffs.len() < change.parents.len() || diffs.is_empty() {
+            // A root commit, a boundary, or a parent without the file: entries may be new.
+            let all = pins_of(&String::from_utf8_lossy(here.blob.content()));
+            for (path, pin) in pending {
                 let in_parent = diffs.iter().any(|(c, p)| {
-                    c.contains_key(*path) && p.get(*path) == Some(*pin)
-                        || !c.contains_key(*path) && here.get(*path) == Some(*pin)
+                    if c.contains_key(path) {
+                        p.get(path) == Some(pin)
+                    } else {
+                        all.get(path) == Some(pin)
+                    }
                 });
-                if here.get(*path) == Some(*pin) && !in_parent {
-                    set_here.push(*path);
+                if all.get(path) == Some(pin) && !in_parent {
+                    set_here.push(path.clone());
                 }
             }
         } else {
             // Outside a window the entry equals the parent's: not set by this commit. So only
             // entries inside the first parent's window are candidates.
             for path in diffs[0].0.keys() {
-                let Some(pin) = pending.get(path.as_str()) else {
+                let Some(pin) = pending.get(path) else {
                     continue;
                 };
-                let set = diffs
+                if diffs
                     .iter()
-                    .all(|(c, p)| c.get(path) == Some(*pin) && p.get(path) != Some(*pin));
-                if set {
-                    set_here.push(path.as_str());
+                    .all(|(c, p)| c.get(path) == Some(pin) && p.get(path) != Some(pin))
+                {
+                    set_here.push(path.clone());
                 }
             }
         }
-        for path in set_here {
-            if cut_off {
-                return Err(HistoryError::Shallow {
-                    policy: policy_rel.to_string(),
-                    commit: oid.to_string()[..12].to_string(),
-                    entry: path.to_string(),
-                });
-            }
-            pending.remove(path);
-            result.insert(path.to_string(), Some(Setter { commit: oid }));
+        if !set_here.is_empty() {
+            out.push((base + i, set_here));
         }
     }
-    Ok(result)
+    Ok(out)
 }
 
 /// Commits whose parents this (shallow) clone does not have.
@@ -498,21 +581,37 @@ approvers = [
     fn changed_window_agrees_with_full_parse() {
         let entry = |i: usize, sha: &str, by: Option<&str>| {
             let by = by.map_or(String::new(), |b| format!("approved-by = \"{b}\"\n"));
-            format!("\n[[emergency.script]]\npath = \"f{i}.py\"\nsha256 = \"{sha}\"\n{by}reason = \"r{i}\"\n")
+            format!(
+                "\n[[emergency.script]]\npath = \"f{i}.py\"\nsha256 = \"{sha}\"\n{by}reason = \"r{i}\"\n"
+            )
         };
         let base: String = (0..20).map(|i| entry(i, "aa", Some("lead@x"))).collect();
         let head = "version = 1\n[emergency]\nscope = [\".\"]\n";
         let tail = "\n[governance]\napprovers = [\"lead@x\"]\n";
         let parent = format!("{head}{base}{tail}");
         let edits: Vec<String> = vec![
-            parent.replacen("path = \"f7.py\"\nsha256 = \"aa\"", "path = \"f7.py\"\nsha256 = \"bb\"", 1),
+            parent.replacen(
+                "path = \"f7.py\"\nsha256 = \"aa\"",
+                "path = \"f7.py\"\nsha256 = \"bb\"",
+                1,
+            ),
             parent.replacen(&entry(3, "aa", Some("lead@x")), &entry(3, "aa", None), 1),
             parent.replacen(&entry(0, "aa", Some("lead@x")), "", 1),
-            parent.replacen(&entry(19, "aa", Some("lead@x")), &entry(19, "cc", Some("other@x")), 1),
+            parent.replacen(
+                &entry(19, "aa", Some("lead@x")),
+                &entry(19, "cc", Some("other@x")),
+                1,
+            ),
             format!("{head}{base}{}{tail}", entry(20, "dd", Some("lead@x"))),
             parent.replacen("reason = \"r5\"", "reason = \"r5 reworded\"", 1),
             parent.replacen("version = 1", "# comment\nversion = 1", 1),
-            format!("{head}{}{tail}", (0..20).rev().map(|i| entry(i, "aa", Some("lead@x"))).collect::<String>()),
+            format!(
+                "{head}{}{tail}",
+                (0..20)
+                    .rev()
+                    .map(|i| entry(i, "aa", Some("lead@x")))
+                    .collect::<String>()
+            ),
         ];
         for child in &edits {
             assert!(!has_multiline_strings(child.as_bytes()));

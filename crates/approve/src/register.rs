@@ -132,8 +132,7 @@ pub fn register(
     if let Some(v) = &args.rollback {
         optional.push(("rollback", s(v)));
     }
-    let written: Vec<(&str, EditValue)>;
-    if args.update {
+    let written: Vec<(&str, EditValue)> = if args.update {
         let Some(entry) = existing else {
             bail!("`{rel}` is not registered; register it without --update first");
         };
@@ -172,7 +171,7 @@ pub fn register(
                 ""
             }
         );
-        written = fields;
+        fields
     } else {
         if existing.is_some() {
             eprintln!(
@@ -209,8 +208,8 @@ pub fn register(
         ed.add_script(&rel, &fields)?;
         ed.save()?;
         println!("registered `{rel}` in {}:", policy_path.display());
-        written = fields;
-    }
+        fields
+    };
     for (k, v) in &written {
         match v {
             EditValue::Str(x) => println!("  {k} = {x:?}"),
@@ -268,9 +267,7 @@ pub fn baseline(
         let t = triage(&String::from_utf8_lossy(&bytes));
         // The triage stays out of policy.toml: its SQL words would make the policy file look
         // like a script running DDL to the pre-commit gate; `report` recomputes it.
-        let reason = format!(
-            "legacy: registered unapproved by gate-approve baseline on {today}"
-        );
+        let reason = format!("legacy: registered unapproved by gate-approve baseline on {today}");
         ed.add_script(
             rel,
             &[

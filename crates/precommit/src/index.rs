@@ -63,7 +63,7 @@ impl StagedIndex {
     fn via_libgit2(path: &Path) -> Result<Self, ScanError> {
         let index = git2::Index::open(path).map_err(|source| ScanError::Git {
             what: format!("cannot read the git index {}", path.display()),
-            source,
+            error: source,
         })?;
         let mut out = StagedIndex {
             v4: true,

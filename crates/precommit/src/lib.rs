@@ -26,8 +26,10 @@ use gate_report::{Finding, Report};
 pub enum ScanError {
     #[error("{0}")]
     Other(String),
-    #[error("{what}: {}", source.message())]
-    Git { what: String, source: git2::Error },
+    /// `error` is deliberately not a `#[source]`: its message is already in the text, and
+    /// libgit2's class/code suffix would only repeat it as a "caused by" line.
+    #[error("{what}: {}", error.message())]
+    Git { what: String, error: git2::Error },
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,

@@ -25,7 +25,7 @@ const MODE_GITLINK: u32 = 0o160000;
 
 fn git(what: impl Into<String>) -> impl FnOnce(git2::Error) -> ScanError {
     let what = what.into();
-    move |source| ScanError::Git { what, source }
+    move |error| ScanError::Git { what, error }
 }
 
 fn path_of(raw: &[u8]) -> &Path {
@@ -47,7 +47,7 @@ pub fn head_tree(repo: &Repository) -> Result<Option<Tree<'_>>, ScanError> {
         }
         Err(e) => Err(ScanError::Git {
             what: "cannot resolve HEAD".into(),
-            source: e,
+            error: e,
         }),
     }
 }
@@ -60,7 +60,7 @@ fn blob(repo: &Repository, id: Oid, raw: &[u8]) -> Result<Vec<u8>, ScanError> {
                 "cannot read the staged content of {} (blob {id})",
                 judge::display_path(raw)
             ),
-            source,
+            error: source,
         })
 }
 
@@ -124,7 +124,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
                         judge::display_path(raw),
                         entry_id
                     ),
-                    source,
+                    error: source,
                 });
             }
         };

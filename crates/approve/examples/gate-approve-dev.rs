@@ -1,4 +1,0 @@
-// Development shim while the root package is mid-edit; same entry point as the binary.
-fn main() -> std::process::ExitCode {
-    gate_approve::main()
-}
