@@ -3,7 +3,6 @@
 //! `atlas.sum`). The format is specified in the crate README.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write as _;
 use std::path::Path;
 
 use gate_policy::Policy;
@@ -127,15 +126,7 @@ pub fn write_lock(path: &Path, text: &str) -> Result<(), ChainError> {
         path: path.display().to_string(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(text.as_bytes()).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    gate_policy::atomic::write_atomically(path, text.as_bytes()).map_err(err)
 }
 
 /// Parse and verify a lockfile: header hash, kind line, entry syntax and the hash chain.

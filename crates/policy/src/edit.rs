@@ -3,7 +3,6 @@
 //! Edits go through toml_edit so every comment, blank line and key order outside the touched
 //! entry survives byte for byte; `save` re-validates the new text before it replaces the file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, NaiveDate};
@@ -265,24 +264,7 @@ impl PolicyEditor {
             path: self.path.clone(),
             source,
         };
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let permissions = std::fs::metadata(&self.path)
-            .map_err(write_err)?
-            .permissions();
-        // Same folder, so the rename is atomic (same filesystem).
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".policy.toml.")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(write_err)?;
-        tmp.write_all(self.text.as_bytes()).map_err(write_err)?;
-        tmp.as_file().sync_all().map_err(write_err)?;
-        std::fs::set_permissions(tmp.path(), permissions).map_err(write_err)?;
-        tmp.persist(&self.path).map_err(|e| write_err(e.error))?;
+        crate::atomic::write_atomically(&self.path, self.text.as_bytes()).map_err(write_err)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! `policy.toml`: the typed model every gate reads, loading with line:column diagnostics,
 //! and comment-preserving edits.
 
+pub mod atomic;
 pub mod edit;
 mod model;
 mod render;

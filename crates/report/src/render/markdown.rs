@@ -97,7 +97,7 @@ fn with_code(line: &str) -> String {
 }
 
 /// Escape one line of text so GitHub renders it literally.
-pub(crate) fn escape_inline(s: &str) -> String {
+pub fn escape_inline(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

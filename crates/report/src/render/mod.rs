@@ -13,6 +13,8 @@ mod sarif;
 mod text;
 
 pub use json::JSON_VERSION;
+/// Markdown escaping for gates that write their own sections (tables, lists).
+pub use markdown::escape_inline as markdown_escape;
 pub use sarif::{SARIF_SCHEMA, SARIF_VERSION};
 
 /// `--format` values shared by every binary.
