@@ -10,3 +10,6 @@ export GATE_TEST_DATABASE_URL
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked --no-fail-fast
+# The gates on this repository itself, under the reference policy.toml at the root.
+cargo run -q --locked --bin gate-precommit -- --all
+cargo run -q --locked --bin gate-approve -- check

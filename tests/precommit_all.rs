@@ -160,3 +160,35 @@ fn every_format_renders_and_json_parses() {
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("emergency_db_fix.py"), "{md}");
 }
+
+/// Regression: the reference policy.toml documents `replay.prelude` with a `CREATE EXTENSION`
+/// example, and `--all` on this repository flagged the policy file itself as an emergency
+/// script. The gate's own files (policy, expected snapshot) describe DDL; they never run it.
+#[test]
+fn the_policy_file_and_snapshot_are_never_emergency_scripts() {
+    let text = format!(
+        "{}\n# prelude = \"CREATE EXTENSION IF NOT EXISTS pgcrypto\"\n",
+        policy(true, "")
+    );
+    let repo = Repo::new(&text);
+    repo.write(
+        "schema.snapshot.json",
+        b"{\"definition\": \"CREATE TABLE users (id int)\"}\n",
+    );
+    repo.write(
+        "innocent.json",
+        b"{\"sql\": \"CREATE TABLE users (id int)\"}\n",
+    );
+    repo.git(&["add", "."]);
+
+    let staged = repo.gate::<&str>(&[]);
+    assert_eq!(staged.code, 1, "{staged}");
+    assert!(staged.stdout.contains("innocent.json"), "{staged}");
+    assert!(!staged.stdout.contains("policy.toml"), "{staged}");
+    assert!(!staged.stdout.contains("schema.snapshot.json"), "{staged}");
+
+    let all = repo.gate(&["--all"]);
+    assert_eq!(all.code, 1, "{all}");
+    assert_eq!(all.stdout.matches("G001").count(), 1, "{all}");
+    assert!(all.stdout.contains("innocent.json"), "{all}");
+}

@@ -71,7 +71,9 @@ fn in_head(tree: Option<&Tree<'_>>, raw: &[u8]) -> Option<(Oid, i32)> {
 }
 
 pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<Outcome, ScanError> {
-    let paths = Paths::new(policy);
+    let root = repo.workdir().unwrap_or_else(|| repo.path());
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let paths = Paths::new(policy, &root);
     let head = head_tree(repo)?;
     let odb = repo.odb().map_err(git("cannot open the object database"))?;
     let mut out = Outcome::default();
@@ -98,6 +100,9 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
                     id != index.id(entry) || mode as u32 != index.mode(entry)
                 });
             }
+            continue;
+        }
+        if paths.is_gate_file(raw) {
             continue;
         }
         let in_scope = paths.in_scope(raw);

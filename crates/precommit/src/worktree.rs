@@ -86,7 +86,7 @@ fn load(root: &Path, raw: &[u8], kind: Kind) -> Result<Vec<u8>, ScanError> {
 }
 
 pub fn scan(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
-    let paths = Paths::new(policy);
+    let paths = Paths::new(policy, root);
     let ignored = Ignored::new(root);
     let mut seen = HashSet::new();
     let mut out = Outcome::default();
@@ -99,7 +99,11 @@ pub fn scan(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
             return Ok(());
         }
         let rel = String::from_utf8_lossy(&raw).into_owned();
-        if policy.emergency.is_ignored(&rel) || paths.in_migrations(&raw) || ignored.skip(&raw) {
+        if policy.emergency.is_ignored(&rel)
+            || paths.in_migrations(&raw)
+            || paths.is_gate_file(&raw)
+            || ignored.skip(&raw)
+        {
             return Ok(());
         }
         let c = Candidate {
