@@ -18,7 +18,16 @@ fn the_crisis_example_replays_its_13_migrations() {
     let migrations = timings["migrations"].as_array().expect("migrations");
     assert_eq!(migrations[0]["revision"], "1f2e3d4c5b6a");
     assert_eq!(migrations[12]["revision"], CRISIS_HEAD);
-    // No expected snapshot yet: a note says how to create one, the gate still passes.
+    // The example ships its expected schema: the replay matches it, no finding at all.
+    assert!(run.codes().is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn without_an_expected_snapshot_a_note_says_how_to_create_one() {
+    let repo = crisis();
+    std::fs::remove_file(repo.path().join("schema.snapshot.json")).unwrap();
+    let run = replay_url(repo.path(), &["--no-roundtrip"]);
+    assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(run.codes(), vec!["R003"]);
     assert_eq!(run.findings("R003")[0]["severity"], "note");
 }
@@ -257,8 +266,12 @@ fn no_roundtrip_skips_the_downgrade() {
             "pass",
         ),
     );
+    // The new table is drift against the example's snapshot (R003); what matters here is
+    // that the leaky downgrade is never run, so no R004/R006.
     let run = replay_url(repo.path(), &["--no-roundtrip"]);
-    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(run.codes(), vec!["R003"], "{}", run.stdout);
+    assert!(run.stdout.contains("forgotten_table"), "{}", run.stdout);
 }
 
 #[test]

@@ -274,6 +274,7 @@ pub fn find_setters(
     let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
         return Ok(result);
     };
+    let T0 = std::time::Instant::now();
     let shallow = shallow_boundary(repo);
     // libgit2 re-hashes every object it reads (SHA-1DC), half the cost of reading 10,000
     // versions of a large policy.toml. The objects come from the local repository and git
@@ -319,6 +320,7 @@ pub fn find_setters(
         }
     }
 
+    eprintln!("TIMING pass1 {:?} changes={}", T0.elapsed(), changes.len());
     // Pass 2: compare contents, newest first, round by round until every entry is found.
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -377,6 +379,7 @@ pub fn find_setters(
             }
         }
     }
+    eprintln!("TIMING pass2 {:?}", T0.elapsed());
     Ok(result)
 }
 
