@@ -20,7 +20,7 @@ use gate_report::Report;
     name = "gate-approve",
     version,
     about = "Governance of emergency fixes: approval, four-eyes, deadlines, rollback; the reviewers' report",
-    after_help = "Exit codes: 0 every check passed, 1 at least one error finding, 2 could not check."
+    after_help = gate_cli::EXIT_CODES_HELP
 )]
 struct Cli {
     #[command(flatten)]

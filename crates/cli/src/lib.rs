@@ -13,6 +13,10 @@ use chrono::NaiveDate;
 use gate_policy::Policy;
 use gate_report::{Format, Report};
 
+/// The `--help` footer every binary shows: exit codes are part of the contract.
+pub const EXIT_CODES_HELP: &str =
+    "Exit codes: 0 every check passed, 1 at least one error finding, 2 could not check.";
+
 /// Flags every binary takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
@@ -30,7 +34,7 @@ pub struct CommonArgs {
 /// Flag for date-dependent checks.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TodayArg {
-    /// Treat this date as today (reproducible reports) [env: GATE_TODAY]
+    /// Treat this date as today (reproducible reports)
     #[arg(long, global = true, value_name = "YYYY-MM-DD", env = "GATE_TODAY")]
     pub today: Option<String>,
 }

@@ -83,7 +83,8 @@ pub fn unregistered_in_worktree(root: &Path, policy: &Policy) -> Result<Vec<Stri
 #[command(
     name = "gate-precommit",
     version,
-    about = "Rejects unregistered emergency scripts and edits to released migrations in the staged changes (git hook) or the working tree (--all)"
+    about = "Rejects unregistered emergency scripts and edits to released migrations in the staged changes (git hook) or the working tree (--all)",
+    after_help = gate_cli::EXIT_CODES_HELP,
 )]
 struct Cli {
     #[command(flatten)]

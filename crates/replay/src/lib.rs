@@ -23,7 +23,7 @@ use crate::run::{Mode, ReplayError, Settings};
 
 /// Replay the migration chain from an empty PostgreSQL and check it.
 #[derive(Debug, Parser)]
-#[command(name = "gate-replay", version)]
+#[command(name = "gate-replay", version, after_help = gate_cli::EXIT_CODES_HELP)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -73,7 +73,7 @@ struct ReplayArgs {
     #[arg(long, global = true, value_enum, value_name = "KIND")]
     backend: Option<BackendArg>,
     /// Server for the url backend; replay creates and drops its own database there and never
-    /// writes to the one named [env: GATE_DATABASE_URL]
+    /// writes to the one named
     #[arg(
         long,
         global = true,
