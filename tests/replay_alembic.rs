@@ -442,3 +442,91 @@ fn a_slow_migration_is_an_r005_warning_that_does_not_fail_the_gate() {
     );
     assert_eq!(r005[0]["path"], "alembic/versions/a5a5a5a5a5a5_slow.py");
 }
+
+/// Killing a replay while Alembic is mid-migration leaves nothing behind: not the Alembic
+/// process (it runs in its own process group, out of reach of the terminal's signals, and a
+/// migration busy in Python does not notice its database being dropped), not the scratch
+/// database.
+#[test]
+fn sigterm_during_a_migration_leaves_no_process_or_database() {
+    use std::io::BufRead as _;
+    let repo = crisis();
+    let marker = format!("gate_test_{}", std::process::id());
+    write(
+        repo.path(),
+        "alembic/versions/c0ffeec0ffee_hangs.py",
+        &alembic_migration(
+            "c0ffeec0ffee",
+            CRISIS_HEAD,
+            &format!(
+                "op.execute(\"SET application_name = '{marker}'\")\n    import time\n    time.sleep(600)"
+            ),
+            "pass",
+        ),
+    );
+    let url = server_url();
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "--backend",
+            "url",
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env("CI", "true")
+        .env_remove("GATE_POLICY")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start gate-replay");
+    // Wait for the upgrade to start, then for the hanging migration to announce itself.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    loop {
+        let line = lines.next().expect("gate-replay ended early").unwrap();
+        if line.contains("upgrade to head") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let started = std::time::Instant::now();
+    let scratch = loop {
+        let db = psql(
+            &url,
+            &format!("SELECT datname FROM pg_stat_activity WHERE application_name = '{marker}'"),
+        );
+        if db.starts_with("gate_replay_") {
+            break db;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the hanging migration never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(143), "SIGTERM exits 143: {exit:?}");
+
+    let pgrep = std::process::Command::new("pgrep")
+        .args(["-f", &repo.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        pgrep.stdout.is_empty(),
+        "processes left running: {}",
+        String::from_utf8_lossy(&pgrep.stdout)
+    );
+    assert!(
+        !leftover_databases().contains(&scratch),
+        "{scratch} was not dropped"
+    );
+}

@@ -20,6 +20,7 @@ use std::time::Duration;
 use gate_policy::Backend;
 
 pub use local::{BINDIR_ENV, CACHE_ENV, TMPDIR_ENV};
+pub(crate) use registry::{Guard as CleanupGuard, Resource as CleanupResource};
 pub use registry::{cleanup_all, install_signal_cleanup};
 
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,9 @@ pub(crate) enum Resource {
     Folder { dir: PathBuf },
     /// A scratch database on a server given by URL; `admin_url` holds the password.
     Database { admin_url: String, name: String },
+    /// A runner or fix process group (alembic, a fix script and what they started): runners
+    /// get their own group for timeouts, so Ctrl-C at the terminal no longer reaches them.
+    ProcessGroup { pgid: i32 },
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -150,6 +153,10 @@ fn release(r: &Resource) -> Result<(), String> {
         }
         Resource::Folder { dir } => remove_folder(dir),
         Resource::Database { admin_url, name } => drop_database_blocking(admin_url, name),
+        Resource::ProcessGroup { pgid } => match killpg(Pid::from_raw(*pgid), Signal::SIGKILL) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(format!("could not stop process group {pgid}: {e}")),
+        },
     }
 }
 

@@ -60,6 +60,12 @@ pub async fn run_streaming(
         .kill_on_drop(true);
     let mut child = cmd.spawn()?;
     let pid = child.id();
+    // Ctrl-C / SIGTERM cleanup kills the group too (it is not in the terminal's group).
+    let _group = pid.and_then(|p| i32::try_from(p).ok()).map(|pgid| {
+        crate::backend::CleanupGuard::register(crate::backend::CleanupResource::ProcessGroup {
+            pgid,
+        })
+    });
     let (tx, mut rx) = mpsc::unbounded_channel::<(Stream, String, Instant)>();
     if let Some(out) = child.stdout.take() {
         let tx = tx.clone();
