@@ -274,14 +274,107 @@ pub fn find_setters(
     let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
         return Ok(result);
     };
-    let T0 = std::time::Instant::now();
     let shallow = shallow_boundary(repo);
     // libgit2 re-hashes every object it reads (SHA-1DC), half the cost of reading 10,000
     // versions of a large policy.toml. The objects come from the local repository and git
     // itself does not re-verify on read either.
     git2::opts::strict_hash_verification(false);
 
-    // Pass 1, trees only (what `git log -- policy.toml` does): the commits that changed it.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let mut pending: HashMap<String, Pin> = targets.clone();
+    let repo_path = repo.path().to_path_buf();
+    std::thread::scope(|scope| -> Result<(), HistoryError> {
+        // Pass 1 (trees only) runs on its own thread and hands over the changing commits round
+        // by round, so pass 2 compares contents while the tree walk goes on.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Change>, git2::Error>>(2);
+        let (shallow, head_id) = (&shallow, head.id());
+        scope.spawn(move || {
+            let sent = Repository::open(&repo_path).and_then(|own| {
+                changed_commits(&own, policy_rel, head_id, shallow, |round| {
+                    tx.send(Ok(round)).is_ok()
+                })
+            });
+            if let Err(e) = sent {
+                let _ = tx.send(Err(e)); // the receiver may be gone: nothing left to report to
+            }
+        });
+        // Pass 2: compare contents, newest first, round by round until every entry is found.
+        // Returning drops `rx`, which stops pass 1 at its next round.
+        for round in rx {
+            if pending.is_empty() {
+                break;
+            }
+            let round = round.map_err(git)?;
+            let round = &round[..];
+            let per = round.len().div_ceil(threads);
+            let found: Vec<Vec<(usize, Vec<String>)>> = if threads == 1 || round.len() < 2 * threads
+            {
+                vec![candidates(repo, round, 0, &pending).map_err(git)?]
+            } else {
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = round
+                        .chunks(per)
+                        .enumerate()
+                        .map(|(i, part)| {
+                            let pending = &pending;
+                            let path = repo.path().to_path_buf();
+                            s.spawn(move || {
+                                // A Repository is not Sync: each thread opens its own.
+                                let own = Repository::open(&path)?;
+                                candidates(&own, part, i * per, pending)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("history thread panicked"))
+                        .collect::<Result<Vec<_>, git2::Error>>()
+                })
+                .map_err(git)?
+            };
+            let mut found: Vec<(usize, Vec<String>)> = found.into_iter().flatten().collect();
+            found.sort_by_key(|(i, _)| *i);
+            for (i, paths) in found {
+                let change = &round[i];
+                for path in paths {
+                    if pending.remove(&path).is_none() {
+                        continue; // a newer commit set it again
+                    }
+                    if change.cut_off {
+                        return Err(HistoryError::Shallow {
+                            policy: policy_rel.to_string(),
+                            commit: change.commit.to_string()[..12].to_string(),
+                            entry: path,
+                        });
+                    }
+                    result.insert(
+                        path,
+                        Some(Setter {
+                            commit: change.commit,
+                        }),
+                    );
+                }
+            }
+            if pending.is_empty() {
+                break; // without waiting for pass 1's next round
+            }
+        }
+        Ok(())
+    })?;
+    Ok(result)
+}
+
+/// Pass 1, trees only (what `git log -- policy.toml` does): the commits that changed it,
+/// newest first, handed to `send` in rounds of [`ROUND`]; stops when `send` returns false.
+fn changed_commits(
+    repo: &Repository,
+    policy_rel: &str,
+    head: Oid,
+    shallow: &HashSet<Oid>,
+    mut send: impl FnMut(Vec<Change>) -> bool,
+) -> Result<(), git2::Error> {
     let policy_path = std::path::Path::new(policy_rel);
     // Each commit is asked twice (as itself, then as the next commit's parent).
     let mut blob_ids: HashMap<Oid, Option<Oid>> = HashMap::new();
@@ -290,14 +383,13 @@ pub fn find_setters(
             .entry(c.id())
             .or_insert_with(|| c.tree().ok()?.get_path(policy_path).ok().map(|e| e.id()))
     };
-    let mut changes = Vec::new();
-    let mut walk = repo.revwalk().map_err(git)?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
-        .map_err(git)?;
-    walk.push(head.id()).map_err(git)?;
+    let mut changes = Vec::with_capacity(ROUND);
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+    walk.push(head)?;
     for oid in walk {
-        let oid = oid.map_err(git)?;
-        let commit = repo.find_commit(oid).map_err(git)?;
+        let oid = oid?;
+        let commit = repo.find_commit(oid)?;
         let Some(blob) = blob_of(&commit) else {
             continue;
         };
@@ -317,70 +409,17 @@ pub fn find_setters(
                 parents,
                 cut_off,
             });
-        }
-    }
-
-    eprintln!("TIMING pass1 {:?} changes={}", T0.elapsed(), changes.len());
-    // Pass 2: compare contents, newest first, round by round until every entry is found.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let mut pending: HashMap<String, Pin> = targets.clone();
-    for round in changes.chunks(ROUND) {
-        if pending.is_empty() {
-            break;
-        }
-        let per = round.len().div_ceil(threads);
-        let found: Vec<Vec<(usize, Vec<String>)>> = if threads == 1 || round.len() < 2 * threads {
-            vec![candidates(repo, round, 0, &pending).map_err(git)?]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = round
-                    .chunks(per)
-                    .enumerate()
-                    .map(|(i, part)| {
-                        let pending = &pending;
-                        let path = repo.path().to_path_buf();
-                        s.spawn(move || {
-                            // A Repository is not Sync: each thread opens its own.
-                            let own = Repository::open(&path)?;
-                            candidates(&own, part, i * per, pending)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("history thread panicked"))
-                    .collect::<Result<Vec<_>, git2::Error>>()
-            })
-            .map_err(git)?
-        };
-        let mut found: Vec<(usize, Vec<String>)> = found.into_iter().flatten().collect();
-        found.sort_by_key(|(i, _)| *i);
-        for (i, paths) in found {
-            let change = &round[i];
-            for path in paths {
-                if pending.remove(&path).is_none() {
-                    continue; // a newer commit set it again
-                }
-                if change.cut_off {
-                    return Err(HistoryError::Shallow {
-                        policy: policy_rel.to_string(),
-                        commit: change.commit.to_string()[..12].to_string(),
-                        entry: path,
-                    });
-                }
-                result.insert(
-                    path,
-                    Some(Setter {
-                        commit: change.commit,
-                    }),
-                );
+            if changes.len() == ROUND
+                && !send(std::mem::replace(&mut changes, Vec::with_capacity(ROUND)))
+            {
+                return Ok(());
             }
         }
     }
-    eprintln!("TIMING pass2 {:?}", T0.elapsed());
-    Ok(result)
+    if !changes.is_empty() {
+        send(changes);
+    }
+    Ok(())
 }
 
 /// For each change (index offset by `base`), the pending entries whose pin it sets.
@@ -576,6 +615,80 @@ approvers = [
         assert_eq!(pins["a.py"].sha256.as_deref(), Some("abc"));
         let simple = "[[emergency.script]]\npath = \"a.py\"\nsha256 = \"abc\"\n";
         assert_eq!(fast_pins(simple), Some(toml_pins(simple)));
+    }
+
+    /// Over several rounds (pass 1 on its own thread, pass 2 in rounds on all threads), the
+    /// setters must be exactly the ones a plain newest-first walk of every version finds.
+    #[test]
+    fn setters_across_rounds_match_a_plain_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let entry = |i: usize, sha: usize| {
+            format!("[[emergency.script]]\npath = \"f{i}.py\"\nsha256 = \"{sha}\"\n")
+        };
+        // 1,300 commits (more than two rounds): entry i is added, re-pinned every 97 commits,
+        // and some commits only touch a comment, so setters are spread over every round.
+        let mut shas = [0usize; 12];
+        let mut parent: Option<Oid> = None;
+        for n in 0..1300usize {
+            let i = n % 12;
+            if n % 97 == 0 || n < 12 {
+                shas[i] = n + 1;
+            }
+            let body: String = (0..12).map(|j| entry(j, shas[j])).collect();
+            let text = format!("# rev {}\nversion = 1\n{body}", n % 5);
+            let blob = repo.blob(text.as_bytes()).unwrap();
+            let mut tb = repo.treebuilder(None).unwrap();
+            tb.insert("policy.toml", blob, 0o100644).unwrap();
+            let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+            let parents: Vec<git2::Commit<'_>> = parent
+                .iter()
+                .map(|p| repo.find_commit(*p).unwrap())
+                .collect();
+            let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+            parent = Some(
+                repo.commit(Some("HEAD"), &sig, &sig, &format!("c{n}"), &tree, &refs)
+                    .unwrap(),
+            );
+        }
+        let text_at = |c: &git2::Commit<'_>| {
+            let id = c
+                .tree()
+                .unwrap()
+                .get_path(std::path::Path::new("policy.toml"))
+                .unwrap()
+                .id();
+            pins_of(std::str::from_utf8(repo.find_blob(id).unwrap().content()).unwrap())
+        };
+        let head = repo.head().unwrap().peel_to_commit().unwrap();
+        let targets = text_at(&head);
+        assert_eq!(targets.len(), 12);
+        let got = find_setters(&repo, "policy.toml", &targets).unwrap();
+        // The plain walk: the newest commit whose version has the pin and whose parent's not.
+        let mut c = head;
+        let mut expected: HashMap<String, Oid> = HashMap::new();
+        loop {
+            let here = text_at(&c);
+            let before = c.parent(0).ok().map(|p| text_at(&p)).unwrap_or_default();
+            for (path, pin) in &targets {
+                if !expected.contains_key(path)
+                    && here.get(path) == Some(pin)
+                    && before.get(path) != Some(pin)
+                {
+                    expected.insert(path.clone(), c.id());
+                }
+            }
+            match c.parent(0) {
+                Ok(p) => c = p,
+                Err(_) => break,
+            }
+        }
+        assert_eq!(expected.len(), 12);
+        for (path, commit) in &expected {
+            let setter = got[path].as_ref().map(|s| s.commit);
+            assert_eq!(setter, Some(*commit), "{path}");
+        }
     }
 
     /// The window shortcut must agree with parsing both versions whole: every entry whose pin

@@ -15,21 +15,7 @@ use crate::triage::triage;
 
 /// Markdown table cell text: nothing in it may end the cell or start markup.
 fn cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' | '\t' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    gate_report::render::markdown_escape(s)
 }
 
 fn deadline_text(s: &Script, today: NaiveDate) -> String {
