@@ -348,6 +348,16 @@ fn take(rows: &mut [Vec<PgRow>], query: Q) -> Vec<PgRow> {
     std::mem::take(&mut rows[query as usize])
 }
 
+/// Decode every row of one catalog query with `f`; the first row that does not decode fails
+/// the snapshot, naming the kind of object.
+fn decode<T>(
+    rows: Vec<PgRow>,
+    kind: &'static str,
+    f: impl Fn(&PgRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, SchemaError> {
+    rows.iter().map(|row| f(row).map_err(q(kind))).collect()
+}
+
 fn qualified(row: &PgRow) -> Result<String, sqlx::Error> {
     let schema: String = row.try_get(0)?;
     let name: String = row.try_get(1)?;
@@ -497,72 +507,66 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
             .insert(row.try_get(0).map_err(q("schemas"))?, SchemaObject {});
     }
 
-    for row in take(&mut rows, Q::Extensions) {
-        let r = || -> Result<_, sqlx::Error> {
-            Ok((
-                row.try_get::<String, _>(0)?,
-                Extension {
-                    schema: row.try_get(1)?,
-                    version: row.try_get(2)?,
-                },
-            ))
-        };
-        let (name, ext) = r().map_err(q("extensions"))?;
+    for (name, ext) in decode(take(&mut rows, Q::Extensions), "extensions", |row| {
+        Ok((
+            row.try_get::<String, _>(0)?,
+            Extension {
+                schema: row.try_get(1)?,
+                version: row.try_get(2)?,
+            },
+        ))
+    })? {
         s.extensions.insert(name, ext);
     }
 
-    for row in take(&mut rows, Q::Tables) {
-        let r = || -> Result<_, sqlx::Error> {
-            let kind: String = row.try_get(2)?;
-            Ok((
-                qualified(&row)?,
-                Table {
-                    kind: match kind.as_str() {
-                        "p" => "partitioned",
-                        "f" => "foreign",
-                        _ => "table",
-                    }
-                    .to_owned(),
-                    partition_key: row.try_get(3)?,
-                    partition_of: row.try_get(4)?,
-                    partition_bound: row.try_get(5)?,
-                    columns: Vec::new(),
-                    constraints: BTreeMap::new(),
-                },
-            ))
-        };
-        let (name, table) = r().map_err(q("tables"))?;
+    for (name, table) in decode(take(&mut rows, Q::Tables), "tables", |row| {
+        let kind: String = row.try_get(2)?;
+        Ok((
+            qualified(row)?,
+            Table {
+                kind: match kind.as_str() {
+                    "p" => "partitioned",
+                    "f" => "foreign",
+                    _ => "table",
+                }
+                .to_owned(),
+                partition_key: row.try_get(3)?,
+                partition_of: row.try_get(4)?,
+                partition_bound: row.try_get(5)?,
+                columns: Vec::new(),
+                constraints: BTreeMap::new(),
+            },
+        ))
+    })? {
         s.tables.insert(name, table);
     }
 
-    for row in take(&mut rows, Q::Columns) {
-        let r = || -> Result<_, sqlx::Error> {
-            let identity: String = row.try_get(5)?;
-            let generated: String = row.try_get(6)?;
-            let expr: Option<String> = row.try_get(7)?;
-            let (default, generated) = if generated.is_empty() {
-                (expr, None)
-            } else {
-                (None, expr)
-            };
-            Ok((
-                qualified(&row)?,
-                Column {
-                    name: row.try_get(2)?,
-                    data_type: row.try_get(3)?,
-                    not_null: row.try_get(4)?,
-                    default,
-                    identity: match identity.as_str() {
-                        "a" => Some("always".to_owned()),
-                        "d" => Some("by default".to_owned()),
-                        _ => None,
-                    },
-                    generated,
-                    collation: row.try_get(8)?,
-                },
-            ))
+    for (table, column) in decode(take(&mut rows, Q::Columns), "columns", |row| {
+        let identity: String = row.try_get(5)?;
+        let generated: String = row.try_get(6)?;
+        let expr: Option<String> = row.try_get(7)?;
+        let (default, generated) = if generated.is_empty() {
+            (expr, None)
+        } else {
+            (None, expr)
         };
-        let (table, column) = r().map_err(q("columns"))?;
+        Ok((
+            qualified(row)?,
+            Column {
+                name: row.try_get(2)?,
+                data_type: row.try_get(3)?,
+                not_null: row.try_get(4)?,
+                default,
+                identity: match identity.as_str() {
+                    "a" => Some("always".to_owned()),
+                    "d" => Some("by default".to_owned()),
+                    _ => None,
+                },
+                generated,
+                collation: row.try_get(8)?,
+            },
+        ))
+    })? {
         // The table list and this query read the same catalog state, so a miss cannot happen;
         // skipping is still safer than panicking on a reference database.
         if let Some(t) = s.tables.get_mut(&table) {
@@ -570,177 +574,163 @@ fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
         }
     }
 
-    for row in take(&mut rows, Q::Constraints) {
-        let r = || -> Result<_, sqlx::Error> {
-            let kind: String = row.try_get(3)?;
-            Ok((
-                qualified(&row)?,
-                row.try_get::<String, _>(2)?,
-                Constraint {
-                    kind: match kind.as_str() {
-                        "p" => "primary key",
-                        "f" => "foreign key",
-                        "u" => "unique",
-                        "c" => "check",
-                        "x" => "exclusion",
-                        "t" => "trigger",
-                        "n" => "not null",
-                        other => other,
-                    }
-                    .to_owned(),
-                    definition: row.try_get(4)?,
-                },
-            ))
-        };
-        let (table, name, con) = r().map_err(q("constraints"))?;
+    for (table, name, con) in decode(take(&mut rows, Q::Constraints), "constraints", |row| {
+        let kind: String = row.try_get(3)?;
+        Ok((
+            qualified(row)?,
+            row.try_get::<String, _>(2)?,
+            Constraint {
+                kind: match kind.as_str() {
+                    "p" => "primary key",
+                    "f" => "foreign key",
+                    "u" => "unique",
+                    "c" => "check",
+                    "x" => "exclusion",
+                    "t" => "trigger",
+                    "n" => "not null",
+                    other => other,
+                }
+                .to_owned(),
+                definition: row.try_get(4)?,
+            },
+        ))
+    })? {
         if let Some(t) = s.tables.get_mut(&table) {
             t.constraints.insert(name, con);
         }
     }
 
-    for row in take(&mut rows, Q::Views) {
-        let r = || -> Result<_, sqlx::Error> {
-            let kind: String = row.try_get(2)?;
-            Ok((
-                qualified(&row)?,
-                View {
-                    kind: if kind == "m" {
-                        "materialized view"
-                    } else {
-                        "view"
-                    }
-                    .to_owned(),
-                    definition: normalise_definition(&row.try_get::<String, _>(3)?),
-                },
-            ))
-        };
-        let (name, view) = r().map_err(q("views"))?;
+    for (name, view) in decode(take(&mut rows, Q::Views), "views", |row| {
+        let kind: String = row.try_get(2)?;
+        Ok((
+            qualified(row)?,
+            View {
+                kind: if kind == "m" {
+                    "materialized view"
+                } else {
+                    "view"
+                }
+                .to_owned(),
+                definition: normalise_definition(&row.try_get::<String, _>(3)?),
+            },
+        ))
+    })? {
         s.views.insert(name, view);
     }
 
-    for row in take(&mut rows, Q::Indexes) {
-        let r = || -> Result<_, sqlx::Error> {
-            Ok((
-                qualified(&row)?,
-                Index {
-                    table: row.try_get(2)?,
-                    definition: row.try_get(3)?,
-                    constraint: row.try_get(4)?,
-                },
-            ))
-        };
-        let (name, index) = r().map_err(q("indexes"))?;
+    for (name, index) in decode(take(&mut rows, Q::Indexes), "indexes", |row| {
+        Ok((
+            qualified(row)?,
+            Index {
+                table: row.try_get(2)?,
+                definition: row.try_get(3)?,
+                constraint: row.try_get(4)?,
+            },
+        ))
+    })? {
         s.indexes.insert(name, index);
     }
 
-    for row in take(&mut rows, Q::Sequences) {
-        let r = || -> Result<_, sqlx::Error> {
-            Ok((
-                qualified(&row)?,
-                Sequence {
-                    data_type: row.try_get(2)?,
-                    start: row.try_get(3)?,
-                    increment: row.try_get(4)?,
-                    min: row.try_get(5)?,
-                    max: row.try_get(6)?,
-                    cache: row.try_get(7)?,
-                    cycle: row.try_get(8)?,
-                    owned_by: row.try_get(9)?,
-                },
-            ))
-        };
-        let (name, seq) = r().map_err(q("sequences"))?;
+    for (name, seq) in decode(take(&mut rows, Q::Sequences), "sequences", |row| {
+        Ok((
+            qualified(row)?,
+            Sequence {
+                data_type: row.try_get(2)?,
+                start: row.try_get(3)?,
+                increment: row.try_get(4)?,
+                min: row.try_get(5)?,
+                max: row.try_get(6)?,
+                cache: row.try_get(7)?,
+                cycle: row.try_get(8)?,
+                owned_by: row.try_get(9)?,
+            },
+        ))
+    })? {
         s.sequences.insert(name, seq);
     }
 
-    for row in take(&mut rows, Q::Enums) {
-        let r = || -> Result<_, sqlx::Error> {
-            Ok((
-                qualified(&row)?,
-                Enum {
-                    labels: row.try_get(2)?,
-                },
-            ))
-        };
-        let (name, en) = r().map_err(q("enums"))?;
+    for (name, en) in decode(take(&mut rows, Q::Enums), "enums", |row| {
+        Ok((
+            qualified(row)?,
+            Enum {
+                labels: row.try_get(2)?,
+            },
+        ))
+    })? {
         s.enums.insert(name, en);
     }
 
-    for row in take(&mut rows, Q::Domains) {
-        let r = || -> Result<_, sqlx::Error> {
-            Ok((
-                qualified(&row)?,
-                Domain {
-                    data_type: row.try_get(2)?,
-                    not_null: row.try_get(3)?,
-                    default: row.try_get(4)?,
-                    collation: row.try_get(5)?,
-                    checks: BTreeMap::new(),
-                },
-            ))
-        };
-        let (name, dom) = r().map_err(q("domains"))?;
+    for (name, dom) in decode(take(&mut rows, Q::Domains), "domains", |row| {
+        Ok((
+            qualified(row)?,
+            Domain {
+                data_type: row.try_get(2)?,
+                not_null: row.try_get(3)?,
+                default: row.try_get(4)?,
+                collation: row.try_get(5)?,
+                checks: BTreeMap::new(),
+            },
+        ))
+    })? {
         s.domains.insert(name, dom);
     }
-    for row in take(&mut rows, Q::DomainChecks) {
-        let r = || -> Result<_, sqlx::Error> {
+    for (domain, name, def) in decode(
+        take(&mut rows, Q::DomainChecks),
+        "domain constraints",
+        |row| {
             Ok((
-                qualified(&row)?,
+                qualified(row)?,
                 row.try_get::<String, _>(2)?,
                 row.try_get::<String, _>(3)?,
             ))
-        };
-        let (domain, name, def) = r().map_err(q("domain constraints"))?;
+        },
+    )? {
         if let Some(d) = s.domains.get_mut(&domain) {
             d.checks.insert(name, def);
         }
     }
 
-    for row in take(&mut rows, Q::Functions) {
-        let r = || -> Result<_, sqlx::Error> {
-            let args: String = row.try_get(2)?;
-            let kind: String = row.try_get(3)?;
-            let def: Option<String> = row.try_get(6)?;
-            Ok((
-                format!("{}({args})", qualified(&row)?),
-                Function {
-                    kind: match kind.as_str() {
-                        "p" => "procedure",
-                        "a" => "aggregate",
-                        "w" => "window",
-                        _ => "function",
-                    }
-                    .to_owned(),
-                    result: row.try_get(4)?,
-                    language: row.try_get(5)?,
-                    definition: def.as_deref().map(normalise_definition),
-                },
-            ))
-        };
-        let (name, f) = r().map_err(q("functions"))?;
+    for (name, f) in decode(take(&mut rows, Q::Functions), "functions", |row| {
+        let args: String = row.try_get(2)?;
+        let kind: String = row.try_get(3)?;
+        let def: Option<String> = row.try_get(6)?;
+        Ok((
+            format!("{}({args})", qualified(row)?),
+            Function {
+                kind: match kind.as_str() {
+                    "p" => "procedure",
+                    "a" => "aggregate",
+                    "w" => "window",
+                    _ => "function",
+                }
+                .to_owned(),
+                result: row.try_get(4)?,
+                language: row.try_get(5)?,
+                definition: def.as_deref().map(normalise_definition),
+            },
+        ))
+    })? {
         s.functions.insert(name, f);
     }
 
-    for row in take(&mut rows, Q::Triggers) {
-        let r = || -> Result<_, sqlx::Error> {
-            let table = qualified(&row)?;
-            let name: String = row.try_get(2)?;
-            let enabled: String = row.try_get(4)?;
-            Ok((
-                format!("{table}.{name}"),
-                Trigger {
-                    table,
-                    definition: row.try_get(3)?,
-                    enabled: match enabled.as_str() {
-                        "D" => Some("disabled".to_owned()),
-                        "R" => Some("replica".to_owned()),
-                        "A" => Some("always".to_owned()),
-                        _ => None,
-                    },
+    for (name, trg) in decode(take(&mut rows, Q::Triggers), "triggers", |row| {
+        let table = qualified(row)?;
+        let name: String = row.try_get(2)?;
+        let enabled: String = row.try_get(4)?;
+        Ok((
+            format!("{table}.{name}"),
+            Trigger {
+                table,
+                definition: row.try_get(3)?,
+                enabled: match enabled.as_str() {
+                    "D" => Some("disabled".to_owned()),
+                    "R" => Some("replica".to_owned()),
+                    "A" => Some("always".to_owned()),
+                    _ => None,
                 },
-            ))
-        };
-        let (name, trg) = r().map_err(q("triggers"))?;
+            },
+        ))
+    })? {
         s.triggers.insert(name, trg);
     }
 
