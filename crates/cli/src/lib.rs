@@ -145,7 +145,13 @@ pub fn emit(report: &Report, format: Format) -> ExitCode {
 
 /// Print an error that stopped a check from running and return exit code 2.
 pub fn fail(err: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {err}");
+    let text = err.to_string();
+    // Policy diagnostics arrive rendered like rustc's, each already starting with `error`.
+    if text.starts_with("error") {
+        eprintln!("{text}");
+    } else {
+        eprintln!("error: {text}");
+    }
     let mut source = err.source();
     while let Some(s) = source {
         let text = s.to_string();
