@@ -26,8 +26,10 @@ git commit -q -m "The crisis: 13 migrations and five emergency scripts in the ro
 TODAY="${GATE_TODAY:-$(date +%F)}"
 export GATE_TODAY="$TODAY"
 could_not_run=0
+BOLD="" PLAIN=""
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
 gate() {
-  printf '\n\033[1m$ %s\033[0m\n' "$*"
+  printf '\n%s$ %s%s\n' "$BOLD" "$*" "$PLAIN"
   set +e
   "$@"
   local rc=$?
