@@ -8,6 +8,10 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+#[path = "../common/run.rs"]
+mod run;
+pub use run::Run;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gate-approve");
 pub const PRECOMMIT: &str = env!("CARGO_BIN_EXE_gate-precommit");
 
@@ -81,17 +85,7 @@ pub fn entry(over: &[(&str, Option<&str>)]) -> String {
     s
 }
 
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
 impl Run {
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
     /// The rule codes in the text output, in order.
     pub fn codes(&self) -> Vec<String> {
         let re = regex::Regex::new(r"(?m)^error\[(A\d{3})\]").unwrap();
@@ -211,11 +205,7 @@ impl Repo {
             .env("NO_COLOR", "1")
             .output()
             .expect("binary runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-        }
+        Run::from(out)
     }
 }
 

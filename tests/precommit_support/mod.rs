@@ -5,9 +5,13 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
+
+#[path = "../common/run.rs"]
+mod run;
+pub use run::Run;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gate-precommit");
 
@@ -51,33 +55,6 @@ rollback = "python3 {path} --rollback"
 
 pub fn sha256(content: &[u8]) -> String {
     hex::encode(Sha256::digest(content))
-}
-
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn from(out: Output) -> Self {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
 }
 
 /// Environment that isolates git from the machine's and the caller's configuration (a test

@@ -6,6 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../common/run.rs"]
+mod run;
+pub use run::Run;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gate-replay");
 
 /// The server `ci/test-postgres.sh` starts. Panics (the test fails) when it is not set up.
@@ -22,27 +26,7 @@ pub fn url_for(db: &str) -> String {
     format!("{prefix}/{db}")
 }
 
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
 impl Run {
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-
     /// Codes of the findings in a `--format json` report.
     pub fn codes(&self) -> Vec<String> {
         self.json()["findings"]
@@ -50,17 +34,6 @@ impl Run {
             .expect("findings")
             .iter()
             .map(|f| f["code"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
-
-    /// Findings with `code` in a `--format json` report.
-    pub fn findings(&self, code: &str) -> Vec<serde_json::Value> {
-        self.json()["findings"]
-            .as_array()
-            .expect("findings")
-            .iter()
-            .filter(|f| f["code"] == code)
-            .cloned()
             .collect()
     }
 }
@@ -77,11 +50,7 @@ pub fn replay(dir: &Path, args: &[&str]) -> Run {
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()
         .expect("run gate-replay");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 /// Replay on the test server with the url backend, JSON report.
