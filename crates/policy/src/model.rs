@@ -99,6 +99,9 @@ pub struct Emergency {
     pub ignore: Vec<String>,
     /// Compiled form of `ignore`.
     pub ignore_set: globset::GlobSet,
+    /// File types (extensions, without the dot, lowercase) judged as scripts. Other files in
+    /// scope (reports, notes, data) are never candidates. Default [`DEFAULT_EXTENSIONS`].
+    pub extensions: Vec<String>,
     /// The registry: `[[emergency.script]]`.
     pub scripts: Vec<Script>,
 }
@@ -114,6 +117,19 @@ impl Emergency {
     pub fn name_matches(&self, path: &str) -> bool {
         let name = path.rsplit('/').next().unwrap_or(path);
         self.names.iter().any(|r| r.is_match(name))
+    }
+
+    /// Whether `path` has one of `emergency.extensions` (case-insensitive). Files without an
+    /// extension are scripts only when a shebang says so, which callers check on the content.
+    pub fn has_script_extension(&self, path: &str) -> bool {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => {
+                let ext = ext.to_ascii_lowercase();
+                self.extensions.iter().any(|e| *e == ext)
+            }
+            _ => false,
+        }
     }
 
     /// The registry entry for `path`, if any.
@@ -159,6 +175,10 @@ pub struct Script {
     pub status: ScriptStatus,
     pub converted_in: Option<String>,
     pub applied_after: Option<String>,
+    /// When production ran the fix: orders fixes that share an `applied-after`.
+    pub applied_on: Option<NaiveDate>,
+    /// Arguments appended to `run` (each passed as one word, never through a shell).
+    pub args: Vec<String>,
     /// Command that applies the fix to $DATABASE_URL.
     pub run: Option<String>,
     /// Alternatively a SQL file that applies the fix.
@@ -223,7 +243,40 @@ pub struct Replay {
     pub fixes: bool,
     pub slow_ms: u64,
     pub timeout_s: u64,
+    /// Form of the scratch URL handed to env.py and fixes as DATABASE_URL, with the
+    /// placeholders `{user}`, `{password}`, `{host}`, `{port}`, `{database}`.
+    /// Default [`DEFAULT_DATABASE_URL`] (SQLAlchemy 2.x refuses `postgres://`).
+    pub database_url: String,
+    /// Extra environment for env.py and fix commands, in file order. Values may name the
+    /// gate's own environment as `${VAR}`; every value is a secret (redacted in all output).
+    pub env: Vec<(String, String)>,
 }
+
+/// The scratch URL form when `replay.database-url` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "postgresql://{user}:{password}@{host}:{port}/{database}";
+
+/// Placeholders `replay.database-url` may use.
+pub const DATABASE_URL_PLACEHOLDERS: &[&str] = &["user", "password", "host", "port", "database"];
+
+/// Variables the replay itself sets for its children; `replay.env` may not set them.
+pub const RESERVED_ENV: &[&str] = &[
+    "DATABASE_URL",
+    "GATE_DATABASE_URL",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGPASSFILE",
+    "PGSSLMODE",
+    "PGOPTIONS",
+];
+
+/// File types judged as scripts when `emergency.extensions` is not set.
+pub const DEFAULT_EXTENSIONS: &[&str] = &["py", "sql", "sh", "bash", "js", "ts", "rb", "pl"];
 
 pub(crate) const DEFAULT_NAMES: &[&str] = &[
     "(?i)emergency",

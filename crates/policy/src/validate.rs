@@ -11,8 +11,9 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use crate::model::{
-    Backend, DEFAULT_NAMES, Emergency, Governance, MigrationKind, Migrations, Policy, Replay,
-    Script, ScriptStatus, SqlNaming, parse_scope,
+    Backend, DATABASE_URL_PLACEHOLDERS, DEFAULT_DATABASE_URL, DEFAULT_EXTENSIONS, DEFAULT_NAMES,
+    Emergency, Governance, MigrationKind, Migrations, Policy, RESERVED_ENV, Replay, Script,
+    ScriptStatus, SqlNaming, parse_scope,
 };
 
 /// A problem with its byte span in the policy text; turned into a [`crate::Diagnostic`] and a
@@ -56,7 +57,7 @@ const MIGRATIONS_KEYS: &[&str] = &[
     "lockfile",
     "max-heads",
 ];
-const EMERGENCY_KEYS: &[&str] = &["scope", "names", "ddl", "ignore", "script"];
+const EMERGENCY_KEYS: &[&str] = &["scope", "names", "ddl", "ignore", "extensions", "script"];
 const SCRIPT_KEYS: &[&str] = &[
     "path",
     "sha256",
@@ -69,6 +70,8 @@ const SCRIPT_KEYS: &[&str] = &[
     "status",
     "converted-in",
     "applied-after",
+    "applied-on",
+    "args",
     "run",
     "sql",
     "rollback",
@@ -92,6 +95,8 @@ const REPLAY_KEYS: &[&str] = &[
     "fixes",
     "slow-ms",
     "timeout-s",
+    "database-url",
+    "env",
 ];
 
 pub(crate) const DEFAULT_IGNORE: &[&str] = &["setup.py", "conftest.py"];
@@ -601,6 +606,7 @@ impl<'a> Checker<'a> {
         let mut names: Option<Vec<Regex>> = None;
         let mut ddl = true;
         let mut ignore: Option<Vec<Spanned<String>>> = None;
+        let mut extensions: Option<Vec<String>> = None;
         let mut scripts = Vec::new();
         if let Some(t) = t {
             if let Some(v) = self.get(t, p, "scope")
@@ -625,6 +631,11 @@ impl<'a> Checker<'a> {
             }
             if let Some(v) = self.get(t, p, "ignore") {
                 ignore = self.strings("emergency.ignore", v);
+            }
+            if let Some(v) = self.get(t, p, "extensions")
+                && let Some(list) = self.strings("emergency.extensions", v)
+            {
+                extensions = Some(self.extensions(&list));
             }
             if let Some(v) = self.get(t, p, "script") {
                 scripts = self.scripts(v);
@@ -693,8 +704,42 @@ impl<'a> Checker<'a> {
             ddl,
             ignore: ignore.into_iter().map(Spanned::into_inner).collect(),
             ignore_set,
+            extensions: extensions.unwrap_or_else(|| {
+                DEFAULT_EXTENSIONS
+                    .iter()
+                    .map(|e| (*e).to_string())
+                    .collect()
+            }),
             scripts,
         }
+    }
+
+    /// `emergency.extensions`: bare extensions such as `py`; a leading dot is tolerated.
+    fn extensions(&mut self, list: &[Spanned<String>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in list {
+            let ext = e
+                .get_ref()
+                .trim()
+                .trim_start_matches('.')
+                .to_ascii_lowercase();
+            if ext.is_empty() || ext.contains(['/', '*', '?', '.', ' ']) {
+                self.push(
+                    Problem::at(
+                        e.span(),
+                        format!(
+                            "`emergency.extensions` entry `{}` is not a file extension",
+                            e.get_ref()
+                        ),
+                        "expected an extension like \"py\"",
+                    )
+                    .note("write extensions without the dot or a glob: extensions = [\"py\", \"sql\"]"),
+                );
+                continue;
+            }
+            out.push(ext);
+        }
+        out
     }
 
     fn scripts(&mut self, v: &Spanned<DeValue<'_>>) -> Vec<Script> {
@@ -825,6 +870,11 @@ impl<'a> Checker<'a> {
             })
             .unwrap_or_default();
         let sql = find(t, "sql").and_then(|(_, v)| self.repo_path(&w("sql"), v));
+        let applied_on = find(t, "applied-on").and_then(|(_, v)| self.date(&w("applied-on"), v));
+        let args = find(t, "args")
+            .and_then(|(_, v)| self.strings(&w("args"), v))
+            .map(|l| l.into_iter().map(Spanned::into_inner).collect())
+            .unwrap_or_default();
         let run = opt(self, "run");
         if let (Some(_), Some((k, _))) = (&run, find(t, "sql"))
             && sql.is_some()
@@ -850,6 +900,8 @@ impl<'a> Checker<'a> {
             status,
             converted_in: opt(self, "converted-in"),
             applied_after: opt(self, "applied-after"),
+            applied_on,
+            args,
             run,
             sql,
             rollback: opt(self, "rollback"),
@@ -944,6 +996,8 @@ impl<'a> Checker<'a> {
             fixes: true,
             slow_ms: 5000,
             timeout_s: 900,
+            database_url: DEFAULT_DATABASE_URL.into(),
+            env: Vec::new(),
         };
         let Some(t) = self.section(root, "replay", REPLAY_KEYS) else {
             return r;
@@ -993,8 +1047,153 @@ impl<'a> Checker<'a> {
         {
             r.timeout_s = n;
         }
+        if let Some(v) = self.get(t, p, "database-url")
+            && let Some(s) = self.string("replay.database-url", v)
+            && self.database_url_template(&s, v.span())
+        {
+            r.database_url = s;
+        }
+        if let Some(v) = self.get(t, p, "env") {
+            r.env = self.env_table(v);
+        }
         r
     }
+
+    /// `replay.database-url`: a URL with known `{placeholders}`, at least `{database}`.
+    fn database_url_template(&mut self, s: &str, span: Range<usize>) -> bool {
+        let mut ok = true;
+        let mut rest = s;
+        let mut names = Vec::new();
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}') else {
+                self.push(Problem::at(
+                    span.clone(),
+                    "`replay.database-url` has a `{` without its `}`",
+                    "unclosed placeholder",
+                ));
+                return false;
+            };
+            let name = &rest[open + 1..open + close];
+            if !DATABASE_URL_PLACEHOLDERS.contains(&name) {
+                ok = false;
+                self.push(
+                    Problem::at(
+                        span.clone(),
+                        format!("unknown placeholder `{{{name}}}` in `replay.database-url`"),
+                        "unknown placeholder",
+                    )
+                    .note(format!(
+                        "placeholders: {}",
+                        DATABASE_URL_PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+            names.push(name.to_string());
+            rest = &rest[open + close + 1..];
+        }
+        let scheme_ok = s.split_once("://").is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+        });
+        if !scheme_ok {
+            ok = false;
+            self.push(
+                Problem::at(
+                    span.clone(),
+                    "`replay.database-url` is not a URL (`scheme://...`)",
+                    "expected a URL",
+                )
+                .note(format!(
+                    "example: database-url = \"{}\"",
+                    DEFAULT_DATABASE_URL.replace("postgresql://", "postgresql+asyncpg://")
+                )),
+            );
+        } else if s.starts_with("postgres://") {
+            ok = false;
+            self.push(
+                Problem::at(span.clone(), "`replay.database-url` uses the scheme `postgres://`, which SQLAlchemy 2.x refuses", "write postgresql://")
+                    .note("use postgresql:// (or postgresql+DRIVER://)"),
+            );
+        }
+        if ok && !names.iter().any(|n| n == "database") {
+            ok = false;
+            self.push(
+                Problem::at(span, "`replay.database-url` must contain `{database}`: the replay hands every run its own scratch database", "missing {database}"),
+            );
+        }
+        ok
+    }
+
+    /// `replay.env`: a table of variable name -> string value.
+    fn env_table(&mut self, v: &Spanned<DeValue<'_>>) -> Vec<(String, String)> {
+        let DeValue::Table(t) = v.get_ref() else {
+            self.wrong_type("replay.env", "a table of NAME = \"value\"", v);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, val) in t.iter() {
+            let name = k.get_ref().to_string();
+            let valid_name = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name {
+                self.push(Problem::at(
+                    k.span(),
+                    format!("`replay.env` key `{name}` is not an environment variable name"),
+                    "expected letters, digits and _",
+                ));
+                continue;
+            }
+            if RESERVED_ENV.contains(&name.as_str()) {
+                self.push(
+                    Problem::at(
+                        k.span(),
+                        format!("`replay.env` may not set `{name}`: the replay sets it to the scratch database"),
+                        "set by the replay",
+                    )
+                    .note("to change the driver or URL form, set `replay.database-url`"),
+                );
+                continue;
+            }
+            if let Some(s) = self.string(&format!("replay.env.{name}"), val) {
+                if let Some(bad) = unclosed_reference(&s) {
+                    self.push(Problem::at(
+                        val.span(),
+                        format!("`replay.env.{name}`: {bad}"),
+                        "bad ${VAR} reference",
+                    ));
+                    continue;
+                }
+                out.push((name, s));
+            }
+        }
+        out
+    }
+}
+
+/// `${` without a closing `}` or with an invalid name, in a `replay.env` value.
+fn unclosed_reference(s: &str) -> Option<String> {
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else {
+            return Some("`${` without its closing `}`".into());
+        };
+        let name = &after[..end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Some(format!(
+                "`${{{name}}}` is not a variable reference (write ${{NAME}})"
+            ));
+        }
+        rest = &after[end + 1..];
+    }
+    None
 }
 
 fn looks_like_email(s: &str) -> bool {
