@@ -647,8 +647,8 @@ async fn production_path(
     };
     let r = production_tail(ctx, script, &db, work, clean_head, continue_upgrade, out).await;
     ctx.drop(&db).await;
-    if r? {
-        summary.checks.push("production path".into());
+    if let Some(verdict) = r? {
+        summary.checks.push(format!("production path: {verdict}"));
     }
     Ok(())
 }
@@ -661,10 +661,10 @@ async fn production_tail(
     clean_head: &Snapshot,
     continue_upgrade: bool,
     out: &mut Vec<Finding>,
-) -> Result<bool, ReplayError> {
+) -> Result<Option<&'static str>, ReplayError> {
     if let Applied::Failed(_) = apply(ctx, script, db, work).await? {
         // Already reported by the first-run check.
-        return Ok(false);
+        return Ok(None);
     }
     if continue_upgrade {
         let up = ctx
@@ -690,7 +690,7 @@ async fn production_tail(
                 }
             }
             out.push(finding);
-            return Ok(true);
+            return Ok(Some("a later migration fails (F003)"));
         }
     }
     let prod = ctx.capture(db).await?;
@@ -724,6 +724,11 @@ async fn production_tail(
             format!("{what}: {}", list.join("; ")),
             help,
         ));
+        return Ok(Some(if code == "F005" {
+            "still differs after conversion (F005)"
+        } else {
+            "schema the migrations do not produce (F004)"
+        }));
     }
-    Ok(true)
+    Ok(Some("same schema as the migrations alone"))
 }
