@@ -54,6 +54,36 @@ fn docker_backend_serves_empty_databases_and_removes_the_container() {
 }
 
 #[test]
+fn docker_backend_offers_tls_to_sslmode_require_clients() {
+    require_docker_image();
+    runtime().block_on(async {
+        let server = Server::start(Backend::Docker, &opts(IMAGE))
+            .await
+            .expect("docker backend");
+        let id = server.container_id().expect("container id").to_string();
+        // The server reads a key owned by its own user with mode 0600.
+        let stat = std::process::Command::new("docker")
+            .args([
+                "exec",
+                &id,
+                "stat",
+                "-c",
+                "%a %U",
+                "/tmp/gate-tls/server.key",
+            ])
+            .output()
+            .expect("docker exec stat");
+        assert!(stat.status.success(), "{}", text(&stat));
+        assert_eq!(String::from_utf8_lossy(&stat.stdout).trim(), "600 postgres");
+        let db = server.fresh_database().await.expect("database");
+        assert_sslmode_require_clients_connect(&db.url);
+        server.drop_database(&db).await.expect("drop");
+        server.shutdown().await.expect("shutdown");
+        assert!(!container_exists(&id), "container {id} must be removed");
+    });
+}
+
+#[test]
 fn dropping_a_docker_server_without_shutdown_removes_the_container() {
     require_docker_image();
     let id = runtime().block_on(async {

@@ -87,6 +87,34 @@ fn local_cluster_serves_empty_databases_and_is_removed_on_shutdown() {
 }
 
 #[test]
+fn local_cluster_offers_tls_to_sslmode_require_clients() {
+    use std::os::unix::fs::MetadataExt;
+    runtime().block_on(async {
+        let server = Server::start(Backend::Local, &opts())
+            .await
+            .expect("local backend");
+        let dir = server.cluster_dir().expect("cluster dir").to_path_buf();
+        // The key sits in the cluster folder, 0600, owned by the user the server runs as
+        // (postgres refuses anything looser).
+        let key = std::fs::metadata(dir.join("server.key")).expect("server.key");
+        let server_uid = std::fs::metadata(dir.join("data/PG_VERSION"))
+            .expect("PG_VERSION")
+            .uid();
+        assert_eq!(key.mode() & 0o777, 0o600);
+        assert_eq!(key.uid(), server_uid);
+        let db = server.fresh_database().await.expect("database");
+        assert_sslmode_require_clients_connect(&db.url);
+        server.drop_database(&db).await.expect("drop");
+        server.shutdown().await.expect("shutdown");
+        assert!(
+            !dir.exists(),
+            "cluster folder {} (with the key) left behind",
+            dir.display()
+        );
+    });
+}
+
+#[test]
 fn dropping_a_local_server_without_shutdown_still_removes_it() {
     let (dir, pid) = runtime().block_on(async {
         let server = Server::start(Backend::Local, &opts())

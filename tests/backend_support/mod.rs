@@ -158,3 +158,62 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// `SELECT ssl FROM pg_stat_ssl` for this very connection: whether it is encrypted.
+const SSL_OF_THIS_CONNECTION: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+/// Connect to `url` as real clients that force TLS do (psql and psycopg2 with
+/// `sslmode=require`) and check with the server that each connection is encrypted.
+pub fn assert_sslmode_require_clients_connect(url: &str) {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let required = format!("{url}{sep}sslmode=require");
+    let psql = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-d",
+            &required,
+            "-c",
+            SSL_OF_THIS_CONNECTION,
+        ])
+        .env_remove("PGSSLMODE")
+        .output()
+        .expect("run psql");
+    assert!(
+        psql.status.success(),
+        "psql sslmode=require: {}",
+        text(&psql)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&psql.stdout).trim(),
+        "t",
+        "{}",
+        text(&psql)
+    );
+
+    let script = format!(
+        "import sys, psycopg2\n\
+         c = psycopg2.connect(sys.argv[1], sslmode='require')\n\
+         cur = c.cursor()\n\
+         cur.execute({SSL_OF_THIS_CONNECTION:?})\n\
+         print(cur.fetchone()[0])\n"
+    );
+    let py = Command::new("python3")
+        .args(["-c", &script, url])
+        .env_remove("PGSSLMODE")
+        .output()
+        .expect("run python3");
+    assert!(
+        py.status.success(),
+        "psycopg2 sslmode=require: {}",
+        text(&py)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        "True",
+        "{}",
+        text(&py)
+    );
+}

@@ -44,24 +44,37 @@ pub enum Label {
     Symbolic(String),
 }
 
-/// What a SQL runner needs to apply one versioned migration.
+/// What a SQL runner needs to apply one versioned migration: the replay applies exactly
+/// this, so the static checks and the replay read the folder the same way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SqlMigration {
     /// The version as written in the file name (`0001`, `1_2`, `20240101120000`).
     pub version: String,
+    /// The version as the tool writes it into its bookkeeping table: golang-migrate and sqlx
+    /// store an integer (`0001` -> `1`), Flyway reads `_` as `.` (`1_2` -> `1.2`); dbmate and
+    /// plain keep the file's spelling. Empty for Flyway repeatables.
+    pub recorded_version: String,
     /// The description part of the file name.
     pub description: String,
     /// Repository-relative path of the file that upgrades.
     pub up: String,
-    /// Repository-relative path of the file that downgrades (golang-migrate/sqlx `.down.sql`,
-    /// flyway `U` undo; for dbmate the same file as `up`).
+    /// Repository-relative path of the file that downgrades (golang-migrate/sqlx/plain
+    /// `.down.sql`, flyway `U` undo; for dbmate the same file as `up`).
     pub down: Option<String>,
     /// dbmate only: the `-- migrate:up` section and the `-- migrate:down` section.
     pub up_sql: Option<String>,
     pub down_sql: Option<String>,
-    /// The file asks not to be wrapped in a transaction (`-- gate:no-transaction`, or
-    /// dbmate/golang-migrate's `-- migrate:up transaction:false`).
+    /// dbmate only: byte offsets of `up_sql` and `down_sql` in the file's text (as
+    /// [`crate::source_text`] decodes it), so an error position maps back to file:line:col.
+    pub up_sql_at: usize,
+    pub down_sql_at: usize,
+    /// The up migration must not run inside a transaction: it says so
+    /// (`-- gate:no-transaction`, dbmate's `-- migrate:up transaction:false`, sqlx's leading
+    /// `-- no-transaction`) or holds a statement PostgreSQL refuses in one (`CONCURRENTLY`,
+    /// `VACUUM`, `CREATE`/`DROP DATABASE`).
     pub no_transaction: bool,
+    /// The same for the down migration (its own file, or dbmate's down section).
+    pub down_no_transaction: bool,
 }
 
 /// One migration.

@@ -22,7 +22,7 @@ use gate_report::Finding;
 pub use checks::check;
 pub use graph::{ChainKind, Label, Revision, RevisionGraph, SqlMigration};
 pub use lock::{LockEntry, Lockfile, lock_findings, render_lock, write_lock};
-pub use sql::dbmate_sections;
+pub use sql::{dbmate_sections, source_text};
 
 use alembic::{Item, Value};
 

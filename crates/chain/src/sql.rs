@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use gate_policy::SqlNaming;
@@ -32,9 +33,13 @@ static DBMATE_UP: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)^--\s*migrate:up(\s*$|\s+\S+)").expect("static regex"));
 static DBMATE_DOWN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)^--\s*migrate:down(\s*$|\s+\S+)").expect("static regex"));
+// Why a migration must run outside a transaction: it says so (our directive, or a
+// dbmate block option), or it holds a statement PostgreSQL refuses inside one.
 static NO_TX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)^--\s*(gate:no-transaction\b|migrate:up\b.*\btransaction:false\b)")
-        .expect("static regex")
+    Regex::new(
+        r"(?im)^\s*--\s*(gate:no-transaction\b|migrate:(up|down)\b.*\btransaction:false\b)|\bCONCURRENTLY\b|^\s*VACUUM\b|^\s*(CREATE|DROP)\s+DATABASE\b",
+    )
+    .expect("static regex")
 });
 
 /// A version key that compares numerically part by part (`1.2` < `1.10`, `1` == `1.0`).
@@ -75,18 +80,34 @@ impl PartialOrd for VersionKey {
     }
 }
 
-fn no_transaction(text: &str) -> bool {
-    NO_TX.is_match(text)
+fn no_transaction(naming: SqlNaming, text: &str) -> bool {
+    // sqlx's own marker: the file's first line.
+    (naming == SqlNaming::Sqlx && text.trim_start().starts_with("-- no-transaction"))
+        || NO_TX.is_match(text)
 }
 
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Normalised text of a SQL file (lossy: SQL files in other encodings still get a chain).
-fn text(bytes: &[u8]) -> String {
+/// The text of a SQL migration as it is applied: a leading UTF-8 BOM dropped, other
+/// encodings decoded lossily (they still get a chain). Offsets such as
+/// [`SqlMigration::up_sql_at`] index this text.
+pub fn source_text(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The version as the tool records it (see [`SqlMigration::recorded_version`]).
+fn recorded_version(naming: SqlNaming, version: &str) -> String {
+    match naming {
+        // Both parse the digits as an integer; a number too large stays as written.
+        SqlNaming::GolangMigrate | SqlNaming::Sqlx => version
+            .parse::<u64>()
+            .map_or_else(|_| version.to_string(), |v| v.to_string()),
+        SqlNaming::Flyway => version.replace('_', "."),
+        SqlNaming::Dbmate | SqlNaming::Plain => version.to_string(),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -111,7 +132,8 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
     let mut repeatable = Vec::new();
     // Version key -> the files that claim it.
     let mut slots: BTreeMap<Vec<u128>, Slot> = BTreeMap::new();
-    let mut plain: Vec<String> = Vec::new();
+    // plain: file stem -> its up file and its optional `.down.sql`.
+    let mut plain: BTreeMap<String, Slot> = BTreeMap::new();
 
     for path in files.keys() {
         let name = file_name(path);
@@ -141,15 +163,19 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
             },
             SqlNaming::Flyway => {
                 if let Some(c) = FLYWAY_R.captures(name) {
-                    let t = text(&files[path]);
+                    let t = source_text(&files[path]);
                     repeatable.push(SqlMigration {
                         version: String::new(),
+                        recorded_version: String::new(),
                         description: c[1].to_string(),
                         up: path.clone(),
                         down: None,
                         up_sql: None,
                         down_sql: None,
-                        no_transaction: no_transaction(&t),
+                        up_sql_at: 0,
+                        down_sql_at: 0,
+                        no_transaction: no_transaction(naming, &t),
+                        down_no_transaction: false,
                     });
                     continue;
                 }
@@ -159,7 +185,25 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
                 }
             }
             SqlNaming::Plain => {
-                plain.push(path.clone());
+                // `x.sql` or `x.up.sql` upgrades; `x.down.sql` is its rollback, never a
+                // migration of its own.
+                let (stem, is_down) = match name.strip_suffix(".down.sql") {
+                    Some(stem) => (stem, true),
+                    None => (
+                        name.strip_suffix(".up.sql")
+                            .or_else(|| name.strip_suffix(".sql"))
+                            .unwrap_or(name),
+                        false,
+                    ),
+                };
+                let slot = plain.entry(stem.to_string()).or_default();
+                slot.version = stem.to_string();
+                slot.description = stem.to_string();
+                if is_down {
+                    slot.down.push(path.clone());
+                } else {
+                    slot.up.push(path.clone());
+                }
                 continue;
             }
         };
@@ -177,50 +221,21 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
     }
     // Flyway runs repeatables ordered by description.
     repeatable.sort_by(|a, b| a.description.cmp(&b.description));
+    let ordered: Vec<Slot> = if naming == SqlNaming::Plain {
+        // Lexical order of the up files' paths (byte order, as the folder listing sorts).
+        let mut v: Vec<Slot> = plain.into_values().collect();
+        v.sort_by(|a, b| {
+            let first = |s: &Slot| s.up.first().or(s.down.first()).cloned();
+            first(a).cmp(&first(b))
+        });
+        v
+    } else {
+        slots.into_values().collect()
+    };
 
     let mut revisions: Vec<Revision> = Vec::new();
     let mut prev: Option<String> = None;
-    let push = |revisions: &mut Vec<Revision>, mut m: SqlMigration, prev: &mut Option<String>| {
-        let id = m.version.clone();
-        if m.down.as_deref() == Some(m.up.as_str()) && kind != ChainKind::Dbmate {
-            m.down = None;
-        }
-        revisions.push(Revision {
-            id: id.clone(),
-            parents: prev.iter().cloned().collect(),
-            depends_on: Vec::new(),
-            depends_on_symbolic: Vec::new(),
-            branch_labels: Vec::new(),
-            path: m.up.clone(),
-            line: 1,
-            parents_line: None,
-            depends_on_line: None,
-            branch_labels_line: None,
-            sql: Some(m),
-        });
-        *prev = Some(id);
-    };
-
-    if naming == SqlNaming::Plain {
-        // BTreeMap keys are already in lexical (byte) order.
-        for path in plain {
-            let name = file_name(&path);
-            let stem = name.strip_suffix(".sql").unwrap_or(name).to_string();
-            let t = text(&files[&path]);
-            let m = SqlMigration {
-                version: stem.clone(),
-                description: stem,
-                up: path.clone(),
-                down: None,
-                up_sql: None,
-                down_sql: None,
-                no_transaction: no_transaction(&t),
-            };
-            push(&mut revisions, m, &mut prev);
-        }
-    }
-
-    for slot in slots.into_values() {
+    for slot in ordered {
         if slot.up.is_empty() {
             // A down/undo file without its up file: nothing to apply.
             for d in &slot.down {
@@ -260,37 +275,64 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
             }
         }
         // Only the first file of a duplicated version joins the chain (C001 names the rest).
-        if let Some(up) = slot.up.first() {
-            let t = text(&files[up]);
-            let mut m = SqlMigration {
-                version: slot.version.clone(),
-                description: slot.description.clone(),
-                up: up.clone(),
-                down: slot.down.first().cloned(),
-                up_sql: None,
-                down_sql: None,
-                no_transaction: no_transaction(&t),
-            };
-            if kind == ChainKind::Dbmate {
-                match dbmate_sections(&t) {
-                    Ok((u, d)) => {
-                        m.down = Some(up.clone());
-                        m.up_sql = Some(u);
-                        m.down_sql = Some(d);
-                    }
-                    Err((line, msg)) => {
-                        problems.push(
-                            Finding::new("C005", format!("`{up}`: {msg}"))
-                                .at(up.clone())
-                                .line(line)
-                                .help("Start the file with `-- migrate:up`, and put `-- migrate:down` after it, as dbmate requires."),
-                        );
-                        continue;
-                    }
+        let Some(up) = slot.up.first() else { continue };
+        let t = source_text(&files[up]);
+        let down = slot.down.first().cloned();
+        let down_no_transaction = down
+            .as_ref()
+            .is_some_and(|d| no_transaction(naming, &source_text(&files[d])));
+        let mut m = SqlMigration {
+            recorded_version: recorded_version(naming, &slot.version),
+            version: slot.version,
+            description: slot.description,
+            up: up.clone(),
+            down,
+            up_sql: None,
+            down_sql: None,
+            up_sql_at: 0,
+            down_sql_at: 0,
+            no_transaction: no_transaction(naming, &t),
+            down_no_transaction,
+        };
+        if kind == ChainKind::Dbmate {
+            match dbmate_sections(&t) {
+                Ok((u, d)) => {
+                    m.down = Some(up.clone());
+                    // Comments before the up block belong to it (a `gate:no-transaction` there
+                    // counts); each block has its own `transaction:false`.
+                    m.no_transaction = no_transaction(naming, &t[..u.end]);
+                    m.down_no_transaction = no_transaction(naming, &t[d.clone()]);
+                    m.up_sql_at = u.start;
+                    m.down_sql_at = d.start;
+                    m.up_sql = Some(t[u].to_string());
+                    m.down_sql = Some(t[d].to_string());
+                }
+                Err((line, msg)) => {
+                    problems.push(
+                        Finding::new("C005", format!("`{up}`: {msg}"))
+                            .at(up.clone())
+                            .line(line)
+                            .help("Start the file with `-- migrate:up`, and put `-- migrate:down` after it, as dbmate requires."),
+                    );
+                    continue;
                 }
             }
-            push(&mut revisions, m, &mut prev);
         }
+        let id = m.version.clone();
+        revisions.push(Revision {
+            id: id.clone(),
+            parents: prev.iter().cloned().collect(),
+            depends_on: Vec::new(),
+            depends_on_symbolic: Vec::new(),
+            branch_labels: Vec::new(),
+            path: m.up.clone(),
+            line: 1,
+            parents_line: None,
+            depends_on_line: None,
+            branch_labels_line: None,
+            sql: Some(m),
+        });
+        prev = Some(id);
     }
     let mut graph = RevisionGraph::new(kind, revisions);
     graph.repeatable = repeatable;
@@ -306,9 +348,10 @@ fn line_of(text: &str, offset: usize) -> u32 {
     u32::try_from(n + 1).unwrap_or(u32::MAX)
 }
 
-/// Split a dbmate file into its up and down sections, with dbmate's rules: both directives
-/// required, up before down, nothing but comments and blank lines before up.
-pub fn dbmate_sections(text: &str) -> Result<(String, String), (u32, String)> {
+/// Split a dbmate file into its up and down sections (byte ranges of `text`, each starting
+/// at its directive line), with dbmate's rules: both directives required, up before down,
+/// nothing but comments and blank lines before up.
+pub fn dbmate_sections(text: &str) -> Result<(Range<usize>, Range<usize>), (u32, String)> {
     let up = DBMATE_UP.find(text).map(|m| m.start());
     let down = DBMATE_DOWN.find(text).map(|m| m.start());
     let Some(up) = up else {
@@ -332,7 +375,7 @@ pub fn dbmate_sections(text: &str) -> Result<(String, String), (u32, String)> {
             ));
         }
     }
-    Ok((text[up..down].to_string(), text[down..].to_string()))
+    Ok((up..down, down..text.len()))
 }
 
 #[cfg(test)]
@@ -409,8 +452,8 @@ mod tests {
         let ok =
             "-- a comment\n\n-- migrate:up\ncreate table t();\n-- migrate:down\ndrop table t;\n";
         let (u, d) = dbmate_sections(ok).unwrap();
-        assert!(u.starts_with("-- migrate:up") && u.contains("create table"));
-        assert!(d.contains("drop table"));
+        assert!(ok[u.clone()].starts_with("-- migrate:up") && ok[u].contains("create table"));
+        assert!(ok[d.clone()].starts_with("-- migrate:down") && ok[d].contains("drop table"));
         // `--migrate:up` without a space is recognised; `--  migrate:upgrade` is not a directive.
         assert!(dbmate_sections("--migrate:up\nx;\n-- migrate:down\n").is_ok());
         assert!(dbmate_sections("-- migrate:upgrade\n-- migrate:down\n").is_err());
@@ -434,10 +477,115 @@ mod tests {
     }
 
     #[test]
+    fn dbmate_blocks_carry_their_offsets_and_transaction_options() {
+        let text = "-- migrate:up\nCREATE TABLE a (x int); -- not -- migrate:down here\n-- migrate:down transaction:false\nDROP TABLE a;\n";
+        let f = files(&[("20240101_a.sql", text)]);
+        let g = discover_sql(SqlNaming::Dbmate, &f);
+        let m = g.get("20240101").unwrap().sql.clone().unwrap();
+        let up = m.up_sql.unwrap();
+        let down = m.down_sql.unwrap();
+        assert!(up.contains("not -- migrate:down here"), "{up}");
+        assert_eq!(&text[m.up_sql_at..m.up_sql_at + up.len()], up);
+        assert_eq!(&text[m.down_sql_at..m.down_sql_at + down.len()], down);
+        assert!(down.ends_with("DROP TABLE a;\n"));
+        // `transaction:false` on the down block concerns the down block only.
+        assert!(!m.no_transaction);
+        assert!(m.down_no_transaction);
+        assert_eq!(m.down.as_deref(), Some("db/20240101_a.sql"));
+    }
+
+    #[test]
+    fn statements_postgres_refuses_in_a_transaction_are_no_transaction() {
+        let f = files(&[
+            ("1_a.up.sql", "CREATE INDEX CONCURRENTLY i ON t (x);\n"),
+            ("1_a.down.sql", "drop index concurrently i;\n"),
+            ("2_b.up.sql", "CREATE INDEX i2 ON t (x);\n"),
+            ("2_b.down.sql", "DROP INDEX i2;\n"),
+            (
+                "3_c.up.sql",
+                "  -- gate:no-transaction\nALTER TYPE e ADD VALUE 'x';\n",
+            ),
+        ]);
+        let g = discover_sql(SqlNaming::GolangMigrate, &f);
+        let m = |id: &str| g.get(id).unwrap().sql.clone().unwrap();
+        assert!(m("1").no_transaction && m("1").down_no_transaction);
+        assert!(!m("2").no_transaction && !m("2").down_no_transaction);
+        assert!(m("3").no_transaction);
+        // sqlx's marker counts for sqlx only, and only at the top of the file.
+        let marked = "-- no-transaction\nCREATE INDEX i ON t (x);\n";
+        let f = files(&[
+            ("1_a.sql", marked),
+            ("2_b.sql", "SELECT 1;\n-- no-transaction\n"),
+        ]);
+        let g = discover_sql(SqlNaming::Sqlx, &f);
+        assert!(g.get("1").unwrap().sql.as_ref().unwrap().no_transaction);
+        assert!(!g.get("2").unwrap().sql.as_ref().unwrap().no_transaction);
+        let f = files(&[("1_a.up.sql", marked)]);
+        let g = discover_sql(SqlNaming::GolangMigrate, &f);
+        assert!(!g.get("1").unwrap().sql.as_ref().unwrap().no_transaction);
+    }
+
+    #[test]
+    fn recorded_versions_follow_each_tool() {
+        let g = discover_sql(SqlNaming::GolangMigrate, &files(&[("000010_a.up.sql", "")]));
+        assert_eq!(
+            g.get("000010")
+                .unwrap()
+                .sql
+                .as_ref()
+                .unwrap()
+                .recorded_version,
+            "10"
+        );
+        let g = discover_sql(SqlNaming::Flyway, &files(&[("V1_2__a.sql", "")]));
+        assert_eq!(
+            g.get("1_2").unwrap().sql.as_ref().unwrap().recorded_version,
+            "1.2"
+        );
+        let g = discover_sql(
+            SqlNaming::Dbmate,
+            &files(&[("0042_a.sql", "-- migrate:up\n-- migrate:down\n")]),
+        );
+        assert_eq!(
+            g.get("0042")
+                .unwrap()
+                .sql
+                .as_ref()
+                .unwrap()
+                .recorded_version,
+            "0042"
+        );
+    }
+
+    #[test]
     fn plain_is_lexical() {
         let f = files(&[("b.sql", ""), ("a.sql", ""), ("readme.md", "")]);
         let g = discover_sql(SqlNaming::Plain, &f);
         let ids: Vec<&str> = g.order().iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn plain_down_files_are_rollbacks_not_migrations() {
+        let f = files(&[
+            ("a.up.sql", ""),
+            ("a.down.sql", ""),
+            ("b.sql", ""),
+            ("b.down.sql", ""),
+            ("c.sql", ""),
+            ("z.down.sql", ""),
+        ]);
+        let g = discover_sql(SqlNaming::Plain, &f);
+        let ids: Vec<&str> = g.order().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        let down = |id: &str| g.get(id).unwrap().sql.as_ref().unwrap().down.clone();
+        assert_eq!(down("a").as_deref(), Some("db/a.down.sql"));
+        assert_eq!(down("b").as_deref(), Some("db/b.down.sql"));
+        assert_eq!(down("c"), None);
+        // A rollback without its migration is C005; the same stem twice is C001.
+        assert_eq!(g.problems.len(), 1, "{:?}", g.problems);
+        assert_eq!(g.problems[0].code, "C005");
+        let f = files(&[("a.sql", ""), ("a.up.sql", "")]);
+        assert_eq!(discover_sql(SqlNaming::Plain, &f).problems[0].code, "C001");
     }
 }

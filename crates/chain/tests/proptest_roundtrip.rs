@@ -135,7 +135,9 @@ fn dag() -> impl Strategy<Value = Vec<(Gen, Style)>> {
         .prop_map(|raw| {
             let mut out: Vec<(Gen, Style)> = Vec::new();
             for (i, (stem, a, b, kind, extra, st)) in raw.into_iter().enumerate() {
-                let id = format!("{stem}{i}");
+                // `_` before the index: `ab1` + 1 and `ab` + 11 would both be `ab11`, a
+                // duplicate the generator never meant.
+                let id = format!("{stem}_{i}");
                 let parents = if i == 0 {
                     vec![]
                 } else if kind < 2 && i > 1 {

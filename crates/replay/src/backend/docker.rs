@@ -1,16 +1,18 @@
 //! `docker`: a throw-away PostgreSQL container started with testcontainers from
 //! `replay.image`. Readiness is a real connection, so any image that honours
-//! `POSTGRES_PASSWORD` works (official, alpine, `migration-gate/postgres:15`).
+//! `POSTGRES_PASSWORD` works (official, alpine, `migration-gate/postgres:15`). The server
+//! offers TLS with a certificate made for the run (see [`tls_script`]).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use testcontainers::core::{IntoContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, CopyTargetOptions, GenericImage, ImageExt};
 
 use super::connect::{self, random_token};
 use super::registry::{Guard, Resource};
+use super::tls::{self, ServerTls};
 use super::{BackendError, BackendOptions};
 
 /// Label on every container we start, so a later run can reap leftovers of a killed one.
@@ -20,6 +22,52 @@ const LABEL_HOST: &str = "migration-gate.host";
 
 /// Where the image keeps its data; a tmpfs there skips the slow copy-on-write layer.
 const PGDATA: &str = "/var/lib/postgresql/gate-data";
+
+/// Where the run's certificate and key are copied into the container (root-owned), and where
+/// the server reads them from (owned by the server's user, key 0600, as postgres demands).
+const TLS_SOURCE: &str = "/gate-tls-source";
+const TLS_DIR: &str = "/tmp/gate-tls";
+
+/// Runs as the container's first process, before the image's own entrypoint: only here, as
+/// the container's user, can the key get the server user's ownership and mode 0600, whatever
+/// uid that user has in this image (999 official, 70 alpine, Debian's in ours). `$@` is the
+/// image's entrypoint with our postgres arguments.
+fn tls_script() -> String {
+    format!(
+        "set -e\n\
+         umask 077\n\
+         mkdir -p {TLS_DIR}\n\
+         cp {TLS_SOURCE}/{cert} {TLS_SOURCE}/{key} {TLS_DIR}/\n\
+         chmod 644 {TLS_DIR}/{cert}\n\
+         chmod 600 {TLS_DIR}/{key}\n\
+         if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres {TLS_DIR}; fi\n\
+         exec \"$@\"\n",
+        cert = tls::CERT_FILE,
+        key = tls::KEY_FILE,
+    )
+}
+
+/// The image's entrypoint (`docker-entrypoint.sh` in the official images, a path in ours), to
+/// exec after [`tls_script`]. Images that declare none follow the official convention.
+fn image_entrypoint(image: &str) -> Vec<String> {
+    Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Entrypoint}}",
+            image,
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<Option<Vec<String>>>(&o.stdout).ok())
+        .flatten()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| vec!["docker-entrypoint.sh".to_string()])
+}
 
 pub(crate) struct Container {
     /// `None` once removed. testcontainers' own drop needs a tokio runtime in scope (it
@@ -225,7 +273,25 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
 
     let (name, tag) = split_image(&opts.image);
     let password = random_token();
+    let tls = ServerTls::generate(&[])?;
+    let mut cmd: Vec<String> = vec!["-c".into(), tls_script(), "gate-tls".into()];
+    cmd.extend(image_entrypoint(&opts.image));
+    cmd.extend(
+        [
+            // Durability off: the database is thrown away; the images pass `-c` to postgres.
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
+        .map(String::from),
+    );
+    // TLS: clients that force `sslmode=require` connect too.
+    cmd.extend(ServerTls::server_settings(TLS_DIR));
     let request = GenericImage::new(name, tag)
+        .with_entrypoint("/bin/sh")
         .with_exposed_port(5432.tcp())
         .with_env_var("POSTGRES_PASSWORD", &password)
         .with_env_var("POSTGRES_USER", "postgres")
@@ -235,15 +301,17 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
         .with_label(LABEL, "1")
         .with_label(LABEL_PID, std::process::id().to_string())
         .with_label(LABEL_HOST, hostname())
-        // Durability off: the database is thrown away; the images pass `-c` to postgres.
-        .with_cmd([
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]);
+        // 0644 in transit: an image whose server does not start as root can still read it;
+        // tls_script gives the copy the server uses mode 0600.
+        .with_copy_to(
+            CopyTargetOptions::new(format!("{TLS_SOURCE}/{}", tls::CERT_FILE)).with_mode(0o644),
+            tls.cert_pem.into_bytes(),
+        )
+        .with_copy_to(
+            CopyTargetOptions::new(format!("{TLS_SOURCE}/{}", tls::KEY_FILE)).with_mode(0o644),
+            tls.key_pem.into_bytes(),
+        )
+        .with_cmd(cmd);
     let container = request.start().await.map_err(|e| {
         BackendError::Failed(format!(
             "could not start a container from {}: {e}",

@@ -3,8 +3,10 @@
 //! initdb is the slow part (~0.5 s), so the first run keeps a pristine initdb'd cluster as a
 //! template in a cache folder and later runs copy it. The cluster listens on a private unix
 //! socket (folder mode 0700, trust) and on 127.0.0.1 with a per-run random password (what
-//! child processes such as Alembic use). As root, initdb and postgres run as the `postgres`
-//! user (else `nobody`), since postgres refuses to run as root.
+//! child processes such as Alembic use), with TLS from a self-signed certificate made for the
+//! run (in the cluster folder, key 0600) so `sslmode=require` clients connect. As root, initdb
+//! and postgres run as the `postgres` user (else `nobody`), since postgres refuses to run as
+//! root.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -16,6 +18,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use super::connect::{self, quote_literal, random_token};
 use super::registry::{Guard, Resource};
+use super::tls::{self, ServerTls};
 use super::{BackendError, BackendOptions};
 
 /// Overrides the search for server binaries (a folder holding `initdb` and `postgres`).
@@ -364,6 +367,31 @@ fn free_port() -> Result<u16, BackendError> {
         .map_err(|e| BackendError::Failed(format!("no free TCP port on 127.0.0.1: {e}")))
 }
 
+/// Write the run's certificate and key into the cluster folder, owned by the server's user;
+/// the key 0600 from the moment it exists, since postgres refuses a key others can read.
+fn write_tls(runas: &RunAs, root: &Path) -> Result<(), BackendError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tls = ServerTls::generate(&[])?;
+    for (name, pem, mode) in [
+        (tls::CERT_FILE, &tls.cert_pem, 0o644),
+        (tls::KEY_FILE, &tls.key_pem, 0o600),
+    ] {
+        let path = root.join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .and_then(|mut f| f.write_all(pem.as_bytes()))
+            .map_err(|e| {
+                BackendError::Failed(format!("could not write {}: {e}", path.display()))
+            })?;
+        runas.chown(&path)?;
+    }
+    Ok(())
+}
+
 fn spawn_postgres(
     bins: &Binaries,
     runas: &RunAs,
@@ -395,6 +423,8 @@ fn spawn_postgres(
             "-c",
             "full_page_writes=off",
         ])
+        // TLS on TCP: clients that force `sslmode=require` connect too.
+        .args(ServerTls::server_settings(&root.to_string_lossy()))
         .stdout(log)
         .stderr(log2)
         // Its own process group: the terminal's Ctrl-C reaches us, not postgres, so we
@@ -434,6 +464,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
     runas.chown(&root)?;
     let data = root.join("data");
     prepare_data(&bins, &runas, &root, &data)?;
+    write_tls(&runas, &root)?;
 
     // A port found free can be taken before postgres binds it: try a few.
     let mut attempt = 0;

@@ -11,6 +11,7 @@ mod local;
 mod registry;
 mod remote;
 pub mod smoke;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -4,12 +4,12 @@
 //! "Running upgrade A -> B" log lines, which are timestamped as they stream, so each revision
 //! gets its duration without one process per revision.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use gate_chain::{Discovery, RevisionGraph};
 use gate_policy::Policy;
-use regex::Regex;
 use tokio::process::Command;
 
 use super::process::{Stream, run_streaming};
@@ -34,16 +34,10 @@ pub struct AlembicRunner {
     heads: Vec<String>,
 }
 
-/// One migration file's identity, read from its module variables.
-#[derive(Debug, Clone)]
-struct Script {
-    revision: String,
-    parents: Vec<String>,
-    file: String,
-}
-
 impl AlembicRunner {
-    pub fn new(policy: &Policy, root: &Path) -> Result<Self, RunnerError> {
+    /// `discovery` is the chain `gate_chain::discover` read (recursive walk, Alembic's load
+    /// order), the same one the static checks judge.
+    pub fn new(policy: &Policy, root: &Path, discovery: &Discovery) -> Result<Self, RunnerError> {
         let config = root.join(&policy.migrations.config);
         if !config.is_file() {
             return Err(RunnerError::Config(format!(
@@ -56,20 +50,8 @@ impl AlembicRunner {
             .parent()
             .map_or_else(|| root.to_path_buf(), Path::to_path_buf);
         let versions = root.join(&policy.migrations.path);
-        let scripts = discover(&versions, root)?;
-        let parents: BTreeSet<&str> = scripts
-            .iter()
-            .flat_map(|s| s.parents.iter().map(String::as_str))
-            .collect();
-        let heads = scripts
-            .iter()
-            .filter(|s| !parents.contains(s.revision.as_str()))
-            .map(|s| s.revision.clone())
-            .collect();
-        let files = scripts
-            .iter()
-            .map(|s| (s.revision.clone(), s.file.clone()))
-            .collect();
+        let (files, heads) = discover(&discovery.graph);
+        check_recursive(&config, &gate_chain::migrations_dir(policy), &files)?;
         Ok(AlembicRunner {
             python: policy.replay.python.clone(),
             config,
@@ -352,48 +334,82 @@ fn clean_message(m: &str) -> String {
         .join(" ")
 }
 
-/// Revision ids from the migration files' module variables (the chain crate's graph replaces
-/// this once it is available; this is what the replay needs: heads and revision -> file).
-fn discover(versions: &Path, root: &Path) -> Result<Vec<Script>, RunnerError> {
-    let rev_re =
-        Regex::new(r#"(?m)^revision\s*(?::[^=\n]*)?=\s*['"]([^'"]+)['"]"#).expect("valid regex");
-    let down_re = Regex::new(r"(?m)^down_revision\s*(?::[^=\n]*)?=\s*(.+)$").expect("valid regex");
-    let quoted = Regex::new(r#"['"]([^'"]+)['"]"#).expect("valid regex");
-    let entries = std::fs::read_dir(versions).map_err(|e| {
-        RunnerError::Config(format!(
-            "cannot read the migrations folder {} ({e}); set migrations.path in policy.toml",
-            versions.display()
-        ))
-    })?;
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("py") {
+/// What the replay needs from the chain: revision -> repository-relative file (the file
+/// Alembic keeps for a duplicated id), and the heads `alembic heads` would print.
+fn discover(graph: &RevisionGraph) -> (BTreeMap<String, String>, Vec<String>) {
+    let files = graph
+        .unique()
+        .map(|r| (r.id.clone(), r.path.clone()))
+        .collect();
+    let heads = graph.heads().into_iter().map(|r| r.id.clone()).collect();
+    (files, heads)
+}
+
+/// Alembic reads only the top of the versions folder unless the config sets
+/// `recursive_version_locations`. Revisions in subfolders that Alembic would not load are a
+/// configuration error: replaying without them would disagree with the static checks.
+fn check_recursive(
+    config: &Path,
+    versions_dir: &str,
+    files: &BTreeMap<String, String>,
+) -> Result<(), RunnerError> {
+    let prefix = if versions_dir.is_empty() {
+        String::new()
+    } else {
+        format!("{versions_dir}/")
+    };
+    let nested: Vec<&str> = files
+        .values()
+        .filter(|p| p.strip_prefix(&prefix).unwrap_or(p).contains('/'))
+        .map(String::as_str)
+        .collect();
+    if nested.is_empty() || recursive_configured(config) {
+        return Ok(());
+    }
+    let shown: Vec<&str> = nested.iter().take(3).copied().collect();
+    let more = nested.len().saturating_sub(shown.len());
+    Err(RunnerError::Config(format!(
+        "{} revision file{} in subfolders of the versions folder ({}{}) would be skipped by Alembic: {} does not set `recursive_version_locations = true`; add it under [alembic] so Alembic loads them as the static checks do, or move them out of the subfolders of migrations.path (the static checks read every .py file under it)",
+        nested.len(),
+        if nested.len() == 1 { "" } else { "s" },
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+        config.display()
+    )))
+}
+
+/// Whether Alembic will walk version folders recursively: `recursive_version_locations` in
+/// the `[alembic]` section of the ini file, true as Alembic's `asbool` reads it. A mention
+/// of the key in a `pyproject.toml` beside it (Alembic >= 1.16 reads `[tool.alembic]`) is
+/// trusted rather than second-guessed.
+fn recursive_configured(config: &Path) -> bool {
+    let ini = std::fs::read_to_string(config).unwrap_or_default();
+    let mut in_main = false;
+    for line in ini.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_main = t == "[alembic]";
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        if !in_main || t.starts_with('#') || t.starts_with(';') {
             continue;
-        };
-        let Some(rev) = rev_re.captures(&text).map(|c| c[1].to_string()) else {
-            continue;
-        };
-        let parents = down_re
-            .captures(&text)
-            .map(|c| {
-                quoted
-                    .captures_iter(&c[1])
-                    .map(|q| q[1].to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Script {
-            revision: rev,
-            parents,
-            file: rel_path(root, &path),
-        });
+        }
+        if let Some((k, v)) = t.split_once(['=', ':'])
+            && k.trim() == "recursive_version_locations"
+        {
+            let v = v.trim().to_ascii_lowercase();
+            return matches!(v.as_str(), "true" | "yes" | "on" | "y" | "t" | "1");
+        }
     }
-    out.sort_by(|a, b| a.file.cmp(&b.file));
-    Ok(out)
+    config
+        .parent()
+        .map(|d| d.join("pyproject.toml"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .is_some_and(|t| t.contains("recursive_version_locations"))
 }
 
 /// `alembic_version` rows after the upgrade.

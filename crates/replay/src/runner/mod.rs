@@ -11,6 +11,7 @@ pub mod sqlsplit;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use gate_chain::Discovery;
 use gate_policy::{MigrationKind, Policy};
 
 use crate::child_env::ChildEnv;
@@ -86,12 +87,25 @@ pub enum Runner {
 }
 
 impl Runner {
+    /// Reads the chain with `gate_chain::discover`, the discovery the static checks use.
     pub fn new(policy: &Policy, repo_root: &Path) -> Result<Runner, RunnerError> {
+        let discovery = gate_chain::discover(repo_root, policy)
+            .map_err(|e| RunnerError::Config(e.to_string()))?;
+        Runner::with_chain(policy, repo_root, &discovery)
+    }
+
+    /// The runner for a chain already read (the same `Discovery` the C-checks judged), so the
+    /// replay applies exactly the revisions, files and order the static checks saw.
+    pub fn with_chain(
+        policy: &Policy,
+        repo_root: &Path,
+        discovery: &Discovery,
+    ) -> Result<Runner, RunnerError> {
         Ok(match policy.migrations.kind {
             MigrationKind::Alembic => {
-                Runner::Alembic(alembic::AlembicRunner::new(policy, repo_root)?)
+                Runner::Alembic(alembic::AlembicRunner::new(policy, repo_root, discovery)?)
             }
-            MigrationKind::Sql => Runner::Sql(sql::SqlRunner::new(policy, repo_root)?),
+            MigrationKind::Sql => Runner::Sql(sql::SqlRunner::new(policy, discovery)),
             MigrationKind::Command => {
                 Runner::Command(command::CommandRunner::new(policy, repo_root)?)
             }

@@ -3,24 +3,25 @@
 //! or alter it: golang-migrate and dbmate `schema_migrations`, Flyway `flyway_schema_history`,
 //! sqlx `_sqlx_migrations` (`plain` keeps none).
 //!
-//! Each migration runs in one transaction unless it cannot (`CONCURRENTLY`, a
+//! The chain (files, versions, order, dbmate blocks, which migrations cannot run in a
+//! transaction) is `gate_chain`'s discovery, the one the static checks use. Each migration
+//! runs in one transaction unless gate-chain says it cannot (`CONCURRENTLY`, a
 //! `-- gate:no-transaction` line, sqlx's `-- no-transaction`, dbmate's `transaction:false`);
 //! then its statements run one by one. A PostgreSQL error position becomes file:line:col.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use gate_chain::Discovery;
 use gate_policy::{Policy, SqlNaming};
-use regex::Regex;
 use sha2::Digest as _;
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 use sqlx::{AssertSqlSafe, raw_sql};
 
 use super::sqlsplit;
-use super::{Applied, Failure, RunOutcome, RunnerError, Target, rel_path, terminate_sessions};
+use super::{Applied, Failure, RunOutcome, RunnerError, Target, terminate_sessions};
 use crate::child_env::ChildEnv;
 
 /// One SQL text to run: a whole file, or a dbmate section of one.
@@ -45,7 +46,9 @@ impl Part {
 /// One migration of the chain.
 #[derive(Debug, Clone)]
 struct Migration {
-    /// As the tool records it (`20240101120000`, `1.2`); empty for Flyway repeatables.
+    /// The chain's revision id (the version as the file name spells it: `000001`, `1_2`).
+    id: String,
+    /// As the tool records it (`1`, `1.2`, `20240101120000`); empty for Flyway repeatables.
     version: String,
     description: String,
     up: Part,
@@ -64,14 +67,14 @@ pub struct SqlRunner {
 }
 
 impl SqlRunner {
-    pub fn new(policy: &Policy, root: &Path) -> Result<Self, RunnerError> {
-        let dir = root.join(&policy.migrations.path);
-        let migrations = discover(&dir, root, policy.migrations.naming)?;
-        Ok(SqlRunner {
+    /// The runner for the chain `gate_chain::discover` read: the same files, versions, order
+    /// and up/down sections the static checks judged.
+    pub fn new(policy: &Policy, discovery: &Discovery) -> Self {
+        SqlRunner {
             naming: policy.migrations.naming,
-            migrations,
+            migrations: migrations(discovery),
             applied: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     pub fn naming_name(&self) -> &'static str {
@@ -84,10 +87,9 @@ impl SqlRunner {
         }
     }
 
+    /// `version` as the file name spells it (`000001`) or as the tool records it (`1`).
     pub fn knows(&self, version: &str) -> bool {
-        self.migrations
-            .iter()
-            .any(|m| !m.repeatable && m.version == version)
+        self.migrations.iter().any(|m| m.is(version))
     }
 
     pub fn count(&self) -> usize {
@@ -155,7 +157,7 @@ impl SqlRunner {
                 let i = self
                     .migrations
                     .iter()
-                    .position(|m| !m.repeatable && &m.version == r)
+                    .position(|m| m.is(r))
                     .ok_or_else(|| {
                         RunnerError::Config(format!(
                             "no migration with version {r} in the chain (applied-after of an emergency script?)"
@@ -466,216 +468,70 @@ fn label(m: &Migration) -> String {
     }
 }
 
-/// Whether a migration must run outside a transaction.
-fn needs_no_transaction(sql: &str) -> bool {
-    static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-        Regex::new(r"(?im)^\s*--\s*gate:no-transaction\b|\bCONCURRENTLY\b|^\s*VACUUM\b|^\s*(CREATE|DROP)\s+DATABASE\b")
-            .expect("valid regex")
-    });
-    RE.is_match(sql)
-}
-
-fn part(file: &str, text: &str, start: usize, end: usize, forced_no_tx: bool) -> Part {
-    Part {
-        file: file.to_string(),
-        file_text: text.to_string(),
-        start,
-        end,
-        no_transaction: forced_no_tx || needs_no_transaction(&text[start..end]),
+impl Migration {
+    /// Whether `name` is this versioned migration, by chain id or by recorded version.
+    fn is(&self, name: &str) -> bool {
+        !self.repeatable && (self.id == name || self.version == name)
     }
 }
 
-/// Numeric version parts for ordering (`1.10` after `1.9`).
-fn version_key(v: &str) -> Vec<u64> {
-    v.split(['.', '_'])
-        .map(|p| p.parse().unwrap_or(u64::MAX))
-        .collect()
-}
-
-fn discover(dir: &Path, root: &Path, naming: SqlNaming) -> Result<Vec<Migration>, RunnerError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        RunnerError::Config(format!(
-            "cannot read the migrations folder {} ({e}); set migrations.path in policy.toml",
-            dir.display()
-        ))
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("sql"))
+/// The chain to apply, in order: versioned migrations, then Flyway's repeatables.
+fn migrations(discovery: &Discovery) -> Vec<Migration> {
+    let texts: HashMap<&str, String> = discovery
+        .files
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), gate_chain::source_text(bytes)))
         .collect();
-    files.sort();
-    let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map_err(|e| RunnerError::Config(format!("cannot read migration {}: {e}", p.display())))
-    };
-    let name = |p: &Path| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut ups: Vec<(Vec<u64>, String, Migration)> = Vec::new();
-    let mut downs: HashMap<String, Part> = HashMap::new();
-    let mut repeatables = Vec::new();
-    let re = match naming {
-        SqlNaming::GolangMigrate => r"^(\d+)_(.*)\.(up|down)\.sql$",
-        SqlNaming::Flyway => r"^([VU])(\d+(?:[._]\d+)*)__(.*)\.sql$",
-        SqlNaming::Sqlx => r"^(\d+)_(.*?)(?:\.(up|down))?\.sql$",
-        SqlNaming::Dbmate => r"^(\d+)_?(.*)\.sql$",
-        SqlNaming::Plain => r"^(.*?)(?:\.(up|down))?\.sql$",
-    };
-    let re = Regex::new(re).expect("valid regex");
-    for path in &files {
-        let n = name(path);
-        let rel = rel_path(root, path);
-        if naming == SqlNaming::Flyway && n.starts_with("R__") {
-            let text = read(path)?;
-            let desc = n
-                .trim_start_matches("R__")
-                .trim_end_matches(".sql")
-                .replace('_', " ");
-            repeatables.push(Migration {
-                version: String::new(),
-                description: desc,
-                up: part(&rel, &text, 0, text.len(), false),
-                down: None,
-                repeatable: true,
-            });
-            continue;
+    let text = |path: &str| texts.get(path).cloned().unwrap_or_default();
+    // A part of a file: the whole file, or a dbmate block at `at`.
+    let part = |file: &str, section: Option<(&String, usize)>, no_transaction: bool| {
+        let file_text = text(file);
+        let (start, end) = section.map_or((0, file_text.len()), |(sql, at)| (at, at + sql.len()));
+        Part {
+            file: file.to_string(),
+            file_text,
+            start,
+            end,
+            no_transaction,
         }
-        let Some(c) = re.captures(&n) else { continue };
-        let text = read(path)?;
-        match naming {
-            SqlNaming::Dbmate => {
-                let (up, down) = dbmate_sections(&rel, &text);
-                let version = c[1].to_string();
-                ups.push((
-                    version_key(&version),
-                    version.clone(),
-                    Migration {
-                        description: c[2].replace('_', " "),
-                        version,
-                        up,
-                        down,
-                        repeatable: false,
-                    },
-                ));
-            }
-            SqlNaming::Flyway => {
-                let version = c[2].replace('_', ".");
-                let p = part(&rel, &text, 0, text.len(), false);
-                if &c[1] == "U" {
-                    downs.insert(version, p);
-                } else {
-                    ups.push((
-                        version_key(&version),
-                        version.clone(),
-                        Migration {
-                            description: c[3].replace('_', " "),
-                            version,
-                            up: p,
-                            down: None,
-                            repeatable: false,
-                        },
-                    ));
-                }
-            }
-            SqlNaming::Plain => {
-                let version = c[1].to_string();
-                let p = part(&rel, &text, 0, text.len(), false);
-                if c.get(2).is_some_and(|d| d.as_str() == "down") {
-                    downs.insert(version, p);
-                } else {
-                    ups.push((
-                        Vec::new(),
-                        version.clone(),
-                        Migration {
-                            description: version.clone(),
-                            version,
-                            up: p,
-                            down: None,
-                            repeatable: false,
-                        },
-                    ));
-                }
-            }
-            SqlNaming::GolangMigrate | SqlNaming::Sqlx => {
-                let version = c[1]
-                    .parse::<u64>()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|_| c[1].to_string());
-                // sqlx's own marker for migrations that must run outside a transaction.
-                let sqlx_no_tx =
-                    naming == SqlNaming::Sqlx && text.trim_start().starts_with("-- no-transaction");
-                let p = part(&rel, &text, 0, text.len(), sqlx_no_tx);
-                if c.get(3).is_some_and(|d| d.as_str() == "down") {
-                    downs.insert(version, p);
-                } else {
-                    ups.push((
-                        version_key(&version),
-                        version.clone(),
-                        Migration {
-                            description: c[2].replace('_', " "),
-                            version,
-                            up: p,
-                            down: None,
-                            repeatable: false,
-                        },
-                    ));
-                }
-            }
-        }
-    }
-    if naming == SqlNaming::Plain {
-        ups.sort_by(|a, b| a.1.cmp(&b.1));
-    } else {
-        ups.sort_by(|a, b| a.0.cmp(&b.0));
-    }
-    let mut out: Vec<Migration> = ups
+    };
+    let graph = &discovery.graph;
+    let mut out: Vec<Migration> = graph
+        .order()
         .into_iter()
-        .map(|(_, v, mut m)| {
-            if let Some(d) = downs.remove(&v) {
-                m.down = Some(d);
+        .filter_map(|r| r.sql.as_ref().map(|m| (r, m)))
+        .map(|(r, m)| {
+            let up = part(
+                &m.up,
+                m.up_sql.as_ref().map(|s| (s, m.up_sql_at)),
+                m.no_transaction,
+            );
+            let down = m.down.as_ref().map(|d| {
+                part(
+                    d,
+                    m.down_sql.as_ref().map(|s| (s, m.down_sql_at)),
+                    m.down_no_transaction,
+                )
+            });
+            Migration {
+                id: r.id.clone(),
+                version: m.recorded_version.clone(),
+                description: m.description.replace('_', " "),
+                up,
+                down,
+                repeatable: false,
             }
-            m
         })
         .collect();
-    out.extend(repeatables);
-    Ok(out)
-}
-
-/// dbmate recognises `-- migrate:up` / `-- migrate:down` only at the start of a line, with
-/// options such as `transaction:false` after the marker.
-fn dbmate_sections(file: &str, text: &str) -> (Part, Option<Part>) {
-    let re = Regex::new(r"(?m)^--\s*migrate:(up|down)([^\n]*)$").expect("valid regex");
-    let marks: Vec<(usize, usize, bool, bool)> = re
-        .captures_iter(text)
-        .map(|c| {
-            let m = c.get(0).expect("match");
-            (
-                m.start(),
-                m.end(),
-                &c[1] == "up",
-                c[2].contains("transaction:false"),
-            )
-        })
-        .collect();
-    let mut up = None;
-    let mut down = None;
-    for (i, &(_, body_start, is_up, no_tx)) in marks.iter().enumerate() {
-        let end = marks.get(i + 1).map_or(text.len(), |m| m.0);
-        let p = part(file, text, body_start, end, no_tx);
-        if is_up {
-            up = Some(p);
-        } else {
-            down = Some(p);
-        }
-    }
-    (
-        up.unwrap_or_else(|| part(file, text, 0, text.len(), false)),
-        down,
-    )
+    out.extend(graph.repeatable.iter().map(|m| Migration {
+        id: String::new(),
+        version: String::new(),
+        description: m.description.replace('_', " "),
+        up: part(&m.up, None, m.no_transaction),
+        down: None,
+        repeatable: true,
+    }));
+    out
 }
 
 /// CRC-32 (IEEE), the checksum family Flyway records.
@@ -694,28 +550,6 @@ fn crc32(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dbmate_markers_only_count_at_line_start() {
-        let text = "-- migrate:up\nCREATE TABLE a (x int); -- not -- migrate:down here\n-- migrate:down transaction:false\nDROP TABLE a;\n";
-        let (up, down) = dbmate_sections("m.sql", text);
-        assert!(up.sql().contains("CREATE TABLE a"));
-        assert!(up.sql().contains("not -- migrate:down here"));
-        let down = down.expect("down section");
-        assert!(down.no_transaction);
-        assert_eq!(down.sql().trim(), "DROP TABLE a;");
-    }
-
-    #[test]
-    fn concurrently_and_the_directive_leave_the_transaction() {
-        assert!(needs_no_transaction(
-            "CREATE INDEX CONCURRENTLY i ON t (x);"
-        ));
-        assert!(needs_no_transaction(
-            "-- gate:no-transaction\nALTER TYPE e ADD VALUE 'x';"
-        ));
-        assert!(!needs_no_transaction("CREATE INDEX i ON t (x);"));
-    }
 
     #[test]
     fn crc32_matches_the_reference_value() {
