@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use gate_policy::Policy;
+use gate_report::redact::redact;
 use gate_report::{Format, Report};
 
 /// The `--help` footer every binary shows: exit codes are part of the contract.
@@ -114,6 +115,7 @@ pub fn load_policy(ws: &Workspace, policy_arg: Option<&Path>) -> anyhow::Result<
 /// Render the report to stdout; for `github`, also append the Markdown summary to
 /// `$GITHUB_STEP_SUMMARY` when set. Returns the exit code (0 or 1).
 pub fn emit(report: &Report, format: Format) -> ExitCode {
+    let report = &report.redacted();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let options = gate_report::RenderOptions::for_stdout();
@@ -145,7 +147,7 @@ pub fn emit(report: &Report, format: Format) -> ExitCode {
 
 /// Print an error that stopped a check from running and return exit code 2.
 pub fn fail(err: &anyhow::Error) -> ExitCode {
-    let text = err.to_string();
+    let text = redact(&err.to_string());
     // Policy diagnostics arrive rendered like rustc's, each already starting with `error`.
     if text.starts_with("error") {
         eprintln!("{text}");
@@ -154,8 +156,8 @@ pub fn fail(err: &anyhow::Error) -> ExitCode {
     }
     let mut source = err.source();
     while let Some(s) = source {
-        let text = s.to_string();
-        if !err.to_string().contains(&text) {
+        let text = redact(&s.to_string());
+        if !err.to_string().contains(&s.to_string()) {
             eprintln!("  caused by: {text}");
         }
         source = s.source();

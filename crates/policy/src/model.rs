@@ -126,7 +126,7 @@ impl Emergency {
         match name.rsplit_once('.') {
             Some((stem, ext)) if !stem.is_empty() => {
                 let ext = ext.to_ascii_lowercase();
-                self.extensions.iter().any(|e| *e == ext)
+                self.extensions.contains(&ext)
             }
             _ => false,
         }

@@ -1,68 +1,91 @@
-//! Step 5: registered emergency fixes, replayed only ever on scratch databases.
-//! - idempotency (F001): migrate to `applied-after`, apply, snapshot, apply again;
-//! - rollback (F002): after one apply, the rollback must restore the pre-fix schema;
+//! Step 5: registered emergency fixes, replayed only ever on scratch databases, each in a
+//! throw-away copy of the work tree ([`WorkCopy`]) with stdin closed.
+//! - idempotency (F001): migrate to `applied-after`, apply, apply again: the second run must
+//!   succeed and change neither schema nor rows;
+//! - did anything happen (F006): the first run must change the schema or some rows;
+//! - rollback (F002): after one apply, the rollback must restore schema and rows;
 //! - production path (F003/F004/F005): migrate to `applied-after`, apply, upgrade to head —
 //!   a failing later migration is the crisis (F003); a schema the chain alone does not
 //!   produce is unconsolidated drift (F004), or an incomplete conversion (F005).
+//!
+//! What cannot be checked (the chain does not build up to where the fix ran) is `R010`.
 
 use std::time::Instant;
 
 use gate_policy::{Script, ScriptStatus};
-use gate_report::Finding;
-use gate_schema::Snapshot;
+use gate_report::{Finding, Section, Severity};
+use gate_schema::{DataSnapshot, Snapshot};
 use tokio::process::Command;
 
-use crate::backend::ScratchDatabase;
 use crate::redact_error;
-use crate::run::{Ctx, ReplayError, run_sql};
+use crate::run::{Ctx, ReplayError, Scratch, Settings, not_run, run_sql};
 use crate::runner::Target;
-use crate::runner::process::run_streaming;
+use crate::runner::process::{Finished, run_streaming};
+use crate::workcopy::WorkCopy;
 
-/// Findings for every registered fix with `run` or `sql` and status active, legacy or converted.
-pub(crate) async fn verify(
-    ctx: &Ctx<'_>,
-    clean_head: &Snapshot,
-) -> Result<Vec<Finding>, ReplayError> {
-    let mut out = Vec::new();
-    let scripts = ctx
-        .settings
+/// The registry entries the replay verifies: with `run` or `sql`, and not retired.
+fn verifiable(settings: &Settings) -> impl Iterator<Item = &Script> {
+    settings
         .policy
         .emergency
         .scripts
         .iter()
         .filter(|s| s.run.is_some() || s.sql.is_some())
-        .filter(|s| s.status != ScriptStatus::Retired);
-    for script in scripts {
+        .filter(|s| s.status != ScriptStatus::Retired)
+}
+
+/// R010 for every fix when nothing could be verified, `because` ...
+pub(crate) fn not_verified(settings: &Settings, because: &str) -> Vec<Finding> {
+    verifiable(settings)
+        .map(|s| {
+            not_run(
+                &s.path,
+                &format!(
+                    "{}: the emergency fix was not verified (idempotency, rollback, production path): {because}",
+                    s.path
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Findings for every verifiable fix, and a section that says per fix what was checked.
+/// `clean_head` is `None` when the chain does not build to head (`because` says why): the
+/// checks at `applied-after` still run where the chain builds that far.
+pub(crate) async fn verify(
+    ctx: &Ctx<'_>,
+    clean_head: Option<&Snapshot>,
+    because: &str,
+) -> Result<(Vec<Finding>, Option<Section>), ReplayError> {
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    for script in verifiable(ctx.settings) {
         ctx.progress
             .stage(&format!("emergency fix {}", script.path));
-        out.extend(verify_one(ctx, script, clean_head).await?);
+        let mut summary = FixSummary::new(script);
+        out.extend(verify_one(ctx, script, clean_head, because, &mut summary).await?);
+        rows.push(summary);
     }
-    Ok(out)
+    Ok((out, (!rows.is_empty()).then(|| section(&rows))))
 }
 
 /// Before any database starts: every fix to verify names a revision of the chain in
 /// `applied-after`, so a typo is a configuration error, not a failed replay halfway through.
 pub(crate) fn check_registry(
-    settings: &crate::run::Settings,
+    settings: &Settings,
     runner: &crate::runner::Runner,
 ) -> Result<(), ReplayError> {
     let mut bad = Vec::new();
-    for s in settings
-        .policy
-        .emergency
-        .scripts
-        .iter()
-        .filter(|s| (s.run.is_some() || s.sql.is_some()) && s.status != ScriptStatus::Retired)
-    {
-        if let Target::Revision(r) = target(s) {
-            if runner.knows_revision(&r) == Some(false) {
-                bad.push(format!(
-                    "emergency script {} ({}:{}): applied-after = \"{r}\" names no revision of the chain",
-                    s.path,
-                    settings.policy.file.display(),
-                    s.line
-                ));
-            }
+    for s in verifiable(settings) {
+        if let Target::Revision(r) = target(s)
+            && runner.knows_revision(&r) == Some(false)
+        {
+            bad.push(format!(
+                "emergency script {} ({}:{}): applied-after = \"{r}\" names no revision of the chain",
+                s.path,
+                settings.policy.file.display(),
+                s.line_of("applied-after")
+            ));
         }
     }
     if bad.is_empty() {
@@ -96,51 +119,129 @@ fn target_name(t: &Target) -> String {
     }
 }
 
-/// A fresh database migrated to where the fix ran.
-async fn prepared(ctx: &Ctx<'_>, script: &Script) -> Result<ScratchDatabase, ReplayError> {
+/// What was checked for one fix, for the report's section.
+#[derive(Debug)]
+struct FixSummary {
+    path: String,
+    checks: Vec<String>,
+    written: Vec<String>,
+}
+
+impl FixSummary {
+    fn new(script: &Script) -> Self {
+        FixSummary {
+            path: script.path.clone(),
+            checks: Vec::new(),
+            written: Vec::new(),
+        }
+    }
+}
+
+fn section(rows: &[FixSummary]) -> Section {
+    let mut text = String::new();
+    let mut md = String::from(
+        "| fix | checked | files it wrote (left in a throw-away copy) |\n|---|---|---|\n",
+    );
+    let mut data = Vec::new();
+    for r in rows {
+        let written = if r.written.is_empty() {
+            "-".to_string()
+        } else {
+            r.written.join(", ")
+        };
+        text.push_str(&format!(
+            "{}: {}; wrote: {written}\n",
+            r.path,
+            r.checks.join(", ")
+        ));
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            gate_report::render::markdown_escape_cell(&r.path),
+            gate_report::render::markdown_escape_cell(&r.checks.join(", ")),
+            gate_report::render::markdown_escape_cell(&written)
+        ));
+        data.push(serde_json::json!({"path": r.path, "checks": r.checks, "written": r.written}));
+    }
+    Section {
+        title: "Emergency fixes".into(),
+        text,
+        markdown: md,
+        data: serde_json::Value::Array(data),
+    }
+}
+
+/// Schema and rows of a scratch database.
+struct State {
+    schema: Snapshot,
+    data: DataSnapshot,
+}
+
+impl State {
+    async fn read(ctx: &Ctx<'_>, db: &Scratch) -> Result<State, ReplayError> {
+        Ok(State {
+            schema: ctx.capture(db).await?,
+            data: ctx.data(db).await?,
+        })
+    }
+
+    /// Differences in words, schema first.
+    fn diff(ctx: &Ctx<'_>, a: &State, b: &State, an: &str, bn: &str) -> Vec<String> {
+        let mut d: Vec<String> = ctx
+            .diff(&a.schema, &b.schema, an, bn)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        d.extend(a.data.diff(&b.data, an, bn));
+        d
+    }
+}
+
+/// A fresh database migrated to where the fix ran; `Err(why)` when the chain does not build
+/// that far.
+async fn prepared(ctx: &Ctx<'_>, script: &Script) -> Result<Result<Scratch, String>, ReplayError> {
     let db = ctx.fresh().await?;
     let t = target(script);
     let up = match ctx
         .runner
-        .upgrade(&db.url, &t, ctx.deadline, &mut |_| {})
+        .upgrade(&db.env, &t, ctx.deadline, &mut |_| {})
         .await
     {
         Ok(u) => u,
         Err(e) => {
             ctx.drop(&db).await;
-            return Err(ReplayError::Config(format!(
-                "emergency script {} (policy line {}): cannot upgrade to {}: {e}",
-                script.path,
-                script.line,
-                target_name(&t)
-            )));
+            return Err(e.into());
         }
     };
     if let Some(f) = up.failure {
         ctx.drop(&db).await;
-        return Err(ReplayError::Config(redact_error(&format!(
-            "emergency script {} (policy line {}): upgrading to {} (applied-after) failed at {}; check applied-after names a revision of the chain",
-            script.path,
-            script.line,
+        return Ok(Err(format!(
+            "upgrading an empty database to {} (applied-after) fails at {}",
             target_name(&t),
             f.describe()
-        ))));
+        )));
     }
-    Ok(db)
+    Ok(Ok(db))
 }
 
-/// Apply `script` (its `run` command, or its `sql` file) to `db`; `Err` carries why it failed.
+/// How one application of the fix went.
+enum Applied {
+    Ok,
+    /// It failed; the text says why in one line.
+    Failed(String),
+}
+
+/// Apply `script` (its `run` command with `args`, or its `sql` file) to `db`, inside `work`.
 async fn apply(
     ctx: &Ctx<'_>,
     script: &Script,
-    command: Option<&str>,
-    db: &ScratchDatabase,
-) -> Result<Result<(), String>, ReplayError> {
-    if let Some(cmd) = command {
-        return run_command(ctx, cmd, db).await;
+    db: &Scratch,
+    work: &WorkCopy,
+) -> Result<Applied, ReplayError> {
+    if let Some(cmd) = &script.run {
+        return run_command(ctx, cmd, &script.args, db, work).await;
     }
     let Some(sql) = &script.sql else {
-        return Ok(Ok(()));
+        return Ok(Applied::Ok);
     };
     let path = ctx.settings.root.join(sql);
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -150,127 +251,380 @@ async fn apply(
         ))
     })?;
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-    match tokio::time::timeout(remaining, run_sql(&db.url, &text)).await {
-        Ok(r) => Ok(r),
+    match tokio::time::timeout(remaining, run_sql(&db.db.url, &text)).await {
+        Ok(Ok(())) => Ok(Applied::Ok),
+        Ok(Err(e)) => Ok(Applied::Failed(e)),
         Err(_) => {
-            crate::runner::terminate_sessions(&db.url).await;
-            Ok(Err(format!("timed out after {}s", ctx.timeout.as_secs())))
+            crate::runner::terminate_sessions(&db.db.url).await;
+            Ok(Applied::Failed(format!(
+                "timed out after {}s",
+                ctx.timeout.as_secs()
+            )))
         }
     }
 }
 
+/// Run a fix or rollback command: `sh -c 'CMD "$@"' sh ARGS…`, so `args` reach the script as
+/// separate words without another round of shell quoting.
 async fn run_command(
     ctx: &Ctx<'_>,
     command: &str,
-    db: &ScratchDatabase,
-) -> Result<Result<(), String>, ReplayError> {
+    args: &[String],
+    db: &Scratch,
+    work: &WorkCopy,
+) -> Result<Applied, ReplayError> {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .current_dir(&ctx.settings.root)
-        .env("DATABASE_URL", &db.url);
+    if args.is_empty() {
+        cmd.arg("-c").arg(command);
+    } else {
+        cmd.arg("-c")
+            .arg(format!("{command} \"$@\""))
+            .arg("sh")
+            .args(args);
+    }
+    cmd.current_dir(work.root());
+    db.env.apply(&mut cmd);
     let finished = run_streaming(cmd, ctx.deadline, |_, _, _| {})
         .await
         .map_err(|e| ReplayError::Environment(format!("cannot run `sh`: {e}")))?;
     if finished.success() {
-        return Ok(Ok(()));
+        return Ok(Applied::Ok);
     }
     if finished.timed_out {
-        crate::runner::terminate_sessions(&db.url).await;
-        return Ok(Err(format!("timed out after {}s", ctx.timeout.as_secs())));
+        crate::runner::terminate_sessions(&db.db.url).await;
+        return Ok(Applied::Failed(format!(
+            "timed out after {}s",
+            ctx.timeout.as_secs()
+        )));
     }
-    Ok(Err(format!(
-        "`{command}` exited with {}: {}",
-        finished
-            .code
-            .map_or_else(|| "a signal".to_string(), |c| format!("code {c}")),
-        finished.tail(3).replace('\n', " | ")
+    let status = finished
+        .code
+        .map_or_else(|| "a signal".to_string(), |c| format!("code {c}"));
+    if asked_for_input(&finished) {
+        return Ok(Applied::Failed(format!(
+            "the fix asked for input, but a replay has no one to answer (stdin is closed; `{command}` exited with {status}); pass the answers as `args` in its entry, e.g. args = [\"--yes\"]"
+        )));
+    }
+    Ok(Applied::Failed(format!(
+        "`{command}` exited with {status}: {}",
+        error_line(&finished)
     )))
 }
 
-fn list(diffs: &[gate_schema::Difference]) -> String {
-    diffs
+/// Python's `input()` on a closed stdin, and the usual shell/Node equivalents.
+fn asked_for_input(f: &Finished) -> bool {
+    f.lines.iter().any(|(_, l)| {
+        l.contains("EOFError")
+            || l.contains("EOF when reading a line")
+            || l.contains("readline was closed")
+    })
+}
+
+/// The line that says what went wrong: the last that looks like an error (a traceback's
+/// final line, `ERROR:`, `FAILED`), skipping SQLAlchemy's documentation links; else the last.
+fn error_line(f: &Finished) -> String {
+    let lines: Vec<&str> = f
+        .lines
         .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+        .map(|(_, l)| l.trim())
+        .filter(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("(Background on this error") && !l.starts_with("https://"))
+        .collect();
+    let looks_like_error = |l: &&&str| {
+        let lower = l.to_ascii_lowercase();
+        lower.contains("error")
+            || lower.contains("exception")
+            || lower.contains("failed")
+            || lower.contains("fatal")
+    };
+    lines
+        .iter()
+        .rev()
+        .find(looks_like_error)
+        .or_else(|| lines.last())
+        .map_or_else(
+            || "(no output)".to_string(),
+            |l| l.chars().take(400).collect(),
+        )
+}
+
+/// Server-side counters of the scratch database (`pg_stat_database`), read once every other
+/// session has ended (a backend flushes its statistics when it exits). They tell what a fix
+/// that exits 0 really did: whether it connected at all, and whether a statement failed.
+#[derive(Debug, Clone, Copy)]
+struct Counters {
+    /// Sessions ended so far (each read adds its own by the next read).
+    sessions: i64,
+    /// Transactions rolled back: an SQL error the fix caught and hid still counts here.
+    rollbacks: i64,
+}
+
+async fn counters(db: &Scratch) -> Option<Counters> {
+    use sqlx::Connection as _;
+    let mut c = sqlx::PgConnection::connect(&db.db.url).await.ok()?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let others: (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut c)
+        .await
+        .ok()?;
+        if others.0 == 0 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut c)
+        .await;
+    // `sessions` exists from PostgreSQL 14 on; before that the counters stay unknown.
+    let n: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT sessions, xact_rollback FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_optional(&mut c)
+    .await
+    .ok()?;
+    let _ = c.close().await;
+    n.map(|(sessions, rollbacks)| Counters { sessions, rollbacks })
 }
 
 async fn verify_one(
     ctx: &Ctx<'_>,
     script: &Script,
-    clean_head: &Snapshot,
+    clean_head: Option<&Snapshot>,
+    because: &str,
+    summary: &mut FixSummary,
 ) -> Result<Vec<Finding>, ReplayError> {
     let mut out = Vec::new();
-    let run = script.run.as_deref();
     let at = target_name(&target(script));
+    let work = WorkCopy::new(&ctx.settings.root).map_err(|e| {
+        ReplayError::Environment(format!(
+            "cannot make a throw-away copy of the work tree for {}: {e}",
+            script.path
+        ))
+    })?;
+    let db = match prepared(ctx, script).await? {
+        Ok(db) => db,
+        Err(why) => {
+            summary.checks.push("not verified".into());
+            out.push(not_run(
+                &script.path,
+                &format!(
+                    "{}: the emergency fix was not verified (idempotency, rollback, production path): {why}",
+                    script.path
+                ),
+            ));
+            return Ok(out);
+        }
+    };
+    let result = at_applied_after(ctx, script, &db, &work, &at, &mut out, summary).await;
+    ctx.drop(&db).await;
+    let first_run_ok = result?;
 
-    // Idempotency, then (on the same database when it is in the one-apply state) rollback.
-    let db = prepared(ctx, script).await?;
-    let result = async {
-        let pre = ctx.capture(&db).await?;
-        if let Err(e) = apply(ctx, script, run, &db).await? {
+    if first_run_ok {
+        production_path(ctx, script, &work, clean_head, because, &mut out, summary).await?;
+    }
+    summary.written = work.written();
+    Ok(out)
+}
+
+/// F001, F006 and F002 on one database at `applied-after`. Returns whether the first run
+/// succeeded (the production path is only meaningful then).
+async fn at_applied_after(
+    ctx: &Ctx<'_>,
+    script: &Script,
+    db: &Scratch,
+    work: &WorkCopy,
+    at: &str,
+    out: &mut Vec<Finding>,
+    summary: &mut FixSummary,
+) -> Result<bool, ReplayError> {
+    let pre = State::read(ctx, db).await?;
+    let before = counters(db).await;
+    if let Applied::Failed(e) = apply(ctx, script, db, work).await? {
+        summary.checks.push("first run failed".into());
+        out.push(finding(
+            "F001",
+            script,
+            format!("the fix fails when applied at {at}, where production ran it: {e}"),
+            "Make the fix apply cleanly at applied-after, or correct applied-after.",
+        ));
+        return Ok(false);
+    }
+    let after = counters(db).await;
+    let once = State::read(ctx, db).await?;
+    summary.checks.push("applied".into());
+    if State::diff(ctx, &pre, &once, "before", "after").is_empty() {
+        // The reading connection before the fix ends one session of its own.
+        let (fix_sessions, errors) = match (before, after) {
+            (Some(a), Some(b)) => (Some(b.sessions - a.sessions - 1), b.rollbacks - a.rollbacks),
+            _ => (None, 0),
+        };
+        let f = if errors > 0 {
+            finding(
+                "F006",
+                script,
+                format!("applied at {at}, the fix changed no schema and no row, and the server saw a statement fail: it failed but exited 0"),
+                "Make the fix exit non-zero when a statement fails (do not catch and print), then fix the statement.",
+            )
+        } else if script.run.is_some() && fix_sessions == Some(0) {
+            finding(
+                "F006",
+                script,
+                format!(
+                    "applied at {at}, the fix exited 0 but never connected to the scratch database it was given (DATABASE_URL = {}, and PGHOST/PGPORT/PGUSER/PGDATABASE)",
+                    db.env.database_url()
+                ),
+                "Make the fix read DATABASE_URL (or libpq's PG* variables) and exit non-zero when it cannot connect; set replay.database-url if it needs another URL form.",
+            )
+        } else {
+            finding(
+                "F006",
+                script,
+                format!("applied at {at}, the fix changed no schema and no row on the scratch database (it exited 0 and no statement failed); if it only updates rows a scratch database lacks, this is expected"),
+                "Check that the fix really ran; a data fix is verified once the replay seeds rows (replay.data).",
+            )
+            .severity(Severity::Warning)
+        };
+        out.push(f);
+    }
+
+    let mut idempotent = true;
+    match apply(ctx, script, db, work).await? {
+        Applied::Failed(e) => {
+            idempotent = false;
             out.push(finding(
                 "F001",
                 script,
-                format!("the fix fails when applied at {at}, where production ran it: {e}"),
-                "Make the fix apply cleanly at applied-after, or correct applied-after.",
+                format!("a second run fails: {e}"),
+                "Guard the fix (IF NOT EXISTS, ON CONFLICT, check before altering).",
             ));
-            return Ok(());
         }
-        let once = ctx.capture(&db).await?;
-        let mut idempotent = true;
-        match apply(ctx, script, run, &db).await? {
-            Err(e) => {
+        Applied::Ok => {
+            let twice = State::read(ctx, db).await?;
+            let d = State::diff(
+                ctx,
+                &once,
+                &twice,
+                "after the first run",
+                "after the second run",
+            );
+            if !d.is_empty() {
                 idempotent = false;
                 out.push(finding(
                     "F001",
                     script,
-                    format!("a second run fails: {e}"),
+                    format!("a second run changes the database: {}", d.join("; ")),
                     "Guard the fix (IF NOT EXISTS, ON CONFLICT, check before altering).",
                 ));
             }
-            Ok(()) => {
-                let twice = ctx.capture(&db).await?;
-                let d = ctx.diff(&once, &twice, "first run", "second run");
-                if !d.is_empty() {
-                    idempotent = false;
-                    out.push(finding(
-                        "F001",
-                        script,
-                        format!("a second run changes the schema: {}", list(&d)),
-                        "Guard the fix (IF NOT EXISTS, ON CONFLICT, check before altering).",
-                    ));
-                }
-            }
         }
-        if let Some(rb) = &script.rollback {
-            if !idempotent {
-                // The database holds two applications; roll back from one, on a fresh one.
-                ctx.drop(&db).await;
-                let db2 = prepared(ctx, script).await?;
-                let r = rollback_check(ctx, script, rb, &db2, &pre, true, &mut out).await;
-                ctx.drop(&db2).await;
-                return r;
-            }
-            rollback_check(ctx, script, rb, &db, &pre, false, &mut out).await?;
-        }
-        Ok::<(), ReplayError>(())
     }
-    .await;
-    ctx.drop(&db).await;
-    result?;
+    summary.checks.push(
+        if idempotent {
+            "idempotent"
+        } else {
+            "not idempotent"
+        }
+        .into(),
+    );
 
-    // The production path: migrations up to applied-after, the fix, then on to head.
-    let Target::Revision(_) = target(script) else {
-        // Applied at head: the clean path and the production path differ by the fix alone.
-        let db = prepared(ctx, script).await?;
-        let r = production_tail(ctx, script, run, &db, clean_head, &mut out, false).await;
-        ctx.drop(&db).await;
-        r?;
-        return Ok(out);
+    if let Some(rb) = &script.rollback {
+        let ok = if idempotent {
+            rollback_check(ctx, script, rb, db, work, &pre, false, out).await?
+        } else {
+            // The database holds two applications; roll back from one, on a fresh one.
+            match prepared(ctx, script).await? {
+                Ok(db2) => {
+                    let r = rollback_check(ctx, script, rb, &db2, work, &pre, true, out).await;
+                    ctx.drop(&db2).await;
+                    r?
+                }
+                Err(_) => false,
+            }
+        };
+        summary.checks.push(
+            if ok {
+                "rollback restores"
+            } else {
+                "rollback fails"
+            }
+            .into(),
+        );
+    }
+    Ok(true)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rollback_check(
+    ctx: &Ctx<'_>,
+    script: &Script,
+    rollback: &str,
+    db: &Scratch,
+    work: &WorkCopy,
+    pre: &State,
+    apply_first: bool,
+    out: &mut Vec<Finding>,
+) -> Result<bool, ReplayError> {
+    if apply_first && let Applied::Failed(e) = apply(ctx, script, db, work).await? {
+        out.push(finding(
+            "F002",
+            script,
+            format!("cannot apply the fix before testing its rollback: {e}"),
+            "Make the fix apply cleanly at applied-after.",
+        ));
+        return Ok(false);
+    }
+    if let Applied::Failed(e) = run_command(ctx, rollback, &[], db, work).await? {
+        out.push(finding(
+            "F002",
+            script,
+            format!("the rollback fails: {e}"),
+            "Make the rollback undo exactly what the fix does.",
+        ));
+        return Ok(false);
+    }
+    let after = State::read(ctx, db).await?;
+    let d = State::diff(ctx, pre, &after, "before the fix", "after the rollback");
+    if !d.is_empty() {
+        out.push(finding(
+            "F002",
+            script,
+            format!(
+                "the rollback does not restore the database: {}",
+                d.join("; ")
+            ),
+            "Make the rollback undo exactly what the fix does.",
+        ));
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// F003/F004/F005: migrations up to applied-after, the fix, then on to head.
+async fn production_path(
+    ctx: &Ctx<'_>,
+    script: &Script,
+    work: &WorkCopy,
+    clean_head: Option<&Snapshot>,
+    because: &str,
+    out: &mut Vec<Finding>,
+    summary: &mut FixSummary,
+) -> Result<(), ReplayError> {
+    let Some(clean_head) = clean_head else {
+        summary.checks.push("production path not checked".into());
+        out.push(not_run(
+            &script.path,
+            &format!(
+                "{}: the production path (fix, then the later migrations) was not checked: {because}",
+                script.path
+            ),
+        ));
+        return Ok(());
     };
-    if !ctx.runner.supports_targets() {
+    let continue_upgrade = matches!(target(script), Target::Revision(_));
+    if continue_upgrade && !ctx.runner.supports_targets() {
         out.push(
             finding(
                 "F003",
@@ -278,56 +632,18 @@ async fn verify_one(
                 "the production path is not checked: migrations.kind = \"command\" cannot stop at applied-after".into(),
                 "Use the alembic or sql runner to check the production path.",
             )
-            .severity(gate_report::Severity::Note),
+            .severity(Severity::Note),
         );
-        return Ok(out);
-    }
-    let db = prepared(ctx, script).await?;
-    let r = production_tail(ctx, script, run, &db, clean_head, &mut out, true).await;
-    ctx.drop(&db).await;
-    r?;
-    Ok(out)
-}
-
-async fn rollback_check(
-    ctx: &Ctx<'_>,
-    script: &Script,
-    rollback: &str,
-    db: &ScratchDatabase,
-    pre: &Snapshot,
-    apply_first: bool,
-    out: &mut Vec<Finding>,
-) -> Result<(), ReplayError> {
-    let run = script.run.as_deref();
-    if apply_first {
-        if let Err(e) = apply(ctx, script, run, db).await? {
-            out.push(finding(
-                "F002",
-                script,
-                format!("cannot apply the fix before testing its rollback: {e}"),
-                "Make the fix apply cleanly at applied-after.",
-            ));
-            return Ok(());
-        }
-    }
-    if let Err(e) = run_command(ctx, rollback, db).await? {
-        out.push(finding(
-            "F002",
-            script,
-            format!("the rollback fails: {e}"),
-            "Make the rollback undo exactly what the fix does.",
-        ));
         return Ok(());
     }
-    let after = ctx.capture(db).await?;
-    let d = ctx.diff(pre, &after, "before the fix", "after the rollback");
-    if !d.is_empty() {
-        out.push(finding(
-            "F002",
-            script,
-            format!("the rollback does not restore the schema: {}", list(&d)),
-            "Make the rollback undo exactly what the fix does.",
-        ));
+    let db = match prepared(ctx, script).await? {
+        Ok(db) => db,
+        Err(_) => return Ok(()),
+    };
+    let r = production_tail(ctx, script, &db, work, clean_head, continue_upgrade, out).await;
+    ctx.drop(&db).await;
+    if r? {
+        summary.checks.push("production path".into());
     }
     Ok(())
 }
@@ -335,21 +651,20 @@ async fn rollback_check(
 async fn production_tail(
     ctx: &Ctx<'_>,
     script: &Script,
-    run: Option<&str>,
-    db: &ScratchDatabase,
+    db: &Scratch,
+    work: &WorkCopy,
     clean_head: &Snapshot,
-    out: &mut Vec<Finding>,
     continue_upgrade: bool,
-) -> Result<(), ReplayError> {
-    if let Err(e) = apply(ctx, script, run, db).await? {
-        // Already reported by the idempotency check as a first-run failure.
-        let _ = e;
-        return Ok(());
+    out: &mut Vec<Finding>,
+) -> Result<bool, ReplayError> {
+    if let Applied::Failed(_) = apply(ctx, script, db, work).await? {
+        // Already reported by the first-run check.
+        return Ok(false);
     }
     if continue_upgrade {
         let up = ctx
             .runner
-            .upgrade(&db.url, &Target::Head, ctx.deadline, &mut |_| {})
+            .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |_| {})
             .await?;
         if let Some(f) = up.failure {
             let mut finding = finding(
@@ -370,7 +685,7 @@ async fn production_tail(
                 }
             }
             out.push(finding);
-            return Ok(());
+            return Ok(true);
         }
     }
     let prod = ctx.capture(db).await?;
@@ -397,7 +712,13 @@ async fn production_tail(
                 "Write a migration that makes the same change, then mark the fix converted.",
             )
         };
-        out.push(finding(code, script, format!("{what}: {}", list(&d)), help));
+        let list: Vec<String> = d.iter().map(ToString::to_string).collect();
+        out.push(finding(
+            code,
+            script,
+            format!("{what}: {}", list.join("; ")),
+            help,
+        ));
     }
-    Ok(())
+    Ok(true)
 }

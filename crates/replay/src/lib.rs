@@ -3,11 +3,13 @@
 
 pub mod backend;
 mod chain_cmd;
+pub mod child_env;
 mod fixes;
 mod progress;
 pub mod run;
 pub mod runner;
 mod snapshot_cmd;
+mod workcopy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,6 +135,14 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     if timeout == 0 {
         anyhow::bail!("--timeout / replay.timeout-s must be at least 1 second");
     }
+    // Secrets the gate was given: masked in every output from here on.
+    for url in a.database_url.iter().chain(a.reference.iter()) {
+        gate_report::redact::register_url_secrets(url);
+    }
+    if let Some(pw) = std::env::var_os("PGPASSWORD") {
+        gate_report::redact::register_secret(&pw.to_string_lossy());
+    }
+    let env = crate::child_env::EnvTemplate::new(&policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let backend_options = BackendOptions {
         image: a
             .image
@@ -156,6 +166,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         timeout: Duration::from_secs(timeout),
         roundtrip: policy.replay.roundtrip && !a.no_roundtrip,
         fixes: policy.replay.fixes && !a.no_fixes,
+        env,
         policy,
     })
 }
@@ -178,6 +189,7 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     let outcome = rt.block_on(run::replay(&settings, mode));
     // Child processes and connections are gone with the runtime before we exit.
     rt.shutdown_timeout(Duration::from_secs(5));
+    backend::exit_if_interrupted();
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -204,17 +216,10 @@ fn redact_anyhow(e: anyhow::Error) -> anyhow::Error {
     anyhow::anyhow!("{}", redact_error(&format!("{e:#}")))
 }
 
-/// Replace the password of every connection URL inside `text` with `***`: error messages of
-/// drivers and tools sometimes quote the URL they were given.
+/// `text` with every known secret masked (see [`gate_report::redact`]): error messages of
+/// drivers and tools sometimes quote the URL or password they were given.
 pub fn redact_error(text: &str) -> String {
-    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@").expect("valid regex")
-    });
-    static KV: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)(password\s*=\s*)('[^']*'|\S+)").expect("valid regex")
-    });
-    let s = RE.replace_all(text, "${1}***@");
-    KV.replace_all(&s, "${1}***").into_owned()
+    gate_report::redact::redact(text)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use gate_report::{Finding, Report, Section, Severity};
 use gate_schema::{Difference, Snapshot};
 
 use crate::backend::{BackendOptions, ScratchDatabase, Server};
+use crate::child_env::{ChildEnv, EnvTemplate};
 use crate::fixes;
 use crate::progress::Progress;
 use crate::redact_error;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub timeout: Duration,
     pub roundtrip: bool,
     pub fixes: bool,
+    /// What children get as environment (`replay.env`, `replay.database-url`).
+    pub env: EnvTemplate,
 }
 
 /// What the run is for.
@@ -70,6 +73,12 @@ pub(crate) fn env_err(what: &str, e: impl std::fmt::Display) -> ReplayError {
     ReplayError::Environment(redact_error(&format!("{what}: {e}")))
 }
 
+/// A scratch database and the environment its children get.
+pub(crate) struct Scratch {
+    pub db: ScratchDatabase,
+    pub env: ChildEnv,
+}
+
 /// Everything a step needs while the server is up.
 pub(crate) struct Ctx<'a> {
     pub settings: &'a Settings,
@@ -81,12 +90,19 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(crate) async fn fresh(&self) -> Result<ScratchDatabase, ReplayError> {
+    pub(crate) async fn fresh(&self) -> Result<Scratch, ReplayError> {
         let db = self
             .server
             .fresh_database()
             .await
             .map_err(|e| env_err("cannot create a scratch database", e))?;
+        let env = match self.settings.env.for_database(&db.url) {
+            Ok(env) => env,
+            Err(e) => {
+                let _ = self.server.drop_database(&db).await;
+                return Err(e);
+            }
+        };
         if !self.settings.policy.replay.prelude.trim().is_empty() {
             run_sql(&db.url, &self.settings.policy.replay.prelude)
                 .await
@@ -97,18 +113,25 @@ impl Ctx<'_> {
                     )))
                 })?;
         }
-        Ok(db)
+        Ok(Scratch { db, env })
     }
 
-    pub(crate) async fn drop(&self, db: &ScratchDatabase) {
+    pub(crate) async fn drop(&self, s: &Scratch) {
         // A scratch database that cannot be dropped goes with the server anyway.
-        let _ = self.server.drop_database(db).await;
+        let _ = self.server.drop_database(&s.db).await;
     }
 
-    pub(crate) async fn capture(&self, db: &ScratchDatabase) -> Result<Snapshot, ReplayError> {
-        Snapshot::capture(&db.url)
+    pub(crate) async fn capture(&self, s: &Scratch) -> Result<Snapshot, ReplayError> {
+        Snapshot::capture(&s.db.url)
             .await
             .map_err(|e| env_err("cannot snapshot the scratch database", e))
+    }
+
+    /// Row counts and content hashes of the user tables (not the runner's bookkeeping).
+    pub(crate) async fn data(&self, s: &Scratch) -> Result<gate_schema::DataSnapshot, ReplayError> {
+        gate_schema::DataSnapshot::capture(&s.db.url, self.runner.bookkeeping_tables())
+            .await
+            .map_err(|e| env_err("cannot read the rows of the scratch database", e))
     }
 
     /// Differences that are not the runner's own bookkeeping. The bookkeeping tables are
@@ -157,6 +180,39 @@ fn static_findings(settings: &Settings) -> Result<Vec<Finding>, ReplayError> {
     Ok(findings)
 }
 
+/// C codes after which the chain cannot be replayed at all.
+const UNREADABLE_CHAIN: &[&str] = &["C002", "C004", "C005"];
+
+/// The checks after the upgrade from empty that this run was asked for, in words.
+fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
+    let mut v = vec!["the head check (R002)".to_string()];
+    if mode == Mode::Snapshot {
+        v.push("the snapshot write".into());
+        return v;
+    }
+    v.push(format!(
+        "the comparison with {} (R003)",
+        settings.policy.replay.snapshot
+    ));
+    if settings.reference.is_some() {
+        v.push("the comparison with --reference (R003)".into());
+    }
+    if settings.reference_dump.is_some() {
+        v.push("the comparison with --reference-dump (R003)".into());
+    }
+    if settings.roundtrip {
+        v.push("the downgrade/upgrade round trip (R004, R006)".into());
+    }
+    v
+}
+
+/// R010: something the run was asked to check and could not.
+pub(crate) fn not_run(path: &str, message: &str) -> Finding {
+    Finding::new("R010", redact_error(message))
+        .at(path.to_string())
+        .help("Fix the failure named here first; the skipped checks run once it is gone.")
+}
+
 /// The whole replay.
 pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayError> {
     let runner = Runner::new(&settings.policy, &settings.root)?;
@@ -166,12 +222,33 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
     };
     let mut report = Report::new("gate-replay", subject);
     report.findings = static_findings(settings)?;
-    if report
+    // Several heads or bases, even a duplicate revision, are chains Alembic still replays
+    // (`upgrade heads`): replay them, so failures deeper in are found. Only a chain that
+    // cannot be read at all (missing parent, cycle, unreadable file) stops here, and says so.
+    let unreadable: Vec<&str> = report
         .findings
         .iter()
-        .any(|f| f.code.starts_with('C') && f.severity == Severity::Error)
-    {
-        // A chain that is statically broken cannot be replayed meaningfully.
+        .filter(|f| UNREADABLE_CHAIN.contains(&f.code) && f.severity == Severity::Error)
+        .map(|f| f.code)
+        .collect();
+    if !unreadable.is_empty() {
+        let mut codes = unreadable;
+        codes.sort_unstable();
+        codes.dedup();
+        let because = format!("the chain cannot be read ({})", codes.join(", "));
+        let mut skipped = vec!["the upgrade from empty (R001)".to_string()];
+        skipped.extend(later_checks(settings, mode));
+        report.findings.push(not_run(
+            &settings.policy.migrations.path,
+            &format!(
+                "nothing was replayed: {because}; not checked: {}",
+                skipped.join(", ")
+            ),
+        ));
+        report
+            .findings
+            .extend(fixes::not_verified(settings, &because));
+        report.sort();
         return Ok(Outcome {
             report,
             snapshot: None,
@@ -183,7 +260,11 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
     }
 
     let progress = Progress::new(runner.migration_count());
-    progress.stage("starting the database");
+    progress.stage(if settings.backend == Backend::Url {
+        "connecting to the server"
+    } else {
+        "starting the database"
+    });
     let server = Server::start(settings.backend, &settings.backend_options)
         .await
         .map_err(|e| ReplayError::Environment(redact_error(&e.to_string())))?;
@@ -215,8 +296,9 @@ async fn steps(
 
     // Step 2: upgrade from empty, timed per revision.
     let db = ctx.fresh().await?;
+    let db = &db;
     let baseline = if mode == Mode::Check && settings.roundtrip && ctx.runner.has_downgrade() {
-        Some(ctx.capture(&db).await?)
+        Some(ctx.capture(db).await?)
     } else {
         None
     };
@@ -224,14 +306,14 @@ async fn steps(
     let started = Instant::now();
     let up = ctx
         .runner
-        .upgrade(&db.url, &Target::Head, ctx.deadline, &mut |a: &Applied| {
+        .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |a: &Applied| {
             ctx.progress.applied(a)
         })
         .await;
     let up = match up {
         Ok(u) => u,
         Err(e) => {
-            ctx.drop(&db).await;
+            ctx.drop(db).await;
             return Err(e.into());
         }
     };
@@ -242,6 +324,7 @@ async fn steps(
         &backend,
         ctx.runner,
         policy.replay.slow_ms,
+        up.failure.as_ref(),
     ));
     for a in &up.applied {
         if a.duration.as_millis() > u128::from(policy.replay.slow_ms) {
@@ -277,16 +360,45 @@ async fn steps(
         };
         report.findings.push(upgrade_finding("R001", failure, message, "Fix the named migration so it runs on an empty database; move objects that emergency scripts created into migrations."));
         if failure.timed_out {
-            crate::runner::terminate_sessions(&db.url).await;
+            crate::runner::terminate_sessions(&db.db.url).await;
         }
-        ctx.drop(&db).await;
+        ctx.drop(db).await;
+        let at = failure.revision.as_deref().map_or_else(
+            || "the migration run".to_string(),
+            |r| format!("revision {r}"),
+        );
+        let because = if failure.timed_out {
+            "the upgrade from empty timed out (R001)".to_string()
+        } else {
+            format!("the upgrade from empty failed at {at} (R001)")
+        };
+        report.findings.push(not_run(
+            &policy.migrations.path,
+            &format!(
+                "{because}; not checked: {}",
+                later_checks(settings, mode).join(", ")
+            ),
+        ));
+        if settings.fixes && mode == Mode::Check {
+            if failure.timed_out {
+                report
+                    .findings
+                    .extend(fixes::not_verified(settings, &because));
+            } else {
+                ctx.progress
+                    .stage("emergency fixes (on the part of the chain that builds)");
+                let (found, section) = fixes::verify(ctx, None, &because).await?;
+                report.findings.extend(found);
+                report.sections.extend(section);
+            }
+        }
         return Ok(None);
     }
 
     // R002: what the database records against what the chain says.
     if let Some(mut heads) = ctx.runner.chain_heads() {
         heads.sort();
-        match ctx.runner.recorded_heads(&db.url).await {
+        match ctx.runner.recorded_heads(&db.db.url).await {
             Some(recorded) if recorded == heads => {}
             recorded => {
                 let got = recorded.map_or_else(
@@ -310,9 +422,9 @@ async fn steps(
 
     // Step 3: snapshot and comparisons.
     ctx.progress.stage("snapshot");
-    let head = ctx.capture(&db).await?;
+    let head = ctx.capture(db).await?;
     if mode == Mode::Snapshot {
-        ctx.drop(&db).await;
+        ctx.drop(db).await;
         return Ok(Some(head));
     }
     let snap_path = settings.root.join(&policy.replay.snapshot);
@@ -377,7 +489,7 @@ async fn steps(
     // Step 4: round trip.
     if settings.roundtrip {
         match &baseline {
-            Some(baseline) => roundtrip(ctx, &db, baseline, &head, report).await?,
+            Some(baseline) => roundtrip(ctx, db, baseline, &head, report).await?,
             None => report.findings.push(
                 Finding::new(
                     "R004",
@@ -388,13 +500,14 @@ async fn steps(
             ),
         }
     }
-    ctx.drop(&db).await;
+    ctx.drop(db).await;
 
     // Step 5: emergency fixes.
     if settings.fixes {
         ctx.progress.stage("emergency fixes");
-        let found = fixes::verify(ctx, &head).await?;
+        let (found, section) = fixes::verify(ctx, Some(&head), "").await?;
         report.findings.extend(found);
+        report.sections.extend(section);
     }
     Ok(Some(head))
 }
@@ -439,13 +552,13 @@ fn drift(report: &mut Report, diffs: Vec<Difference>, path: &str, against: &str)
 
 async fn roundtrip(
     ctx: &Ctx<'_>,
-    db: &ScratchDatabase,
+    db: &Scratch,
     baseline: &Snapshot,
     head: &Snapshot,
     report: &mut Report,
 ) -> Result<(), ReplayError> {
     ctx.progress.stage("round trip: downgrade to base");
-    let down = ctx.runner.downgrade_base(&db.url, ctx.deadline).await?;
+    let down = ctx.runner.downgrade_base(&db.env, ctx.deadline).await?;
     if let Some(f) = &down.failure {
         let msg = if f.timed_out {
             format!(
@@ -484,7 +597,7 @@ async fn roundtrip(
     ctx.progress.stage("round trip: upgrade to head again");
     let again: RunOutcome = ctx
         .runner
-        .upgrade(&db.url, &Target::Head, ctx.deadline, &mut |_| {})
+        .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |_| {})
         .await?;
     if let Some(f) = &again.failure {
         let msg = format!("upgrade after downgrade to base failed at {}", f.describe());
@@ -525,10 +638,9 @@ async fn restore_dump(ctx: &Ctx<'_>, dump: &Path) -> Result<Snapshot, ReplayErro
     }
     let db = ctx.fresh().await?;
     let mut cmd = tokio::process::Command::new("psql");
+    db.env.apply(&mut cmd);
     cmd.arg("-X")
         .arg("-q")
-        .arg("-d")
-        .arg(&db.url)
         .arg("-f")
         .arg(dump)
         .env("PGOPTIONS", "-c client_min_messages=warning");
@@ -572,6 +684,7 @@ fn timings_section(
     backend: &str,
     runner: &Runner,
     slow_ms: u64,
+    failure: Option<&crate::runner::Failure>,
 ) -> Section {
     let width = up
         .applied
@@ -600,17 +713,27 @@ fn timings_section(
         rows.push(serde_json::json!({"revision": a.revision, "ms": ms, "file": a.file}));
     }
     let heads = runner.chain_heads().unwrap_or_default().join(", ");
+    // After a failure the database is not at head: say where it stopped.
+    let (end_text, end_md) = match failure {
+        Some(f) => {
+            let at = f.revision.as_deref().unwrap_or("the first revision");
+            (
+                format!("stopped at {at} (failed)"),
+                format!("stopped at `{at}` (failed)"),
+            )
+        }
+        None if heads.is_empty() => ("head -".to_string(), "head `-`".to_string()),
+        None => (format!("head {heads}"), format!("head `{heads}`")),
+    };
     text.push_str(&format!(
-        "{} migration(s) applied in {} ms; head {}\n",
+        "{} migration(s) applied in {} ms; {end_text}\n",
         up.applied.len(),
         total.as_millis(),
-        if heads.is_empty() { "-" } else { &heads }
     ));
     md.push_str(&format!(
-        "\n{} migration(s) applied in {} ms; head `{}`\n",
+        "\n{} migration(s) applied in {} ms; {end_md}\n",
         up.applied.len(),
         total.as_millis(),
-        heads
     ));
     Section {
         title: "Replay timings".into(),

@@ -7,6 +7,7 @@
 //! The formats, the JSON schema and the rule table are documented in this crate's README.
 
 mod finding;
+pub mod redact;
 pub mod render;
 pub mod rules;
 
@@ -68,6 +69,25 @@ impl Report {
     /// check at all; those never produce a report.)
     pub fn exit_code(&self) -> u8 {
         u8::from(self.findings.iter().any(|f| f.severity == Severity::Error))
+    }
+
+    /// A copy with every registered secret and URL password masked ([`redact`]): what the
+    /// binaries render, so no format can leak one.
+    pub fn redacted(&self) -> Report {
+        let mut r = self.clone();
+        r.subject = redact::redact(&r.subject);
+        for f in &mut r.findings {
+            f.message = redact::redact(&f.message);
+            f.help = redact::redact(&f.help);
+            f.path = f.path.as_deref().map(redact::redact);
+        }
+        for s in &mut r.sections {
+            s.title = redact::redact(&s.title);
+            s.text = redact::redact(&s.text);
+            s.markdown = redact::redact(&s.markdown);
+            redact::redact_json(&mut s.data);
+        }
+        r
     }
 
     /// Sort findings by path, line, code so every format is stable across runs.

@@ -150,6 +150,14 @@ pub static RULES: &[Rule] = &[
         fix: "Fix the named migration's downgrade.",
     },
     Rule {
+        code: "R010",
+        severity: E,
+        name: "check-not-run",
+        what: "A check the replay was asked to run could not run after an earlier failure (the chain does not read, or does not build): names what was skipped.",
+        why: "A gate that skips checks silently reports a green it never earned; the skipped checks may hide more failures.",
+        fix: "Fix the earlier failure named in the message (C or R finding), then run the replay again.",
+    },
+    Rule {
         code: "F001",
         severity: E,
         name: "fix-not-idempotent",
@@ -188,6 +196,14 @@ pub static RULES: &[Rule] = &[
         what: "A fix marked converted still changes the schema beyond its migration.",
         why: "The conversion is incomplete; `converted` is a claim the schema does not back.",
         fix: "Complete the migration named in converted-in, or set status back to active.",
+    },
+    Rule {
+        code: "F006",
+        severity: E,
+        name: "fix-changed-nothing",
+        what: "Applied where production ran it, the fix changed neither the schema nor any row: it probably failed silently (an error caught and printed, exit 0).",
+        why: "A fix that reports success without doing anything leaves production as broken as before, and its approval vouches for nothing.",
+        fix: "Make the fix exit non-zero when it fails; if it only changes rows that a scratch database lacks, say so in its entry and verify it against data (replay.data).",
     },
     Rule {
         code: "A001",

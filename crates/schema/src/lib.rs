@@ -6,9 +6,11 @@
 //! The JSON shape is described in this crate's README.
 
 mod capture;
+mod data;
 mod diff;
 mod model;
 
+pub use data::{DataSnapshot, TableData};
 pub use model::{
     Column, Constraint, Domain, Enum, Extension, Function, Index, SchemaObject, Sequence, Snapshot,
     Table, Trigger, View,

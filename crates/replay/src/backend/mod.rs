@@ -21,7 +21,7 @@ use gate_policy::Backend;
 
 pub use local::{BINDIR_ENV, CACHE_ENV, TMPDIR_ENV};
 pub(crate) use registry::{Guard as CleanupGuard, Resource as CleanupResource};
-pub use registry::{cleanup_all, install_signal_cleanup};
+pub use registry::{cleanup_all, exit_if_interrupted, install_signal_cleanup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

@@ -99,6 +99,24 @@ pub fn cleanup_all() {
 /// Install, once per process, a SIGINT/SIGTERM handler that removes every container, cluster
 /// and scratch database this process started, then exits 130 (SIGINT) or 143 (SIGTERM).
 /// Runs on its own thread and runtime, so it works whatever the caller's runtime is doing.
+/// The exit code of a SIGINT (130) or SIGTERM (143) received, 0 while none was.
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// When a signal arrived, never render a verdict: the run was interrupted, and the child
+/// processes the cleanup killed would otherwise look like failed migrations. Waits for the
+/// cleanup thread, which ends the process with 130/143.
+pub fn exit_if_interrupted() {
+    let code = INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+    if code == 0 {
+        return;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::exit(code);
+}
+
 pub fn install_signal_cleanup() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
@@ -132,6 +150,7 @@ pub fn install_signal_cleanup() {
                         _ = int.recv() => 130,
                         _ = term.recv() => 143,
                     };
+                    INTERRUPTED.store(code, std::sync::atomic::Ordering::SeqCst);
                     eprintln!("gate-replay: interrupted, removing what was started");
                     cleanup_all();
                     std::process::exit(code);

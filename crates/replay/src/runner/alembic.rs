@@ -14,6 +14,7 @@ use tokio::process::Command;
 
 use super::process::{Stream, run_streaming};
 use super::{Applied, Failure, RunOutcome, RunnerError, Target, rel_path};
+use crate::child_env::ChildEnv;
 
 const WRAPPER: &str = include_str!("alembic_wrapper.py");
 const MARK: &str = "@@gate-replay@@ ";
@@ -98,7 +99,7 @@ impl AlembicRunner {
 
     pub async fn upgrade(
         &self,
-        url: &str,
+        db: &ChildEnv,
         target: &Target,
         deadline: Instant,
         on_applied: &mut (dyn FnMut(&Applied) + Send),
@@ -107,21 +108,21 @@ impl AlembicRunner {
             Target::Head => "heads".to_string(),
             Target::Revision(r) => r.clone(),
         };
-        self.run(url, &["upgrade", &to], deadline, on_applied).await
+        self.run(db, &["upgrade", &to], deadline, on_applied).await
     }
 
     pub async fn downgrade_base(
         &self,
-        url: &str,
+        db: &ChildEnv,
         deadline: Instant,
     ) -> Result<RunOutcome, RunnerError> {
-        self.run(url, &["downgrade", "base"], deadline, &mut |_| {})
+        self.run(db, &["downgrade", "base"], deadline, &mut |_| {})
             .await
     }
 
     async fn run(
         &self,
-        url: &str,
+        db: &ChildEnv,
         args: &[&str],
         deadline: Instant,
         on_applied: &mut (dyn FnMut(&Applied) + Send),
@@ -133,14 +134,16 @@ impl AlembicRunner {
             .arg(&self.config)
             .args(args)
             .current_dir(&self.cwd)
-            .env("DATABASE_URL", url)
             .env("GATE_REPLAY_VERSIONS", &self.versions)
             .env("PYTHONUNBUFFERED", "1");
+        db.apply(&mut cmd);
         let started = Instant::now();
         let mut current: Option<(String, Instant)> = None;
         let mut applied = Vec::new();
         let mut error: Option<serde_json::Value> = None;
         let mut no_alembic = false;
+        let mut executable: Option<String> = None;
+        let mut step_seen = false;
         let finished = run_streaming(cmd, deadline, |stream, line, at| {
             if stream != Stream::Stderr {
                 return;
@@ -152,6 +155,7 @@ impl AlembicRunner {
             let payload: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
             match kind {
                 "step" => {
+                    step_seen = true;
                     let msg = payload["msg"].as_str().unwrap_or_default();
                     if let Some((rev, start)) = current.take() {
                         let a = self.applied(rev, at - start);
@@ -171,6 +175,7 @@ impl AlembicRunner {
                 }
                 "error" => error = Some(payload),
                 "no-alembic" => no_alembic = true,
+                "python" => executable = payload["executable"].as_str().map(str::to_string),
                 _ => {}
             }
         })
@@ -182,11 +187,42 @@ impl AlembicRunner {
             ))
         })?;
         let _ = started;
+        let interpreter = match &executable {
+            Some(exe) if *exe != self.python => {
+                format!("{exe} (replay.python = `{}`)", self.python)
+            }
+            Some(exe) => exe.clone(),
+            None => format!("`{}` (replay.python)", self.python),
+        };
+        let pip = executable.as_deref().unwrap_or(&self.python);
         if no_alembic {
             return Err(RunnerError::Environment(format!(
-                "Alembic is not importable by `{}` (replay.python); install it with `{} -m pip install alembic sqlalchemy psycopg2-binary` or point replay.python at an interpreter that has it",
-                self.python, self.python
+                "Alembic is not importable by the interpreter {interpreter}; install it with `{pip} -m pip install alembic sqlalchemy psycopg2-binary` or point replay.python at an interpreter that has it"
             )));
+        }
+        // Before any revision started, a failure is the environment's (env.py imports, the
+        // application's settings, the driver, the connection), never a migration's.
+        let before_any_revision = !step_seen && !finished.timed_out;
+        if !finished.success() {
+            if let Some(e) = &error
+                && (e["phase"].as_str() == Some("env")
+                    || (before_any_revision && e["where"].is_null()))
+            {
+                return Err(RunnerError::Environment(environment_failure(
+                    e,
+                    &interpreter,
+                    pip,
+                )));
+            }
+            if error.is_none() && before_any_revision {
+                let tail = output_tail(&finished, 5);
+                return Err(RunnerError::Environment(format!(
+                    "alembic stopped before any revision ran (interpreter {interpreter}, exit {}): {tail}; check alembic.ini (migrations.config) and env.py",
+                    finished
+                        .code
+                        .map_or_else(|| "by a signal".to_string(), |c| format!("code {c}"))
+                )));
+            }
         }
         if finished.success() {
             if let Some((rev, start)) = current.take() {
@@ -222,13 +258,7 @@ impl AlembicRunner {
                     .and_then(|l| u32::try_from(l).ok());
             }
         } else {
-            let tail = finished
-                .lines
-                .iter()
-                .filter(|(_, l)| !l.starts_with(MARK))
-                .map(|(_, l)| l.as_str())
-                .collect::<Vec<_>>();
-            let tail = tail[tail.len().saturating_sub(5)..].join(" | ");
+            let tail = output_tail(&finished, 5);
             failure.message = format!(
                 "alembic exited with {}: {tail}",
                 finished
@@ -249,6 +279,56 @@ impl AlembicRunner {
             duration,
         }
     }
+}
+
+/// The last `n` lines the process printed that are not the wrapper's own, on one line.
+fn output_tail(finished: &super::process::Finished, n: usize) -> String {
+    let lines = finished
+        .lines
+        .iter()
+        .filter(|(_, l)| !l.starts_with(MARK) && !l.trim().is_empty())
+        .map(|(_, l)| l.trim_end())
+        .collect::<Vec<_>>();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// Database drivers people install under another name than they import.
+const DRIVERS: &[(&str, &str)] = &[
+    ("psycopg2", "psycopg2-binary"),
+    ("psycopg", "'psycopg[binary]'"),
+    ("asyncpg", "asyncpg"),
+    ("pg8000", "pg8000"),
+];
+
+/// The exit-2 message for env.py failing before any revision ran: what failed, in which
+/// interpreter, and the next step.
+fn environment_failure(e: &serde_json::Value, interpreter: &str, pip: &str) -> String {
+    let kind = e["type"].as_str().unwrap_or("error");
+    let message = clean_message(e["message"].as_str().unwrap_or_default());
+    let message: String = message.chars().take(600).collect();
+    let module = e["module"].as_str().unwrap_or_default();
+    let root_module = module.split('.').next().unwrap_or_default();
+    let next = if let Some((_, pkg)) = DRIVERS.iter().find(|(m, _)| *m == root_module) {
+        format!(
+            "install the database driver: `{pip} -m pip install {pkg}` (or set replay.python to the interpreter that has it); if the project uses another driver, name it in replay.database-url, e.g. \"postgresql+psycopg2://{{user}}:{{password}}@{{host}}:{{port}}/{{database}}\""
+        )
+    } else if !module.is_empty() {
+        format!(
+            "`{pip} -m pip install` the package that provides `{module}` (e.g. `{pip} -m pip install -r requirements.txt`), or set replay.python to your project's interpreter (e.g. .venv/bin/python)"
+        )
+    } else if message.contains("Can't load plugin: sqlalchemy.dialects") {
+        "SQLAlchemy does not know the DATABASE_URL scheme env.py builds; set replay.database-url to the form your app uses (e.g. postgresql+asyncpg://{user}:{password}@{host}:{port}/{database})".to_string()
+    } else if kind == "OperationalError"
+        || message.contains("could not connect")
+        || message.contains("Connection refused")
+    {
+        "env.py could not connect to the scratch database; make env.py read DATABASE_URL (the replay sets it and PG* to the scratch database) instead of a fixed URL".to_string()
+    } else {
+        "env.py or the application settings it imports failed; if they need variables (secrets, API keys), set them in replay.env in policy.toml, e.g. env = { JWT_SECRET_KEY = \"replay-only\" } or \"${CI_SECRET}\"".to_string()
+    };
+    format!(
+        "the migration environment failed before any revision ran (env.py, interpreter {interpreter}): {kind}: {message}; {next}"
+    )
 }
 
 /// `Running upgrade a1 -> b2, add users` -> `b2`; `Running downgrade b2 -> a1` -> `b2` (the

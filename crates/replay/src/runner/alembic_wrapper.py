@@ -2,9 +2,15 @@
 # machine-readable lines for gate-replay on stderr (prefix @@gate-replay@@):
 #  - "Running upgrade A -> B" is re-emitted whatever the project's alembic.ini does with
 #    logging (a silenced or reformatted alembic logger must not hide per-revision timings);
-#  - on failure, the SQLSTATE, message and the migration file:line from the traceback.
+#  - on failure, the SQLSTATE, message and the migration file:line from the traceback, and
+#    whether it happened while a revision ran ("migration") or before any did ("env":
+#    env.py's imports, the application's settings, the driver, the connection), so an
+#    environment problem is never blamed on a migration;
+#  - the interpreter that really runs (sys.executable), which may not be the one named in
+#    replay.python when a shim (pyenv, .python-version) picks another.
 import json
 import os
+import re
 import sys
 
 MARK = "@@gate-replay@@ "
@@ -14,6 +20,8 @@ def emit(kind, payload):
     sys.stderr.write(MARK + kind + " " + json.dumps(payload) + "\n")
     sys.stderr.flush()
 
+
+emit("python", {"executable": sys.executable, "version": sys.version.split()[0]})
 
 try:
     import alembic  # noqa: F401
@@ -26,6 +34,9 @@ import logging
 import logging.config
 
 
+_state = {"started": False}
+
+
 class _Relay(logging.Handler):
     def emit(self, record):
         try:
@@ -33,6 +44,7 @@ class _Relay(logging.Handler):
         except Exception:
             return
         if msg.startswith("Running upgrade") or msg.startswith("Running downgrade"):
+            _state["started"] = True
             emit("step", {"msg": msg})
 
 
@@ -79,6 +91,8 @@ except BaseException as e:
     orig = getattr(e, "orig", None) or e
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
     msg = getattr(orig, "pgerror", None) or str(orig)
+    # pydantic echoes the values it was given (often the whole environment): never pass them on.
+    msg = re.sub(r"input_value=.*?(?=, input_type=|\]\n|\]$)", "input_value=<hidden>", msg, flags=re.S)
     where = None
     tb = e.__traceback__
     while tb is not None:
@@ -86,5 +100,8 @@ except BaseException as e:
         if f.startswith(versions + os.sep):
             where = {"file": f, "line": tb.tb_lineno}
         tb = tb.tb_next
-    emit("error", {"sqlstate": code, "message": msg.strip(), "type": type(orig).__name__, "where": where})
+    phase = "migration" if (_state["started"] or where is not None) else "env"
+    module = getattr(e, "name", None) if isinstance(e, ImportError) else None
+    emit("error", {"sqlstate": code, "message": msg.strip(), "type": type(orig).__name__,
+                   "where": where, "phase": phase, "module": module})
     raise

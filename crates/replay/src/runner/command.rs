@@ -10,6 +10,7 @@ use tokio::process::Command;
 
 use super::process::run_streaming;
 use super::{Applied, Failure, RunOutcome, RunnerError, Target};
+use crate::child_env::ChildEnv;
 
 #[derive(Debug)]
 pub struct CommandRunner {
@@ -39,7 +40,7 @@ impl CommandRunner {
 
     pub async fn upgrade(
         &self,
-        url: &str,
+        db: &ChildEnv,
         target: &Target,
         deadline: Instant,
         on_applied: &mut (dyn FnMut(&Applied) + Send),
@@ -52,7 +53,7 @@ impl CommandRunner {
         self.run(
             &self.upgrade,
             "migrations.upgrade",
-            url,
+            db,
             deadline,
             on_applied,
         )
@@ -61,13 +62,13 @@ impl CommandRunner {
 
     pub async fn downgrade_base(
         &self,
-        url: &str,
+        db: &ChildEnv,
         deadline: Instant,
     ) -> Result<RunOutcome, RunnerError> {
         self.run(
             &self.downgrade,
             "migrations.downgrade",
-            url,
+            db,
             deadline,
             &mut |_| {},
         )
@@ -78,15 +79,13 @@ impl CommandRunner {
         &self,
         script: &str,
         key: &str,
-        url: &str,
+        db: &ChildEnv,
         deadline: Instant,
         on_applied: &mut (dyn FnMut(&Applied) + Send),
     ) -> Result<RunOutcome, RunnerError> {
         let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(script)
-            .current_dir(&self.root)
-            .env("DATABASE_URL", url);
+        cmd.arg("-c").arg(script).current_dir(&self.root);
+        db.apply(&mut cmd);
         let start = Instant::now();
         let finished = run_streaming(cmd, deadline, |_, _, _| {})
             .await

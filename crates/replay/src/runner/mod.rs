@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use gate_policy::{MigrationKind, Policy};
 
+use crate::child_env::ChildEnv;
+
 /// How far to upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -99,28 +101,28 @@ impl Runner {
     /// Upgrade the database at `url` from where it is to `target`.
     pub async fn upgrade(
         &self,
-        url: &str,
+        db: &ChildEnv,
         target: &Target,
         deadline: Instant,
         on_applied: &mut (dyn FnMut(&Applied) + Send),
     ) -> Result<RunOutcome, RunnerError> {
         match self {
-            Runner::Alembic(r) => r.upgrade(url, target, deadline, on_applied).await,
-            Runner::Sql(r) => r.upgrade(url, target, deadline, on_applied).await,
-            Runner::Command(r) => r.upgrade(url, target, deadline, on_applied).await,
+            Runner::Alembic(r) => r.upgrade(db, target, deadline, on_applied).await,
+            Runner::Sql(r) => r.upgrade(db, target, deadline, on_applied).await,
+            Runner::Command(r) => r.upgrade(db, target, deadline, on_applied).await,
         }
     }
 
     /// Downgrade to base (empty). Only called when [`Runner::has_downgrade`].
     pub async fn downgrade_base(
         &self,
-        url: &str,
+        db: &ChildEnv,
         deadline: Instant,
     ) -> Result<RunOutcome, RunnerError> {
         match self {
-            Runner::Alembic(r) => r.downgrade_base(url, deadline).await,
-            Runner::Sql(r) => r.downgrade_base(url, deadline).await,
-            Runner::Command(r) => r.downgrade_base(url, deadline).await,
+            Runner::Alembic(r) => r.downgrade_base(db, deadline).await,
+            Runner::Sql(r) => r.downgrade_base(db, deadline).await,
+            Runner::Command(r) => r.downgrade_base(db, deadline).await,
         }
     }
 

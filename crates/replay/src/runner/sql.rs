@@ -21,6 +21,7 @@ use sqlx::{AssertSqlSafe, raw_sql};
 
 use super::sqlsplit;
 use super::{Applied, Failure, RunOutcome, RunnerError, Target, rel_path, terminate_sessions};
+use crate::child_env::ChildEnv;
 
 /// One SQL text to run: a whole file, or a dbmate section of one.
 #[derive(Debug, Clone)]
@@ -140,11 +141,12 @@ impl SqlRunner {
 
     pub async fn upgrade(
         &self,
-        url: &str,
+        db: &ChildEnv,
         target: &Target,
         deadline: Instant,
         on_applied: &mut (dyn FnMut(&Applied) + Send),
     ) -> Result<RunOutcome, RunnerError> {
+        let url = db.url();
         let from = self.position(url);
         let versioned = self.migrations.iter().filter(|m| !m.repeatable).count();
         let to = match target {
@@ -195,9 +197,10 @@ impl SqlRunner {
 
     pub async fn downgrade_base(
         &self,
-        url: &str,
+        db: &ChildEnv,
         deadline: Instant,
     ) -> Result<RunOutcome, RunnerError> {
+        let url = db.url();
         let from = self.position(url);
         let mut conn = connect(url).await?;
         let mut outcome = RunOutcome::default();

@@ -67,7 +67,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 /// Escape text for a GitHub table cell: Markdown punctuation is backslash-escaped, `<`, `>`
 /// and `&` become entities (so `<script>` shows as text), line breaks become `<br>`.
-pub(crate) fn escape_cell(s: &str) -> String {
+pub fn escape_cell(s: &str) -> String {
     let s = s.replace("\r\n", "\n").replace('\r', "\n");
     let s = s.trim_matches('\n');
     s.split('\n')

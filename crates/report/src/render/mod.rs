@@ -14,6 +14,7 @@ mod text;
 
 pub use json::JSON_VERSION;
 /// Markdown escaping for gates that write their own sections (tables, lists).
+pub use markdown::escape_cell as markdown_escape_cell;
 pub use markdown::escape_inline as markdown_escape;
 pub use sarif::{SARIF_SCHEMA, SARIF_VERSION};
 

@@ -1,0 +1,139 @@
+//! A throw-away copy of the work tree for fix commands. Real fixes write
+//! `backup_info_*.txt`, logs and caches into the folder they run in; none of that may land in
+//! the user's tree. The copy holds what git would see (tracked files and untracked ones that
+//! are not ignored), so a fix finds the modules and files it imports; what it writes is
+//! reported and removed with the copy.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// A temporary copy of the repository's files; removed on drop.
+#[derive(Debug)]
+pub(crate) struct WorkCopy {
+    dir: tempfile::TempDir,
+    /// Each copied file's (length, modified) right after copying.
+    copied: BTreeMap<PathBuf, (u64, Option<SystemTime>)>,
+}
+
+impl WorkCopy {
+    pub(crate) fn new(root: &Path) -> std::io::Result<WorkCopy> {
+        let dir = tempfile::Builder::new().prefix("gate-fix-").tempdir()?;
+        let mut copied = BTreeMap::new();
+        for rel in listed_files(root)? {
+            let from = root.join(&rel);
+            let to = dir.path().join(&rel);
+            let Ok(meta) = std::fs::symlink_metadata(&from) else {
+                continue; // listed by git, deleted in the work tree
+            };
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&from)?;
+                std::os::unix::fs::symlink(target, &to)?;
+            } else if meta.is_file() {
+                std::fs::copy(&from, &to)?;
+            } else {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&to)?;
+            copied.insert(rel, (m.len(), m.modified().ok()));
+        }
+        Ok(WorkCopy { dir, copied })
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Files created or changed in the copy since it was made, relative, sorted.
+    pub(crate) fn written(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(self.dir.path())
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_type().is_dir())
+        {
+            let Ok(rel) = entry.path().strip_prefix(self.dir.path()) else {
+                continue;
+            };
+            // Python's bytecode cache is the interpreter's, not the fix's doing.
+            if rel.components().any(|c| c.as_os_str() == "__pycache__") {
+                continue;
+            }
+            let now = entry.metadata().ok().map(|m| (m.len(), m.modified().ok()));
+            match self.copied.get(rel) {
+                Some(before) if Some(*before) == now => {}
+                _ => out.push(rel.to_string_lossy().replace('\\', "/")),
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// What git sees in the work tree: tracked files plus untracked ones that are not ignored.
+/// Outside a git work tree (or without git), every file except `.git` and `target`.
+fn listed_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .output();
+    if let Ok(o) = out
+        && o.status.success()
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let mut v: Vec<PathBuf> = o
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+            .collect();
+        v.dedup();
+        return Ok(v);
+    }
+    let mut v = Vec::new();
+    for e in walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git" && e.file_name() != "target")
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_type().is_dir())
+    {
+        if let Ok(rel) = e.path().strip_prefix(root) {
+            v.push(rel.to_path_buf());
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_fix_writes_stays_in_the_copy_and_is_reported() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(repo.path().join("fix.py"), "print(1)\n").unwrap();
+        std::fs::create_dir(repo.path().join("app")).unwrap();
+        std::fs::write(repo.path().join("app/settings.py"), "X = 1\n").unwrap();
+        let copy = WorkCopy::new(repo.path()).unwrap();
+        assert!(copy.root().join("app/settings.py").is_file());
+        assert!(copy.written().is_empty());
+        std::fs::write(copy.root().join("backup_info_1.txt"), "x").unwrap();
+        std::fs::write(copy.root().join("fix.py"), "print(22)\n").unwrap();
+        assert_eq!(copy.written(), vec!["backup_info_1.txt", "fix.py"]);
+        assert!(!repo.path().join("backup_info_1.txt").exists());
+        assert_eq!(
+            std::fs::read_to_string(repo.path().join("fix.py")).unwrap(),
+            "print(1)\n"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! What a data fix changes: per user table, the row count and a content hash that does not
+//! depend on physical row order. Compared before and after a fix (did it change anything?),
+//! after a second run (is it idempotent?) and after its rollback (is the data restored?).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::Connection as _;
+use sqlx::postgres::PgConnection;
+
+use crate::SchemaError;
+
+/// Rows of one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableData {
+    pub rows: i64,
+    /// md5 over the sorted md5s of each row's text form; empty for an empty table.
+    pub hash: String,
+}
+
+/// Row counts and content hashes of every user table, by `schema.table`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DataSnapshot {
+    pub tables: BTreeMap<String, TableData>,
+}
+
+const TABLES: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+     n.nspname || '.' || c.relname \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
+     ORDER BY 2";
+
+impl DataSnapshot {
+    /// Read every user table of the database at `url` except `skip` (bare table names such
+    /// as `alembic_version`), in one read-only transaction.
+    pub async fn capture(url: &str, skip: &[&str]) -> Result<DataSnapshot, SchemaError> {
+        let q = |e: sqlx::Error| SchemaError::Query(e.to_string());
+        let mut c = PgConnection::connect(url).await.map_err(q)?;
+        let result = Self::capture_with(&mut c, skip).await;
+        let _ = c.close().await;
+        result
+    }
+
+    async fn capture_with(
+        c: &mut PgConnection,
+        skip: &[&str],
+    ) -> Result<DataSnapshot, SchemaError> {
+        let q = |e: sqlx::Error| SchemaError::Query(e.to_string());
+        let mut tx = c
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(q)?;
+        let tables: Vec<(String, String)> = sqlx::query_as(TABLES)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q)?;
+        let tables: Vec<(String, String)> = tables
+            .into_iter()
+            .filter(|(_, name)| {
+                let bare = name.rsplit('.').next().unwrap_or(name);
+                !skip.contains(&bare)
+            })
+            .collect();
+        let mut out = DataSnapshot::default();
+        // One statement for all tables: scratch databases have dozens, not thousands.
+        for chunk in tables.chunks(200) {
+            let sql = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (quoted, _))| {
+                    format!(
+                        "SELECT {i} AS i, count(*)::int8 AS n, \
+                         coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') AS h \
+                         FROM {quoted} t"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            let rows: Vec<(i32, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(q)?;
+            for (i, n, h) in rows {
+                let name = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| chunk.get(i))
+                    .map(|(_, name)| name.clone())
+                    .unwrap_or_default();
+                out.tables.insert(name, TableData { rows: n, hash: h });
+            }
+        }
+        // Read-only: nothing to keep.
+        tx.rollback().await.map_err(q)?;
+        Ok(out)
+    }
+
+    /// Tables whose rows differ between `self` (`a_name`) and `other` (`b_name`), in words:
+    /// `public.users: 3 rows in before the fix, 4 in after the fix`. Tables only in one side
+    /// are schema differences and left to [`crate::diff`].
+    pub fn diff(&self, other: &DataSnapshot, a_name: &str, b_name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, a) in &self.tables {
+            let Some(b) = other.tables.get(name) else {
+                continue;
+            };
+            if a.rows != b.rows {
+                out.push(format!(
+                    "table {name}: {} row(s) {a_name}, {} {b_name}",
+                    a.rows, b.rows
+                ));
+            } else if a.hash != b.hash {
+                out.push(format!(
+                    "table {name}: same {} row(s) but different content {a_name} and {b_name}",
+                    a.rows
+                ));
+            }
+        }
+        out
+    }
+}
