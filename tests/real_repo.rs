@@ -461,7 +461,12 @@ fn no_password_and_no_replay_env_value_in_any_format_nor_stderr_nor_the_step_sum
     let role = Role::create(&server);
     let seen = tempfile::tempdir().expect("tempdir");
     let seen_file = path_str(&seen.path().join("seen.txt"));
-    let mut options = Options::default().with_fixes(&[]);
+    let mut options = Options {
+        // The driver named in the template: the chain up to the failing revision builds.
+        database_url: Some(URL_TEMPLATE.into()),
+        ..Options::default()
+    }
+    .with_fixes(&[]);
     options.migrations.push(Migration::new(
         R11_SECRETS,
         &[HEAD],
@@ -601,8 +606,7 @@ fn with_hostile_pg_variables_nothing_is_written_outside_the_scratch_database() {
         "{by_hand:?}"
     );
 
-    // Everything a CI job might export, naming the sentinel (the form env.py accepts, too).
-    let sentinel_app_url = server.fill(URL_TEMPLATE, &sentinel.name);
+    // Everything a CI job might export, naming the sentinel (in the form env.py accepts).
     let sentinel_url = sentinel.libpq();
     let port = server.port.to_string();
     let hostile: Vec<(&str, &str)> = vec![
@@ -611,7 +615,7 @@ fn with_hostile_pg_variables_nothing_is_written_outside_the_scratch_database() {
         ("PGUSER", server.user.as_str()),
         ("PGPASSWORD", "hostile-password"),
         ("PGDATABASE", sentinel.name.as_str()),
-        ("DATABASE_URL", sentinel_app_url.as_str()),
+        ("DATABASE_URL", sentinel_url.as_str()),
         ("GATE_DATABASE_URL", sentinel_url.as_str()),
     ];
     for backend in ["local", "url"] {

@@ -27,8 +27,8 @@ pub const IMAGE: &str = "migration-gate/postgres:15";
 pub const JWT: &str = "jwt-7d1c-SECRET-4f9a2b";
 pub const AUTH0: &str = "tenant-4471.eu.auth0.example";
 
-/// The form of DATABASE_URL the generated application expects: its settings read the URL as
-/// is, and SQLAlchemy 2.1 would pick psycopg 3 for a bare `postgresql://`.
+/// A `replay.database-url` naming the driver explicitly (the application's settings read the
+/// URL as is; a bare `postgresql://` means psycopg 3 to SQLAlchemy 2.1, psycopg2 to 2.0).
 pub const URL_TEMPLATE: &str = "postgresql+psycopg2://{user}:{password}@{host}:{port}/{database}";
 
 pub const VERSIONS: &str = "database/migrations/versions";
@@ -293,8 +293,8 @@ impl Fix {
     }
 }
 
-/// How the scripts reach the database: the app's URL names the SQLAlchemy driver, libpq does
-/// not want it (every script in the real repository carries this line).
+/// How the scripts reach the database: where the app's URL names the SQLAlchemy driver, libpq
+/// does not want it (every script in the real repository carries this line).
 const DSN: &str =
     r#"DSN = os.environ["DATABASE_URL"].replace("postgresql+psycopg2://", "postgresql://", 1)"#;
 
@@ -445,13 +445,18 @@ with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM organisations WHERE name = :n"), {"n": ZEBRA})
     else:
         conn.execute(
-            sa.text("INSERT INTO organisations (name) SELECT :n WHERE NOT EXISTS (SELECT 1 FROM organisations WHERE name = :n)"),
+            sa.text(
+                "INSERT INTO organisations (name) SELECT CAST(:n AS varchar) "
+                "WHERE NOT EXISTS (SELECT 1 FROM organisations WHERE name = CAST(:n AS varchar))"
+            ),
             {"n": ZEBRA},
         )
         conn.execute(
             sa.text(
-                "INSERT INTO users (email, role, organisation_id) SELECT :e, 'user', id FROM organisations "
-                "WHERE name = :n AND NOT EXISTS (SELECT 1 FROM users WHERE email = :e)"
+                "INSERT INTO users (email, role, organisation_id) "
+                "SELECT CAST(:e AS varchar), 'user'::userrole, id FROM organisations "
+                "WHERE name = CAST(:n AS varchar) "
+                "AND NOT EXISTS (SELECT 1 FROM users WHERE email = CAST(:e AS varchar))"
             ),
             {"e": ADMIN, "n": ZEBRA},
         )
@@ -622,7 +627,8 @@ impl Default for Options {
                 ("AUTH0_DOMAIN".into(), AUTH0.into()),
             ],
             python: "python3".into(),
-            database_url: Some(URL_TEMPLATE.into()),
+            // The gate's default form: `postgresql://`, which SQLAlchemy 2.x accepts.
+            database_url: None,
             migrations: chain(),
             fixes: fixes(),
             roundtrip: true,
