@@ -32,14 +32,13 @@ fn expected() -> &'static Verdict {
     })
 }
 
-/// Error findings of a `--format json` run as (code, path); F006 at any severity, since the
-/// contract names the code but not its severity.
+/// Error findings of a `--format json` run as (code, path).
 fn verdict_of(run: &Run) -> BTreeSet<(String, String)> {
     run.json()["findings"]
         .as_array()
         .expect("findings")
         .iter()
-        .filter(|f| f["severity"] == "error" || f["code"] == "F006")
+        .filter(|f| f["severity"] == "error")
         .map(|f| {
             (
                 f["code"].as_str().unwrap_or_default().to_string(),
@@ -585,24 +584,40 @@ fn with_hostile_pg_variables_nothing_is_written_outside_the_scratch_database() {
     };
     let before = checksum();
 
-    let fix = "fix_pwned.sh";
-    let run_cmd = "psql -c 'CREATE TABLE IF NOT EXISTS pwned(x int)'";
+    // psql without arguments: PG* decide where it writes.
+    let pwned = "fix_pwned.sh";
+    let pwned_cmd = "psql -c 'CREATE TABLE IF NOT EXISTS pwned(x int)'";
+    // `${DATABASE_URL}` in replay.env is the scratch database, not the gate's own variable.
+    let reporting = "fix_reporting.sh";
+    let reporting_cmd =
+        "psql \"$REPORTING_DATABASE_URL\" -c 'CREATE TABLE IF NOT EXISTS reporting_seen(x int)'";
     let mut options = Options::default().with_fixes(&[]);
-    options.fixes.push(Fix {
-        path: fix,
-        applied_after: R05_LAST_LOGIN,
-        applied_on: "2025-08-01",
-        args: Vec::new(),
-        run: run_cmd.into(),
-        rollback: None,
-        source: format!("#!/bin/sh\n{run_cmd}\n"),
-    });
+    options
+        .env
+        .push(("REPORTING_DATABASE_URL".into(), "${DATABASE_URL}".into()));
+    for (path, applied_after, run) in [
+        (pwned, R05_LAST_LOGIN, pwned_cmd),
+        (reporting, HEAD, reporting_cmd),
+    ] {
+        options.fixes.push(Fix {
+            path,
+            applied_after,
+            applied_on: "2025-08-01",
+            args: Vec::new(),
+            run: run.into(),
+            rollback: None,
+            source: format!("#!/bin/sh\n{run}\n"),
+        });
+    }
     let repo = RealRepo::generate(options);
-    // By hand, on a scratch database, the fix leaves a table the chain does not have.
+    // By hand, on a scratch database, each fix leaves a table the chain does not have.
     let by_hand = ByHand::new(&repo).verdict();
     assert_eq!(
         by_hand.errors,
-        BTreeSet::from([("F004".to_string(), fix.to_string())]),
+        BTreeSet::from([
+            ("F004".to_string(), pwned.to_string()),
+            ("F004".to_string(), reporting.to_string())
+        ]),
         "{by_hand:?}"
     );
 
@@ -625,12 +640,18 @@ fn with_hostile_pg_variables_nothing_is_written_outside_the_scratch_database() {
         let run = gate(repo.path(), &args, &hostile);
         assert_eq!(run.code, 1, "{backend}: {run}");
         assert_eq!(verdict_of(&run), by_hand.errors, "{backend}: {run}");
-        // The fix ran, and in the scratch database: its table is the drift.
-        assert!(texts(&run, "F004").contains("pwned"), "{backend}: {run}");
+        // The fixes ran, and in the scratch database: their tables are the drift.
+        let drift = texts(&run, "F004");
         assert!(
-            !sentinel.has_table("pwned"),
-            "{backend}: the fix wrote into the database PG* named"
+            drift.contains("pwned") && drift.contains("reporting_seen"),
+            "{backend}: {run}"
         );
+        for table in ["pwned", "reporting_seen"] {
+            assert!(
+                !sentinel.has_table(table),
+                "{backend}: a fix wrote {table} into the database the environment named"
+            );
+        }
         assert_eq!(
             checksum(),
             before,
