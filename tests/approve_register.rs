@@ -321,3 +321,217 @@ fn baseline_adopts_66_scripts_in_one_commit() {
         assert_eq!(run.code, 2, "{bad}: {}", run.all());
     }
 }
+
+/// The root of a real crisis repository: reports, results and notes named like scripts beside
+/// the scripts, and one of the team's own scripts in a folder outside the default scope.
+#[test]
+fn baseline_registers_only_scripts_and_summarises_by_folder_and_type() {
+    let r = Repo::new();
+    r.write("policy.toml", &policy("", ""));
+    r.write(
+        "emergency_report.md",
+        "# Emergency report\n\nWe ran `ALTER TABLE users ADD status text` by hand.\n",
+    );
+    r.write(
+        "fix_results.json",
+        "{\"sql\": \"CREATE TABLE t (id int)\"}\n",
+    );
+    r.write("repair_notes.txt", "DROP TABLE sessions; then re-run.\n");
+    r.write(
+        "emergency_db_fix.py",
+        "print('CREATE TABLE IF NOT EXISTS admin_audit (id int)')\n",
+    );
+    r.write("hotfix.sh", "psql -c 'ALTER TABLE users ADD x int'\n");
+    r.write("fix_admin", "#!/bin/bash\npsql -c 'GRANT admin TO zebra'\n");
+    r.write("database/production_schema_repair.py", "print(1)\n");
+    r.write("database/README.md", "how we repair the schema\n");
+    r.commit(DEV, "The crisis");
+
+    let run = r.approve(&["baseline", "--today", "2026-03-01"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let text = r.read("policy.toml");
+    let mut registered: Vec<&str> = text
+        .split("[[emergency.script]]")
+        .skip(1)
+        .filter_map(|entry| entry.lines().find_map(|l| l.strip_prefix("path = \"")))
+        .map(|l| l.trim_end_matches('"'))
+        .collect();
+    registered.sort();
+    assert_eq!(
+        registered,
+        ["emergency_db_fix.py", "fix_admin", "hotfix.sh"]
+    );
+
+    // The summary by folder and type, and the hint about the script outside scope.
+    assert!(run.stdout.contains("by folder: ./ 3\n"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("by type: .py 1, .sh 1, no extension 1\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "1 more outside scope: database/production_schema_repair.py; widen emergency.scope to include it"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("registered 3 legacy scripts in policy.toml"),
+        "{}",
+        run.stdout
+    );
+
+    // Nothing left in scope; the hint stays until the scope is widened, in every format.
+    r.commit(DEV, "Adopt");
+    let again = r.approve(&["baseline", "--today", "2026-03-01", "--format", "json"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    let v = again.json();
+    assert!(
+        v["subject"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to register"),
+        "{v}"
+    );
+    let summary = v["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Summary")
+        .unwrap_or_else(|| panic!("a Summary section: {v}"));
+    assert_eq!(
+        summary["data"]["outside_scope"],
+        serde_json::json!(["database/production_schema_repair.py"])
+    );
+    let md = r.approve(&["baseline", "--today", "2026-03-01", "--format", "markdown"]);
+    assert!(
+        md.stdout
+            .contains("1 more outside scope: database/production\\_schema\\_repair.py"),
+        "{}",
+        md.stdout
+    );
+
+    // Widened: the script is registered, and nothing is outside any more.
+    r.write(
+        "policy.toml",
+        &r.read("policy.toml")
+            .replace("scope = [\".\"]", "scope = [\".\", \"database\"]"),
+    );
+    let wide = r.approve(&["baseline", "--today", "2026-03-01", "--format", "json"]);
+    assert_eq!(wide.code, 0, "{}", wide.all());
+    let v = wide.json();
+    let registered = &v["sections"][0];
+    assert_eq!(registered["title"], "Registered", "{v}");
+    assert_eq!(
+        registered["data"][0]["path"],
+        "database/production_schema_repair.py"
+    );
+    assert!(!wide.stdout.contains("outside scope:"), "{}", wide.stdout);
+    assert!(
+        r.read("policy.toml")
+            .contains("path = \"database/production_schema_repair.py\"")
+    );
+}
+
+#[test]
+fn baseline_with_extensions_py_registers_only_the_python_script() {
+    let r = Repo::new();
+    r.write(
+        "policy.toml",
+        &policy("", "").replace(
+            "scope = [\".\"]   # the repository root",
+            "scope = [\".\"]   # the repository root\nextensions = [\"py\"]",
+        ),
+    );
+    r.write("emergency_report.md", "# report\n");
+    r.write("emergency_db_fix.py", "print(1)\n");
+    r.write("hotfix.sh", "psql -c 'ALTER TABLE users ADD x int'\n");
+    r.write("fix_admin", "#!/bin/bash\npsql -c 'GRANT admin TO zebra'\n");
+    r.commit(DEV, "The crisis");
+    let run = r.approve(&["baseline", "--today", "2026-03-01"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let text = r.read("policy.toml");
+    assert_eq!(text.matches("[[emergency.script]]").count(), 1, "{text}");
+    assert!(text.contains("path = \"emergency_db_fix.py\""), "{text}");
+}
+
+#[test]
+fn baseline_names_at_most_five_scripts_outside_scope() {
+    let r = Repo::new();
+    r.write("policy.toml", &policy("", ""));
+    for i in 0..8 {
+        r.write(&format!("ops/repair_{i}.sql"), "select 1;\n");
+    }
+    r.write("ops/repair_report.md", "notes\n");
+    r.commit(DEV, "Scripts elsewhere");
+    let run = r.approve(&["baseline", "--today", "2026-03-01"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "8 more outside scope: ops/repair_0.sql, ops/repair_1.sql, ops/repair_2.sql, ops/repair_3.sql, ops/repair_4.sql and 3 more; widen emergency.scope to include them"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Regression: `register PATH --repo DIR` from another folder resolved PATH against the
+/// current folder and failed.
+#[test]
+fn register_with_repo_resolves_a_relative_path_inside_the_repository() {
+    let r = base_repo();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["register", SCRIPT, "--reason", "r", "--ticket", "INC-7"])
+        .arg("--repo")
+        .arg(r.path())
+        .args(["--today", "2026-01-01"])
+        .current_dir(elsewhere.path())
+        .env_remove("GATE_TODAY")
+        .env_remove("GATE_POLICY")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        r.read("policy.toml")
+            .contains(&format!("path = \"{SCRIPT}\"")),
+        "{}",
+        run.all()
+    );
+
+    // Without --repo, a relative path is still read from the current folder.
+    r.write("sub/fix_sub.py", "print(1)\n");
+    let out = std::process::Command::new(BIN)
+        .args([
+            "register",
+            "fix_sub.py",
+            "--reason",
+            "r",
+            "--ticket",
+            "INC-8",
+        ])
+        .current_dir(r.path().join("sub"))
+        .env_remove("GATE_POLICY")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(r.read("policy.toml").contains("path = \"sub/fix_sub.py\""));
+
+    // A path that does not exist inside --repo says where it was looked for.
+    let out = std::process::Command::new(BIN)
+        .args(["register", "nope.py", "--reason", "r", "--ticket", "INC-9"])
+        .arg("--repo")
+        .arg(r.path())
+        .current_dir(elsewhere.path())
+        .env_remove("GATE_POLICY")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("read from --repo"), "{}", run.stderr);
+}

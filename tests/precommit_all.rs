@@ -71,7 +71,7 @@ fn all_judges_symlinks_by_name_and_special_files_without_opening_them() {
     std::fs::write(&outside, b"DROP TABLE users;\n").unwrap();
     std::os::unix::fs::symlink(&outside, repo.path("notes.sql")).unwrap();
     std::os::unix::fs::symlink("/nonexistent/dangling", repo.path("dangling.sql")).unwrap();
-    for fifo in ["pipe.sql", "emergency_pipe"] {
+    for fifo in ["pipe.sql", "emergency_pipe.sh"] {
         let st = std::process::Command::new("mkfifo")
             .arg(repo.path(fifo))
             .status()
@@ -81,7 +81,7 @@ fn all_judges_symlinks_by_name_and_special_files_without_opening_them() {
     let run = repo.gate(&["--all"]);
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(run.stdout.matches("G001").count(), 1, "{run}");
-    assert!(run.stdout.contains("emergency_pipe"), "{run}");
+    assert!(run.stdout.contains("emergency_pipe.sh"), "{run}");
     assert!(
         !run.stdout.contains("notes.sql"),
         "link target never read: {run}"
@@ -166,9 +166,10 @@ fn every_format_renders_and_json_parses() {
 /// script. The gate's own files (policy, expected snapshot) describe DDL; they never run it.
 #[test]
 fn the_policy_file_and_snapshot_are_never_emergency_scripts() {
+    // JSON and TOML count as script types here, so only the gate-file rule keeps them out.
     let text = format!(
         "{}\n# prelude = \"CREATE EXTENSION IF NOT EXISTS pgcrypto\"\n",
-        policy(true, "")
+        policy(true, "extensions = [\"py\", \"sql\", \"json\", \"toml\"]\n")
     );
     let repo = Repo::new(&text);
     repo.write(
@@ -191,4 +192,90 @@ fn the_policy_file_and_snapshot_are_never_emergency_scripts() {
     assert_eq!(all.code, 1, "{all}");
     assert_eq!(all.stdout.matches("G001").count(), 1, "{all}");
     assert!(all.stdout.contains("innocent.json"), "{all}");
+}
+
+/// The crisis root as found in a real repository: reports, results and notes named like the
+/// scripts they describe sit beside the scripts. Only files of a script type are candidates.
+fn crisis_root(repo: &Repo) {
+    repo.write(
+        "emergency_report.md",
+        b"# Emergency report\n\nWe ran `ALTER TABLE users ADD status text` by hand.\n",
+    );
+    repo.write(
+        "fix_results.json",
+        b"{\"sql\": \"CREATE TABLE admin_audit (id int)\", \"ok\": true}\n",
+    );
+    repo.write("repair_notes.txt", b"DROP TABLE sessions; then re-run.\n");
+    repo.write("emergency_db_fix.py", FIX);
+    repo.write("hotfix.sh", b"psql -c 'ALTER TABLE users ADD x int'\n");
+    repo.write(
+        "fix_admin",
+        b"#!/bin/bash\npsql -c \"GRANT admin TO zebra\"\n",
+    );
+    // Extensionless without a shebang (a notes file): not a script either.
+    repo.write("fix_later", b"remember to fix the admin role\n");
+}
+
+const CRISIS_SCRIPTS: [&str; 3] = ["emergency_db_fix.py", "fix_admin", "hotfix.sh"];
+
+fn g001_paths(run: &precommit_support::Run) -> Vec<String> {
+    let mut paths: Vec<String> = run
+        .findings("G001")
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+fn reports_results_and_notes_are_never_scripts_only_script_types_are() {
+    let repo = Repo::new(&policy(true, ""));
+    crisis_root(&repo);
+    let all = repo.gate(&["--all", "--format", "json"]);
+    assert_eq!(all.code, 1, "{all}");
+    assert_eq!(g001_paths(&all), CRISIS_SCRIPTS, "{all}");
+
+    repo.git(&["add", "."]);
+    let staged = repo.gate(&["--format", "json"]);
+    assert_eq!(staged.code, 1, "{staged}");
+    assert_eq!(g001_paths(&staged), CRISIS_SCRIPTS, "{staged}");
+
+    let policy = gate_policy::load(&repo.path("policy.toml"), &repo.root).unwrap();
+    let found = gate_precommit::unregistered_in_worktree(&repo.root, &policy).unwrap();
+    assert_eq!(found, CRISIS_SCRIPTS);
+}
+
+#[test]
+fn emergency_extensions_narrows_the_script_types() {
+    let repo = Repo::new(&policy(true, "extensions = [\"py\"]\n"));
+    crisis_root(&repo);
+    // A shebang declares the type of a file without extension: python is `py`.
+    repo.write("repair_roles", b"#!/usr/bin/env python3\nprint('roles')\n");
+    let all = repo.gate(&["--all", "--format", "json"]);
+    assert_eq!(all.code, 1, "{all}");
+    assert_eq!(
+        g001_paths(&all),
+        ["emergency_db_fix.py", "repair_roles"],
+        "{all}"
+    );
+    repo.git(&["add", "."]);
+    let staged = repo.gate(&["--format", "json"]);
+    assert_eq!(
+        g001_paths(&staged),
+        ["emergency_db_fix.py", "repair_roles"],
+        "{staged}"
+    );
+}
+
+#[test]
+fn registered_files_are_checked_for_g002_whatever_their_type() {
+    let repo = Repo::new(&policy(true, &registration("repair_notes.txt", b"v1\n")));
+    repo.write("repair_notes.txt", b"v2\n");
+    let all = repo.gate(&["--all", "--format", "json"]);
+    assert_eq!(all.code, 1, "{all}");
+    assert_eq!(all.findings("G002").len(), 1, "{all}");
+    repo.git(&["add", "."]);
+    let staged = repo.gate(&["--format", "json"]);
+    assert_eq!(staged.findings("G002").len(), 1, "{staged}");
 }

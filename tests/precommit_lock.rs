@@ -71,6 +71,11 @@ fn staged_edit_of_a_released_migration_is_g003() {
     assert_eq!(run.code, 1, "{run}");
     assert!(run.stdout.contains("G003"), "{run}");
     assert!(run.stdout.contains("1111_users.py"), "{run}");
+    // Regression: the subject said "0 files checked" next to a G003 on a staged file.
+    assert!(
+        run.stdout.contains("(staged changes: 1 file checked)"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -80,6 +85,10 @@ fn staged_deletion_of_a_released_migration_is_g003() {
     let run = repo.gate::<&str>(&[]);
     assert_eq!(run.code, 1, "{run}");
     assert!(run.stdout.contains("G003"), "{run}");
+    assert!(
+        run.stdout.contains("(staged changes: 1 file checked)"),
+        "the deletion is a judged change: {run}"
+    );
 }
 
 #[test]

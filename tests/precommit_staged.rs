@@ -229,16 +229,16 @@ fn binary_and_oversized_files_are_judged_by_name_only() {
     let repo = Repo::new(&policy(true, ""));
     let mut bin = b"\0\x01\x02ALTER TABLE users ADD x int".to_vec();
     bin.extend_from_slice(&[0u8; 100]);
-    repo.write("data.bin", &bin);
+    repo.write("data.sql", &bin);
     let mut big = vec![b'#'; 1024 * 1024 + 10];
     big.extend_from_slice(b"\nDROP TABLE users;\n");
     repo.write("dump.sql", &big);
-    repo.write("emergency_blob.bin", &bin);
+    repo.write("emergency_blob.sql", &bin);
     repo.git(&["add", "."]);
     let run = repo.gate::<&str>(&[]);
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stdout.contains("emergency_blob.bin"), "{run}");
-    assert!(!run.stdout.contains("data.bin"), "{run}");
+    assert!(run.stdout.contains("emergency_blob.sql"), "{run}");
+    assert!(!run.stdout.contains("data.sql"), "{run}");
     assert!(!run.stdout.contains("dump.sql"), "{run}");
 }
 
@@ -354,19 +354,52 @@ fn intent_to_add_entries_are_not_judged_until_really_staged() {
 }
 
 #[test]
-fn documentation_that_describes_ddl_is_not_a_script() {
+fn documentation_is_never_a_script_even_when_named_like_one() {
     let repo = Repo::new(&policy(true, ""));
     repo.write(
         "README.md",
         b"# Crisis\n\nSomeone ran `ALTER TABLE users ADD status text` by hand.\n",
     );
     repo.write("emergency_notes.md", b"notes\n");
+    repo.write("emergency_notes.sql", b"-- notes\n");
     repo.git(&["add", "."]);
     let run = repo.gate::<&str>(&[]);
     assert_eq!(run.code, 1, "{run}");
     assert!(!run.stdout.contains("README.md"), "{run}");
+    assert!(!run.stdout.contains("emergency_notes.md"), "{run}");
+    assert!(run.stdout.contains("emergency_notes.sql"), "{run}");
+}
+
+/// Regression: a legacy entry (registered by baseline, never approved) was reported as
+/// "changed after approval".
+#[test]
+fn edit_of_a_never_approved_entry_says_changed_since_it_was_registered() {
+    let legacy = registration("emergency_enum_fix.py", FIX).replace(
+        "approved-by = \"lead@example.com\"\napproved-on = 2025-09-20\n",
+        "status = \"legacy\"\n",
+    );
+    assert!(!legacy.contains("approved-by"), "{legacy}");
+    let repo = Repo::new(&policy(true, &legacy));
+    repo.write("emergency_enum_fix.py", b"print('edited')\n");
+    repo.git(&["add", "emergency_enum_fix.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G002"), "{run}");
     assert!(
-        run.stdout.contains("emergency_notes.md"),
-        "names still count: {run}"
+        run.stdout
+            .contains("emergency_enum_fix.py changed since it was registered"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("approval"), "{run}");
+
+    // An approved entry still says what it is.
+    let repo = Repo::new(&policy(true, &registration("emergency_enum_fix.py", FIX)));
+    repo.write("emergency_enum_fix.py", b"print('edited')\n");
+    repo.git(&["add", "emergency_enum_fix.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert!(
+        run.stdout
+            .contains("emergency_enum_fix.py changed after approval"),
+        "{run}"
     );
 }

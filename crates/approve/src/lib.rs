@@ -92,7 +92,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = report::build(&policy, &ctx)?;
             Ok(gate_cli::emit(&report, cli.common.format))
         }
-        Cmd::Register(args) => register::register(&ws, &policy, &policy_path, today, &args),
+        Cmd::Register(args) => register::register(
+            &ws,
+            cli.common.repo.as_deref(),
+            &policy,
+            &policy_path,
+            today,
+            &args,
+        ),
         Cmd::Baseline { convert_by } => {
             let convert_by = convert_by
                 .map(|s| {
@@ -101,7 +108,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .transpose()?;
-            register::baseline(&ws, &policy, &policy_path, today, convert_by)
+            let report = register::baseline(
+                &ws,
+                &policy,
+                &policy_path,
+                &ctx.policy_rel,
+                today,
+                convert_by,
+            )?;
+            Ok(gate_cli::emit(&report, cli.common.format))
         }
     }
 }

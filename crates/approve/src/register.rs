@@ -1,6 +1,7 @@
 //! `register` and `baseline`: write registry entries through the policy editor, which keeps
 //! the file's comments and layout and replaces it atomically.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -9,9 +10,11 @@ use chrono::NaiveDate;
 use gate_cli::Workspace;
 use gate_policy::edit::{EditValue, PolicyEditor};
 use gate_policy::{Policy, ScriptStatus};
+use gate_report::{Report, Section};
+use serde_json::json;
 
 use crate::check::sha256_hex;
-use crate::triage::triage;
+use crate::triage::{Triage, triage};
 
 #[derive(Debug, clap::Args)]
 pub struct RegisterArgs {
@@ -44,19 +47,22 @@ pub struct RegisterArgs {
     update: bool,
 }
 
-/// The script's path relative to the repository root, refusing anything outside it.
-fn repo_path(root: &Path, given: &Path) -> anyhow::Result<String> {
-    let abs = if given.is_absolute() {
-        given.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .context("cannot read the current folder")?
-            .join(given)
+/// The script's path relative to the repository root, refusing anything outside it. A
+/// relative path is read from `--repo DIR` when given (as `git -C DIR` does), else from the
+/// current folder.
+fn repo_path(root: &Path, repo_arg: Option<&Path>, given: &Path) -> anyhow::Result<String> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let (base, from) = match repo_arg {
+        Some(dir) => (cwd.join(dir), "--repo"),
+        None => (cwd, "the current folder"),
     };
+    // `join` keeps an absolute `given` as it is.
+    let abs = base.join(given);
     let real = abs.canonicalize().with_context(|| {
         format!(
-            "{} does not exist; register an existing script (paths are relative to the current folder)",
-            given.display()
+            "{} does not exist; register an existing script (relative paths are read from {from}, {})",
+            given.display(),
+            base.display()
         )
     })?;
     if !real.is_file() {
@@ -96,12 +102,13 @@ fn s(v: &str) -> EditValue {
 
 pub fn register(
     ws: &Workspace,
+    repo_arg: Option<&Path>,
     policy: &Policy,
     policy_path: &Path,
     today: NaiveDate,
     args: &RegisterArgs,
 ) -> anyhow::Result<ExitCode> {
-    let rel = repo_path(&ws.root, &args.path)?;
+    let rel = repo_path(&ws.root, repo_arg, &args.path)?;
     let bytes = std::fs::read(ws.root.join(&rel)).with_context(|| format!("cannot read {rel}"))?;
     let sha = sha256_hex(&bytes);
     let gov = &policy.governance;
@@ -237,13 +244,20 @@ pub fn register(
     Ok(ExitCode::SUCCESS)
 }
 
+/// How many paths the outside-scope hint names before it says "and N more".
+const OUTSIDE_SHOWN: usize = 5;
+
+/// `baseline`: registers every unregistered emergency script as legacy and reports, in the
+/// selected format, what it registered (with a triage each), a summary by folder and type,
+/// and name-matching scripts outside `emergency.scope` that a wider scope would catch.
 pub fn baseline(
     ws: &Workspace,
     policy: &Policy,
     policy_path: &Path,
+    policy_rel: &str,
     today: NaiveDate,
     convert_by: Option<NaiveDate>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Report> {
     let convert_by = convert_by.unwrap_or_else(|| {
         today + chrono::Days::new(u64::from(policy.governance.convert_within_days))
     });
@@ -253,42 +267,180 @@ pub fn baseline(
         );
     }
     let paths = gate_precommit::unregistered_in_worktree(&ws.root, policy)?;
-    if paths.is_empty() {
-        println!(
-            "nothing to register: every emergency script in scope is registered in {}",
-            policy_path.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+    let outside = gate_precommit::scripts_outside_scope(&ws.root, policy)?;
+    let mut registered = Vec::new();
+    if !paths.is_empty() {
+        let mut ed = editor(ws, policy_path)?;
+        for rel in &paths {
+            let bytes =
+                std::fs::read(ws.root.join(rel)).with_context(|| format!("cannot read {rel}"))?;
+            let t = triage(&String::from_utf8_lossy(&bytes));
+            // The triage stays out of policy.toml: its SQL words would make the policy file
+            // look like a script running DDL to the pre-commit gate; `report` recomputes it.
+            let reason =
+                format!("legacy: registered unapproved by gate-approve baseline on {today}");
+            ed.add_script(
+                rel,
+                &[
+                    ("sha256", s(&sha256_hex(&bytes))),
+                    ("reason", s(&reason)),
+                    ("convert-by", EditValue::Date(convert_by)),
+                    ("status", s("legacy")),
+                ],
+            )?;
+            registered.push((rel.as_str(), t));
+        }
+        ed.save()?;
     }
-    let mut ed = editor(ws, policy_path)?;
-    for rel in &paths {
-        let bytes =
-            std::fs::read(ws.root.join(rel)).with_context(|| format!("cannot read {rel}"))?;
-        let t = triage(&String::from_utf8_lossy(&bytes));
-        // The triage stays out of policy.toml: its SQL words would make the policy file look
-        // like a script running DDL to the pre-commit gate; `report` recomputes it.
-        let reason = format!("legacy: registered unapproved by gate-approve baseline on {today}");
-        ed.add_script(
-            rel,
-            &[
-                ("sha256", s(&sha256_hex(&bytes))),
-                ("reason", s(&reason)),
-                ("convert-by", EditValue::Date(convert_by)),
-                ("status", s("legacy")),
-            ],
-        )?;
-        println!("legacy  {rel}\n        {}", t.summary());
+    Ok(baseline_report(
+        &registered,
+        &outside,
+        policy_rel,
+        convert_by,
+    ))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `dir/` of a repository-relative path, `./` for the root.
+fn folder_of(rel: &str) -> String {
+    match rel.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/"),
+        None => "./".into(),
     }
-    ed.save()?;
-    println!(
-        "registered {} legacy script{} in {} with convert-by = {convert_by}",
-        paths.len(),
-        if paths.len() == 1 { "" } else { "s" },
-        policy_path.display()
-    );
-    println!(
-        "next: commit {} to adopt the gate; convert each script into a migration (status = \"converted\") or approve it before {convert_by}",
-        policy_path.display()
-    );
-    Ok(ExitCode::SUCCESS)
+}
+
+/// `.py`, or `no extension` for shebang scripts (the only extensionless candidates).
+fn type_of(rel: &str) -> String {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!(".{}", ext.to_ascii_lowercase()),
+        _ => "no extension".into(),
+    }
+}
+
+/// `3 more outside scope: a.py, b.py, c.py; widen emergency.scope to include them` ("more"
+/// than the scripts in scope, registered now or before).
+fn outside_line(outside: &[String]) -> String {
+    let mut names = outside
+        .iter()
+        .take(OUTSIDE_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if outside.len() > OUTSIDE_SHOWN {
+        names.push_str(&format!(" and {} more", outside.len() - OUTSIDE_SHOWN));
+    }
+    let them = if outside.len() == 1 { "it" } else { "them" };
+    format!(
+        "{} more outside scope: {names}; widen emergency.scope to include {them}",
+        outside.len()
+    )
+}
+
+fn counts(items: impl Iterator<Item = String>) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        *m.entry(i).or_default() += 1;
+    }
+    m
+}
+
+fn counts_text(m: &BTreeMap<String, usize>, wrap: impl Fn(&str) -> String) -> String {
+    m.iter()
+        .map(|(k, n)| format!("{} {n}", wrap(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn baseline_report(
+    registered: &[(&str, Triage)],
+    outside: &[String],
+    policy_rel: &str,
+    convert_by: NaiveDate,
+) -> Report {
+    let md = gate_report::render::markdown_escape;
+    let subject = if registered.is_empty() {
+        format!(
+            "nothing to register: every emergency script in scope is registered in {policy_rel}"
+        )
+    } else {
+        format!(
+            "registered {} in {policy_rel} with convert-by = {convert_by}",
+            plural(registered.len(), "legacy script")
+        )
+    };
+    let mut report = Report::new("gate-approve", subject);
+    if !registered.is_empty() {
+        let mut text = String::new();
+        let mut markdown = String::from("| script | triage |\n|---|---|\n");
+        for (rel, t) in registered {
+            text.push_str(&format!("legacy  {rel}\n        {}\n", t.summary()));
+            markdown.push_str(&format!("| `{}` | {} |\n", md(rel), md(&t.summary())));
+        }
+        report.sections.push(Section {
+            title: "Registered".into(),
+            text,
+            markdown,
+            data: json!(
+                registered
+                    .iter()
+                    .map(|(rel, t)| json!({ "path": rel, "triage": t }))
+                    .collect::<Vec<_>>()
+            ),
+        });
+    }
+    let by_folder = counts(registered.iter().map(|(rel, _)| folder_of(rel)));
+    let by_type = counts(registered.iter().map(|(rel, _)| type_of(rel)));
+    let mut text = String::new();
+    let mut markdown = String::new();
+    if !registered.is_empty() {
+        text.push_str(&format!(
+            "by folder: {}\nby type: {}\n",
+            counts_text(&by_folder, str::to_string),
+            counts_text(&by_type, str::to_string)
+        ));
+        let code = |k: &str| format!("`{}`", md(k));
+        markdown.push_str(&format!(
+            "- by folder: {}\n- by type: {}\n",
+            counts_text(&by_folder, code),
+            counts_text(&by_type, code)
+        ));
+    }
+    if !outside.is_empty() {
+        let line = outside_line(outside);
+        text.push_str(&line);
+        text.push('\n');
+        markdown.push_str(&format!("- {}\n", md(&line)));
+    }
+    let next = if registered.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "next: commit {policy_rel} to adopt the gate; convert each script into a migration (status = \"converted\") or approve it before {convert_by}"
+        ))
+    };
+    if let Some(n) = &next {
+        text.push_str(n);
+        text.push('\n');
+        markdown.push_str(&format!("\n{}\n", md(n)));
+    }
+    if !text.is_empty() {
+        report.sections.push(Section {
+            title: "Summary".into(),
+            text,
+            markdown,
+            data: json!({
+                "registered": registered.len(),
+                "convert_by": convert_by.to_string(),
+                "by_folder": by_folder,
+                "by_type": by_type,
+                "outside_scope": outside,
+                "next": next,
+            }),
+        });
+    }
+    report
 }

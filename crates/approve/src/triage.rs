@@ -41,8 +41,16 @@ re!(DELETE, r"\bDELETE\s+FROM\s+([A-Za-z_][\w.]*)");
 re!(GRANT, r"(?i)\b(GRANT|REVOKE)\s+[A-Za-z_]+[\w\s,]*\bON\b");
 re!(
     OBJECT,
-    // Keywords in capitals only: prose in docstrings ("the table the fix ...") is not SQL.
-    r"\b(?:TABLE|TYPE|INDEX|SEQUENCE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?:ONLY\s+)?([A-Za-z_][\w.]*)"
+    // Only after a statement verb, with the keywords in capitals: a log line such as
+    // print("TABLE CREATION VERIFICATION") or a docstring names no object.
+    r"\b(?:CREATE(?:\s+OR\s+REPLACE)?(?:\s+UNIQUE)?|ALTER|DROP|TRUNCATE)\s+(?:TABLE|TYPE|INDEX|SEQUENCE|VIEW)\s+(?:CONCURRENTLY\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?:ONLY\s+)?([A-Za-z_][\w.]*)"
+);
+re!(
+    // The statement a column or an enum value belongs to (capitals, as above); its clauses
+    // run to the end of the statement (`;`), of the string literal (`"`, `')`), or of the
+    // paragraph.
+    ALTER_STATEMENT,
+    r#"\bALTER\s+(TABLE|TYPE)\b[^;"]*?(?:;|"|'\s*\)|\n\s*\n|\z)"#
 );
 re!(
     COLUMN,
@@ -50,7 +58,7 @@ re!(
 );
 re!(
     ENUM_VALUE,
-    r"(?i)\bADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'([^']+)'"
+    r"\bADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'([^']+)'"
 );
 re!(
     SQL_WORD,
@@ -93,14 +101,20 @@ pub fn triage(text: &str) -> Triage {
     for c in OBJECT.captures_iter(text) {
         objects.insert(c[1].to_lowercase());
     }
-    for c in COLUMN.captures_iter(text) {
-        let name = c[1].to_lowercase();
-        if !NOT_OBJECTS.contains(&name.as_str()) {
-            objects.insert(format!("column {name}"));
+    for st in ALTER_STATEMENT.captures_iter(text) {
+        let clauses = st.get(0).map_or("", |m| m.as_str());
+        if &st[1] == "TABLE" {
+            for c in COLUMN.captures_iter(clauses) {
+                let name = c[1].to_lowercase();
+                if !NOT_OBJECTS.contains(&name.as_str()) {
+                    objects.insert(format!("column {name}"));
+                }
+            }
+        } else {
+            for c in ENUM_VALUE.captures_iter(clauses) {
+                objects.insert(format!("enum value '{}'", &c[1]));
+            }
         }
-    }
-    for c in ENUM_VALUE.captures_iter(text) {
-        objects.insert(format!("enum value '{}'", &c[1]));
     }
     objects.retain(|o| !NOT_OBJECTS.contains(&o.as_str()));
     t.objects = objects.into_iter().collect();
@@ -194,5 +208,43 @@ mod tests {
         assert!(t.dynamic);
         assert_eq!(t.guards, vec!["ON CONFLICT", "try/except"]);
         assert!(t.objects.contains(&"flags".to_string()));
+    }
+
+    /// Regression: a real repair script's log lines and docstring were listed as touched
+    /// objects ("creation", "verification").
+    #[test]
+    fn objects_come_from_sql_only_not_from_log_lines() {
+        let t = triage(
+            r#"""Emergency fix: VIEW creation and TYPE verification for the admin page."""
+print("Table creation verification")
+print("=== TABLE CREATION VERIFICATION ===")
+logger.info("INDEX verification passed; DROP COLUMN verification skipped")
+cur.execute("""
+    CREATE TABLE admin_audit (
+        id serial PRIMARY KEY,
+        action text NOT NULL
+    )
+""")
+"#,
+        );
+        assert_eq!(t.objects, vec!["admin_audit"], "{t:?}");
+    }
+
+    #[test]
+    fn columns_and_enum_values_belong_to_their_alter_statement() {
+        let t = triage(
+            "ALTER TABLE feature_flags ADD COLUMN IF NOT EXISTS status text, DROP COLUMN legacy;\nALTER TYPE userrole ADD VALUE IF NOT EXISTS 'auditor';\n-- Next: ADD COLUMN verification by hand\n",
+        );
+        assert_eq!(
+            t.objects,
+            vec![
+                "column legacy",
+                "column status",
+                "enum value 'auditor'",
+                "feature_flags",
+                "userrole"
+            ],
+            "{t:?}"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! Chain checks C001–C006. One function per rule; `check` runs them all.
 
+use std::collections::{HashMap, HashSet};
+
 use gate_policy::Policy;
 use gate_report::Finding;
 
-use crate::graph::{ChainKind, RevisionGraph};
+use crate::graph::{ChainKind, Revision, RevisionGraph};
 
 /// Every chain finding for `graph` under `policy`: the discovery problems (C005, SQL C001)
 /// followed by C001–C006. A `command` chain has no static graph and yields nothing.
@@ -154,34 +156,71 @@ pub fn c004_cycles(graph: &RevisionGraph) -> Vec<Finding> {
     out
 }
 
-/// C006: more than one base.
+/// C006: more than one base, as one finding naming every base. The base with the most
+/// descendants is taken as the real one; the others are the extra bases to re-parent, and
+/// the finding points at the first of them.
 pub fn c006_bases(graph: &RevisionGraph) -> Vec<Finding> {
     let bases = graph.bases();
     if bases.len() <= 1 {
         return Vec::new();
     }
-    let names: Vec<String> = bases
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in graph.unique() {
+        for p in &r.parents {
+            children.entry(p.as_str()).or_default().push(r.id.as_str());
+        }
+    }
+    let main = bases
         .iter()
-        .map(|r| format!("{} ({})", r.id, r.path))
+        .enumerate()
+        // Ties keep the first in load order.
+        .max_by_key(|(i, r)| (descendants(&children, &r.id), std::cmp::Reverse(*i)))
+        .map_or(0, |(i, _)| i);
+    let extra: Vec<_> = bases
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != main)
+        .map(|(_, r)| *r)
         .collect();
-    bases
-        .iter()
-        .skip(1)
-        .map(|r| {
-            Finding::new(
-                "C006",
-                format!(
-                    "{} bases (down_revision = None): {}",
-                    bases.len(),
-                    names.join(", ")
-                ),
-            )
-            .at(r.path.clone())
-            .line(r.parents_at())
-            .help(format!(
-                "Set down_revision of {} to the revision it really follows",
-                r.id
-            ))
-        })
-        .collect()
+    let at = |r: &Revision| format!("{} ({}:{})", r.id, r.path, r.parents_at());
+    let names: Vec<String> = bases.iter().map(|r| at(r)).collect();
+    let extra_names: Vec<String> = extra.iter().map(|r| at(r)).collect();
+    let mut help = format!(
+        "Point down_revision of each extra base ({}) at the revision it really follows; {} looks like the real base (most revisions build on it)",
+        extra_names.join(", "),
+        bases[main].id
+    );
+    if graph.kind == ChainKind::Alembic {
+        help.push_str(
+            ". If they are independent branches on purpose, leave down_revision = None, give each base its own branch_labels, and let migrations.max-heads allow one head per branch (`alembic upgrade heads` applies them all)",
+        );
+    }
+    let first = extra[0];
+    vec![
+        Finding::new(
+            "C006",
+            format!(
+                "{} bases (down_revision = None) where one is expected: {}",
+                bases.len(),
+                names.join(", ")
+            ),
+        )
+        .at(first.path.clone())
+        .line(first.parents_at())
+        .help(help),
+    ]
+}
+
+/// How many revisions build on `id` (directly or not), from a parent -> children map.
+fn descendants(children: &HashMap<&str, Vec<&str>>, id: &str) -> usize {
+    let mut seen = HashSet::new();
+    let mut stack = vec![id];
+    while let Some(n) = stack.pop() {
+        for c in children.get(n).into_iter().flatten() {
+            if seen.insert(*c) {
+                stack.push(c);
+            }
+        }
+    }
+    seen.len()
 }

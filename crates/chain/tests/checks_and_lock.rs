@@ -53,6 +53,50 @@ fn c001_c002_c004_c005_c006_with_locations() {
     assert!(f.iter().all(|x| !x.help.is_empty()));
 }
 
+/// Regression: a chain with three bases printed the same C006 twice, and its help asked to
+/// re-parent whichever base came first in file order, even the oldest migration of the chain.
+#[test]
+fn c006_is_one_finding_naming_every_base_and_keeps_the_real_one() {
+    let p = AlembicProject::new();
+    // The real base has the most revisions on top of it; two stray bases sort before it.
+    p.revision("z1_initial.py", "m1", &[], &[], &[]);
+    p.revision("z2_users.py", "m2", &["m1"], &[], &[]);
+    p.revision("z3_orders.py", "m3", &["m2"], &[], &[]);
+    p.revision("a_recreated.py", "o1", &[], &[], &[]);
+    p.revision("b_reports.py", "r1", &[], &[], &[]);
+    p.revision("b_reports_2.py", "r2", &["r1"], &[], &[]);
+    let policy = alembic_policy(p.root(), 100);
+    let d = discover(p.root(), &policy).unwrap();
+    let f = check(&d.graph, &policy);
+    let c6: Vec<_> = f.iter().filter(|x| x.code == "C006").collect();
+    assert_eq!(c6.len(), 1, "one finding, not one per extra base: {f:#?}");
+    let c6 = c6[0];
+    for place in [
+        "m1 (alembic/versions/z1_initial.py:16)",
+        "o1 (alembic/versions/a_recreated.py:16)",
+        "r1 (alembic/versions/b_reports.py:16)",
+    ] {
+        assert!(c6.message.contains(place), "{place}: {}", c6.message);
+    }
+    assert!(c6.message.starts_with("3 bases"), "{}", c6.message);
+    // Located at the second base: the first extra one in load order, not the real base.
+    assert_eq!(c6.path.as_deref(), Some("alembic/versions/a_recreated.py"));
+    assert_eq!(c6.line, Some(16));
+    let extra = c6.help.split(';').next().unwrap();
+    assert!(
+        extra.contains("o1") && extra.contains("r1") && !extra.contains("m1"),
+        "re-parents the extra bases, never the real one: {}",
+        c6.help
+    );
+    assert!(
+        c6.help.contains("m1 looks like the real base"),
+        "{}",
+        c6.help
+    );
+    assert!(c6.help.contains("branch_labels"), "{}", c6.help);
+    assert!(!c6.help.to_lowercase().contains("oldest"), "{}", c6.help);
+}
+
 #[test]
 fn c004_prints_the_cycle() {
     let p = AlembicProject::new();

@@ -252,6 +252,10 @@ pub struct Replay {
     pub env: Vec<(String, String)>,
 }
 
+/// Upper bound of `replay.timeout-s` and `--timeout`: 7 days. Larger values would overflow
+/// the clock arithmetic; no replay legitimately runs longer.
+pub const MAX_TIMEOUT_S: u64 = 7 * 24 * 3600;
+
 /// The scratch URL form when `replay.database-url` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "postgresql://{user}:{password}@{host}:{port}/{database}";
 

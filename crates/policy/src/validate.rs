@@ -11,7 +11,7 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use crate::model::{
-    Backend, DATABASE_URL_PLACEHOLDERS, DEFAULT_DATABASE_URL, DEFAULT_EXTENSIONS, DEFAULT_NAMES,
+    Backend, DATABASE_URL_PLACEHOLDERS, MAX_TIMEOUT_S, DEFAULT_DATABASE_URL, DEFAULT_EXTENSIONS, DEFAULT_NAMES,
     Emergency, Governance, MigrationKind, Migrations, Policy, RESERVED_ENV, Replay, Script,
     ScriptStatus, SqlNaming, parse_scope,
 };
@@ -98,6 +98,9 @@ const REPLAY_KEYS: &[&str] = &[
     "database-url",
     "env",
 ];
+
+/// Upper bound of `governance.convert-within-days`: 100 years.
+pub(crate) const MAX_DAYS: u64 = 36_500;
 
 pub(crate) const DEFAULT_IGNORE: &[&str] = &["setup.py", "conftest.py"];
 pub(crate) const DEFAULT_TICKET: &str = "^(INC|OPS)-[0-9]+$";
@@ -317,6 +320,28 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    /// An integer of at least `min` and at most `max`: every number the gates compute with
+    /// stays far from overflow, so no value in the file can make a gate panic.
+    fn integer_in(
+        &mut self,
+        what: &str,
+        v: &Spanned<DeValue<'_>>,
+        min: i64,
+        max: u64,
+        unit: &str,
+    ) -> Option<u64> {
+        let n = self.integer(what, v, min)?;
+        if n > max {
+            self.push(Problem::at(
+                v.span(),
+                format!("`{what}` must be at most {max}{unit}, found {n}"),
+                format!("must be at most {max}"),
+            ));
+            return None;
+        }
+        Some(n)
     }
 
     /// An integer of at least `min`.
@@ -578,7 +603,7 @@ impl<'a> Checker<'a> {
             m.lockfile = s;
         }
         if let Some(v) = self.get(t, p, "max-heads")
-            && let Some(n) = self.integer("migrations.max-heads", v, 1)
+            && let Some(n) = self.integer_in("migrations.max-heads", v, 1, 1_000_000, "")
         {
             m.max_heads = usize::try_from(n).unwrap_or(usize::MAX);
         }
@@ -950,7 +975,7 @@ impl<'a> Checker<'a> {
             g.ticket = r;
         }
         if let Some(v) = self.get(t, p, "convert-within-days")
-            && let Some(n) = self.integer("governance.convert-within-days", v, 0)
+            && let Some(n) = self.integer_in("governance.convert-within-days", v, 0, MAX_DAYS, " days (100 years)")
         {
             g.convert_within_days = u32::try_from(n).unwrap_or(u32::MAX);
         }
@@ -1038,12 +1063,12 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(v) = self.get(t, p, "slow-ms")
-            && let Some(n) = self.integer("replay.slow-ms", v, 0)
+            && let Some(n) = self.integer_in("replay.slow-ms", v, 0, MAX_TIMEOUT_S * 1000, " ms (7 days)")
         {
             r.slow_ms = n;
         }
         if let Some(v) = self.get(t, p, "timeout-s")
-            && let Some(n) = self.integer("replay.timeout-s", v, 1)
+            && let Some(n) = self.integer_in("replay.timeout-s", v, 1, MAX_TIMEOUT_S, " seconds (7 days)")
         {
             r.timeout_s = n;
         }

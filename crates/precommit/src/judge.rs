@@ -41,6 +41,83 @@ pub struct Candidate {
     pub in_scope: bool,
 }
 
+/// Whether a file is of a type that can be an emergency script at all.
+#[derive(Debug)]
+pub enum ScriptType {
+    /// Reports, notes, data: never a script, whatever its name or text.
+    Not,
+    /// Its extension is in `emergency.extensions`.
+    Extension,
+    /// No extension, and a `#!` line naming an interpreter of one of `emergency.extensions`
+    /// (`python3` for `py`, `bash` for `bash` or `sh`, ...). The content is returned, so it
+    /// is read once.
+    Shebang(Vec<u8>),
+}
+
+/// The `emergency.extensions` rule. Only extensionless regular files are read, and only up
+/// to [`MAX_TEXT_BYTES`]: a script that size is no hand fix.
+pub fn script_type(
+    policy: &Policy,
+    c: &Candidate,
+    load: &mut dyn FnMut() -> Result<Vec<u8>, ScanError>,
+) -> Result<ScriptType, ScanError> {
+    if policy.emergency.has_script_extension(&c.rel) {
+        return Ok(ScriptType::Extension);
+    }
+    let name = c.rel.rsplit('/').next().unwrap_or(&c.rel);
+    if has_extension(name) || c.kind != Kind::File || c.size > MAX_TEXT_BYTES {
+        return Ok(ScriptType::Not);
+    }
+    let text = load()?;
+    let declared = shebang_interpreter(&text).is_some_and(|i| {
+        interpreter_extensions(&i)
+            .iter()
+            .any(|e| policy.emergency.extensions.iter().any(|x| x == e))
+    });
+    Ok(if declared {
+        ScriptType::Shebang(text)
+    } else {
+        ScriptType::Not
+    })
+}
+
+/// The interpreter a `#!` line names, without path and version: `python` for
+/// `#!/usr/bin/env -S python3.11 -u`, `bash` for `#!/bin/bash -e`.
+fn shebang_interpreter(text: &[u8]) -> Option<String> {
+    let rest = text.strip_prefix(b"#!")?;
+    let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_whitespace();
+    let mut program = words.next()?.rsplit('/').next()?.to_string();
+    if program == "env" {
+        // `env -S prog`, `env VAR=x prog`: the first word that is neither.
+        program = words
+            .find(|w| !w.starts_with('-') && !w.contains('='))?
+            .rsplit('/')
+            .next()?
+            .to_string();
+    }
+    let name = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    Some(name.to_ascii_lowercase())
+}
+
+/// The file types (as in `emergency.extensions`) an interpreter runs; an interpreter not
+/// known here stands for its own name (`php` for `#!/usr/bin/php`).
+fn interpreter_extensions(interpreter: &str) -> Vec<&str> {
+    match interpreter {
+        "python" | "pypy" => vec!["py"],
+        "sh" | "dash" | "ash" | "ksh" | "zsh" => vec!["sh"],
+        "bash" => vec!["bash", "sh"],
+        "node" | "nodejs" => vec!["js"],
+        "deno" | "bun" => vec!["ts", "js"],
+        "ts-node" | "tsx" => vec!["ts"],
+        "ruby" => vec!["rb"],
+        "perl" => vec!["pl"],
+        "psql" => vec!["sql"],
+        other => vec![other],
+    }
+}
+
 /// Judge one candidate. `load` reads its content (staged blob or working copy); it is only
 /// called when the verdict needs the content.
 pub fn judge(
@@ -58,8 +135,14 @@ pub fn judge(
         }
         let quoted = shell_quote(&c.raw);
         let message = match approved {
-            Some(a) => format!(
+            Some(a) if script.approved_by.is_some() => format!(
                 "{shown} changed after approval: its sha256 is {actual}, the approval in {} (line {}) is pinned to {a}",
+                policy_name(policy),
+                script.line
+            ),
+            // A legacy or not yet approved entry pins what was registered, not an approval.
+            Some(a) => format!(
+                "{shown} changed since it was registered: its sha256 is {actual}, the entry in {} (line {}) is pinned to {a}",
                 policy_name(policy),
                 script.line
             ),
@@ -71,7 +154,8 @@ pub fn judge(
         };
         return Ok(Some(
             Finding::new("G002", message).at(shown).help(format!(
-                "revert the edit, or re-pin it with `gate-approve register {quoted} --update` and get it approved again"
+                "revert the edit, or re-pin it with `gate-approve register {quoted} --update` and get it approved{}",
+                if script.approved_by.is_some() { " again" } else { "" }
             )),
         ));
     }
@@ -80,14 +164,21 @@ pub fn judge(
     }
     let name = c.rel.rsplit('/').next().unwrap_or(&c.rel);
     let by_name = policy.emergency.names.iter().find(|r| r.is_match(name));
+    if by_name.is_none() && !policy.emergency.ddl {
+        return Ok(None);
+    }
+    let content = match script_type(policy, c, load)? {
+        ScriptType::Not => return Ok(None),
+        ScriptType::Extension => None,
+        ScriptType::Shebang(text) => Some(text),
+    };
     let (reason, line) = if let Some(re) = by_name {
         (format!("its name matches `{}`", re.as_str()), None)
-    } else if policy.emergency.ddl
-        && c.kind == Kind::File
-        && c.size <= MAX_TEXT_BYTES
-        && !is_prose(&c.rel)
-    {
-        let content = load()?;
+    } else if c.kind == Kind::File && c.size <= MAX_TEXT_BYTES {
+        let content = match content {
+            Some(text) => text,
+            None => load()?,
+        };
         if is_binary(&content) {
             return Ok(None);
         }
@@ -126,13 +217,11 @@ fn policy_name(policy: &Policy) -> String {
     )
 }
 
-/// Documentation describes DDL without running it (a README explaining the crisis); its
-/// name is still judged.
-const PROSE: &[&str] = &["md", "markdown", "rst", "adoc", "txt"];
-
-fn is_prose(path: &str) -> bool {
-    path.rsplit_once('.')
-        .is_some_and(|(_, ext)| PROSE.iter().any(|p| ext.eq_ignore_ascii_case(p)))
+/// Whether a file name has an extension, the way `Emergency::has_script_extension` reads
+/// one: a dot file such as `.envrc` has none.
+fn has_extension(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(stem, _)| !stem.is_empty())
 }
 
 pub fn is_binary(content: &[u8]) -> bool {
@@ -221,11 +310,35 @@ mod tests {
     }
 
     #[test]
-    fn documentation_is_prose() {
-        assert!(is_prose("README.md"));
-        assert!(is_prose("docs/NOTES.TXT"));
-        assert!(!is_prose("fix.sql"));
-        assert!(!is_prose("Makefile"));
+    fn shebangs_name_their_interpreter_and_its_file_types() {
+        let i = |t: &str| shebang_interpreter(t.as_bytes());
+        assert_eq!(
+            i("#!/usr/bin/env python3\nprint(1)").as_deref(),
+            Some("python")
+        );
+        assert_eq!(
+            i("#!/usr/bin/env -S python3.11 -u\n").as_deref(),
+            Some("python")
+        );
+        assert_eq!(
+            i("#!/usr/bin/env PYTHONPATH=. python\n").as_deref(),
+            Some("python")
+        );
+        assert_eq!(i("#! /bin/bash -e\n").as_deref(), Some("bash"));
+        assert_eq!(i("#!/usr/bin/php").as_deref(), Some("php"));
+        assert_eq!(i("#!\n"), None);
+        assert_eq!(i("print(1)\n"), None);
+        assert_eq!(interpreter_extensions("bash"), ["bash", "sh"]);
+        assert_eq!(interpreter_extensions("python"), ["py"]);
+        assert_eq!(interpreter_extensions("php"), ["php"]);
+    }
+
+    #[test]
+    fn extensions_are_read_like_the_policy_reads_them() {
+        assert!(has_extension("README.md"));
+        assert!(has_extension("fix.tar.gz"));
+        assert!(!has_extension("fix_admin"));
+        assert!(!has_extension(".envrc"));
     }
 
     #[test]

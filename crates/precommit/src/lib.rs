@@ -79,6 +79,13 @@ pub fn unregistered_in_worktree(root: &Path, policy: &Policy) -> Result<Vec<Stri
     Ok(paths)
 }
 
+/// Files outside every `emergency.scope` folder that match `emergency.names` and are scripts
+/// by type (`emergency.extensions`, or a shebang), not registered: candidates a wider scope
+/// would catch. Repository-relative display paths, sorted. Used by `gate-approve baseline`.
+pub fn scripts_outside_scope(root: &Path, policy: &Policy) -> Result<Vec<String>, ScanError> {
+    worktree::outside_scope(root, policy)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gate-precommit",

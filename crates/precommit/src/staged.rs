@@ -77,7 +77,9 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
     let head = head_tree(repo)?;
     let odb = repo.odb().map_err(git("cannot open the object database"))?;
     let mut out = Outcome::default();
-    let mut migrations_touched = false;
+    // Staged migrations and lockfile that differ from HEAD: judged by G003/G004, so they count
+    // as checked files too (a G003 must never come with "0 files checked").
+    let mut migrations_changed = 0;
     // Registered scripts are checked for G002 wherever they live; a set keeps the per-entry
     // test O(1) for large registries.
     let registered: HashSet<&[u8]> = policy
@@ -95,11 +97,9 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
         }
         let raw = index.path(entry);
         if paths.in_migrations(raw) || raw == &paths.lockfile[..] {
-            if !migrations_touched {
-                migrations_touched = in_head(head.as_ref(), raw).is_none_or(|(id, mode)| {
-                    id != index.id(entry) || mode as u32 != index.mode(entry)
-                });
-            }
+            let changed = in_head(head.as_ref(), raw)
+                .is_none_or(|(id, mode)| id != index.id(entry) || mode as u32 != index.mode(entry));
+            migrations_changed += usize::from(changed);
             continue;
         }
         if paths.is_gate_file(raw) {
@@ -151,54 +151,46 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
         }
     }
 
-    if !migrations_touched {
-        migrations_touched = deleted_migration(repo, head.as_ref(), index, &paths)?;
-    }
-    if migrations_touched {
+    let touched = migrations_changed + deleted_migrations(repo, head.as_ref(), index, &paths)?;
+    out.checked += touched;
+    if touched > 0 {
         out.findings
             .extend(lock_check(repo, index, policy, &paths)?);
     }
     Ok(out)
 }
 
-/// Whether a file under the migrations folder (or the lockfile) is in HEAD but not staged.
-fn deleted_migration(
+/// How many files under the migrations folder (and the lockfile) are in HEAD but not staged.
+fn deleted_migrations(
     repo: &Repository,
     head: Option<&Tree<'_>>,
     index: &StagedIndex,
     paths: &Paths,
-) -> Result<bool, ScanError> {
-    let Some(head) = head else { return Ok(false) };
-    if index.get(&paths.lockfile).is_none() && head.get_path(path_of(&paths.lockfile)).is_ok() {
-        return Ok(true);
-    }
+) -> Result<usize, ScanError> {
+    let Some(head) = head else { return Ok(0) };
+    let mut missing = usize::from(
+        index.get(&paths.lockfile).is_none() && head.get_path(path_of(&paths.lockfile)).is_ok(),
+    );
     let dir = &paths.migrations_prefix[..paths.migrations_prefix.len() - 1];
     let Ok(entry) = head.get_path(path_of(dir)) else {
-        return Ok(false);
+        return Ok(missing);
     };
     if entry.kind() != Some(ObjectType::Tree) {
-        return Ok(false);
+        return Ok(missing);
     }
     let sub = repo
         .find_tree(entry.id())
         .map_err(git("cannot read the migrations folder in HEAD"))?;
-    let mut missing = false;
-    // Abort stops the walk early; libgit2 reports that as an error, which is expected.
-    let walked = sub.walk(TreeWalkMode::PreOrder, |parent, e| {
+    sub.walk(TreeWalkMode::PreOrder, |parent, e| {
         if e.kind() == Some(ObjectType::Blob) {
             let mut p = paths.migrations_prefix.clone();
             p.extend_from_slice(parent.as_bytes());
             p.extend_from_slice(e.name_bytes());
-            if index.get(&p).is_none() {
-                missing = true;
-                return TreeWalkResult::Abort;
-            }
+            missing += usize::from(index.get(&p).is_none());
         }
         TreeWalkResult::Ok
-    });
-    if !missing {
-        walked.map_err(git("cannot walk the migrations folder in HEAD"))?;
-    }
+    })
+    .map_err(git("cannot walk the migrations folder in HEAD"))?;
     Ok(missing)
 }
 

@@ -170,17 +170,76 @@ pub fn scan(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
         )?;
     }
 
-    out.findings
-        .extend(lock_check(root, policy, &migrations_dir)?);
+    let (findings, read) = lock_check(root, policy, &migrations_dir)?;
+    out.findings.extend(findings);
+    out.checked += read;
     Ok(out)
 }
 
-/// G003/G004 over the working tree's lockfile and migrations folder.
+/// Unregistered files outside every `emergency.scope` folder whose name matches
+/// `emergency.names` and whose type makes them scripts: what `--all` would reject if the scope
+/// were wider. Repository-relative display paths, sorted.
+pub fn outside_scope(root: &Path, policy: &Policy) -> Result<Vec<String>, ScanError> {
+    let paths = Paths::new(policy, root);
+    let ignored = Ignored::new(root);
+    let migrations_dir = root.join(std::ffi::OsStr::from_bytes(
+        &paths.migrations_prefix[..paths.migrations_prefix.len() - 1],
+    ));
+    let walker = WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.file_name() != ".git" && !(e.file_type().is_dir() && e.path() == migrations_dir)
+        });
+    let mut found = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(walk_error)?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let raw = rel_bytes(root, entry.path());
+        let rel = String::from_utf8_lossy(&raw).into_owned();
+        // Cheap tests first: most of a large tree fails the name patterns.
+        if paths.in_scope(&raw)
+            || !policy.emergency.name_matches(&rel)
+            || policy.emergency.script(&rel).is_some()
+            || policy.emergency.is_ignored(&rel)
+            || paths.is_gate_file(&raw)
+            || ignored.skip(&raw)
+        {
+            continue;
+        }
+        let kind = kind_of(entry.file_type());
+        let size = if kind == Kind::File {
+            entry.metadata().map_err(walk_error)?.len()
+        } else {
+            0
+        };
+        let c = Candidate {
+            rel,
+            kind,
+            size,
+            in_scope: false,
+            raw,
+        };
+        let script = judge::script_type(policy, &c, &mut || load(root, &c.raw, kind))?;
+        if !matches!(script, judge::ScriptType::Not) {
+            found.push(judge::display_path(&c.raw));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// G003/G004 over the working tree's lockfile and migrations folder, and how many files
+/// that read.
 fn lock_check(
     root: &Path,
     policy: &Policy,
     migrations_dir: &Path,
-) -> Result<Vec<Finding>, ScanError> {
+) -> Result<(Vec<Finding>, usize), ScanError> {
     let lockfile = root.join(&policy.migrations.lockfile);
     let lock = match std::fs::read(&lockfile) {
         Ok(t) => Some(t),
@@ -212,5 +271,9 @@ fn lock_check(
             files.insert(String::from_utf8_lossy(&raw).into_owned(), content);
         }
     }
-    Ok(gate_chain::lock_findings(policy, lock.as_deref(), &files)?)
+    let read = files.len() + usize::from(lock.is_some());
+    Ok((
+        gate_chain::lock_findings(policy, lock.as_deref(), &files)?,
+        read,
+    ))
 }

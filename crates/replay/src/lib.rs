@@ -94,7 +94,8 @@ struct ReplayArgs {
     #[arg(long, global = true, value_name = "FILE")]
     reference_dump: Option<PathBuf>,
     /// Fail (R001) and clean up when the replay runs longer [default: replay.timeout-s]
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(long, global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=gate_policy::MAX_TIMEOUT_S))]
     timeout: Option<u64>,
     /// Skip the downgrade/upgrade round trip
     #[arg(long, global = true)]
