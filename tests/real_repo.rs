@@ -10,9 +10,10 @@
 //! - no secret in any output format; no write outside the scratch database when the
 //!   environment names another database.
 //!
-//! Needs: `eval "$(bash ci/test-postgres.sh)"`, python3 with alembic, sqlalchemy, psycopg2 and
-//! pydantic-settings (ci/requirements.txt), PostgreSQL server binaries, Docker with
-//! migration-gate/postgres:15. Missing pieces fail the tests; nothing is skipped.
+//! Needs: `eval "$(bash ci/test-postgres.sh)"` (a server with TLS), python3 with alembic,
+//! sqlalchemy, psycopg2, psycopg and pydantic-settings (ci/requirements.txt), PostgreSQL server
+//! binaries, Docker with migration-gate/postgres:15. Missing pieces fail the tests; nothing is
+//! skipped.
 
 mod real_repo_support;
 
