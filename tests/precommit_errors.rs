@@ -105,3 +105,82 @@ fn bad_flag_is_a_usage_error() {
     let run = repo.gate(&["--format", "yaml"]);
     assert_eq!(run.code, 2, "{run}");
 }
+
+/// Every numeric policy key and flag at its extremes: each gate answers 0, 1 or 2, never a
+/// panic (101). Before the bounds, `convert-within-days = 4294967295` panicked in
+/// `gate-approve check` and `timeout-s = 9223372036854775807` in `gate-replay`.
+#[test]
+fn numeric_keys_and_flags_at_their_extremes_never_panic_any_gate() {
+    const VALUES: &[&str] = &[
+        "-1",
+        "0",
+        "1",
+        "36500",
+        "36501",
+        "604800",
+        "604801",
+        "4294967295",
+        "9223372036854775807",
+        "99999999999999999999",
+    ];
+    const KEYS: &[(&str, &str)] = &[
+        ("migrations", "max-heads"),
+        ("governance", "convert-within-days"),
+        ("replay", "slow-ms"),
+        ("replay", "timeout-s"),
+    ];
+    let approve = env!("CARGO_BIN_EXE_gate-approve");
+    let replay = env!("CARGO_BIN_EXE_gate-replay");
+    for (section, key) in KEYS {
+        for value in VALUES {
+            // An approved entry, so the deadline arithmetic (approved-on + days) runs.
+            let text = format!(
+                "version = 1\n[{section}]\n{key} = {value}\n\n[[emergency.script]]\npath = \"emergency_fix.py\"\nreason = \"r\"\nticket = \"INC-1\"\nauthor = \"dev@example.com\"\napproved-by = \"lead@example.com\"\napproved-on = 2025-01-01\nconvert-by = 2025-01-10\nrollback = \"true\"\n"
+            );
+            let repo = Repo::new(&text);
+            repo.write("emergency_fix.py", b"print(1)\n");
+            let runs = [
+                ("gate-precommit --all", repo.gate(&["--all"])),
+                (
+                    "gate-approve check",
+                    Run::from(
+                        repo.cmd(approve)
+                            .args(["check", "--today", "2025-01-05"])
+                            .output()
+                            .unwrap(),
+                    ),
+                ),
+                (
+                    "gate-replay chain",
+                    Run::from(repo.cmd(replay).arg("chain").output().unwrap()),
+                ),
+            ];
+            for (what, run) in runs {
+                assert!(
+                    (0..=2).contains(&run.code),
+                    "{what} with {section}.{key} = {value} exited {}: {run}",
+                    run.code
+                );
+            }
+        }
+    }
+    // The flag: out of range is a usage error before anything starts; in range, an
+    // unreachable server is exit 2 (the deadline arithmetic must not overflow first).
+    let repo = Repo::new("version = 1\n");
+    for value in ["0", "1", "604800", "604801", "18446744073709551615", "-5"] {
+        let run = Run::from(
+            repo.cmd(replay)
+                .args([
+                    "--timeout",
+                    value,
+                    "--backend",
+                    "url",
+                    "--database-url",
+                    "postgresql://nobody:pw@127.0.0.1:1/none",
+                ])
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.code, 2, "--timeout {value}: {run}");
+    }
+}

@@ -127,12 +127,20 @@ fn a_sql_fix_that_matches_the_chain_passes_and_a_broken_rollback_is_f002() {
     assert_eq!(run.code, 0, "{}", run.all());
     // It changes nothing at its revision and no statement fails: an F006 warning, not an error.
     assert_eq!(
-        run.codes().iter().filter(|c| c.starts_with('F')).collect::<Vec<_>>(),
+        run.codes()
+            .iter()
+            .filter(|c| c.starts_with('F'))
+            .collect::<Vec<_>>(),
         vec!["F006"],
         "{}",
         run.stdout
     );
-    assert_eq!(run.findings("F006")[0]["severity"], "warning", "{}", run.stdout);
+    assert_eq!(
+        run.findings("F006")[0]["severity"],
+        "warning",
+        "{}",
+        run.stdout
+    );
 
     // A fix whose rollback does not undo it.
     let repo = crisis();

@@ -11,9 +11,9 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use crate::model::{
-    Backend, DATABASE_URL_PLACEHOLDERS, MAX_TIMEOUT_S, DEFAULT_DATABASE_URL, DEFAULT_EXTENSIONS, DEFAULT_NAMES,
-    Emergency, Governance, MigrationKind, Migrations, Policy, RESERVED_ENV, Replay, Script,
-    ScriptStatus, SqlNaming, parse_scope,
+    Backend, DATABASE_URL_PLACEHOLDERS, DEFAULT_DATABASE_URL, DEFAULT_EXTENSIONS, DEFAULT_NAMES,
+    Emergency, Governance, MAX_TIMEOUT_S, MigrationKind, Migrations, Policy, RESERVED_ENV, Replay,
+    Script, ScriptStatus, SqlNaming, parse_scope,
 };
 
 /// A problem with its byte span in the policy text; turned into a [`crate::Diagnostic`] and a
@@ -975,7 +975,13 @@ impl<'a> Checker<'a> {
             g.ticket = r;
         }
         if let Some(v) = self.get(t, p, "convert-within-days")
-            && let Some(n) = self.integer_in("governance.convert-within-days", v, 0, MAX_DAYS, " days (100 years)")
+            && let Some(n) = self.integer_in(
+                "governance.convert-within-days",
+                v,
+                0,
+                MAX_DAYS,
+                " days (100 years)",
+            )
         {
             g.convert_within_days = u32::try_from(n).unwrap_or(u32::MAX);
         }
@@ -1063,12 +1069,14 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(v) = self.get(t, p, "slow-ms")
-            && let Some(n) = self.integer_in("replay.slow-ms", v, 0, MAX_TIMEOUT_S * 1000, " ms (7 days)")
+            && let Some(n) =
+                self.integer_in("replay.slow-ms", v, 0, MAX_TIMEOUT_S * 1000, " ms (7 days)")
         {
             r.slow_ms = n;
         }
         if let Some(v) = self.get(t, p, "timeout-s")
-            && let Some(n) = self.integer_in("replay.timeout-s", v, 1, MAX_TIMEOUT_S, " seconds (7 days)")
+            && let Some(n) =
+                self.integer_in("replay.timeout-s", v, 1, MAX_TIMEOUT_S, " seconds (7 days)")
         {
             r.timeout_s = n;
         }

@@ -72,10 +72,14 @@ impl EnvTemplate {
     ) -> Result<EnvTemplate, ReplayError> {
         let mut own = BTreeMap::new();
         let mut remove = Vec::new();
+        let mut databases = Vec::new();
         for (k, v) in vars {
             let name = k.to_string_lossy().into_owned();
             let value = v.to_string_lossy().into_owned();
             if owned_name(&name) || names_a_database(&value) {
+                if !owned_name(&name) {
+                    databases.push(name);
+                }
                 remove.push(k);
             } else {
                 own.insert(name, value);
@@ -93,6 +97,9 @@ impl EnvTemplate {
             });
             match value {
                 Ok(v) => extra.push((name.clone(), v)),
+                Err(var) if databases.contains(&var) => missing.push(format!(
+                    "replay.env.{name} uses ${{{var}}}, which holds a PostgreSQL URL: children may reach only the scratch database (write ${{DATABASE_URL}} for it)"
+                )),
                 Err(var) => missing.push(format!(
                     "replay.env.{name} uses ${{{var}}}, which is not set in the gate's environment"
                 )),
@@ -335,6 +342,73 @@ mod tests {
             c.render(gate_policy::DEFAULT_DATABASE_URL),
             "postgresql://app:x%26y@[::1]:5432/db?application_name=a"
         );
+    }
+
+    fn policy_with_env(env: &[(&str, &str)]) -> Policy {
+        let dir = tempfile::tempdir().unwrap();
+        let body: Vec<String> = env.iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect();
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            format!("version = 1\n[replay]\nenv = {{ {} }}\n", body.join(", ")),
+        )
+        .unwrap();
+        gate_policy::load(&dir.path().join("policy.toml"), dir.path()).unwrap()
+    }
+
+    #[test]
+    fn inherited_database_variables_never_reach_children() {
+        let policy = policy_with_env(&[("APP_DB", "${DATABASE_URL}"), ("JWT", "${CI_JWT}")]);
+        let vars = [
+            ("PGHOST", "prod.example.com"),
+            ("PGPASSWORD", "prod-secret"),
+            ("DATABASE_URL", "postgresql://prod/app"),
+            ("GATE_DATABASE_URL", "postgresql://ci/postgres"),
+            ("SQLALCHEMY_URL", "postgresql+asyncpg://prod/app"),
+            ("CI_JWT", "jwt-from-ci"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let t = EnvTemplate::with_environment(&policy, vars.into_iter()).unwrap();
+        let removed: Vec<String> = t
+            .remove
+            .iter()
+            .map(|k| k.to_string_lossy().into_owned())
+            .collect();
+        for k in [
+            "PGHOST",
+            "PGPASSWORD",
+            "DATABASE_URL",
+            "GATE_DATABASE_URL",
+            "SQLALCHEMY_URL",
+        ] {
+            assert!(
+                removed.contains(&k.to_string()),
+                "{k} not removed: {removed:?}"
+            );
+        }
+        assert!(!removed.contains(&"HOME".to_string()));
+        let env = t
+            .for_database("postgres://postgres:pw-scratch@127.0.0.1:5999/gate_replay_1")
+            .unwrap();
+        assert_eq!(
+            env.get("DATABASE_URL"),
+            Some("postgresql://postgres:pw-scratch@127.0.0.1:5999/gate_replay_1")
+        );
+        assert_eq!(env.get("APP_DB"), env.get("DATABASE_URL"));
+        assert_eq!(env.get("PGHOST"), Some("127.0.0.1"));
+        assert_eq!(env.get("PGDATABASE"), Some("gate_replay_1"));
+        assert_eq!(env.get("JWT"), Some("jwt-from-ci"));
+    }
+
+    #[test]
+    fn a_reference_to_a_database_variable_is_refused() {
+        let policy = policy_with_env(&[("APP_DB", "${STAGING_URL}")]);
+        let vars = [("STAGING_URL", "postgresql://staging/app")]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let e = EnvTemplate::with_environment(&policy, vars.into_iter()).unwrap_err();
+        assert!(e.to_string().contains("holds a PostgreSQL URL"), "{e}");
+        let e = EnvTemplate::with_environment(&policy, std::iter::empty()).unwrap_err();
+        assert!(e.to_string().contains("not set"), "{e}");
     }
 
     #[test]

@@ -386,7 +386,10 @@ async fn counters(db: &Scratch) -> Option<Counters> {
     .await
     .ok()?;
     let _ = c.close().await;
-    n.map(|(sessions, rollbacks)| Counters { sessions, rollbacks })
+    n.map(|(sessions, rollbacks)| Counters {
+        sessions,
+        rollbacks,
+    })
 }
 
 async fn verify_one(
@@ -465,7 +468,9 @@ async fn at_applied_after(
             finding(
                 "F006",
                 script,
-                format!("applied at {at}, the fix changed no schema and no row, and the server saw a statement fail: it failed but exited 0"),
+                format!(
+                    "applied at {at}, the fix changed no schema and no row, and the server saw a statement fail: it failed but exited 0"
+                ),
                 "Make the fix exit non-zero when a statement fails (do not catch and print), then fix the statement.",
             )
         } else if script.run.is_some() && fix_sessions == Some(0) {
