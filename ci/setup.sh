@@ -26,7 +26,7 @@ if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q
 fi
 
 PYTHON="${GATE_PYTHON:-python3}"
-if ! "$PYTHON" -c 'import alembic, sqlalchemy, psycopg2, psycopg, pre_commit' 2>/dev/null; then
+if ! "$PYTHON" -c 'import alembic, sqlalchemy, psycopg2, psycopg, pre_commit, pydantic_settings' 2>/dev/null; then
   say "installing Python packages (ci/requirements.txt) for $PYTHON"
   "$PYTHON" -m pip install -q -r ci/requirements.txt
 fi
