@@ -431,15 +431,18 @@ async fn connection_errors_name_the_problem_and_hide_the_password() {
         .expect_err("not postgres");
     assert!(err.to_string().contains("invalid database URL"), "{err}");
 
-    // The test server speaks no TLS: sslmode=require must refuse rather than fall back.
-    let url = format!("{}?sslmode=require", admin_url());
+    // The test server offers TLS with a self-signed certificate (ci/test-postgres.sh):
+    // sslmode=verify-full must refuse a certificate nobody vouches for rather than connect...
+    let url = format!("{}?sslmode=verify-full", admin_url());
     let err = Snapshot::capture(&url)
         .await
-        .expect_err("sslmode=require against a server without TLS");
+        .expect_err("sslmode=verify-full against a self-signed certificate");
     assert!(err.to_string().contains("cannot connect"), "{err}");
-    // ... while sslmode=prefer falls back to plain text and works.
-    let url = format!("{}?sslmode=prefer", with_db(&admin_url(), "postgres"));
-    Snapshot::capture(&url).await.expect("sslmode=prefer");
+    // ... while sslmode=require (encrypted, unverified) and disable work.
+    for mode in ["require", "disable"] {
+        let url = format!("{}?sslmode={mode}", with_db(&admin_url(), "postgres"));
+        Snapshot::capture(&url).await.expect(mode);
+    }
 }
 
 #[test]
