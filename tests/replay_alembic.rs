@@ -332,7 +332,11 @@ fn reference_dump_and_reference_database_differences_are_r003() {
     let ok = std::process::Command::new("python3")
         .args(["-m", "alembic", "upgrade", "head"])
         .current_dir(repo.path())
-        .env("DATABASE_URL", &reference)
+        // By hand, as a user would: SQLAlchemy 2.x wants postgresql://, not libpq's postgres://.
+        .env(
+            "DATABASE_URL",
+            reference.replacen("postgres://", "postgresql://", 1),
+        )
         .output()
         .unwrap();
     assert!(

@@ -285,23 +285,85 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
     Ok(Outcome { report, snapshot })
 }
 
+/// Steps 2-5 on a running server: one scratch database for the upgrade, the checks at
+/// head and the round trip; the fixes get their own databases.
 async fn steps(
     ctx: &Ctx<'_>,
     mode: Mode,
     report: &mut Report,
 ) -> Result<Option<Snapshot>, ReplayError> {
-    let settings = ctx.settings;
-    let policy = &settings.policy;
-    let backend = ctx.server.describe();
-
-    // Step 2: upgrade from empty, timed per revision.
     let db = ctx.fresh().await?;
-    let db = &db;
-    let baseline = if mode == Mode::Check && settings.roundtrip && ctx.runner.has_downgrade() {
+    let at_head = checks_on(ctx, mode, report, &db).await;
+    ctx.drop(&db).await;
+    let Some(head) = at_head? else {
+        return Ok(None);
+    };
+    // Step 5: emergency fixes.
+    if mode == Mode::Check && ctx.settings.fixes {
+        ctx.progress.stage("emergency fixes");
+        let (found, section) = fixes::verify(ctx, Some(&head), "").await?;
+        report.findings.extend(found);
+        report.sections.extend(section);
+    }
+    Ok(Some(head))
+}
+
+/// Steps 2-4 on `db`: the head snapshot when the chain built, `None` after R001.
+async fn checks_on(
+    ctx: &Ctx<'_>,
+    mode: Mode,
+    report: &mut Report,
+    db: &Scratch,
+) -> Result<Option<Snapshot>, ReplayError> {
+    let settings = ctx.settings;
+    let empty = if mode == Mode::Check && settings.roundtrip && ctx.runner.has_downgrade() {
         Some(ctx.capture(db).await?)
     } else {
         None
     };
+    let up = upgrade_from_empty(ctx, db, report).await?;
+    if let Some(failure) = &up.failure {
+        if failure.timed_out {
+            crate::runner::terminate_sessions(&db.db.url).await;
+        }
+        after_r001(ctx, mode, failure, report).await?;
+        return Ok(None);
+    }
+    r002_head_check(ctx, db, report).await;
+
+    // Step 3: snapshot and comparisons.
+    ctx.progress.stage("snapshot");
+    let head = ctx.capture(db).await?;
+    if mode == Mode::Snapshot {
+        return Ok(Some(head));
+    }
+    r003_drift(ctx, &head, report).await?;
+
+    // Step 4: round trip.
+    if settings.roundtrip {
+        match &empty {
+            Some(empty) => roundtrip(ctx, db, empty, &head, report).await?,
+            None => report.findings.push(
+                Finding::new(
+                    "R004",
+                    "the round trip is not checked: the chain has no complete set of downgrades",
+                )
+                .severity(Severity::Note)
+                .help("Add down migrations (or migrations.downgrade), or set replay.roundtrip = false."),
+            ),
+        }
+    }
+    Ok(Some(head))
+}
+
+/// Step 2: upgrade from empty, timed per revision: the timings section, R005 for slow
+/// migrations and R001 when it fails.
+async fn upgrade_from_empty(
+    ctx: &Ctx<'_>,
+    db: &Scratch,
+    report: &mut Report,
+) -> Result<RunOutcome, ReplayError> {
+    let policy = &ctx.settings.policy;
     ctx.progress.stage("upgrade to head");
     let started = Instant::now();
     let up = ctx
@@ -309,124 +371,151 @@ async fn steps(
         .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |a: &Applied| {
             ctx.progress.applied(a)
         })
-        .await;
-    let up = match up {
-        Ok(u) => u,
-        Err(e) => {
-            ctx.drop(db).await;
-            return Err(e.into());
-        }
-    };
-    let total = started.elapsed();
+        .await?;
     report.sections.push(timings_section(
         &up,
-        total,
-        &backend,
+        started.elapsed(),
+        &ctx.server.describe(),
         ctx.runner,
         policy.replay.slow_ms,
         up.failure.as_ref(),
     ));
-    for a in &up.applied {
-        if a.duration.as_millis() > u128::from(policy.replay.slow_ms) {
-            let mut f = Finding::new(
+    report
+        .findings
+        .extend(r005_slow(&up, policy.replay.slow_ms));
+    if let Some(failure) = &up.failure {
+        report
+            .findings
+            .push(r001_upgrade_failed(failure, ctx.timeout));
+    }
+    Ok(up)
+}
+
+/// R005: migrations slower than `replay.slow-ms` (warnings).
+fn r005_slow(up: &RunOutcome, slow_ms: u64) -> Vec<Finding> {
+    up.applied
+        .iter()
+        .filter(|a| a.duration.as_millis() > u128::from(slow_ms))
+        .map(|a| {
+            let f = Finding::new(
                 "R005",
                 format!(
-                    "migration {} took {} ms on an empty database (replay.slow-ms = {})",
+                    "migration {} took {} ms on an empty database (replay.slow-ms = {slow_ms})",
                     a.revision,
                     a.duration.as_millis(),
-                    policy.replay.slow_ms
                 ),
             )
             .help("Split the migration or make the slow step concurrent.");
-            if let Some(file) = &a.file {
-                f = f.at(file.clone());
+            match &a.file {
+                Some(file) => f.at(file.clone()),
+                None => f,
             }
-            report.findings.push(f);
-        }
+        })
+        .collect()
+}
+
+/// R001: the upgrade from empty failed (or timed out) at the named revision.
+fn r001_upgrade_failed(failure: &crate::runner::Failure, timeout: Duration) -> Finding {
+    let message = if failure.timed_out {
+        format!(
+            "upgrade from empty timed out after {}s{} (replay.timeout-s / --timeout)",
+            timeout.as_secs(),
+            failure
+                .revision
+                .as_ref()
+                .map(|r| format!(" while running revision {r}"))
+                .unwrap_or_default()
+        )
+    } else {
+        format!("upgrade from empty failed at {}", failure.describe())
+    };
+    upgrade_finding(
+        "R001",
+        failure,
+        message,
+        "Fix the named migration so it runs on an empty database; move objects that emergency scripts created into migrations.",
+    )
+}
+
+/// After R001: R010 for every later check, and the fixes verified where the chain builds
+/// up to their `applied-after` (their production path cannot be: R010 per fix).
+async fn after_r001(
+    ctx: &Ctx<'_>,
+    mode: Mode,
+    failure: &crate::runner::Failure,
+    report: &mut Report,
+) -> Result<(), ReplayError> {
+    let settings = ctx.settings;
+    let at = failure.revision.as_deref().map_or_else(
+        || "the migration run".to_string(),
+        |r| format!("revision {r}"),
+    );
+    let because = if failure.timed_out {
+        "the upgrade from empty timed out (R001)".to_string()
+    } else {
+        format!("the upgrade from empty failed at {at} (R001)")
+    };
+    report.findings.push(not_run(
+        &settings.policy.migrations.path,
+        &format!(
+            "{because}; not checked: {}",
+            later_checks(settings, mode).join(", ")
+        ),
+    ));
+    if !(settings.fixes && mode == Mode::Check) {
+        return Ok(());
     }
-    if let Some(failure) = &up.failure {
-        let message = if failure.timed_out {
+    if failure.timed_out {
+        // The deadline has passed: every fix would time out too.
+        report
+            .findings
+            .extend(fixes::not_verified(settings, &because));
+        return Ok(());
+    }
+    ctx.progress
+        .stage("emergency fixes (on the part of the chain that builds)");
+    let (found, section) = fixes::verify(ctx, None, &because).await?;
+    report.findings.extend(found);
+    report.sections.extend(section);
+    Ok(())
+}
+
+/// R002: what the database records as applied against the chain's head(s).
+async fn r002_head_check(ctx: &Ctx<'_>, db: &Scratch, report: &mut Report) {
+    let Some(mut heads) = ctx.runner.chain_heads() else {
+        return;
+    };
+    heads.sort();
+    let recorded = ctx.runner.recorded_heads(&db.db.url).await;
+    if recorded.as_ref() == Some(&heads) {
+        return;
+    }
+    let got = recorded.map_or_else(
+        || "nothing (no bookkeeping row)".to_string(),
+        |r| r.join(", "),
+    );
+    report.findings.push(
+        Finding::new(
+            "R002",
             format!(
-                "upgrade from empty timed out after {}s{} (replay.timeout-s / --timeout)",
-                ctx.timeout.as_secs(),
-                failure
-                    .revision
-                    .as_ref()
-                    .map(|r| format!(" while running revision {r}"))
-                    .unwrap_or_default()
-            )
-        } else {
-            format!("upgrade from empty failed at {}", failure.describe())
-        };
-        report.findings.push(upgrade_finding("R001", failure, message, "Fix the named migration so it runs on an empty database; move objects that emergency scripts created into migrations."));
-        if failure.timed_out {
-            crate::runner::terminate_sessions(&db.db.url).await;
-        }
-        ctx.drop(db).await;
-        let at = failure.revision.as_deref().map_or_else(
-            || "the migration run".to_string(),
-            |r| format!("revision {r}"),
-        );
-        let because = if failure.timed_out {
-            "the upgrade from empty timed out (R001)".to_string()
-        } else {
-            format!("the upgrade from empty failed at {at} (R001)")
-        };
-        report.findings.push(not_run(
-            &policy.migrations.path,
-            &format!(
-                "{because}; not checked: {}",
-                later_checks(settings, mode).join(", ")
+                "after upgrade the database records {got}, but the chain head is {}",
+                heads.join(", ")
             ),
-        ));
-        if settings.fixes && mode == Mode::Check {
-            if failure.timed_out {
-                report
-                    .findings
-                    .extend(fixes::not_verified(settings, &because));
-            } else {
-                ctx.progress
-                    .stage("emergency fixes (on the part of the chain that builds)");
-                let (found, section) = fixes::verify(ctx, None, &because).await?;
-                report.findings.extend(found);
-                report.sections.extend(section);
-            }
-        }
-        return Ok(None);
-    }
+        )
+        .at(ctx.settings.policy.migrations.path.clone())
+        .help("Check for branch labels or a runner configuration that stops early."),
+    );
+}
 
-    // R002: what the database records against what the chain says.
-    if let Some(mut heads) = ctx.runner.chain_heads() {
-        heads.sort();
-        match ctx.runner.recorded_heads(&db.db.url).await {
-            Some(recorded) if recorded == heads => {}
-            recorded => {
-                let got = recorded.map_or_else(
-                    || "nothing (no bookkeeping row)".to_string(),
-                    |r| r.join(", "),
-                );
-                report.findings.push(
-                    Finding::new(
-                        "R002",
-                        format!(
-                            "after upgrade the database records {got}, but the chain head is {}",
-                            heads.join(", ")
-                        ),
-                    )
-                    .at(policy.migrations.path.clone())
-                    .help("Check for branch labels or a runner configuration that stops early."),
-                );
-            }
-        }
-    }
-
-    // Step 3: snapshot and comparisons.
-    ctx.progress.stage("snapshot");
-    let head = ctx.capture(db).await?;
-    if mode == Mode::Snapshot {
-        ctx.drop(db).await;
-        return Ok(Some(head));
-    }
+/// R003: the head schema against the expected snapshot, `--reference` and
+/// `--reference-dump`.
+async fn r003_drift(
+    ctx: &Ctx<'_>,
+    head: &Snapshot,
+    report: &mut Report,
+) -> Result<(), ReplayError> {
+    let settings = ctx.settings;
+    let policy = &settings.policy;
     let snap_path = settings.root.join(&policy.replay.snapshot);
     match std::fs::read_to_string(&snap_path) {
         Ok(text) => {
@@ -438,7 +527,7 @@ async fn steps(
             })?;
             drift(
                 report,
-                ctx.diff(&expected, &head, "snapshot", "replay"),
+                ctx.diff(&expected, head, "snapshot", "replay"),
                 &policy.replay.snapshot,
                 "the expected snapshot",
             );
@@ -470,7 +559,7 @@ async fn steps(
             .map_err(|e| env_err("cannot read the --reference database", e))?;
         drift(
             report,
-            ctx.diff(&reference, &head, "reference", "replay"),
+            ctx.diff(&reference, head, "reference", "replay"),
             &policy.migrations.path,
             "the --reference database",
         );
@@ -480,36 +569,12 @@ async fn steps(
         let reference = restore_dump(ctx, dump).await?;
         drift(
             report,
-            ctx.diff(&reference, &head, "reference", "replay"),
+            ctx.diff(&reference, head, "reference", "replay"),
             &policy.migrations.path,
             "the --reference-dump schema",
         );
     }
-
-    // Step 4: round trip.
-    if settings.roundtrip {
-        match &baseline {
-            Some(baseline) => roundtrip(ctx, db, baseline, &head, report).await?,
-            None => report.findings.push(
-                Finding::new(
-                    "R004",
-                    "the round trip is not checked: the chain has no complete set of downgrades",
-                )
-                .severity(Severity::Note)
-                .help("Add down migrations (or migrations.downgrade), or set replay.roundtrip = false."),
-            ),
-        }
-    }
-    ctx.drop(db).await;
-
-    // Step 5: emergency fixes.
-    if settings.fixes {
-        ctx.progress.stage("emergency fixes");
-        let (found, section) = fixes::verify(ctx, Some(&head), "").await?;
-        report.findings.extend(found);
-        report.sections.extend(section);
-    }
-    Ok(Some(head))
+    Ok(())
 }
 
 fn upgrade_finding(
