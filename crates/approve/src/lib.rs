@@ -4,6 +4,7 @@
 pub mod check;
 pub mod history;
 mod register;
+pub mod relax;
 mod report;
 pub mod triage;
 
