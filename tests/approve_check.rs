@@ -820,3 +820,37 @@ fn g005_lockfile_removed_or_re_pinned() {
     let run = r.check();
     assert_eq!(run.code, 0, "{}", run.all());
 }
+
+/// Without any approved entry (nothing for A010 to find), a shallow clone still cannot show
+/// who changed the governed settings: exit 2, never a pass.
+#[test]
+fn a012_shallow_clone_cannot_check() {
+    let r = Repo::new();
+    r.write(SCRIPT, SCRIPT_TEXT);
+    r.write("policy.toml", &policy("", ""));
+    r.commit(DEV, "Adopt the gate");
+    r.edit_policy("four-eyes = true", "four-eyes = false");
+    r.commit(DEV, "No more four eyes");
+    r.write("README.md", "later work\n");
+    r.commit(DEV, "Unrelated later commit");
+    assert_eq!(r.check().codes(), vec!["A012"], "{}", r.check().all());
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", r.path().display());
+    let st = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "2", &url])
+        .arg(clone.path().join("c"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--today", TODAY])
+        .current_dir(clone.path().join("c"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("A012") && stderr.contains("git fetch --unshallow"),
+        "{stderr}"
+    );
+}
