@@ -314,11 +314,12 @@ pub fn check(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckEr
     }
     let (a010_findings, walk, reported) = a010(policy, ctx)?;
     out.extend(a010_findings);
-    if let Some(gs) = walk.and_then(|w| w.governed) {
+    let (governed, line) = walk.map_or((None, None), |w| (w.governed, w.line));
+    if let Some(gs) = governed {
         out.extend(crate::relax::a012(policy, ctx, &gs, &reported)?);
     }
     out.extend(crate::relax::a003_git(policy, ctx)?);
-    out.extend(crate::relax::g005(policy, ctx)?);
+    out.extend(crate::relax::g005(policy, ctx, line.as_ref())?);
     Ok(out)
 }
 
@@ -401,7 +402,9 @@ fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<A010, CheckError> {
     if head_pins.is_none() {
         return Ok((out, None, reported));
     }
-    let walk = history::walk(ctx.repo, &ctx.policy_rel, &targets, true)?;
+    // The same walk records the lockfile on the first-parent line for G005.
+    let lock = policy.migrations.lockfile.trim_start_matches("./");
+    let walk = history::walk(ctx.repo, &ctx.policy_rel, &targets, true, Some(lock))?;
     let setters = &walk.setters;
     for s in approved {
         let Some(setter) = setters.get(&s.path) else {

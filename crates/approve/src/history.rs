@@ -278,9 +278,48 @@ pub struct Approvers {
     pub require_signed: bool,
 }
 
+/// The text of the `[governance]` table alone (header included), when the layout is plain:
+/// no multi-line strings, no top-level `governance` keys. Parsing it instead of the whole
+/// file keeps judging many commits cheap when the registry is large.
+fn governance_text(text: &str) -> Option<&str> {
+    if has_multiline_strings(text.as_bytes()) {
+        return None;
+    }
+    let mut start = None;
+    let mut before_headers = true;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            if start.is_some() {
+                return start.map(|s| &text[s..offset]);
+            }
+            before_headers = false;
+            let header: String = t
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            if header == "[governance]" {
+                start = Some(offset);
+            } else if header.contains("governance") {
+                return None; // a sub-table or a quoted name: parse whole
+            }
+        } else if before_headers && t.starts_with("governance") {
+            return None; // dotted keys at the top level
+        }
+        offset += line.len();
+    }
+    start.map(|s| &text[s..])
+}
+
 /// [`Approvers`] of a policy.toml text; nobody when it does not parse.
 pub fn approvers_of(text: &str) -> Approvers {
-    let doc = text.parse::<toml::Table>().ok();
+    let doc = governance_text(text)
+        .and_then(|g| g.parse::<toml::Table>().ok())
+        .or_else(|| text.parse::<toml::Table>().ok());
     let gov = doc
         .as_ref()
         .and_then(|d| d.get("governance"))
@@ -324,12 +363,22 @@ pub struct GovernedSetters {
     pub adoption: Option<Oid>,
 }
 
+/// HEAD's first-parent line, newest first, with the blob of one more file on each commit.
+#[derive(Debug, Default)]
+pub struct FirstParentLine {
+    pub commits: Vec<(Oid, Option<Oid>)>,
+    /// The oldest commit's parent is missing from this (shallow) clone.
+    pub cut_off: bool,
+}
+
 /// What one walk of the history of policy.toml found.
 #[derive(Debug, Default)]
 pub struct Walk {
     pub setters: HashMap<String, Option<Setter>>,
     /// `Some` when the walk was asked for A012 as well.
     pub governed: Option<GovernedSetters>,
+    /// `Some` when the walk was asked for an extra file.
+    pub line: Option<FirstParentLine>,
 }
 
 /// Where an entry's current pin was set.
@@ -452,17 +501,19 @@ pub fn find_setters(
     policy_rel: &str,
     targets: &HashMap<String, Pin>,
 ) -> Result<HashMap<String, Option<Setter>>, HistoryError> {
-    Ok(walk(repo, policy_rel, targets, false)?.setters)
+    Ok(walk(repo, policy_rel, targets, false, None)?.setters)
 }
 
 /// One walk of the history of policy.toml for A010 (the setters of `targets`' pins) and,
 /// with `governed`, for A012 (the first-parent setter of every governed key, which needs the
-/// whole first-parent line down to the adoption).
+/// whole first-parent line down to the adoption). With `extra` (a path), the same walk also
+/// records that file's blob on every commit of the first-parent line (G005's lockfile).
 pub fn walk(
     repo: &Repository,
     policy_rel: &str,
     targets: &HashMap<String, Pin>,
     governed: bool,
+    extra: Option<&str>,
 ) -> Result<Walk, HistoryError> {
     let git = |source: git2::Error| HistoryError::Git {
         policy: policy_rel.to_string(),
@@ -475,6 +526,7 @@ pub fn walk(
         return Ok(Walk {
             setters: result,
             governed: gov,
+            line: None,
         });
     };
     let shallow = shallow_boundary(repo);
@@ -489,19 +541,24 @@ pub fn walk(
     let mut pending: HashMap<String, Pin> = targets.clone();
     let repo_path = repo.path().to_path_buf();
     let done = |pending: &HashMap<String, Pin>| pending.is_empty() && !governed;
+    let mut line = None;
     std::thread::scope(|scope| -> Result<(), HistoryError> {
         // Pass 1 (trees only) runs on its own thread and hands over the changing commits round
         // by round, so pass 2 compares contents while the tree walk goes on.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Change>, git2::Error>>(2);
         let (shallow, head_id) = (&shallow, head.id());
-        scope.spawn(move || {
+        let pass1 = scope.spawn(move || {
             let sent = Repository::open(&repo_path).and_then(|own| {
-                changed_commits(&own, policy_rel, head_id, shallow, |round| {
+                changed_commits(&own, policy_rel, extra, head_id, shallow, |round| {
                     tx.send(Ok(round)).is_ok()
                 })
             });
-            if let Err(e) = sent {
-                let _ = tx.send(Err(e)); // the receiver may be gone: nothing left to report to
+            match sent {
+                Ok(line) => Some(line),
+                Err(e) => {
+                    let _ = tx.send(Err(e)); // the receiver may be gone: nobody to report to
+                    None
+                }
             }
         });
         // Pass 2: compare contents, newest first, round by round until every entry is found.
@@ -578,11 +635,13 @@ pub fn walk(
                 break; // without waiting for pass 1's next round
             }
         }
+        line = pass1.join().ok().flatten();
         Ok(())
     })?;
     Ok(Walk {
         setters: result,
         governed: gov,
+        line: line.filter(|_| extra.is_some()),
     })
 }
 
@@ -591,10 +650,12 @@ pub fn walk(
 fn changed_commits(
     repo: &Repository,
     policy_rel: &str,
+    extra: Option<&str>,
     head: Oid,
     shallow: &HashSet<Oid>,
     mut send: impl FnMut(Vec<Change>) -> bool,
-) -> Result<(), git2::Error> {
+) -> Result<FirstParentLine, git2::Error> {
+    let mut line = FirstParentLine::default();
     let policy_path = std::path::Path::new(policy_rel);
     // Each commit is asked twice (as itself, then as the next commit's parent).
     let mut blob_ids: HashMap<Oid, Option<Oid>> = HashMap::new();
@@ -616,6 +677,16 @@ fn changed_commits(
         let first_parent = next_first_parent == Some(oid);
         if first_parent {
             next_first_parent = commit.parent_id(0).ok();
+            if let Some(extra) = extra {
+                let blob = commit
+                    .tree()
+                    .ok()
+                    .and_then(|t| t.get_path(std::path::Path::new(extra)).ok())
+                    .map(|e| e.id());
+                line.commits.push((oid, blob));
+                line.cut_off = shallow.contains(&oid)
+                    || (commit.parent_count() > 0 && commit.parent(0).is_err());
+            }
         }
         let Some(blob) = blob_of(&commit) else {
             continue;
@@ -642,14 +713,14 @@ fn changed_commits(
             if changes.len() == ROUND
                 && !send(std::mem::replace(&mut changes, Vec::with_capacity(ROUND)))
             {
-                return Ok(());
+                return Ok(line);
             }
         }
     }
     if !changes.is_empty() {
         send(changes);
     }
-    Ok(())
+    Ok(line)
 }
 
 /// For each change (index offset by `base`), the pending entries whose pin it sets.
@@ -1066,5 +1137,20 @@ approvers = [
             assert_eq!(windowed, whole, "{child}");
             assert_eq!(windowed, *expected, "{child}");
         }
+    }
+
+    #[test]
+    fn approvers_from_the_governance_table_alone() {
+        let text = "version = 1\n[emergency]\nscope = [\".\"]\n\n[governance]  # leads\napprovers = [\n  \"a@x\",\n  \"b@x\",\n]\ntrailer = \"Reviewed-by\"\n\n[[emergency.script]]\npath = \"f.py\"\n";
+        assert!(governance_text(text).is_some());
+        let a = approvers_of(text);
+        assert_eq!(a.approvers, ["a@x", "b@x"]);
+        assert_eq!(a.trailer, "Reviewed-by");
+        // Dotted keys at the top level fall back to the whole file, with the same answer.
+        let dotted = "governance.approvers = [\"c@x\"]\n[emergency]\nscope = [\".\"]\n";
+        assert!(governance_text(dotted).is_none());
+        assert_eq!(approvers_of(dotted).approvers, ["c@x"]);
+        assert_eq!(approvers_of(dotted).trailer, "Approved-by");
+        assert!(approvers_of("not toml [").approvers.is_empty());
     }
 }

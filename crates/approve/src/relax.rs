@@ -15,7 +15,7 @@ use gate_report::Finding;
 use git2::{Commit, Oid, Repository};
 
 use crate::check::{CheckError, Context};
-use crate::history::{self, ENTRY, GovernedSetters, HistoryError};
+use crate::history::{self, ENTRY, FirstParentLine, GovernedSetters, HistoryError};
 
 /// Merges nested deeper than this on a branch are judged as the merge itself.
 const MAX_DEPTH: usize = 16;
@@ -322,6 +322,57 @@ fn script_authors(
     Ok(out)
 }
 
+/// The git authors of every path in `paths` that HEAD has (see [`script_authors`]), newest
+/// first, in one walk of HEAD's first-parent line: each commit is diffed with its first
+/// parent once, for all scripts together, and the walk ends when every script's addition
+/// is found.
+fn authors_of(
+    repo: &Repository,
+    head: &Commit<'_>,
+    paths: &[String],
+) -> Result<HashMap<String, Vec<(Oid, String)>>, git2::Error> {
+    let head_tree = head.tree()?;
+    let mut pending: HashSet<&str> = paths
+        .iter()
+        .map(String::as_str)
+        .filter(|p| head_tree.get_path(Path::new(p)).is_ok())
+        .collect();
+    let mut out: HashMap<String, Vec<(Oid, String)>> = HashMap::new();
+    let mut c = head.clone();
+    while !pending.is_empty() {
+        let parent = c.parent(0).ok();
+        let old = parent.as_ref().map(Commit::tree).transpose()?;
+        let diff = repo.diff_tree_to_tree(old.as_ref(), Some(&c.tree()?), None)?;
+        for delta in diff.deltas() {
+            let Some(path) = delta.new_file().path().and_then(|p| p.to_str()) else {
+                continue;
+            };
+            if !pending.contains(path) {
+                continue;
+            }
+            if c.parent_count() > 1 {
+                // A merge: when a branch brought this content, its commits wrote it. That walk
+                // goes on to the addition itself.
+                let found = script_authors(repo, c.clone(), Path::new(path), None, 0)?;
+                out.entry(path.to_string()).or_default().extend(found);
+                pending.remove(path);
+                continue;
+            }
+            out.entry(path.to_string())
+                .or_default()
+                .push((c.id(), email(&c.author())));
+            if delta.status() == git2::Delta::Added {
+                pending.remove(path);
+            }
+        }
+        match parent {
+            Some(p) => c = p,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 /// A003 from git, under four-eyes, for active approved entries: the typed `author` must be a
 /// git author of the script (who added it or last changed it), and the approver must not be.
 pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> {
@@ -337,13 +388,26 @@ pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, Chec
     let Ok(head) = ctx.repo.head().and_then(|h| h.peel_to_commit()) else {
         return Ok(out);
     };
-    for s in &policy.emergency.scripts {
-        let by = s.approved_by.as_deref().filter(|b| !b.trim().is_empty());
-        let (ScriptStatus::Active, Some(by)) = (s.status, by) else {
-            continue;
-        };
-        let p = s.path.trim_start_matches("./");
-        let found = script_authors(ctx.repo, head.clone(), Path::new(p), None, 0).map_err(git)?;
+    let approved: Vec<(&gate_policy::Script, &str)> = policy
+        .emergency
+        .scripts
+        .iter()
+        .filter(|s| s.status == ScriptStatus::Active)
+        .filter_map(|s| {
+            let by = s.approved_by.as_deref().filter(|b| !b.trim().is_empty())?;
+            Some((s, by))
+        })
+        .collect();
+    if approved.is_empty() {
+        return Ok(out);
+    }
+    let paths: Vec<String> = approved
+        .iter()
+        .map(|(s, _)| s.path.trim_start_matches("./").to_string())
+        .collect();
+    let all = authors_of(ctx.repo, &head, &paths).map_err(git)?;
+    for ((s, by), p) in approved.iter().zip(&paths) {
+        let found = all.get(p).map(Vec::as_slice).unwrap_or_default();
         let at = |f: Finding| f.at(ctx.policy_rel.clone()).line(s.line);
         // Newest first: the last change, then (last in the list) the addition.
         let authors: Vec<&(Oid, String)> = match (found.first(), found.last()) {
@@ -406,9 +470,35 @@ fn lock_entries(text: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// `rel`'s blob on every commit of HEAD's first-parent line, newest first.
+fn first_parent_line(repo: &Repository, rel: &str) -> Result<FirstParentLine, git2::Error> {
+    let mut line = FirstParentLine::default();
+    let Ok(mut c) = repo.head().and_then(|h| h.peel_to_commit()) else {
+        return Ok(line);
+    };
+    loop {
+        let blob = c.tree()?.get_path(Path::new(rel)).ok().map(|e| e.id());
+        line.commits.push((c.id(), blob));
+        match c.parent(0) {
+            Ok(p) => c = p,
+            Err(_) => {
+                line.cut_off = c.parent_count() > 0;
+                break;
+            }
+        }
+    }
+    Ok(line)
+}
+
 /// G005: the lockfile is missing (while it existed in history or migrations exist), or a
-/// commit re-pinned or removed an existing entry without approving it.
-pub fn g005(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> {
+/// commit re-pinned or removed an existing entry without approving it. `line`: the lockfile
+/// on HEAD's first-parent line, from the walk of policy.toml (`None`: that walk did not run,
+/// because HEAD has no policy.toml; then the line is read here).
+pub fn g005(
+    policy: &Policy,
+    ctx: &Context<'_>,
+    line: Option<&FirstParentLine>,
+) -> Result<Vec<Finding>, CheckError> {
     let git = |source: git2::Error| HistoryError::Git {
         policy: ctx.policy_rel.clone(),
         source,
@@ -419,32 +509,38 @@ pub fn g005(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckErr
         .trim_start_matches("./")
         .to_string();
     let mut out = Vec::new();
-    // Versions of the lockfile on HEAD's first-parent line, newest first: (commit, text).
+    let own;
+    let line = match line {
+        Some(l) => l,
+        None => {
+            own = first_parent_line(ctx.repo, &lock_rel).map_err(git)?;
+            &own
+        }
+    };
+    // The versions of the lockfile on that line, newest first: (commit that set it, text).
     let mut versions: Vec<(Oid, Option<String>)> = Vec::new();
-    let shallow_cut = |c: &Commit<'_>| c.parent_count() > 0 && c.parent(0).is_err();
-    if let Ok(head) = ctx.repo.head().and_then(|h| h.peel_to_commit()) {
-        let mut files = Versions::new(ctx.repo, &lock_rel);
-        let path = Path::new(&lock_rel);
-        let blob = |c: &Commit<'_>| c.tree().ok()?.get_path(path).ok().map(|e| e.id());
-        let mut c = head;
-        loop {
-            let here = blob(&c);
-            let parent = c.parent(0).ok();
-            if shallow_cut(&c) && here.is_some() {
+    for (i, (commit, blob)) in line.commits.iter().enumerate() {
+        let before = match line.commits.get(i + 1) {
+            Some((_, b)) => *b,
+            None if line.cut_off && blob.is_some() => {
                 return Err(HistoryError::Shallow {
                     policy: lock_rel.clone(),
-                    commit: short(c.id()),
+                    commit: short(*commit),
                     entry: lock_rel.clone(),
                 }
                 .into());
             }
-            if parent.as_ref().and_then(&blob) != here {
-                versions.push((c.id(), files.text(&c)));
-            }
-            match parent {
-                Some(p) => c = p,
-                None => break,
-            }
+            None => None,
+        };
+        if before != *blob {
+            let text = match blob {
+                Some(b) => Some(
+                    String::from_utf8_lossy(ctx.repo.find_blob(*b).map_err(git)?.content())
+                        .into_owned(),
+                ),
+                None => None,
+            };
+            versions.push((*commit, text));
         }
     }
     let existed = versions.iter().any(|(_, t)| t.is_some());
