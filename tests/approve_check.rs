@@ -1,4 +1,5 @@
-//! `gate-approve check`: each of A001–A011 firing and not firing, on real git repositories.
+//! `gate-approve check`: each of A001–A012 and G005 firing and not firing, on real git
+//! repositories.
 
 mod approve_support;
 
