@@ -492,7 +492,8 @@ fn a012_legacy_retired_or_baseline_entry_added_after_adoption() {
             run.all()
         );
         assert!(
-            run.stdout.contains("lead@example.com) commits it themselves"),
+            run.stdout
+                .contains("lead@example.com) commits it themselves"),
             "says what to do: {}",
             run.stdout
         );
@@ -518,7 +519,10 @@ fn a012_approved_entry_flipped_to_legacy_with_a_new_sha() {
     r.write(SCRIPT, &edited);
     let flipped = entry(&[
         ("status", Some("\"legacy\"")),
-        ("sha256", Some(&format!("\"{}\"", sha256(edited.as_bytes())))),
+        (
+            "sha256",
+            Some(&format!("\"{}\"", sha256(edited.as_bytes()))),
+        ),
         ("approved-by", None),
         ("approved-on", None),
     ]);
@@ -527,7 +531,8 @@ fn a012_approved_entry_flipped_to_legacy_with_a_new_sha() {
     let run = r.check();
     assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
     assert!(
-        run.stdout.contains(&format!("changed the registry entry `{SCRIPT}`")),
+        run.stdout
+            .contains(&format!("changed the registry entry `{SCRIPT}`")),
         "{}",
         run.stdout
     );
@@ -626,7 +631,9 @@ fn a003_git_author_decides_not_the_typed_author() {
     let run = r.check();
     assert_eq!(run.codes(), vec!["A003", "A003"], "{}", run.all());
     assert!(
-        run.stdout.contains("says author = dev@example.com, but git says it was written by lead@example.com"),
+        run.stdout.contains(
+            "says author = dev@example.com, but git says it was written by lead@example.com"
+        ),
         "{}",
         run.stdout
     );
@@ -657,7 +664,14 @@ fn a012_crafted_merge_restoring_a_revoked_approval() {
         .git(
             DEV,
             &[
-                "commit-tree", &tree, "-p", "HEAD", "-p", &approving, "-m", "Merge",
+                "commit-tree",
+                &tree,
+                "-p",
+                "HEAD",
+                "-p",
+                &approving,
+                "-m",
+                "Merge",
             ],
         )
         .trim()
@@ -716,7 +730,11 @@ fn merge_commits_of_an_approved_branch_pass() {
     assert!(run.stdout.contains(&r.short("HEAD^2")), "{}", run.stdout);
     // ... while the lead's merge commit with the trailer approves what it brings in (A012),
     // though A001 still wants the entry's approved-by.
-    let r = merged_branch(false, LEAD, &format!("Merge branch 'fix'\n\n{LEAD_TRAILER}"));
+    let r = merged_branch(
+        false,
+        LEAD,
+        &format!("Merge branch 'fix'\n\n{LEAD_TRAILER}"),
+    );
     let run = r.check();
     assert_eq!(run.codes(), vec!["A001"], "{}", run.all());
 }
@@ -732,7 +750,13 @@ fn approved_flows_pass_update_convert_retire() {
     r.commit(DEV, "v2 of the orders fix");
     assert!(r.check().codes().contains(&"A001".into()));
     let run = r.approve(&[
-        "register", SCRIPT, "--update", "--approver", LEAD, "--today", TODAY,
+        "register",
+        SCRIPT,
+        "--update",
+        "--approver",
+        LEAD,
+        "--today",
+        TODAY,
     ]);
     assert_eq!(run.code, 0, "{}", run.all());
     r.commit_approved("Approve v2");
@@ -740,7 +764,10 @@ fn approved_flows_pass_update_convert_retire() {
     // Convert: the migration lands, the lead marks the fix converted.
     r.write("alembic/versions/ab12cd34ef56_orders_note.py", migration);
     r.commit(DEV, "The orders note becomes a migration");
-    r.edit_policy("status = \"active\"", "status = \"converted\"\nconverted-in = \"ab12cd34ef56\"");
+    r.edit_policy(
+        "status = \"active\"",
+        "status = \"converted\"\nconverted-in = \"ab12cd34ef56\"",
+    );
     r.commit_approved("Converted");
     let lock = r.run(REPLAY, &["lock"]);
     assert_eq!(lock.code, 0, "{}", lock.all());
@@ -818,6 +845,31 @@ fn g005_lockfile_removed_or_re_pinned() {
     // The same amendment committed by the lead with the trailer is approved.
     r.git(DEV, &["reset", "-q", "--soft", "HEAD~2"]);
     r.commit_approved("Amend the released migration");
+    let run = r.check();
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Edit, `rm migrations.lock; gate-replay lock` and commit it all at once: a re-pin.
+    let r = released();
+    r.write(
+        "alembic/versions/ab12cd34ef56_orders_note.py",
+        "revision = \"ab12cd34ef56\"\ndown_revision = None\n\ndef upgrade():\n    op.execute('DROP TABLE x')\n\ndef downgrade():\n    pass\n",
+    );
+    std::fs::remove_file(r.file("migrations.lock")).unwrap();
+    assert_eq!(r.run(REPLAY, &["lock"]).code, 0);
+    r.commit(DEV, "Quietly amend");
+    let run = r.check();
+    assert!(
+        run.stdout.contains("error[G005]") && run.stdout.contains(&r.short("HEAD")),
+        "{}",
+        run.all()
+    );
+    // A new release (a new line) needs no approval.
+    let r = released();
+    r.write(
+        "alembic/versions/cd34ef56ab12_more.py",
+        "revision = \"cd34ef56ab12\"\ndown_revision = \"ab12cd34ef56\"\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n",
+    );
+    assert_eq!(r.run(REPLAY, &["lock"]).code, 0);
+    r.commit(DEV, "Release cd34");
     let run = r.check();
     assert_eq!(run.code, 0, "{}", run.all());
 }
