@@ -484,7 +484,7 @@ fn a012_legacy_retired_or_baseline_entry_added_after_adoption() {
         let lines = a012_lines(&run);
         assert_eq!(lines.len(), 1, "{}", run.all());
         assert!(
-            lines[0].contains(&format!("registry entry `{NEW_SCRIPT}`"))
+            lines[0].contains(&format!("added the registry entry `{NEW_SCRIPT}`"))
                 && lines[0].contains(&r.short("HEAD"))
                 && lines[0].contains("by dev@example.com")
                 && lines[0].contains("not in governance.approvers"),
@@ -531,8 +531,9 @@ fn a012_approved_entry_flipped_to_legacy_with_a_new_sha() {
     let run = r.check();
     assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
     assert!(
-        run.stdout
-            .contains(&format!("changed the registry entry `{SCRIPT}`")),
+        run.stdout.contains(&format!(
+            "changed the registry entry `{SCRIPT}` (approved-by, approved-on, sha256, status)"
+        )),
         "{}",
         run.stdout
     );

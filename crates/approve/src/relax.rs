@@ -165,6 +165,47 @@ fn approval_help(policy: &Policy) -> String {
     )
 }
 
+/// The registry entry `path` in one policy text, as a table.
+fn entry_table(text: Option<String>, path: &str) -> Option<toml::Table> {
+    let doc = text?.parse::<toml::Table>().ok()?;
+    let scripts = doc.get("emergency")?.get("script")?.as_array()?;
+    scripts
+        .iter()
+        .filter_map(|e| e.as_table())
+        .find(|t| {
+            t.get("path")
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| v.trim_start_matches("./") == path)
+        })
+        .cloned()
+}
+
+/// What `commit` did to the entry `path`, relative to its first parent: "added the registry
+/// entry `p`", "removed ...", or "changed ... (status, convert-by)".
+fn entry_change(repo: &Repository, commit: &Commit<'_>, policy_rel: &str, path: &str) -> String {
+    let here = entry_table(history::text_at(repo, commit, policy_rel), path);
+    let before = commit
+        .parent(0)
+        .ok()
+        .and_then(|p| entry_table(history::text_at(repo, &p, policy_rel), path));
+    match (here, before) {
+        (Some(_), None) => format!("added the registry entry `{path}`"),
+        (None, _) => format!("removed the registry entry `{path}`"),
+        (Some(h), Some(b)) => {
+            let mut fields: Vec<&String> = h
+                .iter()
+                .filter(|(k, v)| b.get(*k) != Some(*v))
+                .map(|(k, _)| k)
+                .chain(b.keys().filter(|k| !h.contains_key(*k)))
+                .collect();
+            fields.sort();
+            fields.dedup();
+            let list: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            format!("changed the registry entry `{path}` ({})", list.join(", "))
+        }
+    }
+}
+
 /// The keys one commit changed in one entry (or in the settings): (judged commit, keys, the
 /// first-parent commit that brought the change).
 type Group = (Oid, Vec<String>, Oid);
@@ -234,15 +275,11 @@ pub fn a012(
                     .scripts
                     .iter()
                     .find(|s| s.path.trim_start_matches("./") == p);
-                let what = if current.is_some() {
-                    "changed"
-                } else {
-                    "removed"
-                };
+                let what = entry_change(ctx.repo, &commit, &ctx.policy_rel, p);
                 let f = Finding::new(
                     "A012",
                     format!(
-                        "{} {what} the registry entry `{p}` but does not approve it: {why}",
+                        "{} {what} but does not approve it: {why}",
                         commit_line(&commit)
                     ),
                 )
