@@ -21,6 +21,8 @@ git init -q -b main
 git config user.name "Dana Developer"
 git config user.email "dev@example.com"
 git add -A
+# policy.toml arrives with the adoption (step 4): that commit is the baseline of A012.
+git reset -q policy.toml
 git commit -q -m "The crisis: 13 migrations and five emergency scripts in the root"
 
 TODAY="${GATE_TODAY:-$(date +%F)}"

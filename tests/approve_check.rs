@@ -1,4 +1,5 @@
-//! `gate-approve check`: each of A001–A011 firing and not firing, on real git repositories.
+//! `gate-approve check`: each of A001–A012 and G005 firing and not firing, on real git
+//! repositories.
 
 mod approve_support;
 
@@ -203,14 +204,15 @@ fn a010_forged_trailer_committed_by_the_author() {
 #[test]
 fn a010_later_unrelated_commits_do_not_hide_the_approval() {
     let r = Repo::approved_by_lead("", APPROVAL);
-    // Reformatting and another key change by dev: the pin stays the lead's.
+    // Reformatting and another key change by dev: the pin stays the lead's (no A010), but
+    // the entry changed without an approval (A012).
     let text = r.read("policy.toml").replace(
         "reason = \"orders lacked a note column in production\"",
         "reason   =   'orders lacked a note column in production (INC-1042)'",
     );
     r.write("policy.toml", &text);
     r.commit(DEV, "Reword the reason");
-    assert_eq!(r.check().code, 0);
+    assert_eq!(r.check().codes(), vec!["A012"], "{}", r.check().all());
     // Re-pinning the content by dev is a new, unapproved pin.
     let text = r
         .read("policy.toml")
@@ -380,7 +382,7 @@ fn a010_long_history_finds_the_newest_setter() {
         );
         let text = text.replace(&format!("({}) ({i})", i.max(1) - 1), &format!("({i})"));
         r.write("policy.toml", &text);
-        r.commit(DEV, &format!("Reword {i}"));
+        r.commit(LEAD, &format!("Reword {i}\n\n{LEAD_TRAILER}"));
     }
     let run = r.check();
     assert_eq!(run.code, 0, "{}", run.all());
@@ -390,7 +392,13 @@ fn a010_long_history_finds_the_newest_setter() {
         .replace("approved-on = 2026-01-01", "approved-on = 2026-01-02");
     r.write("policy.toml", &text);
     r.commit(DEV, "Touch approved-on only");
-    assert_eq!(r.check().code, 0, "approved-on is not part of the pin");
+    let run = r.check();
+    assert_eq!(
+        run.codes(),
+        vec!["A012"],
+        "approved-on is not part of the pin, but an entry field: {}",
+        run.all()
+    );
     let text = r.read("policy.toml").replace(
         "approved-by = \"lead@example.com\"",
         "approved-by = \"other@example.com\"",
@@ -435,5 +443,468 @@ fn no_subcommand_means_check_and_report_shows_overdue_fixes() {
         md.stdout.contains("| lead@example.com |"),
         "approver column: {}",
         md.stdout
+    );
+}
+
+// Whatever relaxes a gate is an approval recorded in git (A012, G005, four-eyes from git).
+// Each attack below passed every gate before A012; each legitimate flow still passes.
+
+const NEW_SCRIPT: &str = "emergency_new.py";
+const NEW_TEXT: &str = "print('DROP TABLE audit_log')\n";
+
+/// A hand-written registry entry for `NEW_SCRIPT` with the given status lines.
+fn new_entry(status_lines: &str) -> String {
+    format!(
+        "\n[[emergency.script]]\npath = \"{NEW_SCRIPT}\"\nsha256 = \"{}\"\nreason = \"legacy\"\n{status_lines}",
+        sha256(NEW_TEXT.as_bytes())
+    )
+}
+
+/// The A012 lines of a run.
+fn a012_lines(run: &Run) -> Vec<String> {
+    run.stdout
+        .lines()
+        .filter(|l| l.starts_with("error[A012]"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a012_legacy_retired_or_baseline_entry_added_after_adoption() {
+    for status in [
+        "status = \"legacy\"\nconvert-by = 2099-12-31\n",
+        "status = \"retired\"\n",
+    ] {
+        let r = Repo::approved_by_lead("", APPROVAL);
+        r.write(NEW_SCRIPT, NEW_TEXT);
+        r.write("policy.toml", &(r.read("policy.toml") + &new_entry(status)));
+        r.commit(DEV, "Register the new script");
+        let run = r.check();
+        assert_eq!(run.code, 1, "{}", run.all());
+        let lines = a012_lines(&run);
+        assert_eq!(lines.len(), 1, "{}", run.all());
+        assert!(
+            lines[0].contains(&format!("added the registry entry `{NEW_SCRIPT}`"))
+                && lines[0].contains(&r.short("HEAD"))
+                && lines[0].contains("by dev@example.com")
+                && lines[0].contains("not in governance.approvers"),
+            "names the entry, the commit, its author and why: {}",
+            run.all()
+        );
+        assert!(
+            run.stdout
+                .contains("lead@example.com) commits it themselves"),
+            "says what to do: {}",
+            run.stdout
+        );
+    }
+    // `gate-approve baseline` after the adoption writes legacy entries: the same change.
+    let r = Repo::approved_by_lead("", APPROVAL);
+    r.write(NEW_SCRIPT, NEW_TEXT);
+    let run = r.approve(&["baseline", "--today", TODAY, "--convert-by", "2099-12-31"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    r.commit(DEV, "Baseline again");
+    let run = r.check();
+    assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
+    // Approved by the lead, the same entry passes.
+    r.git(DEV, &["reset", "-q", "--soft", "HEAD~1"]);
+    r.commit_approved("Baseline again");
+    assert_eq!(r.check().code, 0, "{}", r.check().all());
+}
+
+#[test]
+fn a012_approved_entry_flipped_to_legacy_with_a_new_sha() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    let edited = format!("{SCRIPT_TEXT}print('DROP TABLE audit_log')\n");
+    r.write(SCRIPT, &edited);
+    let flipped = entry(&[
+        ("status", Some("\"legacy\"")),
+        (
+            "sha256",
+            Some(&format!("\"{}\"", sha256(edited.as_bytes()))),
+        ),
+        ("approved-by", None),
+        ("approved-on", None),
+    ]);
+    r.write("policy.toml", &policy("", &flipped));
+    r.commit(DEV, "Tidy the registry");
+    let run = r.check();
+    assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
+    assert!(
+        run.stdout.contains(&format!(
+            "changed the registry entry `{SCRIPT}` (approved-by, approved-on, sha256, status)"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a012_dates_edited_to_escape_a007() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    let late = ["check", "--today", "2026-01-20"];
+    assert_eq!(r.approve(&late).codes(), vec!["A007"]);
+    r.edit_policy("approved-on = 2026-01-01", "approved-on = 2026-01-19");
+    r.edit_policy("convert-by = 2026-01-10", "convert-by = 2026-01-30");
+    r.commit(DEV, "Dates");
+    let run = r.approve(&late);
+    assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
+}
+
+#[test]
+fn a012_run_and_rollback_set_to_true() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    r.edit_policy(
+        &format!("rollback = \"python3 {SCRIPT} --rollback\""),
+        "rollback = \"true\"\nrun = \"true\"",
+    );
+    r.commit(DEV, "Make replay green");
+    let run = r.check();
+    assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
+}
+
+#[test]
+fn a012_ignore_widened_together_with_a_new_script() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    r.edit_policy(
+        "scope = [\".\"]   # the repository root",
+        "scope = [\".\"]   # the repository root\nignore = [\"*.py\"]",
+    );
+    r.write(NEW_SCRIPT, NEW_TEXT);
+    r.commit(DEV, "Ignore python files");
+    // The hook in CI no longer sees the script; the approval check names the key.
+    assert_eq!(r.run(PRECOMMIT, &["--all"]).code, 0);
+    let run = r.check();
+    assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
+    assert!(run.stdout.contains("`emergency.ignore`"), "{}", run.stdout);
+    // Removing the key again is a change as well: only an approver settles it.
+    r.edit_policy("\nignore = [\"*.py\"]", "");
+    r.commit_approved("Back to the full scope");
+    assert_eq!(r.check().code, 0, "{}", r.check().all());
+}
+
+#[test]
+fn a012_developer_adds_themselves_to_approvers_and_self_approves() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    r.edit_policy(
+        "approvers = [\"lead@example.com\"]",
+        "approvers = [\"lead@example.com\", \"dev@example.com\"]",
+    );
+    r.write(NEW_SCRIPT, NEW_TEXT);
+    let e = new_entry(
+        "status = \"active\"\nticket = \"INC-7\"\nauthor = \"intern@example.com\"\napproved-by = \"dev@example.com\"\napproved-on = 2026-01-02\nconvert-by = 2026-01-10\nrollback = \"true\"\n",
+    );
+    r.write("policy.toml", &(r.read("policy.toml") + &e));
+    r.commit(DEV, "Add me\n\nApproved-by: dev@example.com");
+    let run = r.check();
+    assert_eq!(run.code, 1, "{}", run.all());
+    let lines = a012_lines(&run);
+    assert!(
+        lines.iter().any(|l| l.contains("`governance.approvers`")
+            && l.contains("not in governance.approvers of its parent (lead@example.com)")),
+        "the approvers that count are the parent's: {}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("says author = intern@example.com"),
+        "git says dev wrote it: {}",
+        run.stdout
+    );
+    // A lead adding a second lead is the legitimate way.
+    let r = Repo::approved_by_lead("", APPROVAL);
+    r.edit_policy(
+        "approvers = [\"lead@example.com\"]",
+        "approvers = [\"lead@example.com\", \"lea@example.com\"]",
+    );
+    r.commit_approved("Lea joins the leads");
+    assert_eq!(r.check().code, 0, "{}", r.check().all());
+}
+
+#[test]
+fn a003_git_author_decides_not_the_typed_author() {
+    // The lead wrote the script, typed the developer as author and approved it.
+    let r = Repo::new();
+    r.write("policy.toml", &policy("", ""));
+    r.commit(DEV, "Adopt the gate");
+    r.write(SCRIPT, SCRIPT_TEXT);
+    r.write("policy.toml", &policy("", &entry(&[])));
+    r.commit_approved("Approve the orders fix");
+    let run = r.check();
+    assert_eq!(run.codes(), vec!["A003", "A003"], "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "says author = dev@example.com, but git says it was written by lead@example.com"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("who wrote it according to git"),
+        "{}",
+        run.stdout
+    );
+    // The developer wrote it, the lead approves: passes (the usual flow).
+    assert_eq!(Repo::approved_by_lead("", APPROVAL).check().code, 0);
+}
+
+#[test]
+fn a012_crafted_merge_restoring_a_revoked_approval() {
+    let r = Repo::approved_by_lead("", APPROVAL);
+    let approving = r.head();
+    // The lead revokes the approval.
+    r.write(
+        "policy.toml",
+        &policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
+    );
+    r.commit_approved("Revoke the orders fix");
+    assert_eq!(r.check().codes(), vec!["A001"]);
+    // The developer crafts a merge whose second parent is the old approving commit and whose
+    // tree is that commit's.
+    let tree = format!("{approving}^{{tree}}");
+    let merge = r
+        .git(
+            DEV,
+            &[
+                "commit-tree",
+                &tree,
+                "-p",
+                "HEAD",
+                "-p",
+                &approving,
+                "-m",
+                "Merge",
+            ],
+        )
+        .trim()
+        .to_string();
+    r.git(DEV, &["reset", "-q", "--hard", &merge]);
+    let run = r.check();
+    assert_eq!(run.codes(), vec!["A012"], "{}", run.all());
+    assert!(
+        run.stdout.contains(&r.short(&merge)),
+        "the merge itself is judged: {}",
+        run.stdout
+    );
+}
+
+/// Main moves on while a branch adds a fix (that the lead approves on the branch when
+/// `approved_on_branch`); `merger` merges it with a merge commit.
+fn merged_branch(approved_on_branch: bool, merger: &str, message: &str) -> Repo {
+    let r = Repo::new();
+    r.write("policy.toml", &policy("", ""));
+    r.commit(DEV, "Adopt the gate");
+    r.git(DEV, &["checkout", "-q", "-b", "fix"]);
+    r.write(SCRIPT, SCRIPT_TEXT);
+    r.write(
+        "policy.toml",
+        &policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
+    );
+    r.commit(DEV, "Add the orders fix");
+    if approved_on_branch {
+        r.write("policy.toml", &policy("", &entry(&[])));
+        r.commit(LEAD, APPROVAL);
+    }
+    r.git(DEV, &["checkout", "-q", "main"]);
+    r.write("README.md", "main moves on\n");
+    r.commit(DEV, "Docs");
+    r.git(merger, &["merge", "-q", "--no-ff", "fix", "-m", message]);
+    r
+}
+
+#[test]
+fn merge_commits_of_an_approved_branch_pass() {
+    // Whoever merges: the approval on the branch is what the merge brings in, so the check
+    // of the pull request and the check after the merge agree.
+    for (merger, message) in [
+        (DEV, "Merge branch 'fix'".to_string()),
+        (LEAD, format!("Merge branch 'fix'\n\n{LEAD_TRAILER}")),
+    ] {
+        let r = merged_branch(true, merger, &message);
+        let run = r.check();
+        assert_eq!(run.code, 0, "merged by {merger}: {}", run.all());
+    }
+    // A branch the lead did not approve: the developer's merge brings in an unapproved
+    // change (named by the branch commit that made it) ...
+    let r = merged_branch(false, DEV, "Merge branch 'fix'");
+    let run = r.check();
+    assert!(run.codes().contains(&"A012".into()), "{}", run.all());
+    assert!(run.stdout.contains(&r.short("HEAD^2")), "{}", run.stdout);
+    // ... while the lead's merge commit with the trailer approves what it brings in (A012),
+    // though A001 still wants the entry's approved-by.
+    let r = merged_branch(
+        false,
+        LEAD,
+        &format!("Merge branch 'fix'\n\n{LEAD_TRAILER}"),
+    );
+    let run = r.check();
+    assert_eq!(run.codes(), vec!["A001"], "{}", run.all());
+}
+
+#[test]
+fn approved_flows_pass_update_convert_retire() {
+    let migration = "revision = \"ab12cd34ef56\"\ndown_revision = None\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n";
+    let r = Repo::approved_by_lead("", APPROVAL);
+    // Update: the developer re-pins (the approval is cleared), the lead approves.
+    r.write(SCRIPT, "print('v2')\n");
+    let run = r.approve(&["register", SCRIPT, "--update", "--today", TODAY]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    r.commit(DEV, "v2 of the orders fix");
+    assert!(r.check().codes().contains(&"A001".into()));
+    let run = r.approve(&[
+        "register",
+        SCRIPT,
+        "--update",
+        "--approver",
+        LEAD,
+        "--today",
+        TODAY,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    r.commit_approved("Approve v2");
+    assert_eq!(r.check().code, 0, "{}", r.check().all());
+    // Convert: the migration lands, the lead marks the fix converted.
+    r.write("alembic/versions/ab12cd34ef56_orders_note.py", migration);
+    r.commit(DEV, "The orders note becomes a migration");
+    r.edit_policy(
+        "status = \"active\"",
+        "status = \"converted\"\nconverted-in = \"ab12cd34ef56\"",
+    );
+    r.commit_approved("Converted");
+    let lock = r.run(REPLAY, &["lock"]);
+    assert_eq!(lock.code, 0, "{}", lock.all());
+    r.commit(DEV, "Lock the release");
+    let run = r.check();
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Retire: approved as well.
+    r.edit_policy("status = \"converted\"", "status = \"retired\"");
+    r.commit_approved("Retired");
+    assert_eq!(r.check().code, 0, "{}", r.check().all());
+}
+
+#[test]
+fn baseline_at_adoption_passes() {
+    let r = Repo::new();
+    r.write(SCRIPT, SCRIPT_TEXT);
+    r.write(NEW_SCRIPT, NEW_TEXT);
+    r.commit(DEV, "The crisis");
+    r.write("policy.toml", &policy("", ""));
+    let run = r.approve(&["baseline", "--today", TODAY]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    r.commit(DEV, "Adopt Migration Gate");
+    let run = r.check();
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+/// A released migration locked at the adoption.
+fn released() -> Repo {
+    let r = Repo::new();
+    r.write(
+        "alembic/versions/ab12cd34ef56_orders_note.py",
+        "revision = \"ab12cd34ef56\"\ndown_revision = None\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n",
+    );
+    r.write("policy.toml", &policy("", ""));
+    let lock = r.run(REPLAY, &["lock"]);
+    assert_eq!(lock.code, 0, "{}", lock.all());
+    r.commit(DEV, "Adopt the gate");
+    assert_eq!(r.check().code, 0, "{}", r.check().all());
+    r
+}
+
+#[test]
+fn g005_lockfile_removed_or_re_pinned() {
+    // `git rm migrations.lock`, alone.
+    let r = released();
+    r.git(DEV, &["rm", "-q", "migrations.lock"]);
+    r.commit(DEV, "Drop the lockfile");
+    let run = r.check();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("error[G005]") && run.stdout.contains("migrations.lock is missing"),
+        "{}",
+        run.stdout
+    );
+    // Edit the released migration, remove the lockfile in one commit and write a new one in
+    // the next: the new lockfile re-pins the released entry.
+    let r = released();
+    r.write(
+        "alembic/versions/ab12cd34ef56_orders_note.py",
+        "revision = \"ab12cd34ef56\"\ndown_revision = None\n\ndef upgrade():\n    op.execute('DROP TABLE audit_log')\n\ndef downgrade():\n    pass\n",
+    );
+    r.git(DEV, &["rm", "-q", "migrations.lock"]);
+    r.commit(DEV, "Drop the lockfile");
+    assert_eq!(r.run(REPLAY, &["lock"]).code, 0);
+    r.commit(DEV, "Lock again");
+    let run = r.check();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("error[G005]")
+            && run.stdout.contains("re-pinned or removed 1 entry")
+            && run.stdout.contains("ab12cd34ef56"),
+        "{}",
+        run.stdout
+    );
+    // The same amendment committed by the lead with the trailer is approved.
+    r.git(DEV, &["reset", "-q", "--soft", "HEAD~2"]);
+    r.commit_approved("Amend the released migration");
+    let run = r.check();
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Edit, `rm migrations.lock; gate-replay lock` and commit it all at once: a re-pin.
+    let r = released();
+    r.write(
+        "alembic/versions/ab12cd34ef56_orders_note.py",
+        "revision = \"ab12cd34ef56\"\ndown_revision = None\n\ndef upgrade():\n    op.execute('DROP TABLE x')\n\ndef downgrade():\n    pass\n",
+    );
+    std::fs::remove_file(r.file("migrations.lock")).unwrap();
+    assert_eq!(r.run(REPLAY, &["lock"]).code, 0);
+    r.commit(DEV, "Quietly amend");
+    let run = r.check();
+    assert!(
+        run.stdout.contains("error[G005]") && run.stdout.contains(&r.short("HEAD")),
+        "{}",
+        run.all()
+    );
+    // A new release (a new line) needs no approval.
+    let r = released();
+    r.write(
+        "alembic/versions/cd34ef56ab12_more.py",
+        "revision = \"cd34ef56ab12\"\ndown_revision = \"ab12cd34ef56\"\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n",
+    );
+    assert_eq!(r.run(REPLAY, &["lock"]).code, 0);
+    r.commit(DEV, "Release cd34");
+    let run = r.check();
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+/// Without any approved entry (nothing for A010 to find), a shallow clone still cannot show
+/// who changed the governed settings: exit 2, never a pass.
+#[test]
+fn a012_shallow_clone_cannot_check() {
+    let r = Repo::new();
+    r.write(SCRIPT, SCRIPT_TEXT);
+    r.write("policy.toml", &policy("", ""));
+    r.commit(DEV, "Adopt the gate");
+    r.edit_policy("four-eyes = true", "four-eyes = false");
+    r.commit(DEV, "No more four eyes");
+    r.write("README.md", "later work\n");
+    r.commit(DEV, "Unrelated later commit");
+    assert_eq!(r.check().codes(), vec!["A012"], "{}", r.check().all());
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", r.path().display());
+    let st = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "2", &url])
+        .arg(clone.path().join("c"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--today", TODAY])
+        .current_dir(clone.path().join("c"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("A012") && stderr.contains("git fetch --unshallow"),
+        "{stderr}"
     );
 }

@@ -186,7 +186,11 @@ fn baseline_of_the_crisis_example_passes_until_the_deadline() {
     let r = Repo::new();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/crisis");
     copy_dir(&example, r.path());
+    // The adoption is the commit that first adds policy.toml, with the baseline (A012).
+    let policy_text = r.read("policy.toml");
+    std::fs::remove_file(r.file("policy.toml")).unwrap();
     r.commit(DEV, "The crisis");
+    r.write("policy.toml", &policy_text);
     assert_eq!(
         r.run(PRECOMMIT, &["--all"]).code,
         1,
@@ -257,7 +261,8 @@ fn baseline_of_the_crisis_example_passes_until_the_deadline() {
         r.read("policy.toml")
             .contains("applied-after = \"6e7f8091a2b3\"")
     );
-    r.commit(DEV, "Triage");
+    // Run and rollback commands are what replay trusts: the lead commits them (A012).
+    r.commit_approved("Triage");
     let md = r.approve(&["report", "--format", "markdown", "--today", "2026-03-05"]);
     assert_eq!(md.code, 0, "{}", md.all());
     assert!(md.stdout.contains("```mermaid"), "{}", md.stdout);
@@ -279,7 +284,6 @@ fn baseline_of_the_crisis_example_passes_until_the_deadline() {
 fn baseline_adopts_66_scripts_in_one_commit() {
     let r = Repo::new();
     let header = "# Adopted in one commit.\n".to_string() + &policy("", "");
-    r.write("policy.toml", &header);
     for i in 0..66 {
         let name = match i % 3 {
             0 => format!("emergency_fix_{i:02}.py"),
@@ -293,6 +297,8 @@ fn baseline_adopts_66_scripts_in_one_commit() {
     }
     r.write("setup.py", "print('not a fix')\n");
     r.commit(DEV, "66 scripts");
+    // The adoption is the commit that first adds policy.toml, with the baseline (A012).
+    r.write("policy.toml", &header);
     assert_eq!(r.run(PRECOMMIT, &["--all"]).code, 1);
     let run = r.approve(&[
         "baseline",

@@ -4,7 +4,8 @@
 1,000 registry entries and 10,000 commits that change policy.toml:
 - commits 1..2000: for each entry, the developer adds the script and an unapproved entry,
   then the lead commits the approval (sha256 + approved-by) with an `Approved-by:` trailer;
-- commits 2001..10000: the developer rewords the reason of some entry (not a pin change).
+- commits 2001..10000: the lead rewords the reason of some entry (not a pin change; a change
+  of an entry all the same, so committed with the trailer, or it would be A012).
 Every approval stays valid, so `gate-approve check` has to find the approving commit of the
 oldest entry near the root: the walk covers the whole history of policy.toml.
 
@@ -107,7 +108,8 @@ def main():
         i = (k * 7919) % ENTRIES
         k += 1
         state[i] = (True, state[i][1] + 1)
-        commit(DEV, f"Reword the reason of emergency_fix_{i:04}.py", [("policy.toml", policy())])
+        commit(LEAD, f"Reword the reason of emergency_fix_{i:04}.py\n\nApproved-by: {LEAD}\n",
+               [("policy.toml", policy())])
         n += 1
     fi.stdin.close()
     if fi.wait() != 0:

@@ -14,6 +14,7 @@ pub use run::Run;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gate-approve");
 pub const PRECOMMIT: &str = env!("CARGO_BIN_EXE_gate-precommit");
+pub const REPLAY: &str = env!("CARGO_BIN_EXE_gate-replay");
 
 pub const DEV: &str = "dev@example.com";
 pub const LEAD: &str = "lead@example.com";
@@ -131,6 +132,13 @@ impl Repo {
         std::fs::read_to_string(self.file(rel)).unwrap()
     }
 
+    /// `text` of policy.toml with `from` replaced by `to`, written; panics when `from` is absent.
+    pub fn edit_policy(&self, from: &str, to: &str) {
+        let text = self.read("policy.toml");
+        assert!(text.contains(from), "policy.toml lacks {from:?}:\n{text}");
+        self.write("policy.toml", &text.replacen(from, to, 1));
+    }
+
     /// Run git as `who` (author and committer), panicking on failure.
     pub fn git(&self, who: &str, args: &[&str]) -> String {
         self.git_as(who, who, args)
@@ -167,6 +175,21 @@ impl Repo {
 
     pub fn commit(&self, who: &str, message: &str) {
         self.commit_as(who, who, message);
+    }
+
+    /// Commit as the lead (author and committer) with the lead's trailer.
+    pub fn commit_approved(&self, subject: &str) {
+        self.commit(LEAD, &format!("{subject}\n\n{LEAD_TRAILER}\n"));
+    }
+
+    /// The current commit id.
+    pub fn head(&self) -> String {
+        self.git(DEV, &["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// The abbreviated id git prints for `rev` in findings (12 hex digits).
+    pub fn short(&self, rev: &str) -> String {
+        self.git(DEV, &["rev-parse", rev]).trim()[..12].to_string()
     }
 
     /// The usual story: dev adds the script and an unapproved entry; the lead commits the
@@ -208,6 +231,9 @@ impl Repo {
         Run::from(out)
     }
 }
+
+/// The last paragraph of a commit message the lead approves.
+pub const LEAD_TRAILER: &str = "Approved-by: Lee Lead <lead@example.com>";
 
 pub const APPROVAL: &str = "Approve the orders fix\n\nReviewed the script and its rollback.\n\nApproved-by: Lee Lead <lead@example.com>\n";
 

@@ -1,4 +1,5 @@
-//! A001–A011 on every `[[emergency.script]]` entry.
+//! A001–A011 on every `[[emergency.script]]` entry; A012 and G005 (whatever relaxes a gate
+//! is an approval recorded in git) from [`crate::relax`].
 //!
 //! Which rules apply depends on the entry's status:
 //! - `active`: all of them.
@@ -8,7 +9,7 @@
 //! - `converted`: A001 for `reason` and `converted-in`; A004; A008.
 //! - `retired`: A001 for `reason`; A004.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -311,7 +312,14 @@ pub fn check(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckEr
             ));
         }
     }
-    out.extend(a010(policy, ctx)?);
+    let (a010_findings, walk, reported) = a010(policy, ctx)?;
+    out.extend(a010_findings);
+    let (governed, line) = walk.map_or((None, None), |w| (w.governed, w.line));
+    if let Some(gs) = governed {
+        out.extend(crate::relax::a012(policy, ctx, &gs, &reported)?);
+    }
+    out.extend(crate::relax::a003_git(policy, ctx)?);
+    out.extend(crate::relax::g005(policy, ctx, line.as_ref())?);
     Ok(out)
 }
 
@@ -319,19 +327,25 @@ fn field_rollback(s: &Script) -> Option<&str> {
     s.rollback.as_deref().filter(|r| !r.trim().is_empty())
 }
 
-/// A010 for active, approved entries.
-fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> {
+/// A010 for active, approved entries, from the one walk of policy.toml's history that also
+/// serves A012 (`None` when HEAD has no policy.toml). The set holds the (entry, commit) pairs
+/// A010 reports on, so A012 does not report the same commit for the same entry again.
+type A010 = (
+    Vec<Finding>,
+    Option<history::Walk>,
+    HashSet<(String, git2::Oid)>,
+);
+
+fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<A010, CheckError> {
     let gov = &policy.governance;
     let mut out = Vec::new();
+    let mut reported = HashSet::new();
     let approved: Vec<&Script> = policy
         .emergency
         .scripts
         .iter()
         .filter(|s| s.status == ScriptStatus::Active && field(s, "approved-by").is_some())
         .collect();
-    if approved.is_empty() {
-        return Ok(out);
-    }
     let at = |s: &Script, f: Finding| f.at(ctx.policy_rel.clone()).line(s.line);
     let trailer_help = |by: &str| {
         format!(
@@ -385,10 +399,13 @@ fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> 
             }
         }
     }
-    if targets.is_empty() {
-        return Ok(out);
+    if head_pins.is_none() {
+        return Ok((out, None, reported));
     }
-    let setters = history::find_setters(ctx.repo, &ctx.policy_rel, &targets)?;
+    // The same walk records the lockfile on the first-parent line for G005.
+    let lock = policy.migrations.lockfile.trim_start_matches("./");
+    let walk = history::walk(ctx.repo, &ctx.policy_rel, &targets, true, Some(lock))?;
+    let setters = &walk.setters;
     for s in approved {
         let Some(setter) = setters.get(&s.path) else {
             continue;
@@ -425,6 +442,7 @@ fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> 
             .map(|(_, v)| history::trailer_email(v))
             .collect();
         let committer = String::from_utf8_lossy(commit.committer().email_bytes()).to_string();
+        let before = out.len();
         if !named.iter().any(|n| eq_email(n, &by)) {
             let what = if named.is_empty() {
                 format!("has no `{}:` trailer", gov.trailer)
@@ -469,6 +487,9 @@ fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> 
                 )),
             ));
         }
+        if out.len() > before {
+            reported.insert((s.path.trim_start_matches("./").to_string(), setter.commit));
+        }
     }
-    Ok(out)
+    Ok((out, Some(walk), reported))
 }

@@ -1,10 +1,12 @@
 //! A010: which commit set each registry entry's current `sha256` / `approved-by`, and what
-//! that commit says about who approved it.
+//! that commit says about who approved it; A012: which first-parent commit set the current
+//! value of every governed key (settings that relax a gate, and every registry entry).
 //!
-//! The history of policy.toml is walked once, newest first, for all entries together; each
-//! version of the file is parsed once (cached by blob id) and only as far as the registry.
+//! The history of policy.toml is walked once, newest first, for all entries and keys
+//! together; each version of the file is parsed once (cached by blob id) and only as far as
+//! the part that differs from its parent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use git2::{Oid, Repository, Sort};
@@ -29,6 +31,10 @@ pub enum HistoryError {
         commit: String,
         entry: String,
     },
+    #[error(
+        "the history of {policy} is cut off at commit {commit} (shallow clone), before the commit that adopted it, so A012 cannot tell who changed the governed settings; fetch the full history: `git fetch --unshallow`, or `fetch-depth: 0` in actions/checkout"
+    )]
+    ShallowGoverned { policy: String, commit: String },
     #[error("cannot read the git history of {policy}: {source}")]
     Git { policy: String, source: git2::Error },
 }
@@ -157,6 +163,224 @@ fn fast_pins(text: &str) -> Option<Pins> {
     Some(pins)
 }
 
+/// Governed keys of one policy.toml version and their canonical values: every key of
+/// `[emergency]` but the registry, every key of `[governance]`, the paths of `[migrations]`,
+/// and each registry entry as a whole (`ENTRY` + its path).
+pub type Governed = BTreeMap<String, String>;
+
+/// Key prefix of a registry entry in [`Governed`].
+pub const ENTRY: &str = "[[emergency.script]] ";
+
+/// The `[migrations]` keys that say where the chain and its lockfile are.
+const MIGRATION_KEYS: [&str; 4] = ["path", "config", "lockfile", "kind"];
+
+/// A value with table keys sorted, so reordering keys is never a change.
+fn canonical(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Table(t) => {
+            let sorted: BTreeMap<&String, String> =
+                t.iter().map(|(k, v)| (k, canonical(v))).collect();
+            let inner: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{k:?}={v}"))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        toml::Value::Array(a) => {
+            format!(
+                "[{}]",
+                a.iter().map(canonical).collect::<Vec<_>>().join(",")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The governed keys of a policy.toml text (or of a whole-table fragment of one); `None` when
+/// it does not parse.
+pub fn governed_of(text: &str) -> Option<Governed> {
+    let doc = text.parse::<toml::Table>().ok()?;
+    let mut out = Governed::new();
+    if let Some(t) = doc.get("emergency").and_then(|v| v.as_table()) {
+        for (k, v) in t {
+            if k != "script" {
+                out.insert(format!("emergency.{k}"), canonical(v));
+                continue;
+            }
+            for e in v.as_array().into_iter().flatten() {
+                let path = e.get("path").and_then(|p| p.as_str()).unwrap_or_default();
+                out.insert(format!("{ENTRY}{}", normalize(path)), canonical(e));
+            }
+        }
+    }
+    if let Some(t) = doc.get("governance").and_then(|v| v.as_table()) {
+        for (k, v) in t {
+            out.insert(format!("governance.{k}"), canonical(v));
+        }
+    }
+    if let Some(t) = doc.get("migrations").and_then(|v| v.as_table()) {
+        for (k, v) in t {
+            if MIGRATION_KEYS.contains(&k.as_str()) {
+                out.insert(format!("migrations.{k}"), canonical(v));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Keys whose value differs between two governed maps (present in one only included).
+pub fn differing(a: &Governed, b: &Governed) -> Vec<String> {
+    let mut keys: Vec<String> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.extend(b.keys().filter(|k| !a.contains_key(*k)).cloned());
+    keys
+}
+
+/// A fragment the window search produced that starts at a plain table header (or at the top
+/// of the file): anything else, e.g. a line of a nested array, is parsed whole instead.
+fn plain_fragment(fragment: &str, at_top: bool) -> bool {
+    static HEADER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^\[\[?\s*[A-Za-z0-9_.-]+\s*\]\]?\s*(#.*)?$").expect("valid regex")
+    });
+    at_top
+        || fragment
+            .lines()
+            .next()
+            .is_some_and(|l| HEADER.is_match(l.trim()))
+}
+
+/// The governed keys that differ between a version and its parent, parsing only the tables
+/// that differ when that is safe.
+fn changed_governed(child: &[u8], parent: &[u8], multiline: bool) -> Vec<String> {
+    if !multiline {
+        let (start, end_c, end_p) = changed_window(child, parent);
+        let c = String::from_utf8_lossy(&child[start..end_c]);
+        let p = String::from_utf8_lossy(&parent[start..end_p]);
+        if plain_fragment(&c, start == 0)
+            && plain_fragment(&p, start == 0)
+            && let (Some(c), Some(p)) = (governed_of(&c), governed_of(&p))
+        {
+            return differing(&c, &p);
+        }
+    }
+    let whole = |t: &[u8]| governed_of(&String::from_utf8_lossy(t)).unwrap_or_default();
+    differing(&whole(child), &whole(parent))
+}
+
+/// The approval settings of one policy version: who may approve and the trailer naming them.
+#[derive(Debug, Clone, Default)]
+pub struct Approvers {
+    pub approvers: Vec<String>,
+    pub trailer: String,
+    pub require_signed: bool,
+}
+
+/// The text of the `[governance]` table alone (header included), when the layout is plain:
+/// no multi-line strings, no top-level `governance` keys. Parsing it instead of the whole
+/// file keeps judging many commits cheap when the registry is large.
+fn governance_text(text: &str) -> Option<&str> {
+    if has_multiline_strings(text.as_bytes()) {
+        return None;
+    }
+    let mut start = None;
+    let mut before_headers = true;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            if start.is_some() {
+                return start.map(|s| &text[s..offset]);
+            }
+            before_headers = false;
+            let header: String = t
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            if header == "[governance]" {
+                start = Some(offset);
+            } else if header.contains("governance") {
+                return None; // a sub-table or a quoted name: parse whole
+            }
+        } else if before_headers && t.starts_with("governance") {
+            return None; // dotted keys at the top level
+        }
+        offset += line.len();
+    }
+    start.map(|s| &text[s..])
+}
+
+/// [`Approvers`] of a policy.toml text; nobody when it does not parse.
+pub fn approvers_of(text: &str) -> Approvers {
+    let doc = governance_text(text)
+        .and_then(|g| g.parse::<toml::Table>().ok())
+        .or_else(|| text.parse::<toml::Table>().ok());
+    let gov = doc
+        .as_ref()
+        .and_then(|d| d.get("governance"))
+        .and_then(|g| g.as_table());
+    let get = |k: &str| gov.and_then(|g| g.get(k));
+    Approvers {
+        approvers: get("approvers")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        trailer: get("trailer")
+            .and_then(|t| t.as_str())
+            .unwrap_or("Approved-by")
+            .to_string(),
+        require_signed: get("require-signed")
+            .and_then(|t| t.as_bool())
+            .unwrap_or(false),
+    }
+}
+
+/// The text of `rel` in `commit`'s tree; `None` when it has none.
+pub fn text_at(repo: &Repository, commit: &git2::Commit<'_>, rel: &str) -> Option<String> {
+    let entry = commit
+        .tree()
+        .ok()?
+        .get_path(std::path::Path::new(rel))
+        .ok()?;
+    let blob = repo.find_blob(entry.id()).ok()?;
+    Some(String::from_utf8_lossy(blob.content()).into_owned())
+}
+
+/// For A012: the first-parent commit that set the current value of every governed key, and
+/// the commit that adopted the policy (the first one on the first-parent line to have it).
+#[derive(Debug, Default)]
+pub struct GovernedSetters {
+    /// Key -> the newest first-parent commit where its value differs from its first parent's.
+    /// Includes keys that HEAD no longer has (their removal is the change).
+    pub setters: BTreeMap<String, Oid>,
+    pub adoption: Option<Oid>,
+}
+
+/// HEAD's first-parent line, newest first, with the blob of one more file on each commit.
+#[derive(Debug, Default)]
+pub struct FirstParentLine {
+    pub commits: Vec<(Oid, Option<Oid>)>,
+    /// The oldest commit's parent is missing from this (shallow) clone.
+    pub cut_off: bool,
+}
+
+/// What one walk of the history of policy.toml found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub setters: HashMap<String, Option<Setter>>,
+    /// `Some` when the walk was asked for A012 as well.
+    pub governed: Option<GovernedSetters>,
+    /// `Some` when the walk was asked for an extra file.
+    pub line: Option<FirstParentLine>,
+}
+
 /// Where an entry's current pin was set.
 #[derive(Debug, Clone)]
 pub struct Setter {
@@ -252,6 +476,18 @@ struct Change {
     parents: Vec<Option<Oid>>,
     /// A parent is missing from this (shallow) clone.
     cut_off: bool,
+    /// On HEAD's first-parent line (judged for A012 against its first parent).
+    first_parent: bool,
+}
+
+/// What pass 2 found in one change.
+#[derive(Debug, Default)]
+struct Found {
+    /// Pending A010 entries whose pin this change sets.
+    set: Vec<String>,
+    /// A012, first-parent changes only: the governed keys that differ from the first parent,
+    /// and whether the first parent has no policy at all (every key is new).
+    governed: Option<(Vec<String>, bool)>,
 }
 
 /// Commits compared per round; each round is split between the threads and merged in walk
@@ -265,14 +501,33 @@ pub fn find_setters(
     policy_rel: &str,
     targets: &HashMap<String, Pin>,
 ) -> Result<HashMap<String, Option<Setter>>, HistoryError> {
+    Ok(walk(repo, policy_rel, targets, false, None)?.setters)
+}
+
+/// One walk of the history of policy.toml for A010 (the setters of `targets`' pins) and,
+/// with `governed`, for A012 (the first-parent setter of every governed key, which needs the
+/// whole first-parent line down to the adoption). With `extra` (a path), the same walk also
+/// records that file's blob on every commit of the first-parent line (G005's lockfile).
+pub fn walk(
+    repo: &Repository,
+    policy_rel: &str,
+    targets: &HashMap<String, Pin>,
+    governed: bool,
+    extra: Option<&str>,
+) -> Result<Walk, HistoryError> {
     let git = |source: git2::Error| HistoryError::Git {
         policy: policy_rel.to_string(),
         source,
     };
     let mut result: HashMap<String, Option<Setter>> =
         targets.keys().map(|k| (k.clone(), None)).collect();
+    let mut gov = governed.then(GovernedSetters::default);
     let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
-        return Ok(result);
+        return Ok(Walk {
+            setters: result,
+            governed: gov,
+            line: None,
+        });
     };
     let shallow = shallow_boundary(repo);
     // libgit2 re-hashes every object it reads (SHA-1DC), half the cost of reading 10,000
@@ -285,33 +540,38 @@ pub fn find_setters(
         .clamp(1, 4);
     let mut pending: HashMap<String, Pin> = targets.clone();
     let repo_path = repo.path().to_path_buf();
+    let done = |pending: &HashMap<String, Pin>| pending.is_empty() && !governed;
+    let mut line = None;
     std::thread::scope(|scope| -> Result<(), HistoryError> {
         // Pass 1 (trees only) runs on its own thread and hands over the changing commits round
         // by round, so pass 2 compares contents while the tree walk goes on.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Change>, git2::Error>>(2);
         let (shallow, head_id) = (&shallow, head.id());
-        scope.spawn(move || {
+        let pass1 = scope.spawn(move || {
             let sent = Repository::open(&repo_path).and_then(|own| {
-                changed_commits(&own, policy_rel, head_id, shallow, |round| {
+                changed_commits(&own, policy_rel, extra, head_id, shallow, |round| {
                     tx.send(Ok(round)).is_ok()
                 })
             });
-            if let Err(e) = sent {
-                let _ = tx.send(Err(e)); // the receiver may be gone: nothing left to report to
+            match sent {
+                Ok(line) => Some(line),
+                Err(e) => {
+                    let _ = tx.send(Err(e)); // the receiver may be gone: nobody to report to
+                    None
+                }
             }
         });
         // Pass 2: compare contents, newest first, round by round until every entry is found.
         // Returning drops `rx`, which stops pass 1 at its next round.
         for round in rx {
-            if pending.is_empty() {
+            if done(&pending) {
                 break;
             }
             let round = round.map_err(git)?;
             let round = &round[..];
             let per = round.len().div_ceil(threads);
-            let found: Vec<Vec<(usize, Vec<String>)>> = if threads == 1 || round.len() < 2 * threads
-            {
-                vec![candidates(repo, round, 0, &pending).map_err(git)?]
+            let found: Vec<Vec<(usize, Found)>> = if threads == 1 || round.len() < 2 * threads {
+                vec![candidates(repo, round, 0, &pending, governed).map_err(git)?]
             } else {
                 std::thread::scope(|s| {
                     let handles: Vec<_> = round
@@ -323,7 +583,7 @@ pub fn find_setters(
                             s.spawn(move || {
                                 // A Repository is not Sync: each thread opens its own.
                                 let own = Repository::open(&path)?;
-                                candidates(&own, part, i * per, pending)
+                                candidates(&own, part, i * per, pending, governed)
                             })
                         })
                         .collect();
@@ -334,11 +594,25 @@ pub fn find_setters(
                 })
                 .map_err(git)?
             };
-            let mut found: Vec<(usize, Vec<String>)> = found.into_iter().flatten().collect();
+            let mut found: Vec<(usize, Found)> = found.into_iter().flatten().collect();
             found.sort_by_key(|(i, _)| *i);
-            for (i, paths) in found {
+            for (i, f) in found {
                 let change = &round[i];
-                for path in paths {
+                if let (Some(g), Some((keys, adopts))) = (gov.as_mut(), f.governed) {
+                    if change.cut_off {
+                        return Err(HistoryError::ShallowGoverned {
+                            policy: policy_rel.to_string(),
+                            commit: change.commit.to_string()[..12].to_string(),
+                        });
+                    }
+                    for k in keys {
+                        g.setters.entry(k).or_insert(change.commit);
+                    }
+                    if adopts {
+                        g.adoption = Some(change.commit); // the oldest one wins
+                    }
+                }
+                for path in f.set {
                     if pending.remove(&path).is_none() {
                         continue; // a newer commit set it again
                     }
@@ -357,13 +631,18 @@ pub fn find_setters(
                     );
                 }
             }
-            if pending.is_empty() {
+            if done(&pending) {
                 break; // without waiting for pass 1's next round
             }
         }
+        line = pass1.join().ok().flatten();
         Ok(())
     })?;
-    Ok(result)
+    Ok(Walk {
+        setters: result,
+        governed: gov,
+        line: line.filter(|_| extra.is_some()),
+    })
 }
 
 /// Pass 1, trees only (what `git log -- policy.toml` does): the commits that changed it,
@@ -371,10 +650,12 @@ pub fn find_setters(
 fn changed_commits(
     repo: &Repository,
     policy_rel: &str,
+    extra: Option<&str>,
     head: Oid,
     shallow: &HashSet<Oid>,
     mut send: impl FnMut(Vec<Change>) -> bool,
-) -> Result<(), git2::Error> {
+) -> Result<FirstParentLine, git2::Error> {
+    let mut line = FirstParentLine::default();
     let policy_path = std::path::Path::new(policy_rel);
     // Each commit is asked twice (as itself, then as the next commit's parent).
     let mut blob_ids: HashMap<Oid, Option<Oid>> = HashMap::new();
@@ -387,9 +668,26 @@ fn changed_commits(
     let mut walk = repo.revwalk()?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
     walk.push(head)?;
+    // Topological order lists a commit after all its children, so HEAD's first-parent line
+    // comes up in order.
+    let mut next_first_parent = Some(head);
     for oid in walk {
         let oid = oid?;
         let commit = repo.find_commit(oid)?;
+        let first_parent = next_first_parent == Some(oid);
+        if first_parent {
+            next_first_parent = commit.parent_id(0).ok();
+            if let Some(extra) = extra {
+                let blob = commit
+                    .tree()
+                    .ok()
+                    .and_then(|t| t.get_path(std::path::Path::new(extra)).ok())
+                    .map(|e| e.id());
+                line.commits.push((oid, blob));
+                line.cut_off = shallow.contains(&oid)
+                    || (commit.parent_count() > 0 && commit.parent(0).is_err());
+            }
+        }
         let Some(blob) = blob_of(&commit) else {
             continue;
         };
@@ -401,25 +699,28 @@ fn changed_commits(
                 Err(_) => cut_off = true,
             }
         }
-        // Same file as a parent: every value came from there, nothing was set here.
-        if !parents.contains(&Some(blob)) {
+        // Same file as a parent: every value came from there, nothing was set here (for A010;
+        // A012 judges the first-parent line against the first parent only).
+        let first_differs = cut_off || parents.first() != Some(&Some(blob));
+        if !parents.contains(&Some(blob)) || (first_parent && first_differs) {
             changes.push(Change {
                 commit: oid,
                 blob,
                 parents,
                 cut_off,
+                first_parent,
             });
             if changes.len() == ROUND
                 && !send(std::mem::replace(&mut changes, Vec::with_capacity(ROUND)))
             {
-                return Ok(());
+                return Ok(line);
             }
         }
     }
     if !changes.is_empty() {
         send(changes);
     }
-    Ok(())
+    Ok(line)
 }
 
 /// For each change (index offset by `base`), the pending entries whose pin it sets.
@@ -428,7 +729,8 @@ fn candidates(
     part: &[Change],
     base: usize,
     pending: &HashMap<String, Pin>,
-) -> Result<Vec<(usize, Vec<String>)>, git2::Error> {
+    governed: bool,
+) -> Result<Vec<(usize, Found)>, git2::Error> {
     // A version is usually needed again right away as the next commit's own version: keep
     // the last few, not the whole history (which can be gigabytes).
     let mut recent: Vec<(Oid, Rc<Version<'_>>)> = Vec::new();
@@ -448,6 +750,28 @@ fn candidates(
     let mut out = Vec::new();
     for (i, change) in part.iter().enumerate() {
         let here = text_of(change.blob)?;
+        let mut found = Found::default();
+        if governed && change.first_parent {
+            found.governed = Some(match change.parents.first() {
+                Some(Some(p)) if !change.cut_off => {
+                    let parent = text_of(*p)?;
+                    let keys = changed_governed(
+                        here.blob.content(),
+                        parent.blob.content(),
+                        here.multiline || parent.multiline,
+                    );
+                    (keys, false)
+                }
+                // A cut-off commit is an error of the walk; the keys do not matter.
+                _ if change.cut_off => (Vec::new(), false),
+                // No first parent, or one without the policy: every key is new here.
+                _ => {
+                    let all = governed_of(&String::from_utf8_lossy(here.blob.content()))
+                        .unwrap_or_default();
+                    (all.into_keys().collect(), true)
+                }
+            });
+        }
         let mut diffs = Vec::new();
         for b in change.parents.iter().flatten() {
             let parent = text_of(*b)?;
@@ -488,8 +812,9 @@ fn candidates(
                 }
             }
         }
-        if !set_here.is_empty() {
-            out.push((base + i, set_here));
+        found.set = set_here;
+        if !found.set.is_empty() || found.governed.is_some() {
+            out.push((base + i, found));
         }
     }
     Ok(out)
@@ -744,5 +1069,88 @@ approvers = [
                 }
             }
         }
+    }
+
+    /// A012's window shortcut must name exactly the governed keys a whole parse of both
+    /// versions finds different, and nothing that is not governed.
+    #[test]
+    fn changed_governed_agrees_with_full_parse() {
+        let entry = |i: usize, status: &str| {
+            format!(
+                "\n[[emergency.script]]\npath = \"f{i}.py\"\nsha256 = \"aa\"\nstatus = \"{status}\"\nrun = \"python3 f{i}.py\"\n"
+            )
+        };
+        let entries: String = (0..10).map(|i| entry(i, "active")).collect();
+        let parent = format!(
+            "version = 1\n[migrations]\npath = \"alembic/versions\"\nmax-heads = 1\n\n[emergency]\nscope = [\".\"]\n\n[governance]\napprovers = [\"lead@x\"]\n\n[replay]\nfixes = true\n{entries}"
+        );
+        let cases: Vec<(String, Vec<&str>)> = vec![
+            (
+                parent.replacen(&entry(4, "active"), &entry(4, "legacy"), 1),
+                vec!["[[emergency.script]] f4.py"],
+            ),
+            (
+                parent.replacen("run = \"python3 f9.py\"", "run = \"true\"", 1),
+                vec!["[[emergency.script]] f9.py"],
+            ),
+            (
+                parent.replacen(
+                    "scope = [\".\"]\n",
+                    "scope = [\".\"]\nignore = [\"*.py\"]\n",
+                    1,
+                ),
+                vec!["emergency.ignore"],
+            ),
+            (
+                parent.replacen("\"lead@x\"]", "\"lead@x\", \"dev@x\"]", 1),
+                vec!["governance.approvers"],
+            ),
+            (
+                parent.replacen("path = \"alembic/versions\"", "path = \"elsewhere\"", 1),
+                vec!["migrations.path"],
+            ),
+            // Not governed: max-heads, replay settings, comments, key order within an entry.
+            (parent.replacen("max-heads = 1", "max-heads = 2", 1), vec![]),
+            (parent.replacen("fixes = true", "fixes = false", 1), vec![]),
+            (
+                parent.replacen("version = 1", "# c\nversion = 1", 1),
+                vec![],
+            ),
+            (
+                parent.replacen(
+                    "sha256 = \"aa\"\nstatus = \"active\"\nrun = \"python3 f2.py\"",
+                    "run = \"python3 f2.py\"\nstatus = \"active\"\nsha256 = \"aa\"",
+                    1,
+                ),
+                vec![],
+            ),
+            (
+                parent.replacen(&entry(7, "active"), "", 1),
+                vec!["[[emergency.script]] f7.py"],
+            ),
+        ];
+        for (child, expected) in &cases {
+            let mut windowed = changed_governed(child.as_bytes(), parent.as_bytes(), false);
+            let mut whole = differing(&governed_of(child).unwrap(), &governed_of(&parent).unwrap());
+            windowed.sort();
+            whole.sort();
+            assert_eq!(windowed, whole, "{child}");
+            assert_eq!(windowed, *expected, "{child}");
+        }
+    }
+
+    #[test]
+    fn approvers_from_the_governance_table_alone() {
+        let text = "version = 1\n[emergency]\nscope = [\".\"]\n\n[governance]  # leads\napprovers = [\n  \"a@x\",\n  \"b@x\",\n]\ntrailer = \"Reviewed-by\"\n\n[[emergency.script]]\npath = \"f.py\"\n";
+        assert!(governance_text(text).is_some());
+        let a = approvers_of(text);
+        assert_eq!(a.approvers, ["a@x", "b@x"]);
+        assert_eq!(a.trailer, "Reviewed-by");
+        // Dotted keys at the top level fall back to the whole file, with the same answer.
+        let dotted = "governance.approvers = [\"c@x\"]\n[emergency]\nscope = [\".\"]\n";
+        assert!(governance_text(dotted).is_none());
+        assert_eq!(approvers_of(dotted).approvers, ["c@x"]);
+        assert_eq!(approvers_of(dotted).trailer, "Approved-by");
+        assert!(approvers_of("not toml [").approvers.is_empty());
     }
 }

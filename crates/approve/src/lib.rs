@@ -1,9 +1,10 @@
-//! `gate-approve`: governance of emergency fixes (A001–A011), the approval recorded in git,
+//! `gate-approve`: governance of emergency fixes (A001–A012, G005), the approval recorded in git,
 //! `register` / `baseline` to fill the registry, and the report reviewers read.
 
 pub mod check;
 pub mod history;
 mod register;
+pub mod relax;
 mod report;
 pub mod triage;
 
@@ -33,7 +34,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Check every registry entry against A001–A011 (the default)
+    /// Check every registry entry against A001–A012 and the lockfile (G005) (the default)
     Check,
     /// Register an emergency script (or re-pin it with --update)
     Register(register::RegisterArgs),

@@ -54,6 +54,14 @@ pub static RULES: &[Rule] = &[
         fix: "Rebase the new migration onto the current head (set its down_revision / version after the last released one).",
     },
     Rule {
+        code: "G005",
+        severity: E,
+        name: "lockfile-unpinned",
+        what: "migrations.lock is missing (it is in the history, or the migrations folder has files), or a commit changed or removed a line of an existing entry (a re-pin) without being committed by a listed approver with the approval trailer.",
+        why: "The lockfile is what pins released migrations (G003); deleting or re-writing it after editing a released migration turns that check off.",
+        fix: "Restore the lockfile from history; an amendment of a released migration is committed by a listed approver with the trailer `Approved-by: <email>`.",
+    },
+    Rule {
         code: "C001",
         severity: E,
         name: "duplicate-revision",
@@ -292,6 +300,14 @@ pub static RULES: &[Rule] = &[
         what: "The entry has no rollback while `governance.require-rollback` is on.",
         why: "Every emergency fix needs a way back.",
         fix: "Add rollback = \"...\" to the entry.",
+    },
+    Rule {
+        code: "A012",
+        severity: E,
+        name: "relaxation-not-approved",
+        what: "A change to `[emergency]` or `[governance]` settings, to the `[migrations]` paths, or to any field of a registry entry (a legacy entry added after the adoption included) was made by a commit that is not committed by an approver listed in its parent's policy with a trailer naming them.",
+        why: "Whatever relaxes a gate (a wider ignore, a later deadline, `rollback = \"true\"`, a new approver) is an approval; a file anyone can edit is not one.",
+        fix: "Have a listed approver commit the change themselves (re-commit or amend it as them) with the trailer `Approved-by: <email>`; only the commit that adopted policy.toml needs none.",
     },
 ];
 
