@@ -262,6 +262,9 @@ impl ConnParts {
                 "host" => c.host = v.into_owned(),
                 "port" => c.port = v.parse().unwrap_or(c.port),
                 "dbname" => c.database = v.into_owned(),
+                // The tool's own loopback connections skip TLS; a child decides for itself
+                // (libpq's default, prefer), so a fix that demands TLS still gets it.
+                "sslmode" if v == "disable" => {}
                 _ => c.params.push((k.into_owned(), v.into_owned())),
             }
         }

@@ -59,13 +59,23 @@ pub(crate) async fn verify(
 ) -> Result<(Vec<Finding>, Option<Section>), ReplayError> {
     let mut out = Vec::new();
     let mut rows = Vec::new();
+    let templates = Templates::default();
+    let mut result = Ok(());
     for script in verifiable(ctx.settings) {
         ctx.progress
             .stage(&format!("emergency fix {}", script.path));
         let mut summary = FixSummary::new(script);
-        out.extend(verify_one(ctx, script, clean_head, because, &mut summary).await?);
+        match verify_one(ctx, &templates, script, clean_head, because, &mut summary).await {
+            Ok(found) => out.extend(found),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
         rows.push(summary);
     }
+    templates.drop_all(ctx).await;
+    result?;
     Ok((out, (!rows.is_empty()).then(|| section(&rows))))
 }
 
@@ -171,6 +181,7 @@ fn section(rows: &[FixSummary]) -> Section {
 }
 
 /// Schema and rows of a scratch database.
+#[derive(Clone)]
 struct State {
     schema: Snapshot,
     data: DataSnapshot,
@@ -196,9 +207,81 @@ impl State {
     }
 }
 
+/// One database migrated to each `applied-after`, copied (`CREATE DATABASE … TEMPLATE`) for
+/// every check of every fix that ran there, instead of replaying the chain into a fresh
+/// database each time. A failed migration is remembered too: `Err(why)`.
+#[derive(Default)]
+struct Templates {
+    at: std::sync::Mutex<std::collections::BTreeMap<String, Result<Template, String>>>,
+}
+
+/// A database at one revision, and its schema and rows (every copy starts with them).
+#[derive(Clone)]
+struct Template {
+    db: Scratch,
+    state: std::sync::Arc<State>,
+}
+
+impl Templates {
+    fn get(&self, key: &str) -> Option<Result<Template, String>> {
+        self.at.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: String, value: Result<Template, String>) {
+        if let Ok(mut m) = self.at.lock() {
+            m.insert(key, value);
+        }
+    }
+
+    async fn drop_all(&self, ctx: &Ctx<'_>) {
+        let all: Vec<Scratch> = match self.at.lock() {
+            Ok(mut m) => std::mem::take(&mut *m)
+                .into_values()
+                .filter_map(Result::ok)
+                .map(|t| t.db)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for db in &all {
+            ctx.drop(db).await;
+        }
+    }
+}
+
+/// A database migrated to where the fix ran, copied from the template for that revision,
+/// with the schema and rows it starts with; `Err(why)` when the chain does not build that far.
+async fn prepared(
+    ctx: &Ctx<'_>,
+    templates: &Templates,
+    script: &Script,
+) -> Result<Result<(Scratch, std::sync::Arc<State>), String>, ReplayError> {
+    let key = target_name(&target(script));
+    let template = match templates.get(&key) {
+        Some(t) => t,
+        None => {
+            let t = match migrated(ctx, script).await? {
+                Ok(db) => {
+                    let state = State::read(ctx, &db).await?;
+                    Ok(Template {
+                        db,
+                        state: std::sync::Arc::new(state),
+                    })
+                }
+                Err(why) => Err(why),
+            };
+            templates.put(key, t.clone());
+            t
+        }
+    };
+    match template {
+        Ok(t) => Ok(Ok((ctx.copy(&t.db).await?, t.state))),
+        Err(why) => Ok(Err(why)),
+    }
+}
+
 /// A fresh database migrated to where the fix ran; `Err(why)` when the chain does not build
 /// that far.
-async fn prepared(ctx: &Ctx<'_>, script: &Script) -> Result<Result<Scratch, String>, ReplayError> {
+async fn migrated(ctx: &Ctx<'_>, script: &Script) -> Result<Result<Scratch, String>, ReplayError> {
     let db = ctx.fresh().await?;
     let t = target(script);
     let up = match ctx
@@ -394,6 +477,7 @@ async fn counters(db: &Scratch) -> Option<Counters> {
 
 async fn verify_one(
     ctx: &Ctx<'_>,
+    templates: &Templates,
     script: &Script,
     clean_head: Option<&Snapshot>,
     because: &str,
@@ -407,8 +491,8 @@ async fn verify_one(
             script.path
         ))
     })?;
-    let db = match prepared(ctx, script).await? {
-        Ok(db) => db,
+    let (db, pre) = match prepared(ctx, templates, script).await? {
+        Ok(prepared) => prepared,
         Err(why) => {
             summary.checks.push("not verified".into());
             out.push(not_run(
@@ -421,12 +505,18 @@ async fn verify_one(
             return Ok(out);
         }
     };
-    let result = at_applied_after(ctx, script, &db, &work, &at, &mut out, summary).await;
+    let result = at_applied_after(
+        ctx, templates, script, &db, &pre, &work, &at, &mut out, summary,
+    )
+    .await;
     ctx.drop(&db).await;
     let first_run_ok = result?;
 
     if first_run_ok {
-        production_path(ctx, script, &work, clean_head, because, &mut out, summary).await?;
+        production_path(
+            ctx, templates, script, &work, clean_head, because, &mut out, summary,
+        )
+        .await?;
     }
     summary.written = work.written();
     Ok(out)
@@ -434,16 +524,18 @@ async fn verify_one(
 
 /// F001, F006 and F002 on one database at `applied-after`. Returns whether the first run
 /// succeeded (the production path is only meaningful then).
+#[allow(clippy::too_many_arguments)]
 async fn at_applied_after(
     ctx: &Ctx<'_>,
+    templates: &Templates,
     script: &Script,
     db: &Scratch,
+    pre: &State,
     work: &WorkCopy,
     at: &str,
     out: &mut Vec<Finding>,
     summary: &mut FixSummary,
 ) -> Result<bool, ReplayError> {
-    let pre = State::read(ctx, db).await?;
     let before = counters(db).await;
     if let Applied::Failed(e) = apply(ctx, script, db, work).await? {
         summary.checks.push("first run failed".into());
@@ -458,7 +550,7 @@ async fn at_applied_after(
     let after = counters(db).await;
     let once = State::read(ctx, db).await?;
     summary.checks.push("applied".into());
-    if State::diff(ctx, &pre, &once, "before", "after").is_empty() {
+    if State::diff(ctx, pre, &once, "before", "after").is_empty() {
         // The reading connection before the fix ends one session of its own.
         let (fix_sessions, errors) = match (before, after) {
             (Some(a), Some(b)) => (Some(b.sessions - a.sessions - 1), b.rollbacks - a.rollbacks),
@@ -537,12 +629,12 @@ async fn at_applied_after(
 
     if let Some(rb) = &script.rollback {
         let ok = if idempotent {
-            rollback_check(ctx, script, rb, db, work, &pre, false, out).await?
+            rollback_check(ctx, script, rb, db, work, pre, false, out).await?
         } else {
             // The database holds two applications; roll back from one, on a fresh one.
-            match prepared(ctx, script).await? {
-                Ok(db2) => {
-                    let r = rollback_check(ctx, script, rb, &db2, work, &pre, true, out).await;
+            match prepared(ctx, templates, script).await? {
+                Ok((db2, _)) => {
+                    let r = rollback_check(ctx, script, rb, &db2, work, pre, true, out).await;
                     ctx.drop(&db2).await;
                     r?
                 }
@@ -608,8 +700,10 @@ async fn rollback_check(
 }
 
 /// F003/F004/F005: migrations up to applied-after, the fix, then on to head.
+#[allow(clippy::too_many_arguments)]
 async fn production_path(
     ctx: &Ctx<'_>,
+    templates: &Templates,
     script: &Script,
     work: &WorkCopy,
     clean_head: Option<&Snapshot>,
@@ -641,8 +735,8 @@ async fn production_path(
         );
         return Ok(());
     }
-    let db = match prepared(ctx, script).await? {
-        Ok(db) => db,
+    let db = match prepared(ctx, templates, script).await? {
+        Ok((db, _)) => db,
         Err(_) => return Ok(()),
     };
     let r = production_tail(ctx, script, &db, work, clean_head, continue_upgrade, out).await;

@@ -74,6 +74,7 @@ pub(crate) fn env_err(what: &str, e: impl std::fmt::Display) -> ReplayError {
 }
 
 /// A scratch database and the environment its children get.
+#[derive(Clone)]
 pub(crate) struct Scratch {
     pub db: ScratchDatabase,
     pub env: ChildEnv,
@@ -114,6 +115,25 @@ impl Ctx<'_> {
                 })?;
         }
         Ok(Scratch { db, env })
+    }
+
+    /// A copy of `template` (a scratch database nobody is connected to), prelude included.
+    pub(crate) async fn copy(&self, template: &Scratch) -> Result<Scratch, ReplayError> {
+        let db = self
+            .server
+            .copy_database(&template.db)
+            .await
+            .map_err(|e| env_err("cannot copy a scratch database", e))?;
+        let env = match self.settings.env.for_database(&db.url) {
+            Ok(env) => env,
+            Err(e) => {
+                let _ = self.server.drop_database(&db).await;
+                return Err(e);
+            }
+        };
+        let copy = Scratch { db, env };
+        self.runner.copied(&template.env, &copy.env);
+        Ok(copy)
     }
 
     pub(crate) async fn drop(&self, s: &Scratch) {

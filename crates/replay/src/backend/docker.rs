@@ -350,7 +350,9 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
             container.id
         ))
     })?;
-    let url = format!("postgres://postgres:{password}@{host}:{port}/postgres");
+    // The tool's own connections stay on loopback and skip the TLS handshake (children
+    // choose for themselves: the server offers TLS, see tls.rs).
+    let url = format!("postgres://postgres:{password}@{host}:{port}/postgres?sslmode=disable");
     let copts = connect::options(&url)?;
 
     let id = container.id.clone();

@@ -520,7 +520,10 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
     .map_err(|e| BackendError::Failed(format!("could not set the scratch password: {e}")))?;
     let _ = sqlx::Connection::close(conn).await;
 
-    let url = format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres");
+    // The tool's own connections stay on loopback and skip the TLS handshake (children
+    // choose for themselves: the server offers TLS, see tls.rs).
+    let url =
+        format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres?sslmode=disable");
     Ok((
         Cluster {
             pid,

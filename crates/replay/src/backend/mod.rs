@@ -244,6 +244,19 @@ impl Server {
 
     /// Create a new empty database `gate_replay_<random>`.
     pub async fn fresh_database(&self) -> Result<ScratchDatabase, BackendError> {
+        self.create("template0").await
+    }
+
+    /// A copy of `template`, a scratch database of this server that nobody is connected to:
+    /// a file copy on the server, far cheaper than replaying the chain into a fresh one.
+    pub async fn copy_database(
+        &self,
+        template: &ScratchDatabase,
+    ) -> Result<ScratchDatabase, BackendError> {
+        self.create(&template.name).await
+    }
+
+    async fn create(&self, template: &str) -> Result<ScratchDatabase, BackendError> {
         let name = format!("gate_replay_{:016x}", rand::random::<u64>());
         let url = remote::url_for(&self.admin_url, &name)?;
         // Registered before CREATE so that an interruption in between still drops it.
@@ -254,7 +267,7 @@ impl Server {
             });
             lock(created).insert(name.clone(), guard);
         }
-        if let Err(e) = remote::create_database(&self.admin_url, &name).await {
+        if let Err(e) = remote::create_database(&self.admin_url, &name, template).await {
             if let Kind::Url(created) = &self.kind
                 && let Some(g) = lock(created).remove(&name)
             {

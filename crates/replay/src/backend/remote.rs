@@ -38,11 +38,30 @@ pub(crate) fn url_for(admin_url: &str, name: &str) -> Result<String, BackendErro
     Ok(u.to_string())
 }
 
-pub(crate) async fn create_database(admin_url: &str, name: &str) -> Result<(), BackendError> {
+/// `CREATE DATABASE name TEMPLATE template`: `template0` for an empty database (nothing a
+/// server admin added to template1 leaks into it), or a scratch database of ours to copy.
+pub(crate) async fn create_database(
+    admin_url: &str,
+    name: &str,
+    template: &str,
+) -> Result<(), BackendError> {
     let mut conn = connect_admin(admin_url).await?;
-    // template0: nothing a server admin added to template1 leaks into the "empty" database.
-    let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name));
-    let r = conn.execute(sqlx::AssertSqlSafe(sql)).await;
+    let sql = format!(
+        "CREATE DATABASE {} TEMPLATE {}",
+        quote_ident(name),
+        quote_ident(template)
+    );
+    let mut r = conn.execute(sqlx::AssertSqlSafe(sql.clone())).await;
+    // A template's last client (a runner that just exited) may still be disconnecting:
+    // 55006 "source database is being accessed by other users" clears within milliseconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while let Err(e) = &r
+        && e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55006")
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        r = conn.execute(sqlx::AssertSqlSafe(sql.clone())).await;
+    }
     let _ = conn.close().await;
     r.map(|_| ()).map_err(|e| {
         BackendError::Failed(format!(

@@ -150,6 +150,14 @@ impl Runner {
         }
     }
 
+    /// The database at `to` is a copy of the one at `from`. Alembic and command runners keep
+    /// their position in the database itself; the sql runner also tracks it per URL.
+    pub fn copied(&self, from: &ChildEnv, to: &ChildEnv) {
+        if let Runner::Sql(r) = self {
+            r.copied(from.url(), to.url());
+        }
+    }
+
     /// Whether `Target::Revision` is supported (needed for the fixes' production path).
     pub fn supports_targets(&self) -> bool {
         !matches!(self, Runner::Command(_))

@@ -241,6 +241,12 @@ impl SqlRunner {
             .unwrap_or(0)
     }
 
+    /// `to` is a copy of the database at `from` (`CREATE DATABASE … TEMPLATE`): it is as far
+    /// along the chain.
+    pub fn copied(&self, from: &str, to: &str) {
+        self.set_position(to, self.position(from));
+    }
+
     fn set_position(&self, url: &str, n: usize) {
         if let Ok(mut m) = self.applied.lock() {
             m.insert(url.to_string(), n);
