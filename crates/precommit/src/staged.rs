@@ -15,9 +15,9 @@ use gate_policy::Policy;
 use gate_report::Finding;
 use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
-use crate::index::StagedIndex;
-use crate::judge::{self, Candidate, Kind};
-use crate::scope::Paths;
+use gate_scripts::{Candidate, Kind, Paths, StagedIndex, display_path};
+
+use crate::judge;
 use crate::{Outcome, ScanError};
 
 const MODE_LINK: u32 = 0o120000;
@@ -58,7 +58,7 @@ fn blob(repo: &Repository, id: Oid, raw: &[u8]) -> Result<Vec<u8>, ScanError> {
         .map_err(|source| ScanError::Git {
             what: format!(
                 "cannot read the staged content of {} (blob {id})",
-                judge::display_path(raw)
+                display_path(raw)
             ),
             error: source,
         })
@@ -126,7 +126,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
                 return Err(ScanError::Git {
                     what: format!(
                         "cannot read the staged content of {} (blob {})",
-                        judge::display_path(raw),
+                        display_path(raw),
                         entry_id
                     ),
                     error: source,
