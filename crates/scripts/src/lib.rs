@@ -10,7 +10,7 @@ mod index;
 mod scope;
 mod worktree;
 
-pub use ddl::first_ddl_line;
+pub use ddl::{Statement, ddl_statements, first_ddl_line};
 pub use detect::{
     Candidate, Kind, MAX_TEXT_BYTES, Reason, ScriptType, Verdict, classify, is_binary, script_type,
 };
