@@ -193,12 +193,11 @@ fn scalar(toks: &[Token]) -> Option<Value> {
     if toks.is_empty() {
         return None;
     }
-    if toks.len() == 1 {
-        if let Tok::Name(n) = &toks[0].tok {
-            if n == "None" {
-                return Some(Value::None);
-            }
-        }
+    if toks.len() == 1
+        && let Tok::Name(n) = &toks[0].tok
+        && n == "None"
+    {
+        return Some(Value::None);
     }
     let mut s = String::new();
     for t in toks {

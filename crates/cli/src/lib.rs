@@ -126,20 +126,20 @@ pub fn emit(report: &Report, format: Format) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if format == Format::Github {
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| gate_report::render(report, Format::Markdown, &mut f));
-            if let Err(e) = written {
-                eprintln!(
-                    "error: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
-                    Path::new(&path).display()
-                );
-                return ExitCode::from(2);
-            }
+    if format == Format::Github
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+    {
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| gate_report::render(report, Format::Markdown, &mut f));
+        if let Err(e) = written {
+            eprintln!(
+                "error: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                Path::new(&path).display()
+            );
+            return ExitCode::from(2);
         }
     }
     ExitCode::from(report.exit_code())

@@ -114,10 +114,11 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
         if entry_mode == MODE_GITLINK || policy.emergency.is_ignored(&rel) {
             continue;
         }
-        if let Some((id, mode)) = in_head(head.as_ref(), raw) {
-            if id == entry_id && mode as u32 == entry_mode {
-                continue;
-            }
+        if let Some((id, mode)) = in_head(head.as_ref(), raw)
+            && id == entry_id
+            && mode as u32 == entry_mode
+        {
+            continue;
         }
         let size = match odb.read_header(entry_id) {
             Ok((size, ObjectType::Blob)) => size as u64,

@@ -201,14 +201,14 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
             return gate_cli::fail(&anyhow::anyhow!("{kind}: {e}"));
         }
     };
-    if mode == Mode::Snapshot {
-        if let Some(snap) = &outcome.snapshot {
-            let path = settings.root.join(&settings.policy.replay.snapshot);
-            if let Err(e) = snapshot_cmd::write_atomically(&path, snap) {
-                return gate_cli::fail(&anyhow::anyhow!("cannot write {}: {e}", path.display()));
-            }
-            eprintln!("gate-replay: wrote {}", settings.policy.replay.snapshot);
+    if mode == Mode::Snapshot
+        && let Some(snap) = &outcome.snapshot
+    {
+        let path = settings.root.join(&settings.policy.replay.snapshot);
+        if let Err(e) = snapshot_cmd::write_atomically(&path, snap) {
+            return gate_cli::fail(&anyhow::anyhow!("cannot write {}: {e}", path.display()));
         }
+        eprintln!("gate-replay: wrote {}", settings.policy.replay.snapshot);
     }
     gate_cli::emit(&outcome.report, cli.common.format)
 }

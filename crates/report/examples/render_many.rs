@@ -39,10 +39,10 @@ fn main() {
         .collect();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    if let Err(e) = render(&report, format, &mut out).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the report: {e}");
-            std::process::exit(2);
-        }
+    if let Err(e) = render(&report, format, &mut out).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the report: {e}");
+        std::process::exit(2);
     }
 }
