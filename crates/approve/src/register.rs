@@ -100,6 +100,8 @@ fn s(v: &str) -> EditValue {
     EditValue::Str(v.to_string())
 }
 
+// A command: its confirmation is the CLI's output (it ignores --format: issue 13).
+#[allow(clippy::disallowed_macros)]
 pub fn register(
     ws: &Workspace,
     repo_arg: Option<&Path>,

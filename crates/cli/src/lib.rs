@@ -114,6 +114,8 @@ pub fn load_policy(ws: &Workspace, policy_arg: Option<&Path>) -> anyhow::Result<
 
 /// Render the report to stdout; for `github`, also append the Markdown summary to
 /// `$GITHUB_STEP_SUMMARY` when set. Returns the exit code (0 or 1).
+// The binaries' output: rendering the report is what gate-cli is for.
+#[allow(clippy::disallowed_macros)]
 pub fn emit(report: &Report, format: Format) -> ExitCode {
     let report = &report.redacted();
     let stdout = std::io::stdout();
@@ -146,6 +148,8 @@ pub fn emit(report: &Report, format: Format) -> ExitCode {
 }
 
 /// Print an error that stopped a check from running and return exit code 2.
+// The binaries' output: an error that stopped a check is reported on stderr here, once.
+#[allow(clippy::disallowed_macros)]
 pub fn fail(err: &anyhow::Error) -> ExitCode {
     let text = redact(&err.to_string());
     // Policy diagnostics arrive rendered like rustc's, each already starting with `error`.

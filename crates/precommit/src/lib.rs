@@ -101,6 +101,8 @@ pub fn main() -> ExitCode {
     result.unwrap_or_else(|e| gate_cli::fail(&e))
 }
 
+// A command: its one-line confirmation is the CLI's output.
+#[allow(clippy::disallowed_macros)]
 fn install_cmd(common: &CommonArgs, force: bool) -> anyhow::Result<ExitCode> {
     let ws = gate_cli::open_workspace(common.repo.as_deref())?;
     let done = install::install(&ws.repo, &ws.root, force)?;

@@ -172,6 +172,8 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     })
 }
 
+// The replay command: its "wrote the snapshot" note is the CLI's output.
+#[allow(clippy::disallowed_macros)]
 fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     let settings = match settings(cli) {
         Ok(s) => s,

@@ -1,5 +1,7 @@
 //! Render a report of N synthetic findings in one format, for timing renderers:
 //! `cargo run --release -p gate-report --example render_many -- sarif 10000 > /dev/null`
+// An example program: printing its results is what it is for.
+#![allow(clippy::disallowed_macros)]
 
 use std::io::{BufWriter, Write};
 
