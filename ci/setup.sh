@@ -31,6 +31,12 @@ if ! "$PYTHON" -c 'import alembic, sqlalchemy, psycopg2, psycopg, pre_commit, py
   "$PYTHON" -m pip install -q -r ci/requirements.txt
 fi
 
+# cargo-machete: ci/test.sh fails on unused dependencies.
+if ! cargo machete --version >/dev/null 2>&1; then
+  say "installing cargo-machete"
+  cargo install --locked cargo-machete
+fi
+
 # Docker is required: the docker backend is tested for real, never skipped.
 if ! docker info >/dev/null 2>&1; then
   say "error: no Docker engine answers (docker info failed); start dockerd and run again"

@@ -117,7 +117,7 @@ fn unregistered_in_worktree_lists_what_all_rejects() {
     repo.write("setup.py", b"ALTER TABLE t ADD c int\n");
     repo.write("app/emergency.py", FIX);
     let policy = gate_policy::load(&repo.path("policy.toml"), &repo.root).unwrap();
-    let found = gate_precommit::unregistered_in_worktree(&repo.root, &policy).unwrap();
+    let found = gate_scripts::unregistered_in_worktree(&repo.root, &policy).unwrap();
     assert_eq!(
         found,
         [
@@ -242,7 +242,7 @@ fn reports_results_and_notes_are_never_scripts_only_script_types_are() {
     assert_eq!(g001_paths(&staged), CRISIS_SCRIPTS, "{staged}");
 
     let policy = gate_policy::load(&repo.path("policy.toml"), &repo.root).unwrap();
-    let found = gate_precommit::unregistered_in_worktree(&repo.root, &policy).unwrap();
+    let found = gate_scripts::unregistered_in_worktree(&repo.root, &policy).unwrap();
     assert_eq!(found, CRISIS_SCRIPTS);
 }
 

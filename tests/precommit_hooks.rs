@@ -200,6 +200,8 @@ fn source_repo(dest: &Path, home: &Path) -> String {
 /// Slow by nature: the framework runs `cargo install --bins --path .` on its clone. Measured
 /// on 2 loaded cores: 23 min with a cold `target/pre-commit-framework`, 4.5 min warm.
 #[test]
+// Reports how long the framework's build took, for whoever reads the test log.
+#[allow(clippy::disallowed_macros)]
 fn pre_commit_framework_refuses_then_accepts() {
     let repo = Repo::new(&policy(true, ""));
     let src = repo.tmp.path().join("migration-gate-src");

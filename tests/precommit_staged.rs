@@ -115,6 +115,47 @@ fn innocent_name_with_alter_table_fails_only_when_ddl_is_on() {
     assert_pass(&repo);
 }
 
+/// Issue 9: a comment between the words of a statement hid it from the DDL detector, so
+/// an innocently named script passed the hook and `--all` while PostgreSQL ran its DDL.
+#[test]
+fn comments_inside_a_ddl_statement_do_not_hide_it() {
+    let repo = Repo::new(&policy(true, ""));
+    repo.write(
+        "cleanup.py",
+        b"import db
+
+# nightly tidy-up
+db.run('ALTER/**/TABLE users ADD x int')
+",
+    );
+    repo.write(
+        "reset.sh",
+        b"#!/bin/sh
+psql <<'SQL'
+CREATE -- scratch space
+TABLE scratch (id int);
+SQL
+",
+    );
+    repo.git(&["add", "cleanup.py", "reset.sh"]);
+    for run in [repo.gate::<&str>(&[]), repo.gate(&["--all"])] {
+        assert_eq!(run.code, 1, "{run}");
+        assert_eq!(run.stdout.matches("G001").count(), 2, "{run}");
+        assert!(run.stdout.contains("cleanup.py:4"), "{run}");
+        assert!(run.stdout.contains("reset.sh:3"), "statement start: {run}");
+        assert!(run.stdout.contains("runs DDL (line 4)"), "{run}");
+    }
+
+    let repo = Repo::new(&policy(false, ""));
+    repo.write(
+        "cleanup.py",
+        b"db.run('ALTER/**/TABLE users ADD x int')
+",
+    );
+    repo.git(&["add", "cleanup.py"]);
+    assert_pass(&repo);
+}
+
 #[test]
 fn ignored_files_and_the_migrations_folder_are_skipped() {
     let repo = Repo::new(&policy(true, ""));

@@ -308,6 +308,8 @@ pub const PROMPT_FIX: &str = "fix_confirm_api_key_cleanup.py";
 pub const BACKUP_FIX: &str = "fix_org_backup.py";
 
 /// The emergency scripts of the real repository, each a different way real fixes behave.
+// Fixture text: one long literal per script, read top to bottom.
+#[allow(clippy::too_many_lines)]
 pub fn fixes() -> Vec<Fix> {
     vec![
         // Conflicts with a later migration (the crisis) and fails when run twice.

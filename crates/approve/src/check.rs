@@ -89,6 +89,8 @@ fn field<'s>(s: &'s Script, key: &str) -> Option<String> {
 }
 
 /// Every finding for the registry. Errors mean a check could not run (exit 2).
+// TODO(issue 13): over clippy.toml's too-many-lines-threshold; split it, do not add to it.
+#[allow(clippy::too_many_lines)]
 pub fn check(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, CheckError> {
     let mut out = Vec::new();
     let gov = &policy.governance;
@@ -336,6 +338,8 @@ type A010 = (
     HashSet<(String, git2::Oid)>,
 );
 
+// TODO(issue 13): over clippy.toml's too-many-lines-threshold; split it, do not add to it.
+#[allow(clippy::too_many_lines)]
 fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<A010, CheckError> {
     let gov = &policy.governance;
     let mut out = Vec::new();

@@ -100,6 +100,8 @@ fn s(v: &str) -> EditValue {
     EditValue::Str(v.to_string())
 }
 
+// A command: its confirmation is the CLI's output (it ignores --format: issue 13).
+#[allow(clippy::disallowed_macros)]
 pub fn register(
     ws: &Workspace,
     repo_arg: Option<&Path>,
@@ -266,8 +268,8 @@ pub fn baseline(
             "--convert-by {convert_by} is before today ({today}); every legacy script would be overdue at once: give a date in the future"
         );
     }
-    let paths = gate_precommit::unregistered_in_worktree(&ws.root, policy)?;
-    let outside = gate_precommit::scripts_outside_scope(&ws.root, policy)?;
+    let paths = gate_scripts::unregistered_in_worktree(&ws.root, policy)?;
+    let outside = gate_scripts::scripts_outside_scope(&ws.root, policy)?;
     let mut registered = Vec::new();
     if !paths.is_empty() {
         let mut ed = editor(ws, policy_path)?;

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Triage {
-    /// DDL statements by kind (`ALTER TYPE`, `CREATE TABLE`, ...).
+    /// DDL statements by kind (`ALTER TYPE`, `CREATE TABLE`, `TRUNCATE`, ...), as
+    /// `gate_scripts::ddl_statements` names them.
     pub ddl: Vec<String>,
     /// Data changes (`INSERT`, `UPDATE`, `DELETE`).
     pub data: Vec<String>,
@@ -30,15 +31,9 @@ macro_rules! re {
     };
 }
 
-re!(
-    DDL,
-    r"(?i)\b(CREATE(?:\s+OR\s+REPLACE)?(?:\s+UNIQUE)?|ALTER|DROP)\s+(TABLE|TYPE|INDEX|COLUMN|SEQUENCE|VIEW|FUNCTION|TRIGGER|SCHEMA|EXTENSION|CONSTRAINT|ROLE)\b"
-);
-re!(TRUNCATE, r"(?i)\bTRUNCATE\s+(?:TABLE\s+)?[A-Za-z_]");
 re!(INSERT, r"\bINSERT\s+INTO\s+([A-Za-z_][\w.]*)");
 re!(UPDATE, r"\bUPDATE\s+([A-Za-z_][\w.]*)\s+SET\b");
 re!(DELETE, r"\bDELETE\s+FROM\s+([A-Za-z_][\w.]*)");
-re!(GRANT, r"(?i)\b(GRANT|REVOKE)\s+[A-Za-z_]+[\w\s,]*\bON\b");
 re!(
     OBJECT,
     // Only after a statement verb, with the keywords in capitals: a log line such as
@@ -75,13 +70,14 @@ const NOT_OBJECTS: &[&str] = &[
 /// Triage a script's text.
 pub fn triage(text: &str) -> Triage {
     let mut t = Triage::default();
+    // The DDL kinds and grants come from the same grammar the pre-commit gate uses.
     let mut ddl = BTreeSet::new();
-    for c in DDL.captures_iter(text) {
-        let verb = c[1].split_whitespace().collect::<Vec<_>>().join(" ");
-        ddl.insert(format!("{} {}", verb.to_uppercase(), c[2].to_uppercase()));
-    }
-    if TRUNCATE.is_match(text) {
-        ddl.insert("TRUNCATE".into());
+    for st in gate_scripts::ddl_statements(text.as_bytes()) {
+        if st.is_privilege() {
+            t.grants = true;
+        } else {
+            ddl.insert(st.kind);
+        }
     }
     t.ddl = ddl.into_iter().collect();
     let mut data = BTreeSet::new();
@@ -97,7 +93,6 @@ pub fn triage(text: &str) -> Triage {
         }
     }
     t.data = data.into_iter().collect();
-    t.grants = GRANT.is_match(text);
     for c in OBJECT.captures_iter(text) {
         objects.insert(c[1].to_lowercase());
     }
@@ -208,6 +203,20 @@ mod tests {
         assert!(t.dynamic);
         assert_eq!(t.guards, vec!["ON CONFLICT", "try/except"]);
         assert!(t.objects.contains(&"flags".to_string()));
+    }
+
+    /// The triage lists what the hook detects: one grammar, comments between words and all.
+    #[test]
+    fn ddl_kinds_and_grants_come_from_the_hook_grammar() {
+        let text = "cur.execute('ALTER/**/TABLE t ADD c int')\ncur.execute('TRUNCATE audit_log')\ncur.execute('REVOKE ALL ON t FROM app')\ncur.execute('CREATE POLICY p ON t USING (true)')\n";
+        let t = triage(text);
+        assert_eq!(t.ddl, vec!["ALTER TABLE", "CREATE POLICY", "TRUNCATE"]);
+        assert!(t.grants);
+        assert_eq!(
+            gate_scripts::first_ddl_line(text.as_bytes()),
+            Some(1),
+            "the hook flags the same text"
+        );
     }
 
     /// Regression: a real repair script's log lines and docstring were listed as touched

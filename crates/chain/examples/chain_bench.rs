@@ -2,6 +2,8 @@
 //! no rendering), for benches/chain/run.sh.
 //!
 //!     cargo run --release -p gate-chain --example chain_bench -- DIR [RUNS]
+// An example program: printing its results is what it is for.
+#![allow(clippy::disallowed_macros)]
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -217,10 +217,10 @@ impl RevisionGraph {
     fn down_edges(&self, r: &Revision) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
         for p in &r.parents {
-            if let Some(&i) = self.index.get(p) {
-                if !out.contains(&i) {
-                    out.push(i);
-                }
+            if let Some(&i) = self.index.get(p)
+                && !out.contains(&i)
+            {
+                out.push(i);
             }
         }
         for d in &r.depends_on {
@@ -417,10 +417,10 @@ impl RevisionGraph {
     fn normalized_down(&self, r: &Revision) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
         for p in &r.parents {
-            if let Some(&i) = self.index.get(p) {
-                if !out.contains(&i) {
-                    out.push(i);
-                }
+            if let Some(&i) = self.index.get(p)
+                && !out.contains(&i)
+            {
+                out.push(i);
             }
         }
         let deps: Vec<usize> = r
@@ -498,10 +498,10 @@ impl RevisionGraph {
             r.parents.iter().map(String::as_str).collect()
         });
         while let Some(n) = stack.pop() {
-            if let Some(r) = self.get(n) {
-                if out.insert(r.id.clone()) {
-                    stack.extend(r.parents.iter().map(String::as_str));
-                }
+            if let Some(r) = self.get(n)
+                && out.insert(r.id.clone())
+            {
+                stack.extend(r.parents.iter().map(String::as_str));
             }
         }
         out

@@ -58,11 +58,11 @@ fn sha_hex(bytes: &[u8]) -> String {
 fn content_hash(r: &Revision, files: &BTreeMap<String, Vec<u8>>) -> Option<String> {
     let up = files.get(&r.path)?;
     let mut data = normalize(up);
-    if let Some(down) = r.sql.as_ref().and_then(|s| s.down.as_ref()) {
-        if *down != r.path {
-            data.push(0);
-            data.extend(normalize(files.get(down).map_or(&[][..], Vec::as_slice)));
-        }
+    if let Some(down) = r.sql.as_ref().and_then(|s| s.down.as_ref())
+        && *down != r.path
+    {
+        data.push(0);
+        data.extend(normalize(files.get(down).map_or(&[][..], Vec::as_slice)));
     }
     Some(sha_hex(&data))
 }

@@ -120,6 +120,8 @@ struct Slot {
 
 /// Build the graph of a SQL folder. `files` holds repository-relative paths (already limited
 /// to the migrations folder) and contents.
+// TODO(issue 13): over clippy.toml's too-many-lines-threshold; split it, do not add to it.
+#[allow(clippy::too_many_lines)]
 pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> RevisionGraph {
     let kind = match naming {
         SqlNaming::GolangMigrate => ChainKind::GolangMigrate,

@@ -114,6 +114,8 @@ pub fn load_policy(ws: &Workspace, policy_arg: Option<&Path>) -> anyhow::Result<
 
 /// Render the report to stdout; for `github`, also append the Markdown summary to
 /// `$GITHUB_STEP_SUMMARY` when set. Returns the exit code (0 or 1).
+// The binaries' output: rendering the report is what gate-cli is for.
+#[allow(clippy::disallowed_macros)]
 pub fn emit(report: &Report, format: Format) -> ExitCode {
     let report = &report.redacted();
     let stdout = std::io::stdout();
@@ -126,26 +128,28 @@ pub fn emit(report: &Report, format: Format) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if format == Format::Github {
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| gate_report::render(report, Format::Markdown, &mut f));
-            if let Err(e) = written {
-                eprintln!(
-                    "error: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
-                    Path::new(&path).display()
-                );
-                return ExitCode::from(2);
-            }
+    if format == Format::Github
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+    {
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| gate_report::render(report, Format::Markdown, &mut f));
+        if let Err(e) = written {
+            eprintln!(
+                "error: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                Path::new(&path).display()
+            );
+            return ExitCode::from(2);
         }
     }
     ExitCode::from(report.exit_code())
 }
 
 /// Print an error that stopped a check from running and return exit code 2.
+// The binaries' output: an error that stopped a check is reported on stderr here, once.
+#[allow(clippy::disallowed_macros)]
 pub fn fail(err: &anyhow::Error) -> ExitCode {
     let text = redact(&err.to_string());
     // Policy diagnostics arrive rendered like rustc's, each already starting with `error`.

@@ -1,5 +1,8 @@
 //! Times the phases of a staged scan on a repository (for profiling the benchmark).
 //! Usage: cargo run --release -p gate-precommit --example phases -- REPO
+// An example program: printing its results is what it is for.
+#![allow(clippy::disallowed_macros)]
+
 fn main() {
     let dir = std::env::args().nth(1).expect("REPO");
     let t = std::time::Instant::now();

@@ -2,17 +2,13 @@
 //! (G002) and edits to released migrations (G003/G004), in the staged changes (the git hook)
 //! or in the whole working tree (`--all`, for CI).
 
-mod ddl;
-mod index;
 pub mod install;
 mod judge;
-mod scope;
 mod staged;
 mod worktree;
 
-pub use ddl::first_ddl_line;
-pub use index::StagedIndex;
-pub use judge::{MAX_TEXT_BYTES, display_path, shell_quote};
+/// The index reader `scan_staged` takes; it lives with the rest of the detection.
+pub use gate_scripts::StagedIndex;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,8 +20,9 @@ use gate_report::{Finding, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[error("{0}")]
-    Other(String),
+    /// Listing or reading the candidates (index, working tree) failed.
+    #[error(transparent)]
+    Scripts(#[from] gate_scripts::Error),
     /// `error` is deliberately not a `#[source]`: its message is already in the text, and
     /// libgit2's class/code suffix would only repeat it as a "caused by" line.
     #[error("{what}: {}", error.message())]
@@ -61,29 +58,6 @@ pub fn scan_staged(
 /// `--all`: judge the working tree under `root`.
 pub fn scan_worktree(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
     worktree::scan(root, policy)
-}
-
-/// Repository-relative paths (with `/`) of files in the working tree that `gate-precommit
-/// --all` rejects as unregistered emergency scripts (G001), sorted. Used by
-/// `gate-approve baseline`.
-pub fn unregistered_in_worktree(root: &Path, policy: &Policy) -> Result<Vec<String>, ScanError> {
-    let outcome = worktree::scan(root, policy)?;
-    let mut paths: Vec<String> = outcome
-        .findings
-        .into_iter()
-        .filter(|f| f.code == "G001")
-        .filter_map(|f| f.path)
-        .collect();
-    paths.sort();
-    paths.dedup();
-    Ok(paths)
-}
-
-/// Files outside every `emergency.scope` folder that match `emergency.names` and are scripts
-/// by type (`emergency.extensions`, or a shebang), not registered: candidates a wider scope
-/// would catch. Repository-relative display paths, sorted. Used by `gate-approve baseline`.
-pub fn scripts_outside_scope(root: &Path, policy: &Policy) -> Result<Vec<String>, ScanError> {
-    worktree::outside_scope(root, policy)
 }
 
 #[derive(Debug, Parser)]
@@ -127,6 +101,8 @@ pub fn main() -> ExitCode {
     result.unwrap_or_else(|e| gate_cli::fail(&e))
 }
 
+// A command: its one-line confirmation is the CLI's output.
+#[allow(clippy::disallowed_macros)]
 fn install_cmd(common: &CommonArgs, force: bool) -> anyhow::Result<ExitCode> {
     let ws = gate_cli::open_workspace(common.repo.as_deref())?;
     let done = install::install(&ws.repo, &ws.root, force)?;

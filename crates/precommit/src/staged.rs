@@ -15,9 +15,9 @@ use gate_policy::Policy;
 use gate_report::Finding;
 use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
-use crate::index::StagedIndex;
-use crate::judge::{self, Candidate, Kind};
-use crate::scope::Paths;
+use gate_scripts::{Candidate, Kind, Paths, StagedIndex, display_path};
+
+use crate::judge;
 use crate::{Outcome, ScanError};
 
 const MODE_LINK: u32 = 0o120000;
@@ -58,7 +58,7 @@ fn blob(repo: &Repository, id: Oid, raw: &[u8]) -> Result<Vec<u8>, ScanError> {
         .map_err(|source| ScanError::Git {
             what: format!(
                 "cannot read the staged content of {} (blob {id})",
-                judge::display_path(raw)
+                display_path(raw)
             ),
             error: source,
         })
@@ -114,10 +114,11 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
         if entry_mode == MODE_GITLINK || policy.emergency.is_ignored(&rel) {
             continue;
         }
-        if let Some((id, mode)) = in_head(head.as_ref(), raw) {
-            if id == entry_id && mode as u32 == entry_mode {
-                continue;
-            }
+        if let Some((id, mode)) = in_head(head.as_ref(), raw)
+            && id == entry_id
+            && mode as u32 == entry_mode
+        {
+            continue;
         }
         let size = match odb.read_header(entry_id) {
             Ok((size, ObjectType::Blob)) => size as u64,
@@ -126,7 +127,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
                 return Err(ScanError::Git {
                     what: format!(
                         "cannot read the staged content of {} (blob {})",
-                        judge::display_path(raw),
+                        display_path(raw),
                         entry_id
                     ),
                     error: source,

@@ -21,6 +21,8 @@ pub fn chain(common: &CommonArgs) -> ExitCode {
 }
 
 /// `gate-replay lock`
+// A command: its one-line confirmation is the CLI's output.
+#[allow(clippy::disallowed_macros)]
 pub fn lock(common: &CommonArgs) -> ExitCode {
     match write_lock(common) {
         Ok(msg) => {
@@ -215,20 +217,19 @@ fn write_lock(common: &CommonArgs) -> anyhow::Result<String> {
     // Re-locking over an edited released migration would launder the edit. A lockfile that
     // does not verify (hand edit, merge of two versions) is what `lock` is for, so only a
     // valid lock with G003/G004 findings stops it.
-    if let Ok(old) = std::fs::read(&path) {
-        if let Ok(g) = gate_chain::lock_findings(&policy, Some(&old), &discovery.files) {
-            if let Some(f) = g.first() {
-                anyhow::bail!(
-                    "{} released migration problem(s), not rewriting {}; first: {} {}: {}. If the change is intended, delete {} and run `gate-replay lock` again in a reviewed commit",
-                    g.len(),
-                    policy.migrations.lockfile,
-                    f.code,
-                    f.location().unwrap_or_default(),
-                    f.message,
-                    policy.migrations.lockfile
-                );
-            }
-        }
+    if let Ok(old) = std::fs::read(&path)
+        && let Ok(g) = gate_chain::lock_findings(&policy, Some(&old), &discovery.files)
+        && let Some(f) = g.first()
+    {
+        anyhow::bail!(
+            "{} released migration problem(s), not rewriting {}; first: {} {}: {}. If the change is intended, delete {} and run `gate-replay lock` again in a reviewed commit",
+            g.len(),
+            policy.migrations.lockfile,
+            f.code,
+            f.location().unwrap_or_default(),
+            f.message,
+            policy.migrations.lockfile
+        );
     }
     let text = gate_chain::render_lock(&discovery.graph, &discovery.files);
     gate_chain::write_lock(&path, &text)?;

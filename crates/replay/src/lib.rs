@@ -172,6 +172,8 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     })
 }
 
+// The replay command: its "wrote the snapshot" note is the CLI's output.
+#[allow(clippy::disallowed_macros)]
 fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     let settings = match settings(cli) {
         Ok(s) => s,
@@ -201,14 +203,14 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
             return gate_cli::fail(&anyhow::anyhow!("{kind}: {e}"));
         }
     };
-    if mode == Mode::Snapshot {
-        if let Some(snap) = &outcome.snapshot {
-            let path = settings.root.join(&settings.policy.replay.snapshot);
-            if let Err(e) = snapshot_cmd::write_atomically(&path, snap) {
-                return gate_cli::fail(&anyhow::anyhow!("cannot write {}: {e}", path.display()));
-            }
-            eprintln!("gate-replay: wrote {}", settings.policy.replay.snapshot);
+    if mode == Mode::Snapshot
+        && let Some(snap) = &outcome.snapshot
+    {
+        let path = settings.root.join(&settings.policy.replay.snapshot);
+        if let Err(e) = snapshot_cmd::write_atomically(&path, snap) {
+            return gate_cli::fail(&anyhow::anyhow!("cannot write {}: {e}", path.display()));
         }
+        eprintln!("gate-replay: wrote {}", settings.policy.replay.snapshot);
     }
     gate_cli::emit(&outcome.report, cli.common.format)
 }

@@ -13,6 +13,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
 }
 
+// The progress printer: writing progress to stderr is its job.
+#[allow(clippy::disallowed_macros)]
 impl Progress {
     /// A bar when stderr is a terminal and `CI` is not set; plain lines otherwise.
     pub fn new(total: Option<usize>) -> Self {

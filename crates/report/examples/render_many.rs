@@ -1,5 +1,7 @@
 //! Render a report of N synthetic findings in one format, for timing renderers:
 //! `cargo run --release -p gate-report --example render_many -- sarif 10000 > /dev/null`
+// An example program: printing its results is what it is for.
+#![allow(clippy::disallowed_macros)]
 
 use std::io::{BufWriter, Write};
 
@@ -39,10 +41,10 @@ fn main() {
         .collect();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    if let Err(e) = render(&report, format, &mut out).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the report: {e}");
-            std::process::exit(2);
-        }
+    if let Err(e) = render(&report, format, &mut out).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the report: {e}");
+        std::process::exit(2);
     }
 }

@@ -1,5 +1,5 @@
 //! The rule catalogue: every code, its default severity, and what/why/how-to-fix.
-//! Docs (README, `--explain`) and SARIF rule metadata are generated from this one table.
+//! Docs (README, `explain`) and SARIF rule metadata are generated from this one table.
 
 use crate::Severity;
 
@@ -316,7 +316,7 @@ pub fn lookup(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.code == code)
 }
 
-/// The `--explain CODE` text: what the rule detects, why it matters, how to fix it.
+/// A rule's explanation: what it detects, why it matters, how to fix it.
 /// Codes are matched case-insensitively (`g001` works); `None` for an unknown code.
 pub fn explain(code: &str) -> Option<String> {
     let rule = lookup(&code.trim().to_ascii_uppercase())?;

@@ -8,6 +8,8 @@ use gate_report::RenderOptions;
 /// Not a check by itself: when the parent sets GATE_REPORT_COLOR_PROBE, print what
 /// `for_stdout` decides for the stdout this process was given.
 #[test]
+// The probe's stdout is what the parent test reads.
+#[allow(clippy::disallowed_macros)]
 fn probe() {
     if std::env::var_os("GATE_REPORT_COLOR_PROBE").is_some() {
         println!("COLOR={}", RenderOptions::for_stdout().color);

@@ -1,4 +1,4 @@
-//! The rule catalogue agrees with the design contract and feeds `--explain` and the README.
+//! The rule catalogue agrees with the design contract and feeds `explain` and the README.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! Print the canonical JSON snapshot of a database: `snapshot URL [--diff OTHER_URL]`, or
 //! `snapshot --one-connection URL` to read without the parallel helper connections.
 //! Used by benches/schema to time a snapshot against `pg_dump --schema-only`.
+// An example program: printing its results is what it is for.
+#![allow(clippy::disallowed_macros)]
 
 use std::process::ExitCode;
 

@@ -495,6 +495,8 @@ async fn read_all(conn: &mut PgConnection) -> Result<Snapshot, SchemaError> {
     assemble(rows)
 }
 
+// TODO(issue 13): over clippy.toml's too-many-lines-threshold; split it, do not add to it.
+#[allow(clippy::too_many_lines)]
 fn assemble(fetched: Vec<(Q, Vec<PgRow>)>) -> Result<Snapshot, SchemaError> {
     let mut rows: Vec<Vec<PgRow>> = (0..Q::ALL.len()).map(|_| Vec::new()).collect();
     for (q, r) in fetched {

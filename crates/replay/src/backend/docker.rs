@@ -361,7 +361,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
     let conn = connect::wait_ready(&copts, opts.ready_timeout, move || {
         // Asking the engine is slower than a connection attempt: only now and then.
         polls += 1;
-        if polls % 10 != 0 {
+        if !polls.is_multiple_of(10) {
             return Ok(());
         }
         container_exited(&id, &image)

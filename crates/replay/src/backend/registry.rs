@@ -76,6 +76,8 @@ impl Guard {
 }
 
 impl Drop for Guard {
+    // `drop` has no caller to return an error to: stderr is where a failed cleanup shows.
+    #[allow(clippy::disallowed_macros)]
     fn drop(&mut self) {
         let taken = live().remove(&self.key);
         if let Some(r) = taken
@@ -87,6 +89,8 @@ impl Drop for Guard {
 }
 
 /// Remove everything still registered (used by the signal handler; also safe to call at exit).
+// Runs in the signal handler, with no caller to return errors to: stderr is all there is.
+#[allow(clippy::disallowed_macros)]
 pub fn cleanup_all() {
     let all: Vec<Resource> = std::mem::take(&mut *live()).into_values().collect();
     for r in all.iter().rev() {
@@ -117,6 +121,8 @@ pub fn exit_if_interrupted() {
     std::process::exit(code);
 }
 
+// The signal thread has no caller to return errors to: stderr is all there is.
+#[allow(clippy::disallowed_macros)]
 pub fn install_signal_cleanup() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {

@@ -27,6 +27,8 @@ pub struct SmokeArgs {
 
 /// Exit 0 when the backend started, served a database and was removed; 2 when it could not.
 /// Defaults: backend auto, image `migration-gate/postgres:15`.
+// A (hidden) command: its errors are the CLI's output.
+#[allow(clippy::disallowed_macros)]
 pub fn run(
     args: &SmokeArgs,
     backend: Option<Backend>,

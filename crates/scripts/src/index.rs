@@ -12,7 +12,7 @@ use std::path::Path;
 
 use git2::Oid;
 
-use crate::ScanError;
+use crate::Error;
 
 /// One index entry, as much as the gate needs. Fields are decoded when asked for, so
 /// loading 100,000 entries writes only these 12 bytes each.
@@ -42,12 +42,12 @@ const EXT_INTENT_TO_ADD: u16 = 1 << 13;
 
 impl StagedIndex {
     /// Read the index at `path`; a missing file is an empty index (a fresh repository).
-    pub fn open(path: &Path) -> Result<Self, ScanError> {
+    pub fn open(path: &Path) -> Result<Self, Error> {
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(source) => {
-                return Err(ScanError::Read {
+                return Err(Error::Read {
                     path: path.display().to_string(),
                     source,
                 });
@@ -60,8 +60,8 @@ impl StagedIndex {
     }
 
     /// The slow, general path: whatever libgit2 can read, re-encoded as a v4-style arena.
-    fn via_libgit2(path: &Path) -> Result<Self, ScanError> {
-        let index = git2::Index::open(path).map_err(|source| ScanError::Git {
+    fn via_libgit2(path: &Path) -> Result<Self, Error> {
+        let index = git2::Index::open(path).map_err(|source| Error::Git {
             what: format!("cannot read the git index {}", path.display()),
             error: source,
         })?;
@@ -222,11 +222,10 @@ impl StagedIndex {
     }
 }
 
-fn too_big(path: &Path) -> ScanError {
-    ScanError::Other(format!(
-        "the git index {} is larger than 4 GiB",
-        path.display()
-    ))
+fn too_big(path: &Path) -> Error {
+    Error::IndexTooLarge {
+        path: path.display().to_string(),
+    }
 }
 
 fn memchr0(s: &[u8]) -> Option<usize> {
