@@ -296,3 +296,96 @@ fn url_backend_works_with_a_server_that_demands_tls() {
     });
     drop(container);
 }
+
+/// Whether `pid` has a handler for SIGINT (bit 2 of `SigCgt` in /proc): before it is in
+/// place, SIGINT kills the process by default and no exit code exists to check.
+fn catches_sigint(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
+}
+
+/// Containers (running or not) started by the gate-replay process `pid`.
+fn containers_of(pid: u32) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=migration-gate.pid={pid}"),
+        ])
+        .output()
+        .expect("docker ps");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Issue 9 (signals): SIGINT 0.4 s after a docker start left the container running, and an
+/// interrupted run could end as a failure instead of 130. Every moment of the start-up is
+/// hit: before the container exists, while it is created and started, while PostgreSQL
+/// comes up, and once it serves.
+#[test]
+fn sigint_at_any_moment_of_docker_start_up_exits_130_and_leaves_no_container() {
+    require_docker_image();
+    let mut failures = Vec::new();
+    for delay_ms in [50u64, 200, 400, 800, 1500] {
+        let spawned = std::time::Instant::now();
+        let mut child = gate()
+            .args(["--backend", "docker", "--image", IMAGE])
+            .args(["backend-smoke", "--hold-seconds", "120"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn gate-replay");
+        let pid = child.id();
+        let handler_deadline = spawned + Duration::from_secs(10);
+        while !catches_sigint(pid) && std::time::Instant::now() < handler_deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            catches_sigint(pid),
+            "gate-replay never installed its SIGINT handler"
+        );
+        if let Some(rest) = Duration::from_millis(delay_ms).checked_sub(spawned.elapsed()) {
+            std::thread::sleep(rest);
+        }
+        signal(&child, "INT");
+        let code = wait_code(&mut child, Duration::from_secs(90));
+        let mut stderr = String::new();
+        if let Some(mut s) = child.stderr.take() {
+            use std::io::Read;
+            let _ = s.read_to_string(&mut stderr);
+        }
+        // Removal may lag the exit a little on a busy engine: poll, bounded.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut left = containers_of(pid);
+        while !left.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            left = containers_of(pid);
+        }
+        if code != Some(130) {
+            failures.push(format!(
+                "SIGINT at {delay_ms} ms: exit {code:?}, want 130; stderr:\n{stderr}"
+            ));
+        }
+        if !left.is_empty() {
+            failures.push(format!(
+                "SIGINT at {delay_ms} ms: containers left behind: {left:?}"
+            ));
+            for id in &left {
+                drop(TestContainer(id.clone()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -4,7 +4,9 @@
 //! offers TLS with a certificate made for the run (see [`tls_script`]).
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use testcontainers::core::{IntoContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
@@ -19,6 +21,68 @@ use super::{BackendError, BackendOptions};
 pub(crate) const LABEL: &str = "migration-gate";
 const LABEL_PID: &str = "migration-gate.pid";
 const LABEL_HOST: &str = "migration-gate.host";
+/// Random per process: what the signal cleanup removes by when the container id is not known
+/// yet (the create request is in flight).
+const LABEL_RUN: &str = "migration-gate.run";
+
+fn run_id() -> &'static str {
+    static RUN: OnceLock<String> = OnceLock::new();
+    RUN.get_or_init(random_token)
+}
+
+/// Container creations in flight. The engine completes a create even when the client is gone,
+/// so the signal cleanup waits for them to return before its last removal by label.
+static CREATING: AtomicUsize = AtomicUsize::new(0);
+
+struct Creating;
+
+impl Creating {
+    fn begin() -> Creating {
+        CREATING.fetch_add(1, Ordering::SeqCst);
+        Creating
+    }
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        CREATING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Remove every container of run `run`, including one whose creation is in flight now.
+pub(crate) fn remove_run_containers(run: &str) -> Result<(), String> {
+    remove_labelled(run)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while CREATING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    remove_labelled(run)
+}
+
+fn remove_labelled(run: &str) -> Result<(), String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label={LABEL_RUN}={run}"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run `docker ps`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`docker ps --filter label={LABEL_RUN}={run}` failed: {}; remove the containers with that label by hand",
+            last_line(&String::from_utf8_lossy(&out.stderr))
+        ));
+    }
+    for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        super::registry::remove_container(id)?;
+    }
+    Ok(())
+}
 
 /// Where the image keeps its data; a tmpfs there skips the slow copy-on-write layer.
 const PGDATA: &str = "/var/lib/postgresql/gate-data";
@@ -301,6 +365,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
         .with_label(LABEL, "1")
         .with_label(LABEL_PID, std::process::id().to_string())
         .with_label(LABEL_HOST, hostname())
+        .with_label(LABEL_RUN, run_id())
         // 0644 in transit: an image whose server does not start as root can still read it;
         // tls_script gives the copy the server uses mode 0600.
         .with_copy_to(
@@ -312,14 +377,28 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
             tls.key_pem.into_bytes(),
         )
         .with_cmd(cmd);
-    let container = request.start().await.map_err(|e| {
+    // Registered before the create request, and the interrupt checked after counting it in
+    // CREATING: either the signal cleanup waits for this creation, or no creation starts.
+    let guard = Guard::register(Resource::RunContainers {
+        run: run_id().to_string(),
+    });
+    let creating = Creating::begin();
+    if super::registry::interrupted() {
+        return Err(BackendError::Failed(
+            "interrupted before the container was created".into(),
+        ));
+    }
+    let started = request.start().await;
+    drop(creating);
+    let container = started.map_err(|e| {
         BackendError::Failed(format!(
             "could not start a container from {}: {e}",
             opts.image
         ))
     })?;
     let id = container.id().to_string();
-    let guard = Guard::register(Resource::Container { id: id.clone() });
+    // By id from now on: faster than asking the engine for the label.
+    guard.update(Resource::Container { id: id.clone() });
     let inner = container;
     let host = inner.get_host().await;
     let port = inner.get_host_port_ipv4(5432).await;

@@ -19,6 +19,10 @@ use nix::unistd::Pid;
 pub(crate) enum Resource {
     /// A docker container, removed with `docker rm -f`.
     Container { id: String },
+    /// Every container labelled with this run id, removed with `docker rm -f`: registered
+    /// before the container is created, so a signal during start-up, when no id is known
+    /// yet, still removes it.
+    RunContainers { run: String },
     /// A local postgres (process group leader `pid`) and the folder holding its cluster.
     Cluster { pid: i32, dir: PathBuf },
     /// A folder only (a cluster being prepared, before postgres runs).
@@ -106,6 +110,12 @@ pub fn cleanup_all() {
 /// The exit code of a SIGINT (130) or SIGTERM (143) received, 0 while none was.
 static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
+/// Whether SIGINT or SIGTERM arrived: nothing new may be started after it, since the
+/// cleanup may already have run.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) != 0
+}
+
 /// When a signal arrived, never render a verdict: the run was interrupted, and the child
 /// processes the cleanup killed would otherwise look like failed migrations. Waits for the
 /// cleanup thread, which ends the process with 130/143.
@@ -172,6 +182,7 @@ pub fn install_signal_cleanup() {
 fn release(r: &Resource) -> Result<(), String> {
     match r {
         Resource::Container { id } => remove_container(id),
+        Resource::RunContainers { run } => super::docker::remove_run_containers(run),
         Resource::Cluster { pid, dir } => {
             stop_postgres(*pid);
             remove_folder(dir)

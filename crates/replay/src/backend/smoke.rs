@@ -53,12 +53,16 @@ pub fn run(
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(smoke(
+    let outcome = rt.block_on(smoke(
         kind,
         &opts,
         args.databases,
         Duration::from_secs(args.hold_seconds),
-    )) {
+    ));
+    // An interrupt ends as 130/143 from the cleanup thread, never as the error its cleanup
+    // caused here (a container removed under a waiting connection).
+    super::exit_if_interrupted();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gate-replay: {e}");
