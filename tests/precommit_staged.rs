@@ -2,7 +2,7 @@
 
 mod precommit_support;
 
-use precommit_support::{Repo, policy, registration};
+use precommit_support::{Repo, policy, registration, revision};
 
 const FIX: &[u8] = b"import os\nprint('fixing the enum')\n";
 
@@ -162,7 +162,7 @@ fn ignored_files_and_the_migrations_folder_are_skipped() {
     repo.write("setup.py", b"ALTER TABLE x ADD y int\n");
     repo.write(
         "alembic/versions/0001_fix_users.py",
-        b"op.execute('ALTER TABLE users ADD x int')\n",
+        &revision("a1", "ALTER TABLE users ADD x int"),
     );
     repo.git(&["add", "."]);
     assert_pass(&repo);
@@ -491,7 +491,10 @@ fn bad_staged_policy_is_named_as_staged_with_line_and_column() {
     let repo = Repo::new(&good);
     repo.git(&["add", "policy.toml"]);
     repo.commit("adopt the gate");
-    repo.write("policy.toml", good.replace("ddl = true", "ddl = maybe").as_bytes());
+    repo.write(
+        "policy.toml",
+        good.replace("ddl = true", "ddl = maybe").as_bytes(),
+    );
     repo.git(&["add", "policy.toml"]);
     // The working copy is valid again: only the staged policy is broken.
     repo.write("policy.toml", good.as_bytes());
@@ -499,7 +502,55 @@ fn bad_staged_policy_is_named_as_staged_with_line_and_column() {
     let run = repo.gate::<&str>(&[]);
     assert_eq!(run.code, 2, "{run}");
     assert!(
-        run.stderr.contains(&format!("policy.toml (staged):{line}:")),
+        run.stderr
+            .contains(&format!("policy.toml (staged):{line}:")),
+        "{run}"
+    );
+}
+
+/// Issue 9: a non-Python file holding DDL inside the migrations folder was skipped by the
+/// hook and is no revision for the chain, so nothing saw it.
+#[test]
+fn staged_file_in_the_migrations_folder_that_is_no_revision_is_g001() {
+    let p = policy(true, "").replace("scope = [\".\"]", "scope = [\"**\"]");
+    let repo = Repo::new(&p);
+    repo.git(&["add", "policy.toml"]);
+    repo.commit("adopt the gate");
+    repo.write(
+        "alembic/versions/emergency_db_fix.sh",
+        b"ALTER TABLE users ADD x int\n",
+    );
+    repo.write(
+        "alembic/versions/0001_fix_users.py",
+        &revision("a1", "ALTER TABLE users ADD x int"),
+    );
+    repo.git(&["add", "alembic"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout.matches("error[G001]").count(), 1, "{run}");
+    assert!(
+        run.stdout.contains("alembic/versions/emergency_db_fix.sh"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("0001_fix_users.py"), "{run}");
+
+    // The revision alone passes; a `.py` there without `revision =` is judged by content.
+    repo.git(&[
+        "rm",
+        "-q",
+        "--cached",
+        "alembic/versions/emergency_db_fix.sh",
+    ]);
+    assert_pass(&repo);
+    repo.write(
+        "alembic/versions/cleanup.py",
+        b"import db\ndb.run('DROP TABLE users')\n",
+    );
+    repo.git(&["add", "alembic/versions/cleanup.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains("alembic/versions/cleanup.py:2"),
         "{run}"
     );
 }
