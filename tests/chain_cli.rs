@@ -254,3 +254,48 @@ fn command_kind_says_there_is_no_static_chain() {
     assert!(out.contains("no static chain"), "{out}");
     assert!(out.contains("npx prisma migrate deploy"), "{out}");
 }
+
+/// Issue 9: a non-Python file holding DDL in the versions folder was no revision for the
+/// chain and skipped by the hook, so nothing saw it. The chain report lists it.
+#[test]
+fn files_that_are_no_revision_are_listed() {
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    r.write(
+        "alembic/versions/emergency_db_fix.sh",
+        "psql -c 'ALTER TABLE users ADD x int'\n",
+    );
+    r.write("alembic/versions/helpers.py", "import os\n");
+    let (code, out, err) = text(&r.run(&["chain"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "not revisions: alembic/versions/emergency_db_fix.sh, alembic/versions/helpers.py\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("migrations: 1\n"), "{out}");
+
+    let (code, out, err) = text(&r.run(&["chain", "--format", "json"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let chain = &v["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Chain")
+        .expect("Chain section")["data"];
+    assert_eq!(
+        chain["not_revisions"],
+        serde_json::json!([
+            "alembic/versions/emergency_db_fix.sh",
+            "alembic/versions/helpers.py"
+        ])
+    );
+
+    // A folder of revisions only lists none.
+    let r = Repo::alembic();
+    r.rev("aaa", "None");
+    let (_, out, _) = text(&r.run(&["chain"]));
+    assert!(!out.contains("not revisions"), "{out}");
+}

@@ -2,7 +2,7 @@
 
 mod precommit_support;
 
-use precommit_support::{Repo, policy, registration};
+use precommit_support::{Repo, policy, registration, revision};
 
 const FIX: &[u8] = b"import os\nprint('fixing the enum')\n";
 
@@ -51,7 +51,7 @@ fn all_skips_git_internals_gitignored_and_the_migrations_folder() {
     repo.write("build/emergency_generated.py", FIX);
     repo.write(
         "alembic/versions/0001_fix.py",
-        b"op.execute('DROP TABLE x')\n",
+        &revision("a1", "DROP TABLE x"),
     );
     repo.write("src/app.py", b"print(1)\n");
     repo.write("src/tools/hotfix_cache.py", b"print(1)\n");
@@ -278,4 +278,59 @@ fn registered_files_are_checked_for_g002_whatever_their_type() {
     repo.git(&["add", "."]);
     let staged = repo.gate(&["--format", "json"]);
     assert_eq!(staged.findings("G002").len(), 1, "{staged}");
+}
+
+/// Issue 9: with `scope = ["**"]`, a non-Python file holding DDL inside the migrations folder
+/// was skipped by `--all` (and is no revision for the chain), so nothing saw it.
+#[test]
+fn all_judges_files_in_the_migrations_folder_that_are_no_revision() {
+    let p = policy(true, "").replace("scope = [\".\"]", "scope = [\"**\"]");
+    let repo = Repo::new(&p);
+    repo.write(
+        "alembic/versions/0001_fix_users.py",
+        &revision("a1", "ALTER TABLE users ADD x int"),
+    );
+    repo.write(
+        "alembic/versions/emergency_db_fix.sh",
+        b"psql \"$DATABASE_URL\" -c 'ALTER TABLE users ADD x int'\n",
+    );
+    // Innocent name, no `revision =`, runs DDL: judged by its content.
+    repo.write(
+        "alembic/versions/cleanup.py",
+        b"import db\ndb.run('ALTER TABLE users DROP x')\n",
+    );
+    let run = repo.gate(&["--all"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout.matches("error[G001]").count(), 2, "{run}");
+    assert!(
+        run.stdout.contains("alembic/versions/emergency_db_fix.sh"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("alembic/versions/cleanup.py:2"),
+        "{run}"
+    );
+    // The revision runs DDL and its name matches `fix`, yet it is the chain's: never G001.
+    assert!(!run.stdout.contains("0001_fix_users.py"), "{run}");
+
+    // Whatever emergency.scope says.
+    let narrow = p.replace("scope = [\"**\"]", "scope = [\"nowhere\"]");
+    repo.write("policy.toml", narrow.as_bytes());
+    let run = repo.gate(&["--all"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout.matches("error[G001]").count(), 2, "{run}");
+
+    // Registered, it passes as long as its content matches.
+    let sh = std::fs::read(repo.path("alembic/versions/emergency_db_fix.sh")).unwrap();
+    let ignored = narrow.replace(
+        "ignore = [\"setup.py\", \"conftest.py\"]",
+        "ignore = [\"setup.py\", \"conftest.py\", \"alembic/versions/cleanup.py\"]",
+    );
+    let registered = format!(
+        "{ignored}{}",
+        registration("alembic/versions/emergency_db_fix.sh", &sh)
+    );
+    repo.write("policy.toml", registered.as_bytes());
+    let run = repo.gate(&["--all"]);
+    assert_eq!(run.code, 0, "{run}");
 }

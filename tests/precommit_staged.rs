@@ -2,7 +2,7 @@
 
 mod precommit_support;
 
-use precommit_support::{Repo, policy, registration};
+use precommit_support::{Repo, policy, registration, revision};
 
 const FIX: &[u8] = b"import os\nprint('fixing the enum')\n";
 
@@ -162,7 +162,7 @@ fn ignored_files_and_the_migrations_folder_are_skipped() {
     repo.write("setup.py", b"ALTER TABLE x ADD y int\n");
     repo.write(
         "alembic/versions/0001_fix_users.py",
-        b"op.execute('ALTER TABLE users ADD x int')\n",
+        &revision("a1", "ALTER TABLE users ADD x int"),
     );
     repo.git(&["add", "."]);
     assert_pass(&repo);
@@ -441,6 +441,116 @@ fn edit_of_a_never_approved_entry_says_changed_since_it_was_registered() {
     assert!(
         run.stdout
             .contains("emergency_enum_fix.py changed after approval"),
+        "{run}"
+    );
+}
+
+/// Issue 9: the hook judged staged files against the working-tree policy.toml, so an
+/// unstaged edit of the policy let a staged script through locally.
+#[test]
+fn unstaged_policy_edit_cannot_let_a_staged_script_through() {
+    let committed = policy(true, "");
+    let repo = Repo::new(&committed);
+    repo.git(&["add", "policy.toml"]);
+    repo.commit("adopt the gate");
+    repo.write("emergency_x.py", FIX);
+    repo.git(&["add", "emergency_x.py"]);
+    let relaxed = committed.replace("scope = [\".\"]", "scope = [\"nowhere\"]");
+    assert_ne!(relaxed, committed);
+    repo.write("policy.toml", relaxed.as_bytes());
+
+    // policy.toml unchanged in the index: the staged (= HEAD's) policy applies.
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G001"), "{run}");
+    assert!(run.stdout.contains("emergency_x.py"), "{run}");
+
+    // Removed from the index (`git rm --cached`): HEAD's policy still applies, not the
+    // working copy.
+    repo.git(&["rm", "-q", "--cached", "policy.toml"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("G001"), "{run}");
+
+    // An explicit --policy keeps reading that file.
+    let run = repo.gate(&["--policy", "policy.toml"]);
+    assert_eq!(run.code, 0, "{run}");
+
+    // Staging the relaxation too: the hook judges with the policy the commit will carry, so
+    // it passes. Relaxing a gate is an approval question: in CI, gate-approve refuses the
+    // unapproved change of [emergency] (A012); the hook does not second-guess it.
+    repo.git(&["add", "policy.toml"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(!run.stdout.contains("G001"), "{run}");
+}
+
+#[test]
+fn bad_staged_policy_is_named_as_staged_with_line_and_column() {
+    let good = policy(true, "");
+    let repo = Repo::new(&good);
+    repo.git(&["add", "policy.toml"]);
+    repo.commit("adopt the gate");
+    repo.write(
+        "policy.toml",
+        good.replace("ddl = true", "ddl = maybe").as_bytes(),
+    );
+    repo.git(&["add", "policy.toml"]);
+    // The working copy is valid again: only the staged policy is broken.
+    repo.write("policy.toml", good.as_bytes());
+    let line = good.lines().position(|l| l == "ddl = true").unwrap() + 1;
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(
+        run.stderr
+            .contains(&format!("policy.toml (staged):{line}:")),
+        "{run}"
+    );
+}
+
+/// Issue 9: a non-Python file holding DDL inside the migrations folder was skipped by the
+/// hook and is no revision for the chain, so nothing saw it.
+#[test]
+fn staged_file_in_the_migrations_folder_that_is_no_revision_is_g001() {
+    let p = policy(true, "").replace("scope = [\".\"]", "scope = [\"**\"]");
+    let repo = Repo::new(&p);
+    repo.git(&["add", "policy.toml"]);
+    repo.commit("adopt the gate");
+    repo.write(
+        "alembic/versions/emergency_db_fix.sh",
+        b"ALTER TABLE users ADD x int\n",
+    );
+    repo.write(
+        "alembic/versions/0001_fix_users.py",
+        &revision("a1", "ALTER TABLE users ADD x int"),
+    );
+    repo.git(&["add", "alembic"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout.matches("error[G001]").count(), 1, "{run}");
+    assert!(
+        run.stdout.contains("alembic/versions/emergency_db_fix.sh"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("0001_fix_users.py"), "{run}");
+
+    // The revision alone passes; a `.py` there without `revision =` is judged by content.
+    repo.git(&[
+        "rm",
+        "-q",
+        "--cached",
+        "alembic/versions/emergency_db_fix.sh",
+    ]);
+    assert_pass(&repo);
+    repo.write(
+        "alembic/versions/cleanup.py",
+        b"import db\ndb.run('DROP TABLE users')\n",
+    );
+    repo.git(&["add", "alembic/versions/cleanup.py"]);
+    let run = repo.gate::<&str>(&[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains("alembic/versions/cleanup.py:2"),
         "{run}"
     );
 }

@@ -53,6 +53,14 @@ rollback = "python3 {path} --rollback"
     )
 }
 
+/// An Alembic revision file (base revision `id`) whose upgrade runs `ddl`.
+pub fn revision(id: &str, ddl: &str) -> Vec<u8> {
+    format!(
+        "\"\"\"step\n\nRevision ID: {id}\n\"\"\"\nfrom alembic import op\n\nrevision = '{id}'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    op.execute('{ddl}')\n"
+    )
+    .into_bytes()
+}
+
 pub fn sha256(content: &[u8]) -> String {
     hex::encode(Sha256::digest(content))
 }

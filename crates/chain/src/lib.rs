@@ -52,6 +52,10 @@ pub struct Discovery {
     /// Every file read under the migrations folder (repository-relative path -> content),
     /// for lockfile checks without a second read.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Files under the migrations folder that are no migration by the chain's rules
+    /// ([`is_chain_file`]), sorted: nothing replays them, so they are listed, and the
+    /// pre-commit gate judges them as possible emergency scripts.
+    pub not_revisions: Vec<String>,
 }
 
 /// `policy.migrations.path` as a clean repository-relative prefix (`a/b`, no `./`, no `/`).
@@ -76,6 +80,7 @@ fn under<'a>(dir: &str, path: &'a str) -> Option<&'a str> {
 pub fn discover(root: &Path, policy: &Policy) -> Result<Discovery, ChainError> {
     let dir = migrations_dir(policy);
     let mut files = BTreeMap::new();
+    let mut other = Vec::new();
     if policy.migrations.kind != MigrationKind::Command {
         let abs = root.join(&dir);
         if !abs.is_dir() {
@@ -104,15 +109,18 @@ pub fn discover(root: &Path, policy: &Policy) -> Result<Discovery, ChainError> {
                 continue;
             }
             let name = entry.file_name().to_string_lossy();
-            if !name.ends_with(ext) {
-                continue;
-            }
             let rel = entry
                 .path()
                 .strip_prefix(root)
                 .unwrap_or(entry.path())
                 .to_string_lossy()
                 .replace('\\', "/");
+            if !name.ends_with(ext) {
+                if !is_lockfile(policy, &rel) {
+                    other.push(rel);
+                }
+                continue;
+            }
             let bytes = std::fs::read(entry.path()).map_err(|source| ChainError::Read {
                 path: rel.clone(),
                 source,
@@ -121,7 +129,62 @@ pub fn discover(root: &Path, policy: &Policy) -> Result<Discovery, ChainError> {
         }
     }
     let graph = discover_from(&files, policy);
-    Ok(Discovery { graph, files })
+    let mut not_revisions: Vec<String> = files
+        .keys()
+        .filter(|p| !claimed_by(&graph, p) && !is_lockfile(policy, p))
+        .cloned()
+        .chain(other)
+        .collect();
+    not_revisions.sort();
+    Ok(Discovery {
+        graph,
+        files,
+        not_revisions,
+    })
+}
+
+fn is_lockfile(policy: &Policy, rel: &str) -> bool {
+    rel == policy.migrations.lockfile.trim_start_matches("./")
+}
+
+/// Whether the graph holds `path` as a migration (up, down, repeatable) or reports it as a
+/// broken one.
+fn claimed_by(graph: &RevisionGraph, path: &str) -> bool {
+    graph.revisions.iter().any(|r| {
+        r.path == path
+            || r.sql
+                .as_ref()
+                .is_some_and(|m| m.up == path || m.down.as_deref() == Some(path))
+    }) || graph.repeatable.iter().any(|m| m.up == path)
+        || graph
+            .problems
+            .iter()
+            .any(|f| f.path.as_deref() == Some(path))
+}
+
+/// Whether a file under `migrations.path` is the chain's: a migration by the chain's own
+/// rules, or a file the chain reports as a broken one (C005). Anything else there (a shell
+/// script, a `.py` without `revision =`) is replayed by nothing, so the gates judge it as a
+/// possible emergency script. With `kind = "command"` the folder belongs to another tool
+/// whose rules the chain does not know, so every file counts as the chain's. `load` reads
+/// the content, only when the name could be a migration's.
+pub fn is_chain_file<E>(
+    policy: &Policy,
+    path: &str,
+    load: impl FnOnce() -> Result<Vec<u8>, E>,
+) -> Result<bool, E> {
+    let ext = match policy.migrations.kind {
+        MigrationKind::Command => return Ok(true),
+        MigrationKind::Alembic => ".py",
+        MigrationKind::Sql => ".sql",
+    };
+    if !path.ends_with(ext) || under(&migrations_dir(policy), path).is_none() {
+        return Ok(false);
+    }
+    // The file alone decides: an Alembic file by its module variables, a SQL file by its
+    // name (a lone down file is a C005 the chain reports, so still the chain's).
+    let files = BTreeMap::from([(path.to_string(), load()?)]);
+    Ok(claimed_by(&discover_from(&files, policy), path))
 }
 
 /// Build the graph from in-memory sources (e.g. staged content). `files` maps

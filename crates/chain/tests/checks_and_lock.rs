@@ -319,3 +319,49 @@ fn tampered_or_foreign_lockfile_is_an_error() {
         other => panic!("expected a kind error, got {other:?}"),
     }
 }
+
+/// Issue 9: a file in the versions folder that is no revision (a shell script with DDL, a
+/// `.py` without `revision =`) was replayed by nothing and judged by nobody.
+#[test]
+fn files_that_are_no_migration_are_listed_and_told_apart() {
+    let p = AlembicProject::new();
+    p.revision("0001_fix_users.py", "a1", &[], &[], &[]);
+    p.write(
+        "emergency_db_fix.sh",
+        "psql -c 'ALTER TABLE users ADD x int'\n",
+    );
+    p.write("helper.py", "import sqlalchemy\nALTER = 'x'\n");
+    p.write("__init__.py", "");
+    p.write("broken.py", "revision = make()\ndown_revision = None\n");
+    let pol = alembic_policy(p.root(), 1);
+    let d = discover(p.root(), &pol).unwrap();
+    assert_eq!(
+        d.not_revisions,
+        [
+            "alembic/versions/__init__.py",
+            "alembic/versions/emergency_db_fix.sh",
+            "alembic/versions/helper.py",
+        ]
+    );
+    let is = |path: &str| {
+        let content = std::fs::read(p.root().join(path)).unwrap();
+        gate_chain::is_chain_file(&pol, path, || Ok::<_, ()>(content)).unwrap()
+    };
+    assert!(is("alembic/versions/0001_fix_users.py"));
+    // A broken revision is the chain's: it reports it as C005.
+    assert!(is("alembic/versions/broken.py"));
+    assert!(!is("alembic/versions/helper.py"));
+    assert!(!is("alembic/versions/emergency_db_fix.sh"));
+
+    // SQL kinds decide by name: a down file belongs to the chain, a note does not.
+    let dir = tempfile::tempdir().unwrap();
+    let sql = policy(
+        dir.path(),
+        "kind = \"sql\"\nnaming = \"golang-migrate\"\npath = \"db\"\n",
+    );
+    let yes = |path: &str| gate_chain::is_chain_file(&sql, path, || Ok::<_, ()>(Vec::new()));
+    assert_eq!(yes("db/0001_a.up.sql"), Ok(true));
+    assert_eq!(yes("db/0001_a.down.sql"), Ok(true));
+    assert_eq!(yes("db/repair_users.sql"), Ok(false));
+    assert_eq!(yes("db/repair_users.sh"), Ok(false));
+}

@@ -136,13 +136,56 @@ fn open_index(repo: &git2::Repository) -> anyhow::Result<StagedIndex> {
     Ok(StagedIndex::open(&path)?)
 }
 
+/// The policy the commit will carry: policy.toml as staged, else as in HEAD, else the working
+/// copy (a repository without commits). Judging staged files against the working copy would
+/// let an unstaged edit (`scope = ["nowhere"]`) wave a staged script through. A staged change
+/// of the policy itself is judged here as it will be committed; relaxing a gate that way is
+/// for CI's `gate-approve` (A012) to refuse, not the hook.
+fn committed_policy(ws: &gate_cli::Workspace, index: &StagedIndex) -> anyhow::Result<Policy> {
+    const NAME: &str = "policy.toml";
+    let staged = index
+        .get(NAME.as_bytes())
+        .filter(|e| index.stage(e) == 0 && !index.intent_to_add(e))
+        .map(|e| (index.id(e), "staged"));
+    let committed = || -> anyhow::Result<Option<(git2::Oid, &'static str)>> {
+        let Some(tree) = staged::head_tree(&ws.repo)? else {
+            return Ok(None);
+        };
+        Ok(tree
+            .get_path(Path::new(NAME))
+            .ok()
+            .filter(|e| e.kind() == Some(git2::ObjectType::Blob))
+            .map(|e| (e.id(), "HEAD")))
+    };
+    let Some((id, from)) = staged.map_or_else(committed, |s| Ok(Some(s)))? else {
+        return gate_cli::load_policy(ws, None);
+    };
+    let shown = format!("{NAME} ({from})");
+    let blob = ws
+        .repo
+        .find_blob(id)
+        .map_err(|e| anyhow::anyhow!("cannot read {shown} (blob {id}): {}", e.message()))?;
+    let text = std::str::from_utf8(blob.content())
+        .map_err(|e| anyhow::anyhow!("{shown} is not UTF-8 text ({e}); save it as UTF-8"))?;
+    // Diagnostics name the file as "policy.toml (staged)"; findings and the gate-file
+    // exclusion need the real path.
+    let mut policy = gate_policy::parse(text, &ws.root.join(&shown), &ws.root)?;
+    policy.file = ws.root.join(NAME);
+    Ok(policy)
+}
+
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let ws = gate_cli::open_workspace(cli.common.repo.as_deref())?;
-    let policy = gate_cli::load_policy(&ws, cli.common.policy.as_deref())?;
     let (outcome, subject) = if cli.all {
+        let policy = gate_cli::load_policy(&ws, cli.common.policy.as_deref())?;
         (scan_worktree(&ws.root, &policy)?, "working tree")
     } else {
         let index = open_index(&ws.repo)?;
+        let policy = match cli.common.policy.as_deref() {
+            // An explicit `--policy FILE` / `GATE_POLICY` is what the user asked for.
+            Some(file) => gate_cli::load_policy(&ws, Some(file))?,
+            None => committed_policy(&ws, &index)?,
+        };
         (scan_staged(&ws.repo, &index, &policy)?, "staged changes")
     };
     let files = if outcome.checked == 1 {

@@ -100,6 +100,12 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
             let changed = in_head(head.as_ref(), raw)
                 .is_none_or(|(id, mode)| id != index.id(entry) || mode as u32 != index.mode(entry));
             migrations_changed += usize::from(changed);
+            if changed
+                && raw != &paths.lockfile[..]
+                && let Some(f) = non_revision(repo, &odb, index, entry, policy, &paths)?
+            {
+                out.findings.push(f);
+            }
             continue;
         }
         if paths.is_gate_file(raw) {
@@ -159,6 +165,67 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
             .extend(lock_check(repo, index, policy, &paths)?);
     }
     Ok(out)
+}
+
+/// A staged file in the migrations folder that is no migration by the chain's own rules (a
+/// shell script, a `.py` without `revision =`) is replayed by nothing: judged as a script in
+/// scope, whatever `emergency.scope` says. `None` for migrations and clean files.
+fn non_revision(
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    index: &StagedIndex,
+    entry: &gate_scripts::IndexEntry,
+    policy: &Policy,
+    paths: &Paths,
+) -> Result<Option<Finding>, ScanError> {
+    let raw = index.path(entry);
+    let (mode, id) = (index.mode(entry), index.id(entry));
+    let rel = String::from_utf8_lossy(raw);
+    if mode == MODE_GITLINK
+        || index.intent_to_add(entry)
+        || paths.is_gate_file(raw)
+        || policy.emergency.is_ignored(&rel)
+    {
+        return Ok(None);
+    }
+    let mut content = None;
+    let chain = gate_chain::is_chain_file(policy, &rel, || {
+        let b = blob(repo, id, raw)?;
+        content = Some(b.clone());
+        Ok::<_, ScanError>(b)
+    })?;
+    if chain {
+        return Ok(None);
+    }
+    let size = match (&content, odb.read_header(id)) {
+        (Some(c), _) => c.len() as u64,
+        (None, Ok((size, ObjectType::Blob))) => size as u64,
+        (None, Ok(_)) => return Ok(None),
+        (None, Err(error)) => {
+            return Err(ScanError::Git {
+                what: format!(
+                    "cannot read the staged content of {} (blob {id})",
+                    display_path(raw)
+                ),
+                error,
+            });
+        }
+    };
+    let c = Candidate {
+        raw: raw.to_vec(),
+        rel: rel.into_owned(),
+        kind: if mode == MODE_LINK {
+            Kind::Symlink
+        } else {
+            Kind::File
+        },
+        size,
+        in_scope: true,
+    };
+    judge::judge(policy, &c, &mut || match &content {
+        Some(b) => Ok(b.clone()),
+        None => blob(repo, id, raw),
+    })
 }
 
 /// How many files under the migrations folder (and the lockfile) are in HEAD but not staged.

@@ -17,18 +17,22 @@ pub fn scan(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
     let mut seen = HashSet::new();
     let mut out = Outcome::default();
 
-    let mut judge_one = |c: Candidate, out: &mut Outcome| {
+    // `count`: files in the migrations folder are already counted by the lockfile check.
+    let mut judge_one = |c: Candidate, out: &mut Outcome, count: bool| {
         if !seen.insert(c.raw.clone()) {
             return Ok(());
         }
-        out.checked += 1;
+        out.checked += usize::from(count);
         if let Some(f) = judge::judge(policy, &c, &mut || Ok(wt.load(&c)?))? {
             out.findings.push(f);
         }
         Ok::<(), ScanError>(())
     };
 
-    wt.scope_files(&mut |c| judge_one(c, &mut out))?;
+    wt.scope_files(&mut |c| judge_one(c, &mut out, true))?;
+    // Whatever sits in the migrations folder without being a migration is replayed by
+    // nothing: judged as a script there, whatever `emergency.scope` says.
+    wt.non_revision_files(&mut |c| judge_one(c, &mut out, false))?;
 
     // Registered scripts outside every scope still must match their approved content.
     for script in &policy.emergency.scripts {
@@ -37,7 +41,7 @@ pub fn scan(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
             continue;
         };
         if !wt.skips(&c.raw, &c.rel) {
-            judge_one(c, &mut out)?;
+            judge_one(c, &mut out, true)?;
         }
     }
 

@@ -74,7 +74,9 @@ fn chain_report(common: &CommonArgs) -> anyhow::Result<Report> {
     );
     report.findings = findings;
     report.sort();
-    report.sections.push(section(graph));
+    report
+        .sections
+        .push(section(graph, &discovery.not_revisions));
     Ok(report)
 }
 
@@ -90,7 +92,7 @@ fn or_none(v: &[String]) -> String {
     }
 }
 
-fn section(graph: &RevisionGraph) -> Section {
+fn section(graph: &RevisionGraph, not_revisions: &[String]) -> Section {
     let heads = ids(&graph.heads());
     let bases = ids(&graph.bases());
     let merges = ids(&graph.merges());
@@ -136,6 +138,10 @@ fn section(graph: &RevisionGraph) -> Section {
             let _ = writeln!(text, "      {}", m.up);
         }
     }
+    // Nothing replays these; gate-precommit judges them as possible emergency scripts.
+    if !not_revisions.is_empty() {
+        let _ = writeln!(text, "not revisions: {}", not_revisions.join(", "));
+    }
 
     let mut md = String::new();
     let _ = writeln!(
@@ -155,6 +161,13 @@ fn section(graph: &RevisionGraph) -> Section {
         let _ = writeln!(md, "| {} | `{}` | `{}` |", i + 1, r.id, r.path);
     }
     md.push_str("\n</details>\n");
+    if !not_revisions.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nNot revisions (replayed by nothing): {}",
+            or_code(not_revisions)
+        );
+    }
 
     let data = json!({
         "kind": graph.kind.lock_name(),
@@ -175,6 +188,7 @@ fn section(graph: &RevisionGraph) -> Section {
             "sql": r.sql,
         })).collect::<Vec<_>>(),
         "repeatable": graph.repeatable,
+        "not_revisions": not_revisions,
     });
     Section {
         title: "Chain".into(),

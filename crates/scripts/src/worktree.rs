@@ -176,6 +176,54 @@ impl<'p> Worktree<'p> {
         Ok(())
     }
 
+    /// Files in the migrations folder that are no migration by the chain's own rules
+    /// (`gate_chain::is_chain_file`: a shell script, a `.py` without `revision =`), as
+    /// candidates in scope whatever `emergency.scope` says: nothing replays them, so they are
+    /// judged like scripts anywhere else. `emergency.ignore`, the gates' own files, the
+    /// lockfile and untracked files git ignores are left out, as elsewhere.
+    pub fn non_revision_files<E: From<Error>>(
+        &self,
+        f: &mut dyn FnMut(Candidate) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if !self.migrations_dir.is_dir() {
+            return Ok(());
+        }
+        let walker = WalkDir::new(&self.migrations_dir)
+            .min_depth(1)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.file_name() != "__pycache__");
+        for entry in walker {
+            let entry = entry.map_err(walk_error)?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let c = self.candidate(&entry, true)?;
+            if self.policy.emergency.is_ignored(&c.rel)
+                || self.paths.is_gate_file(&c.raw)
+                || c.raw == self.paths.lockfile
+                || self.ignored.skip(&c.raw)
+            {
+                continue;
+            }
+            // The chain follows symlinks when it reads the folder; a dangling link or a
+            // FIFO holds no revision.
+            let chain = gate_chain::is_chain_file(self.policy, &c.rel, || match c.kind {
+                Kind::File => std::fs::read(entry.path()).map_err(|source| Error::Read {
+                    path: display_path(&c.raw),
+                    source,
+                }),
+                Kind::Symlink => Ok(std::fs::read(entry.path()).unwrap_or_default()),
+                Kind::Special => Ok(Vec::new()),
+            })?;
+            if !chain {
+                f(c)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The file at a registered path (`rel`, repository-relative), if one is there and it is
     /// not a folder. Not filtered by [`Worktree::skips`].
     pub fn file_at(&self, rel: &str) -> Option<Candidate> {
@@ -215,21 +263,24 @@ impl<'p> Worktree<'p> {
 }
 
 /// Repository-relative paths (with `/`) of files in the working tree that `gate-precommit
-/// --all` rejects as unregistered emergency scripts (G001), sorted; paths as displayed, so a
+/// --all` rejects as unregistered emergency scripts (G001), in scope or in the migrations
+/// folder without being a migration, sorted; paths as displayed, so a
 /// name with control characters or non-UTF-8 bytes comes back escaped and quoted. Used by
 /// `gate-approve baseline`.
 pub fn unregistered_in_worktree(root: &Path, policy: &Policy) -> Result<Vec<String>, Error> {
     let wt = Worktree::new(root, policy);
     let mut seen = HashSet::new();
     let mut found = Vec::new();
-    wt.scope_files(&mut |c: Candidate| {
+    let mut judge = |c: Candidate| {
         if seen.insert(c.raw.clone())
             && let Verdict::Emergency(_) = detect::classify(policy, &c, &mut || wt.load(&c))?
         {
             found.push(display_path(&c.raw));
         }
         Ok::<(), Error>(())
-    })?;
+    };
+    wt.scope_files(&mut judge)?;
+    wt.non_revision_files(&mut judge)?;
     found.sort();
     found.dedup();
     Ok(found)
