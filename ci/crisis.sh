@@ -71,7 +71,11 @@ production_schema_repair.py c3d4e5f6a7b8
 deploy_emergency_database_fix.py a0a2f1ab72ce
 FIXES
 git add policy.toml
-git commit -q -m "Triage: where production ran each emergency fix"
+# Changing registry entries is an approval (A012): the technical lead reviews the triage and
+# commits it with the trailer, as governance.approvers and the trailer require.
+GIT_COMMITTER_NAME="Lee Lead" GIT_COMMITTER_EMAIL="lead@example.com" \
+  git commit -q -m "Triage: where production ran each emergency fix" \
+  -m "Approved-by: lead@example.com"
 gate gate-replay
 
 # 6. What reviewers read in the pull request.
