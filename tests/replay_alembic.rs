@@ -453,9 +453,21 @@ fn a_slow_migration_is_an_r005_warning_that_does_not_fail_the_gate() {
 /// database.
 #[test]
 fn sigterm_during_a_migration_leaves_no_process_or_database() {
+    interrupt_during_a_migration("-TERM", 143, "t");
+}
+
+/// Issue 9: one SIGINT during a replay came out as exit 1 with an R001 ("alembic exited
+/// with a signal"): the cleanup killed the runner and the main thread rendered a verdict.
+/// An interrupt is never a finding.
+#[test]
+fn sigint_during_a_migration_is_130_not_a_finding() {
+    interrupt_during_a_migration("-INT", 130, "i");
+}
+
+fn interrupt_during_a_migration(signal: &str, expected: i32, tag: &str) {
     use std::io::BufRead as _;
     let repo = crisis();
-    let marker = format!("gate_test_{}", std::process::id());
+    let marker = format!("gate_test_{tag}{}", std::process::id());
     write(
         repo.path(),
         "alembic/versions/c0ffeec0ffee_hangs.py",
@@ -513,12 +525,16 @@ fn sigterm_during_a_migration_leaves_no_process_or_database() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
-    assert_eq!(exit.code(), Some(143), "SIGTERM exits 143: {exit:?}");
+    assert_eq!(
+        exit.code(),
+        Some(expected),
+        "kill {signal} exits {expected}: {exit:?}"
+    );
 
     let pgrep = std::process::Command::new("pgrep")
         .args(["-f", &repo.path().display().to_string()])
