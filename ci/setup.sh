@@ -10,7 +10,7 @@ SUDO=""
 
 # Debian packages: PostgreSQL server binaries (local backend, test server), client tools
 # (psql, pg_dump for --reference-dump), debootstrap (image recipe), hyperfine (benchmarks).
-PACKAGES="postgresql-15 postgresql-client-15 debootstrap hyperfine git ca-certificates"
+PACKAGES="postgresql-15 postgresql-client-15 debootstrap hyperfine git ca-certificates openssl"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -185,22 +185,6 @@ fn nested_revisions_alembic_would_skip_are_a_configuration_error() {
     );
 }
 
-fn sql_repo(naming: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "policy.toml",
-        &format!(
-            "version = 1\n\n[migrations]\nkind = \"sql\"\npath = \"db/migrations\"\nnaming = \"{naming}\"\n\n[replay]\nbackend = \"url\"\n"
-        ),
-    );
-    for (name, text) in files {
-        write(dir.path(), &format!("db/migrations/{name}"), text);
-    }
-    git_init(dir.path());
-    dir
-}
-
 /// (revision, file) rows of the replay's timing table.
 fn timing_rows(run: &Run) -> Vec<(String, String)> {
     run.json()["sections"][0]["data"]["migrations"]

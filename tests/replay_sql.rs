@@ -7,22 +7,6 @@ mod replay_support;
 
 use replay_support::*;
 
-fn sql_repo(naming: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "policy.toml",
-        &format!(
-            "version = 1\n\n[migrations]\nkind = \"sql\"\npath = \"db/migrations\"\nnaming = \"{naming}\"\n\n[replay]\nbackend = \"url\"\n"
-        ),
-    );
-    for (name, text) in files {
-        write(dir.path(), &format!("db/migrations/{name}"), text);
-    }
-    git_init(dir.path());
-    dir
-}
-
 fn assert_passes(run: &Run, migrations: usize) {
     assert_eq!(run.code, 0, "{}", run.all());
     let data = &run.json()["sections"][0]["data"];

@@ -168,3 +168,21 @@ pub fn leftover_databases() -> Vec<String> {
     .filter(|l| !l.is_empty())
     .collect()
 }
+
+/// A git repository with a `kind = "sql"` chain of `files` in `db/migrations`, replayed on
+/// the url backend.
+pub fn sql_repo(naming: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "policy.toml",
+        &format!(
+            "version = 1\n\n[migrations]\nkind = \"sql\"\npath = \"db/migrations\"\nnaming = \"{naming}\"\n\n[replay]\nbackend = \"url\"\n"
+        ),
+    );
+    for (name, text) in files {
+        write(dir.path(), &format!("db/migrations/{name}"), text);
+    }
+    git_init(dir.path());
+    dir
+}

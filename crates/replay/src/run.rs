@@ -186,10 +186,11 @@ pub(crate) async fn run_sql(url: &str, sql: &str) -> Result<(), String> {
 
 /// Step 1: static checks that need no database: the chain crate's C001–C006 and the
 /// lockfile's G003/G004 on the working tree.
-fn static_findings(settings: &Settings) -> Result<Vec<Finding>, ReplayError> {
+fn static_findings(
+    settings: &Settings,
+    discovery: &gate_chain::Discovery,
+) -> Result<Vec<Finding>, ReplayError> {
     let policy = &settings.policy;
-    let discovery = gate_chain::discover(&settings.root, policy)
-        .map_err(|e| ReplayError::Config(e.to_string()))?;
     let mut findings = gate_chain::check(&discovery.graph, policy);
     let lock_path = settings.root.join(&policy.migrations.lockfile);
     let lock = std::fs::read(&lock_path).ok();
@@ -235,13 +236,16 @@ pub(crate) fn not_run(path: &str, message: &str) -> Finding {
 
 /// The whole replay.
 pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayError> {
-    let runner = Runner::new(&settings.policy, &settings.root)?;
+    // One read of the chain: the static checks and the runner see the same revisions.
+    let discovery = gate_chain::discover(&settings.root, &settings.policy)
+        .map_err(|e| ReplayError::Config(e.to_string()))?;
+    let runner = Runner::with_chain(&settings.policy, &settings.root, &discovery)?;
     let subject = match runner.migration_count() {
         Some(n) => format!("{n} migrations ({})", runner.describe()),
         None => format!("migrations ({})", runner.describe()),
     };
     let mut report = Report::new("gate-replay", subject);
-    report.findings = static_findings(settings)?;
+    report.findings = static_findings(settings, &discovery)?;
     // Several heads or bases, even a duplicate revision, are chains Alembic still replays
     // (`upgrade heads`): replay them, so failures deeper in are found. Only a chain that
     // cannot be read at all (missing parent, cycle, unreadable file) stops here, and says so.
