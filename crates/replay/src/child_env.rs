@@ -106,10 +106,13 @@ impl EnvTemplate {
             }
         }
         if !missing.is_empty() {
+            let place = match policy.key_lines.get("replay.env") {
+                Some(line) => format!("{}:{line}", policy.file.display()),
+                None => policy.file.display().to_string(),
+            };
             return Err(ReplayError::Config(format!(
-                "{}; set it in the CI job's environment (e.g. from a secret) or write the value into replay.env in {}",
+                "{place}: {}; set it in the CI job's environment (e.g. from a secret) or write the value into replay.env",
                 missing.join("; "),
-                policy.file.display()
             )));
         }
         for (_, v) in &extra {
@@ -412,6 +415,10 @@ mod tests {
         assert!(e.to_string().contains("holds a PostgreSQL URL"), "{e}");
         let e = EnvTemplate::with_environment(&policy, std::iter::empty()).unwrap_err();
         assert!(e.to_string().contains("not set"), "{e}");
+        assert!(
+            e.to_string().contains("policy.toml:3: "),
+            "names the line of replay.env: {e}"
+        );
     }
 
     #[test]
