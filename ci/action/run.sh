@@ -240,13 +240,18 @@ annotate_failure() {
 # The job summary: a heading with counts, then the findings as text in a code block, so no
 # file name or message can inject Markdown, links or mentions. Every line in the block starts
 # with a severity word, the tool name or four spaces, so none can close the fence.
+count() {
+  if [ "$1" = 1 ]; then echo "1 $2"; else echo "$1 ${2}s"; fi
+}
+
 write_summary() {
   [ -n "${GITHUB_STEP_SUMMARY:-}" ] || return 0
   {
     if [ -n "$ERRORS" ]; then
       local icon="✅"
       [ "$GATE_EXIT" = 0 ] || icon="❌"
-      printf '### %s gate-%s: %s errors, %s warnings, %s notes\n\n~~~text\n' "$icon" "$GATE" "$ERRORS" "$WARNINGS" "$NOTES"
+      printf '### %s gate-%s: %s, %s, %s\n\n~~~text\n' "$icon" "$GATE" \
+        "$(count "$ERRORS" error)" "$(count "$WARNINGS" warning)" "$(count "$NOTES" note)"
       jq -r '
         def clean: gsub("[\\x00-\\x08\\x0b-\\x1f\\x7f]"; "\ufffd") | gsub("\n"; "\n    ");
         (.findings[]
@@ -321,7 +326,7 @@ gate() {
   if [ -n "$ERRORS" ]; then write_output report "$REPORT"; fi
   if [ -n "$SARIF" ] && [ -s "$SARIF" ]; then write_output sarif "$SARIF"; fi
   if [ -n "$RENDERED" ] && [ -s "$RENDERED" ]; then write_output rendered "$RENDERED"; fi
-  echo "gate-$GATE: exit $GATE_EXIT${ERRORS:+ ($ERRORS errors, $WARNINGS warnings)}"
+  echo "gate-$GATE: exit $GATE_EXIT${ERRORS:+ ($(count "$ERRORS" error), $(count "$WARNINGS" warning))}"
   FINISHED=true
   exit "$GATE_EXIT"
 }
