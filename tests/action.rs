@@ -125,8 +125,8 @@ fn workflow_template_matches_the_action_inputs() {
         root.join("ci/github/action.yml"),
     )
     .unwrap();
-    let template = std::fs::read_to_string(Path::new(SOURCE).join("ci/github/workflow.yml"))
-        .unwrap();
+    let template =
+        std::fs::read_to_string(Path::new(SOURCE).join("ci/github/workflow.yml")).unwrap();
     assert_eq!(template.matches("OWNER/migration-gate@v1").count(), 3);
     std::fs::write(
         workflows.join("migration-gate.yml"),
@@ -150,14 +150,18 @@ fn workflow_template_matches_the_action_inputs() {
     // The check is real: an input the action does not declare is an error.
     std::fs::write(
         workflows.join("migration-gate.yml"),
-        template
-            .replace("OWNER/migration-gate@v1", "./")
-            .replace("gate: approve", "gate: approve\n          fail-on: warnings"),
+        template.replace("OWNER/migration-gate@v1", "./").replace(
+            "gate: approve",
+            "gate: approve\n          fail-on: warnings",
+        ),
     )
     .unwrap();
     let run = actionlint(root, &[]);
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stdout.contains("input \"fail-on\" is not defined"), "{run}");
+    assert!(
+        run.stdout.contains("input \"fail-on\" is not defined"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -231,7 +235,9 @@ fn action_passes_a_clean_repository_with_exit_0() {
         "{action:?}"
     );
     assert!(
-        action.summary.starts_with("### ✅ gate-precommit: 0 errors"),
+        action
+            .summary
+            .starts_with("### ✅ gate-precommit: 0 errors"),
         "{action:?}"
     );
     assert_eq!(repo.gate(&["--all"]).code, 0);
@@ -255,7 +261,9 @@ fn action_keeps_exit_2_for_a_broken_policy_and_annotates_its_line() {
     assert_eq!(action.output("exit-code"), Some("2"), "{action:?}");
     assert_eq!(action.output("errors"), Some(""), "{action:?}");
     assert_eq!(action.output("report"), None, "{action:?}");
-    let annotation = format!("::error file=policy.toml,line={line},col=8,title=gate-precommit could not check (exit 2)::");
+    let annotation = format!(
+        "::error file=policy.toml,line={line},col=8,title=gate-precommit could not check (exit 2)::"
+    );
     assert!(action.run.stdout.contains(&annotation), "{action:?}");
     assert!(action.run.stderr.contains("alembc"), "{action:?}");
     assert!(
@@ -301,9 +309,61 @@ fn action_rejects_a_format_in_args_with_exit_2() {
     let repo = repo_with_unregistered_scripts();
     let action = run_action(
         &repo,
-        &[("INPUT_GATE", "precommit"), ("INPUT_ARGS", "--format sarif")],
+        &[
+            ("INPUT_GATE", "precommit"),
+            ("INPUT_ARGS", "--format sarif"),
+        ],
     );
     assert_eq!(action.run.code, 2, "{action:?}");
     assert_eq!(action.output("exit-code"), Some("2"), "{action:?}");
     assert!(action.run.stdout.contains("format input"), "{action:?}");
+}
+
+/// The Code Quality step of the GitLab template (ci/gitlab/.gitlab-ci.yml), taken from the
+/// YAML as GitLab reads it (PyYAML, installed with pre-commit), run on a real JSON report.
+#[test]
+fn gitlab_template_converts_the_report_to_code_quality() {
+    let repo = repo_with_unregistered_scripts();
+    let report = repo.gate(&["--all", "--format", "json"]);
+    assert_eq!(report.code, 1, "{report}");
+    std::fs::write(repo.path("migration-gate.json"), &report.stdout).unwrap();
+
+    let extract = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, yaml\n\
+             ci = yaml.safe_load(open(sys.argv[1]))\n\
+             assert {'migration-gate:precommit', 'migration-gate:approve', 'migration-gate:replay'} <= set(ci)\n\
+             assert ci['migration-gate:approve']['variables']['GIT_DEPTH'] == '0'\n\
+             [step] = [s for s in ci['.migration-gate']['script'] if s.startswith('python3 -')]\n\
+             sys.stdout.write(step)",
+        ])
+        .arg(Path::new(SOURCE).join("ci/gitlab/.gitlab-ci.yml"))
+        .output()
+        .expect("run python3");
+    let extract = Run::from(extract);
+    assert_eq!(extract.code, 0, "{extract}");
+
+    let convert = Run::from(
+        repo.cmd("bash")
+            .arg("-c")
+            .arg(format!("status=1\n{}", extract.stdout))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(convert.code, 0, "{convert}");
+    let issues: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path("gl-code-quality-report.json")).unwrap())
+            .unwrap();
+    let issues = issues.as_array().expect("a JSON array");
+    let findings = report.json()["findings"].as_array().unwrap().clone();
+    assert_eq!(issues.len(), findings.len());
+    for (issue, finding) in issues.iter().zip(&findings) {
+        assert_eq!(issue["severity"], "critical");
+        assert_eq!(issue["check_name"], "G001 unregistered-emergency-script");
+        assert_eq!(issue["location"]["path"], finding["path"]);
+        assert_eq!(issue["location"]["lines"]["begin"], 1);
+        assert_eq!(issue["fingerprint"].as_str().unwrap().len(), 64);
+    }
+    assert_ne!(issues[0]["fingerprint"], issues[1]["fingerprint"]);
 }
