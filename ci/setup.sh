@@ -10,8 +10,8 @@ SUDO=""
 
 # Debian packages: PostgreSQL server binaries (local backend, test server), client tools
 # (psql, pg_dump for --reference-dump), debootstrap (image recipe), hyperfine (benchmarks).
-# jq: the GitHub Action's script (ci/action/run.sh, tested in tests/action.rs).
-PACKAGES="postgresql-15 postgresql-client-15 debootstrap hyperfine git ca-certificates openssl jq"
+# jq and shellcheck: the GitHub Action's script (ci/action/run.sh) and its test (tests/action.rs).
+PACKAGES="postgresql-15 postgresql-client-15 debootstrap hyperfine git ca-certificates openssl jq shellcheck"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -99,6 +99,19 @@ fn repo_with_unregistered_scripts() -> Repo {
     repo
 }
 
+/// The action's scripts under ShellCheck (Debian's `shellcheck`, installed by ci/setup.sh);
+/// a missing linter fails the test.
+#[test]
+fn action_scripts_are_shellcheck_clean() {
+    let out = Command::new("shellcheck")
+        .args(["ci/action/run.sh", "ci/action/cache-key.sh"])
+        .current_dir(SOURCE)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run shellcheck ({e}): apt-get install shellcheck"));
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{run}");
+}
+
 #[test]
 fn workflow_template_is_actionlint_clean() {
     let run = actionlint(Path::new(SOURCE), &["ci/github/workflow.yml"]);
@@ -366,4 +379,125 @@ fn gitlab_template_converts_the_report_to_code_quality() {
         assert_eq!(issue["fingerprint"].as_str().unwrap().len(), 64);
     }
     assert_ne!(issues[0]["fingerprint"], issues[1]["fingerprint"]);
+}
+
+/// Runs action.yml's own steps as the runner would: `${{ … }}` in `env`, `run` and `if`
+/// evaluated for the subset the action uses (inputs with their defaults, step outputs,
+/// github.action_path / action_ref, always()); `run:` steps executed with bash and a fresh
+/// `$GITHUB_OUTPUT` each; `uses:` steps reported with their evaluated `if` and `with`, not
+/// run (they are GitHub's own actions). Prints the action's outputs and the steps as JSON, on
+/// the last line.
+const ACTION_YML_RUNNER: &str = r#"
+import json, os, re, subprocess, sys, tempfile, yaml
+action_path, inputs = sys.argv[1], json.loads(sys.argv[2])
+action = yaml.safe_load(open(os.path.join(action_path, "action.yml")))
+values = {k: str(inputs.get(k, v.get("default", ""))) for k, v in action["inputs"].items()}
+assert set(inputs) <= set(values), f"unknown inputs {set(inputs) - set(values)}"
+steps = {}
+def lookup(expr):
+    expr = expr.strip()
+    if m := re.fullmatch(r"inputs\.([\w-]+)", expr): return values[m[1]]
+    if m := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr): return steps.get(m[1], {}).get(m[2], "")
+    if expr == "github.action_path": return action_path
+    if expr == "github.action_ref": return "v1"
+    if expr == "runner.os": return "Linux"
+    raise SystemExit(f"expression not understood by this test: {expr}")
+def subst(text): return re.sub(r"\$\{\{(.*?)\}\}", lambda m: lookup(m[1]), str(text))
+def condition(expr):
+    if expr is None: return ok
+    py = re.sub(r"(inputs|steps|github)\.[\w.-]+", lambda m: repr(lookup(m[0])), expr)
+    py = py.replace("&&", " and ").replace("||", " or ").replace("always()", "True")
+    return eval(py)
+ok, report = True, []
+for step in action["runs"]["steps"]:
+    run_it = condition(step.get("if"))
+    entry = {"name": subst(step.get("name", "")), "ran": run_it}
+    if "uses" in step:
+        entry["uses"] = step["uses"]
+        entry["with"] = {k: subst(v) for k, v in step.get("with", {}).items()}
+    elif run_it:
+        out = tempfile.NamedTemporaryFile(delete=False)
+        env = dict(os.environ, GITHUB_OUTPUT=out.name, GITHUB_ACTION_PATH=action_path)
+        env.update({k: subst(v) for k, v in step.get("env", {}).items()})
+        code = subprocess.run(["bash", "-e", "-c", subst(step["run"])], env=env).returncode
+        steps[step.get("id", "")] = dict(l.split("=", 1) for l in open(out.name).read().splitlines() if "=" in l)
+        entry["exit"] = code
+        ok = ok and code == 0
+    report.append(entry)
+outputs = {k: subst(v["value"]) for k, v in action["outputs"].items()}
+print(json.dumps({"outputs": outputs, "steps": report}))
+"#;
+
+#[test]
+fn action_yml_steps_wire_inputs_to_the_script_and_outputs_back() {
+    let repo = repo_with_unregistered_scripts();
+    let runner = repo.tmp.path().join("runner");
+    std::fs::create_dir_all(&runner).unwrap();
+    let sarif = runner.join("gate.sarif");
+    let inputs = serde_json::json!({
+        "gate": "precommit", "install": "false", "sarif": sarif.to_str().unwrap(),
+    });
+    let bin_dir = Path::new(precommit_support::BIN).parent().unwrap();
+    let out = repo
+        .cmd("python3")
+        .args(["-c", ACTION_YML_RUNNER, SOURCE, &inputs.to_string()])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("RUNNER_TEMP", &runner)
+        .env("GITHUB_STEP_SUMMARY", runner.join("summary"))
+        .env("GITHUB_WORKSPACE", repo.root.canonicalize().unwrap())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{run}");
+    // The action's own log (annotations) comes first; the runner's JSON is the last line.
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("no JSON last line ({e}): {run}"));
+    let outputs = &result["outputs"];
+    assert_eq!(outputs["exit-code"], "1", "{run}");
+    assert_eq!(outputs["errors"], "2", "{run}");
+    assert_eq!(outputs["warnings"], "0", "{run}");
+    assert_eq!(outputs["sarif"], sarif.to_str().unwrap(), "{run}");
+    assert!(
+        Path::new(outputs["report"].as_str().unwrap()).is_file(),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("::error file=emergency_db_fix.py,"),
+        "{run}"
+    );
+
+    let steps = result["steps"].as_array().unwrap();
+    let step = |uses: &str| {
+        steps
+            .iter()
+            .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(uses)))
+            .unwrap_or_else(|| panic!("no {uses} step: {run}"))
+    };
+    // install: false skips the cache; findings (exit 1) still upload the SARIF file.
+    assert_eq!(step("actions/cache/restore")["ran"], false, "{run}");
+    assert_eq!(step("actions/cache/save")["ran"], false, "{run}");
+    let upload = step("github/codeql-action/upload-sarif");
+    assert_eq!(upload["ran"], true, "{run}");
+    assert_eq!(
+        upload["with"]["sarif_file"],
+        sarif.to_str().unwrap(),
+        "{run}"
+    );
+    assert_eq!(
+        upload["with"]["category"], "migration-gate-precommit",
+        "{run}"
+    );
+    let gate = steps
+        .iter()
+        .find(|s| s["name"] == "Run gate-precommit")
+        .expect("gate step");
+    assert_eq!(gate["exit"], 1, "{run}");
 }
