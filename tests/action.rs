@@ -501,3 +501,72 @@ fn action_yml_steps_wire_inputs_to_the_script_and_outputs_back() {
         .expect("gate step");
     assert_eq!(gate["exit"], 1, "{run}");
 }
+
+/// The cache key follows the sources cargo builds from, not only the ref: a moved `v1` tag
+/// must not restore the binaries built from the old code.
+#[test]
+fn cache_key_changes_with_the_sources_under_the_same_ref() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path();
+    std::fs::create_dir_all(source.join("crates/cli/src")).unwrap();
+    std::fs::write(source.join("Cargo.toml"), "[workspace]\n").unwrap();
+    std::fs::write(source.join("Cargo.lock"), "version = 4\n").unwrap();
+    std::fs::write(source.join("crates/cli/src/lib.rs"), "pub fn a() {}\n").unwrap();
+    std::fs::write(source.join("crates/cli/README.md"), "docs\n").unwrap();
+    let key = || {
+        let out = Command::new("bash")
+            .arg(Path::new(SOURCE).join("ci/action/cache-key.sh"))
+            .env("MIGRATION_GATE_SOURCE", source)
+            .env("ACTION_REF", "v1")
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("INPUT_VERSION")
+            .output()
+            .unwrap();
+        let run = Run::from(out);
+        assert_eq!(run.code, 0, "{run}");
+        run.stdout.trim().to_string()
+    };
+    let first = key();
+    assert!(
+        first.starts_with("key=migration-gate-Linux-X64-v1-self-"),
+        "{first}"
+    );
+    assert_eq!(key(), first, "the same sources give the same key");
+    std::fs::write(source.join("crates/cli/README.md"), "more docs\n").unwrap();
+    assert_eq!(key(), first, "documentation is not built");
+    std::fs::write(source.join("crates/cli/src/lib.rs"), "pub fn b() {}\n").unwrap();
+    assert_ne!(key(), first, "changed code needs a new build");
+}
+
+/// GitHub shows 10 error annotations per step and drops the rest silently: the action prints
+/// 10 and a notice that counts the others, while the outputs and the summary keep them all.
+#[test]
+fn action_caps_annotations_at_githubs_limit_and_counts_the_rest() {
+    let repo = Repo::new(&policy(true, ""));
+    for i in 0..12 {
+        repo.write(format!("emergency_fix_{i:02}.py"), FIX);
+    }
+    let action = run_action(&repo, &[("INPUT_GATE", "precommit")]);
+    assert_eq!(action.run.code, 1, "{action:?}");
+    assert_eq!(action.output("errors"), Some("12"), "{action:?}");
+    let errors = action
+        .run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .count();
+    assert_eq!(errors, 10, "{action:?}");
+    assert!(
+        action.run.stdout.contains(
+            "::notice title=Migration Gate::2 more error findings are in the job summary"
+        ),
+        "{action:?}"
+    );
+    assert_eq!(
+        action.summary.matches("error[G001]").count(),
+        12,
+        "{action:?}"
+    );
+}
