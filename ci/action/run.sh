@@ -247,10 +247,14 @@ count() {
 write_summary() {
   [ -n "${GITHUB_STEP_SUMMARY:-}" ] || return 0
   {
+    case "$GATE_EXIT" in
+      0) printf '### ✅ gate-%s: ' "$GATE" ;;
+      1) printf '### ❌ gate-%s: ' "$GATE" ;;
+      *) printf '### ⚠️ gate-%s could not check (exit %s)' "$GATE" "$GATE_EXIT" ;;
+    esac
     if [ -n "$ERRORS" ]; then
-      local icon="✅"
-      [ "$GATE_EXIT" = 0 ] || icon="❌"
-      printf '### %s gate-%s: %s, %s, %s\n\n~~~text\n' "$icon" "$GATE" \
+      if [ "$GATE_EXIT" != 0 ] && [ "$GATE_EXIT" != 1 ]; then printf ': '; fi
+      printf '%s, %s, %s\n\n~~~text\n' \
         "$(count "$ERRORS" error)" "$(count "$WARNINGS" warning)" "$(count "$NOTES" note)"
       jq -r '
         def clean: gsub("[\\x00-\\x08\\x0b-\\x1f\\x7f]"; "\ufffd") | gsub("\n"; "\n    ");
@@ -260,7 +264,7 @@ write_summary() {
         "\(.tool): \(.subject | clean)"
       ' "$REPORT"
     else
-      printf '### ⚠️ gate-%s could not check (exit %s)\n\n~~~text\n' "$GATE" "$GATE_EXIT"
+      printf '\n\n~~~text\n'
       head -c 20000 "$STDERR_FILE" | tr -d '\000' | sed 's/^/    /'
     fi
     printf '~~~\n\n'
@@ -314,7 +318,9 @@ gate() {
     json) cat "$REPORT" ;;
     *) if [ -s "$RENDERED" ]; then cat "$RENDERED"; fi ;;
   esac
-  if [ "$GATE_EXIT" != 0 ] && [ "$GATE_EXIT" != 1 ]; then
+  # A gate that renders its exit-2 error as a finding in the report was annotated above;
+  # one that prints only to stderr is annotated from there.
+  if [ "$GATE_EXIT" != 0 ] && [ "$GATE_EXIT" != 1 ] && [ -z "$ERRORS" ]; then
     annotate_failure
   fi
   write_summary
