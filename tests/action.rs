@@ -434,7 +434,7 @@ for step in action["runs"]["steps"]:
         entry["exit"] = code
         ok = ok and code == 0
     report.append(entry)
-outputs = {k: subst(v["value"]) for k, v in action["outputs"].items()}
+outputs = {k: subst(v["value"]) for k, v in action.get("outputs", {}).items()}
 print(json.dumps({"outputs": outputs, "steps": report}))
 "#;
 
@@ -578,5 +578,51 @@ fn action_caps_annotations_at_githubs_limit_and_counts_the_rest() {
         action.summary.matches("error[G001]").count(),
         12,
         "{action:?}"
+    );
+}
+
+/// The older in-repository action (ci/github/action.yml) still runs: the same script, from
+/// the source tree two folders up, with annotations (binaries from PATH: INPUT_INSTALL=false
+/// in the environment, which its steps do not override).
+#[test]
+fn in_repository_action_still_runs_the_gate() {
+    let repo = repo_with_unregistered_scripts();
+    let runner = repo.tmp.path().join("runner");
+    std::fs::create_dir_all(&runner).unwrap();
+    let bin_dir = Path::new(precommit_support::BIN).parent().unwrap();
+    let action_path = Path::new(SOURCE).join("ci/github");
+    let out = repo
+        .cmd("python3")
+        .args(["-c", ACTION_YML_RUNNER])
+        .arg(&action_path)
+        .arg(r#"{"gate": "precommit"}"#)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("INPUT_INSTALL", "false")
+        .env("RUNNER_TEMP", &runner)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{run}");
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("no JSON last line ({e}): {run}"));
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["exit"], 0, "install step: {run}");
+    assert_eq!(steps[1]["exit"], 1, "gate step: {run}");
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("::error file="))
+            .count(),
+        2,
+        "{run}"
     );
 }
