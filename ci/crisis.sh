@@ -9,7 +9,7 @@ set -euo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$SRC"
 [ "${GATE_SKIP_SETUP:-}" = 1 ] || bash ci/setup.sh
-cargo build --release --locked --bins -q
+cargo build --release --locked --bins --all-features -q
 BIN="$SRC/target/release"
 export PATH="$BIN:$PATH"
 

@@ -8,10 +8,12 @@ bash ci/setup.sh
 eval "$(bash ci/test-postgres.sh)"
 export GATE_TEST_DATABASE_URL
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+# The hook and gate-approve alone (the pre-commit framework's install): no database stack.
+cargo clippy --locked --bins -- -D warnings
 # Unused dependencies fail the build (a dependency no code uses is still compiled and audited).
 cargo machete
-cargo test --workspace --locked --no-fail-fast
+cargo test --workspace --all-features --locked --no-fail-fast
 # The gates on this repository itself, under the reference policy.toml at the root.
 cargo run -q --locked --bin gate-precommit -- --all
 cargo run -q --locked --bin gate-approve -- check

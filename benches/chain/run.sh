@@ -6,7 +6,7 @@ set -euo pipefail
 SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 N="${1:-1000}"
 cd "$SRC"
-cargo build --release --bin gate-replay -q
+cargo build --release --features replay --bin gate-replay -q
 WORK="$(mktemp -d -t chain-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 python3 benches/chain/gen_chain.py "$WORK" "$N"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 N="${1:-200}"
 ROUNDS="${2:-10}"
 eval "$(bash ci/test-postgres.sh)"
-cargo build --release -q -p migration-gate --bin gate-replay
+cargo build --release -q -p migration-gate --features replay --bin gate-replay
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 python3 benches/replay/gen_chains.py "$WORK" "$N"

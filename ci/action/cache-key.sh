@@ -9,5 +9,8 @@ if command -v sha256sum >/dev/null 2>&1; then sum=(sha256sum); else sum=(shasum 
 hash=$(cd "$root" && find Cargo.toml Cargo.lock crates -type f \( -name '*.rs' -o -name 'Cargo.*' \) -print0 \
   | LC_ALL=C sort -z | xargs -0 "${sum[@]}" | "${sum[@]}" | cut -c1-16)
 ref="${ACTION_REF:-local}"
-key="migration-gate-${RUNNER_OS:-unknown}-${RUNNER_ARCH:-unknown}-${ref//\//-}-${INPUT_VERSION:-self}-$hash"
+# The replay job installs with `--features replay` (three binaries), the others without (two).
+set_="hook"
+[ "${INPUT_GATE:-}" != replay ] || set_="full"
+key="migration-gate-${RUNNER_OS:-unknown}-${RUNNER_ARCH:-unknown}-${ref//\//-}-${INPUT_VERSION:-self}-$set_-$hash"
 echo "key=$key" >>"${GITHUB_OUTPUT:-/dev/stdout}"

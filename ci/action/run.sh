@@ -95,9 +95,20 @@ build_postgres_image() {
 install_binaries() {
   [ "${INPUT_INSTALL:-true}" != false ] || return 0
   local bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-  if [ "${INPUT_CACHE_HIT:-}" = true ] && [ -x "$bin/gate-precommit" ] && [ -x "$bin/gate-replay" ] && [ -x "$bin/gate-approve" ]; then
-    echo "Migration Gate binaries restored from the cache: $bin"
-    return 0
+  # The hook and gate-approve build without the database stack (default features); only the
+  # replay job pays for sqlx, tokio and testcontainers (`--features replay`).
+  local features=() needed=(gate-precommit gate-approve)
+  if [ "$GATE" = replay ]; then
+    features=(--features replay)
+    needed+=(gate-replay)
+  fi
+  if [ "${INPUT_CACHE_HIT:-}" = true ]; then
+    local missing=""
+    for b in "${needed[@]}"; do [ -x "$bin/$b" ] || missing="$missing $b"; done
+    if [ -z "$missing" ]; then
+      echo "Migration Gate binaries restored from the cache: $bin"
+      return 0
+    fi
   fi
   command -v cargo >/dev/null 2>&1 || die "cargo is not installed (GitHub-hosted runners have it; elsewhere install Rust with rustup)"
   local source=(--path "$ACTION_PATH")
@@ -109,7 +120,7 @@ install_binaries() {
   [ -z "${INPUT_VERSION:-}" ] || what="at $INPUT_VERSION"
   echo "::group::cargo install Migration Gate $what"
   # --force: a self-hosted runner may hold binaries of another version in the same folder.
-  cargo install --locked --force --bins "${source[@]}" || die "cargo install failed (see the log above)"
+  cargo install --locked --force --bins "${features[@]}" "${source[@]}" || die "cargo install failed (see the log above)"
   echo "::endgroup::"
 }
 
