@@ -66,6 +66,15 @@ fn decode<T>(
     rows.iter().map(|row| f(row).map_err(q(kind))).collect()
 }
 
+/// [`decode`] for rows that give each object its name: one map of the kind.
+fn by_name<T>(
+    rows: Vec<PgRow>,
+    kind: &'static str,
+    f: impl Fn(&PgRow) -> Result<(String, T), sqlx::Error>,
+) -> Result<ByName<T>, SchemaError> {
+    Ok(decode(rows, kind, f)?.into_iter().collect())
+}
+
 fn qualified(row: &PgRow) -> Result<String, sqlx::Error> {
     let schema: String = row.try_get(0)?;
     let name: String = row.try_get(1)?;
@@ -79,12 +88,13 @@ fn normalise_definition(text: &str) -> String {
 }
 
 fn schemas(rows: Vec<PgRow>) -> Result<ByName<SchemaObject>, SchemaError> {
-    let names = decode(rows, "schemas", |row| row.try_get::<String, _>(0))?;
-    Ok(names.into_iter().map(|n| (n, SchemaObject {})).collect())
+    by_name(rows, "schemas", |row| {
+        Ok((row.try_get(0)?, SchemaObject {}))
+    })
 }
 
 fn extensions(rows: Vec<PgRow>) -> Result<ByName<Extension>, SchemaError> {
-    let all = decode(rows, "extensions", |row| {
+    by_name(rows, "extensions", |row| {
         Ok((
             row.try_get::<String, _>(0)?,
             Extension {
@@ -92,14 +102,13 @@ fn extensions(rows: Vec<PgRow>) -> Result<ByName<Extension>, SchemaError> {
                 version: row.try_get(2)?,
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 /// Tables without their columns and constraints; [`add_columns`] and [`add_constraints`] fill
 /// them in.
 fn tables(rows: Vec<PgRow>) -> Result<ByName<Table>, SchemaError> {
-    let all = decode(rows, "tables", |row| {
+    by_name(rows, "tables", |row| {
         let kind: String = row.try_get(2)?;
         Ok((
             qualified(row)?,
@@ -117,8 +126,7 @@ fn tables(rows: Vec<PgRow>) -> Result<ByName<Table>, SchemaError> {
                 constraints: BTreeMap::new(),
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 fn add_columns(tables: &mut ByName<Table>, rows: Vec<PgRow>) -> Result<(), SchemaError> {
@@ -189,7 +197,7 @@ fn add_constraints(tables: &mut ByName<Table>, rows: Vec<PgRow>) -> Result<(), S
 }
 
 fn views(rows: Vec<PgRow>) -> Result<ByName<View>, SchemaError> {
-    let all = decode(rows, "views", |row| {
+    by_name(rows, "views", |row| {
         let kind: String = row.try_get(2)?;
         Ok((
             qualified(row)?,
@@ -203,12 +211,11 @@ fn views(rows: Vec<PgRow>) -> Result<ByName<View>, SchemaError> {
                 definition: normalise_definition(&row.try_get::<String, _>(3)?),
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 fn indexes(rows: Vec<PgRow>) -> Result<ByName<Index>, SchemaError> {
-    let all = decode(rows, "indexes", |row| {
+    by_name(rows, "indexes", |row| {
         Ok((
             qualified(row)?,
             Index {
@@ -217,12 +224,11 @@ fn indexes(rows: Vec<PgRow>) -> Result<ByName<Index>, SchemaError> {
                 constraint: row.try_get(4)?,
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 fn sequences(rows: Vec<PgRow>) -> Result<ByName<Sequence>, SchemaError> {
-    let all = decode(rows, "sequences", |row| {
+    by_name(rows, "sequences", |row| {
         Ok((
             qualified(row)?,
             Sequence {
@@ -236,25 +242,23 @@ fn sequences(rows: Vec<PgRow>) -> Result<ByName<Sequence>, SchemaError> {
                 owned_by: row.try_get(9)?,
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 fn enums(rows: Vec<PgRow>) -> Result<ByName<Enum>, SchemaError> {
-    let all = decode(rows, "enums", |row| {
+    by_name(rows, "enums", |row| {
         Ok((
             qualified(row)?,
             Enum {
                 labels: row.try_get(2)?,
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 /// Domains without their checks; [`add_domain_checks`] fills them in.
 fn domains(rows: Vec<PgRow>) -> Result<ByName<Domain>, SchemaError> {
-    let all = decode(rows, "domains", |row| {
+    by_name(rows, "domains", |row| {
         Ok((
             qualified(row)?,
             Domain {
@@ -265,8 +269,7 @@ fn domains(rows: Vec<PgRow>) -> Result<ByName<Domain>, SchemaError> {
                 checks: BTreeMap::new(),
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 fn add_domain_checks(domains: &mut ByName<Domain>, rows: Vec<PgRow>) -> Result<(), SchemaError> {
@@ -287,7 +290,7 @@ fn add_domain_checks(domains: &mut ByName<Domain>, rows: Vec<PgRow>) -> Result<(
 
 /// Keyed by `schema.name(identity arguments)`: overloads are different functions.
 fn functions(rows: Vec<PgRow>) -> Result<ByName<Function>, SchemaError> {
-    let all = decode(rows, "functions", |row| {
+    by_name(rows, "functions", |row| {
         let args: String = row.try_get(2)?;
         let kind: String = row.try_get(3)?;
         let def: Option<String> = row.try_get(6)?;
@@ -306,13 +309,12 @@ fn functions(rows: Vec<PgRow>) -> Result<ByName<Function>, SchemaError> {
                 definition: def.as_deref().map(normalise_definition),
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
 
 /// Keyed by `schema.table.trigger`: trigger names are unique per table only.
 fn triggers(rows: Vec<PgRow>) -> Result<ByName<Trigger>, SchemaError> {
-    let all = decode(rows, "triggers", |row| {
+    by_name(rows, "triggers", |row| {
         let table = qualified(row)?;
         let name: String = row.try_get(2)?;
         let enabled: String = row.try_get(4)?;
@@ -329,6 +331,5 @@ fn triggers(rows: Vec<PgRow>) -> Result<ByName<Trigger>, SchemaError> {
                 },
             },
         ))
-    })?;
-    Ok(all.into_iter().collect())
+    })
 }
