@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::NaiveDate;
-use gate_policy::{Policy, Script, ScriptStatus};
+use gate_policy::{Governance, Policy, Script, ScriptStatus};
 use gate_report::Finding;
 use sha2::{Digest, Sha256};
 
@@ -404,105 +404,137 @@ type A010 = (
     HashSet<(String, git2::Oid)>,
 );
 
-// TODO(issue 13): over clippy.toml's too-many-lines-threshold; split it, do not add to it.
-#[allow(clippy::too_many_lines)]
+/// A010 in three steps: the approval must be in HEAD's policy.toml, some commit must set it,
+/// and that commit must carry the approver's trailer (committed by them, signed if required).
 fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<A010, CheckError> {
-    let gov = &policy.governance;
-    let mut out = Vec::new();
-    let mut reported = HashSet::new();
+    let rule = A010Rule {
+        gov: &policy.governance,
+        ctx,
+    };
     let approved: Vec<&Script> = policy
         .emergency
         .scripts
         .iter()
         .filter(|s| s.status == ScriptStatus::Active && field(s, "approved-by").is_some())
         .collect();
-    let at = |s: &Script, f: Finding| f.at(ctx.policy_rel.clone()).line(s.line);
-    let trailer_help = |by: &str| {
-        format!(
-            "{by} commits the approval (the entry's sha256 and approved-by) with the trailer `{}: {by}` in the last paragraph of the message",
-            gov.trailer
-        )
+    let mut out = Vec::new();
+    let mut reported = HashSet::new();
+    let Some(head_pins) = rule.head_pins() else {
+        out.extend(approved.iter().map(|s| rule.uncommitted_policy(s)));
+        return Ok((out, None, reported));
     };
-    // What HEAD has: an approval that only exists in the working tree is not recorded.
-    let head_pins = ctx
-        .repo
-        .head()
-        .and_then(|h| h.peel_to_tree())
-        .ok()
-        .and_then(|t| {
-            let e = t.get_path(Path::new(&ctx.policy_rel)).ok()?;
-            let blob = ctx.repo.find_blob(e.id()).ok()?;
-            Some(history::pins_of(&String::from_utf8_lossy(blob.content())))
-        });
     let mut targets = HashMap::new();
     for s in &approved {
-        let pin = Pin {
-            sha256: s.sha256.clone(),
-            approved_by: s.approved_by.clone(),
-        };
-        let by = s.approved_by.clone().unwrap_or_default();
-        match &head_pins {
-            None => out.push(at(
-                s,
-                Finding::new(
-                    "A010",
-                    format!(
-                        "the approval of `{}` is not recorded in git: {} is not committed",
-                        s.path, ctx.policy_rel
-                    ),
-                )
-                .help(trailer_help(&by)),
-            )),
-            Some(h) if h.get(&s.path) != Some(&pin) => out.push(at(
-                s,
-                Finding::new(
-                    "A010",
-                    format!(
-                        "the approval of `{}` (sha256/approved-by) is not committed yet: HEAD's {} has other values",
-                        s.path, ctx.policy_rel
-                    ),
-                )
-                .help(trailer_help(&by)),
-            )),
-            Some(_) => {
+        match rule.uncommitted_pin(s, &head_pins) {
+            Ok(pin) => {
                 targets.insert(s.path.clone(), pin);
             }
+            Err(finding) => out.push(finding),
         }
-    }
-    if head_pins.is_none() {
-        return Ok((out, None, reported));
     }
     // The same walk records the lockfile on the first-parent line for G005.
     let lock = policy.migrations.lockfile.trim_start_matches("./");
     let walk = history::walk(ctx.repo, &ctx.policy_rel, &targets, true, Some(lock))?;
-    let setters = &walk.setters;
     for s in approved {
-        let Some(setter) = setters.get(&s.path) else {
+        let Some(setter) = walk.setters.get(&s.path) else {
             continue;
         };
-        let by = s.approved_by.clone().unwrap_or_default();
         let Some(setter) = setter else {
-            out.push(at(
+            out.push(rule.finding(
                 s,
-                Finding::new(
-                    "A010",
-                    format!(
-                        "no commit in the history of {} sets the approval of `{}`",
-                        ctx.policy_rel, s.path
-                    ),
-                )
-                .help(trailer_help(&by)),
+                format!(
+                    "no commit in the history of {} sets the approval of `{}`",
+                    ctx.policy_rel, s.path
+                ),
             ));
             continue;
         };
+        if let Some(finding) = rule.setter_commit(s, setter.commit)? {
+            out.push(finding);
+            reported.insert((s.path.trim_start_matches("./").to_string(), setter.commit));
+        }
+    }
+    Ok((out, Some(walk), reported))
+}
+
+/// What every A010 finding needs: the trailer to ask for and where the entry is.
+struct A010Rule<'a> {
+    gov: &'a Governance,
+    ctx: &'a Context<'a>,
+}
+
+impl A010Rule<'_> {
+    /// A finding at the entry's line, with the help that says how to record the approval.
+    fn finding(&self, s: &Script, message: String) -> Finding {
+        let by = s.approved_by.clone().unwrap_or_default();
+        self.at(
+            s,
+            Finding::new("A010", message).help(self.trailer_help(&by)),
+        )
+    }
+
+    fn at(&self, s: &Script, f: Finding) -> Finding {
+        f.at(self.ctx.policy_rel.clone()).line(s.line)
+    }
+
+    fn trailer_help(&self, by: &str) -> String {
+        format!(
+            "{by} commits the approval (the entry's sha256 and approved-by) with the trailer `{}: {by}` in the last paragraph of the message",
+            self.gov.trailer
+        )
+    }
+
+    /// What HEAD has: an approval that only exists in the working tree is not recorded.
+    fn head_pins(&self) -> Option<history::Pins> {
+        let ctx = self.ctx;
+        let tree = ctx.repo.head().and_then(|h| h.peel_to_tree()).ok()?;
+        let e = tree.get_path(Path::new(&ctx.policy_rel)).ok()?;
+        let blob = ctx.repo.find_blob(e.id()).ok()?;
+        Some(history::pins_of(&String::from_utf8_lossy(blob.content())))
+    }
+
+    fn uncommitted_policy(&self, s: &Script) -> Finding {
+        self.finding(
+            s,
+            format!(
+                "the approval of `{}` is not recorded in git: {} is not committed",
+                s.path, self.ctx.policy_rel
+            ),
+        )
+    }
+
+    /// The entry's pin when HEAD has the same one (the walk then looks for who set it), or
+    /// the finding that it is not committed yet.
+    fn uncommitted_pin(&self, s: &Script, head_pins: &history::Pins) -> Result<Pin, Finding> {
+        let pin = Pin {
+            sha256: s.sha256.clone(),
+            approved_by: s.approved_by.clone(),
+        };
+        if head_pins.get(&s.path) == Some(&pin) {
+            return Ok(pin);
+        }
+        Err(self.finding(
+            s,
+            format!(
+                "the approval of `{}` (sha256/approved-by) is not committed yet: HEAD's {} has other values",
+                s.path, self.ctx.policy_rel
+            ),
+        ))
+    }
+
+    /// The commit that set the approval: it must name the approver in the trailer, be
+    /// committed by them, and be signed when governance.require-signed is on.
+    fn setter_commit(&self, s: &Script, oid: git2::Oid) -> Result<Option<Finding>, CheckError> {
+        let (gov, ctx) = (self.gov, self.ctx);
         let commit = ctx
             .repo
-            .find_commit(setter.commit)
+            .find_commit(oid)
             .map_err(|source| HistoryError::Git {
                 policy: ctx.policy_rel.clone(),
                 source,
             })?;
-        let short = &setter.commit.to_string()[..12];
+        let by = s.approved_by.clone().unwrap_or_default();
+        let short = &oid.to_string()[..12];
         let subject =
             String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).to_string();
         let trailers = history::trailers(&String::from_utf8_lossy(commit.message_bytes()));
@@ -512,38 +544,31 @@ fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<A010, CheckError> {
             .map(|(_, v)| history::trailer_email(v))
             .collect();
         let committer = String::from_utf8_lossy(commit.committer().email_bytes()).to_string();
-        let before = out.len();
         if !named.iter().any(|n| eq_email(n, &by)) {
             let what = if named.is_empty() {
                 format!("has no `{}:` trailer", gov.trailer)
             } else {
                 format!("has `{}: {}`, not {by}", gov.trailer, named.join(", "))
             };
-            out.push(at(
+            return Ok(Some(self.finding(
                 s,
-                Finding::new(
-                    "A010",
-                    format!(
-                        "commit {short} (\"{subject}\") set the approval of `{}` but {what}",
-                        s.path
-                    ),
-                )
-                .help(trailer_help(&by)),
-            ));
-        } else if !eq_email(&committer, &by) {
-            out.push(at(
+                format!(
+                    "commit {short} (\"{subject}\") set the approval of `{}` but {what}",
+                    s.path
+                ),
+            )));
+        }
+        if !eq_email(&committer, &by) {
+            return Ok(Some(self.finding(
                 s,
-                Finding::new(
-                    "A010",
-                    format!(
-                        "commit {short} (\"{subject}\") carries `{}: {by}` for `{}` but was committed by {committer}, not by the approver",
-                        gov.trailer, s.path
-                    ),
-                )
-                .help(trailer_help(&by)),
-            ));
-        } else if gov.require_signed && ctx.repo.extract_signature(&setter.commit, None).is_err() {
-            out.push(at(
+                format!(
+                    "commit {short} (\"{subject}\") carries `{}: {by}` for `{}` but was committed by {committer}, not by the approver",
+                    gov.trailer, s.path
+                ),
+            )));
+        }
+        if gov.require_signed && ctx.repo.extract_signature(&oid, None).is_err() {
+            return Ok(Some(self.at(
                 s,
                 Finding::new(
                     "A010",
@@ -555,11 +580,8 @@ fn a010(policy: &Policy, ctx: &Context<'_>) -> Result<A010, CheckError> {
                 .help(format!(
                     "{by} re-commits the approval signed (`git commit -S`); verification of the signature belongs to the platform or `git verify-commit`"
                 )),
-            ));
+            )));
         }
-        if out.len() > before {
-            reported.insert((s.path.trim_start_matches("./").to_string(), setter.commit));
-        }
+        Ok(None)
     }
-    Ok((out, Some(walk), reported))
 }

@@ -1,7 +1,8 @@
 //! SQL migration folders: file-name conventions of golang-migrate, flyway, sqlx, dbmate, and
 //! plain lexical order.
 
-use std::cmp::Ordering;
+mod naming;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -11,23 +12,8 @@ use gate_report::Finding;
 use regex::Regex;
 
 use crate::graph::{ChainKind, Revision, RevisionGraph, SqlMigration};
+use naming::{FLYWAY_R, VersionKey, recorded_version, versioned};
 
-// golang-migrate's own pattern (`source/parse.go`): `^([0-9]+)_(.*)\.(down|up)\.(.*)$`.
-static GOLANG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^([0-9]+)_(.*)\.(down|up)\.sql$").expect("static regex"));
-// Flyway: V<version>__<desc>.sql, U<version>__<desc>.sql (undo), R__<desc>.sql (repeatable);
-// version parts separated by `.` or `_`.
-static FLYWAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([VU])([0-9]+(?:[._][0-9]+)*)__(.*)\.sql$").expect("static regex")
-});
-static FLYWAY_R: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^R__(.*)\.sql$").expect("static regex"));
-// sqlx: `<VERSION>_<DESCRIPTION>.sql`, or reversible `.up.sql` / `.down.sql`.
-static SQLX: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^([0-9]+)_(.*?)(?:\.(up|down))?\.sql$").expect("static regex"));
-// dbmate: any `.sql` file whose name starts with digits; the version is the digits.
-static DBMATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^([0-9]+)(.*)\.sql$").expect("static regex"));
 // dbmate's block directives, exactly as `pkg/dbmate/migration.go` matches them.
 static DBMATE_UP: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)^--\s*migrate:up(\s*$|\s+\S+)").expect("static regex"));
@@ -41,44 +27,6 @@ static NO_TX: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
-
-/// A version key that compares numerically part by part (`1.2` < `1.10`, `1` == `1.0`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct VersionKey(Vec<u128>);
-
-impl VersionKey {
-    fn parse(v: &str) -> Self {
-        let mut parts: Vec<u128> = v
-            .split(['.', '_'])
-            .map(|p| {
-                // Versions longer than u128 are absurd; saturate rather than fail.
-                p.trim_start_matches('0').parse::<u128>().unwrap_or(
-                    if p.chars().all(|c| c == '0') {
-                        0
-                    } else {
-                        u128::MAX
-                    },
-                )
-            })
-            .collect();
-        while parts.len() > 1 && parts.last() == Some(&0) {
-            parts.pop();
-        }
-        VersionKey(parts)
-    }
-}
-
-impl Ord for VersionKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.cmp(&other.0)
-    }
-}
-
-impl PartialOrd for VersionKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
 
 fn no_transaction(naming: SqlNaming, text: &str) -> bool {
     // sqlx's own marker: the file's first line.
@@ -98,18 +46,6 @@ pub fn source_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The version as the tool records it (see [`SqlMigration::recorded_version`]).
-fn recorded_version(naming: SqlNaming, version: &str) -> String {
-    match naming {
-        // Both parse the digits as an integer; a number too large stays as written.
-        SqlNaming::GolangMigrate | SqlNaming::Sqlx => version
-            .parse::<u64>()
-            .map_or_else(|_| version.to_string(), |v| v.to_string()),
-        SqlNaming::Flyway => version.replace('_', "."),
-        SqlNaming::Dbmate | SqlNaming::Plain => version.to_string(),
-    }
-}
-
 #[derive(Debug, Default)]
 struct Slot {
     up: Vec<String>,
@@ -120,8 +56,6 @@ struct Slot {
 
 /// Build the graph of a SQL folder. `files` holds repository-relative paths (already limited
 /// to the migrations folder) and contents.
-// TODO(issue 13): over clippy.toml's too-many-lines-threshold; split it, do not add to it.
-#[allow(clippy::too_many_lines)]
 pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> RevisionGraph {
     let kind = match naming {
         SqlNaming::GolangMigrate => ChainKind::GolangMigrate,
@@ -130,87 +64,72 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
         SqlNaming::Dbmate => ChainKind::Dbmate,
         SqlNaming::Plain => ChainKind::Plain,
     };
+    let (slots, repeatable) = group(naming, files);
     let mut problems = Vec::new();
+    let mut revisions: Vec<Revision> = Vec::new();
+    for slot in slots {
+        let Some(up) = slot.up.first().cloned() else {
+            // A down/undo file without its up file: nothing to apply.
+            problems.extend(orphaned_downs(&slot));
+            continue;
+        };
+        problems.extend(duplicate_versions(&slot));
+        match migration(naming, slot, &up, files) {
+            Ok(m) => {
+                // Each migration's parent is the one before it: SQL chains are linear.
+                let parents = revisions.last().map(|r| r.id.clone()).into_iter().collect();
+                revisions.push(revision(m, parents));
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    let mut graph = RevisionGraph::new(kind, revisions);
+    graph.repeatable = repeatable;
+    graph.problems = problems;
+    graph
+}
+
+/// The files of the folder grouped into the migrations they make, in the order they apply,
+/// and Flyway's repeatables (which run after them, ordered by description).
+fn group(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> (Vec<Slot>, Vec<SqlMigration>) {
     let mut repeatable = Vec::new();
     // Version key -> the files that claim it.
     let mut slots: BTreeMap<Vec<u128>, Slot> = BTreeMap::new();
     // plain: file stem -> its up file and its optional `.down.sql`.
     let mut plain: BTreeMap<String, Slot> = BTreeMap::new();
-
     for path in files.keys() {
         let name = file_name(path);
         if !name.ends_with(".sql") {
             continue;
         }
-        let (version, desc, is_down) = match naming {
-            SqlNaming::GolangMigrate => match GOLANG.captures(name) {
-                Some(c) => (c[1].to_string(), c[2].to_string(), &c[3] == "down"),
-                None => continue,
-            },
-            SqlNaming::Sqlx => match SQLX.captures(name) {
-                Some(c) => (
-                    c[1].to_string(),
-                    c[2].to_string(),
-                    c.get(3).is_some_and(|m| m.as_str() == "down"),
-                ),
-                None => continue,
-            },
-            SqlNaming::Dbmate => match DBMATE.captures(name) {
-                Some(c) => (
-                    c[1].to_string(),
-                    c[2].trim_start_matches('_').to_string(),
-                    false,
-                ),
-                None => continue,
-            },
-            SqlNaming::Flyway => {
-                if let Some(c) = FLYWAY_R.captures(name) {
-                    let t = source_text(&files[path]);
-                    repeatable.push(SqlMigration {
-                        version: String::new(),
-                        recorded_version: String::new(),
-                        description: c[1].to_string(),
-                        up: path.clone(),
-                        down: None,
-                        up_sql: None,
-                        down_sql: None,
-                        up_sql_at: 0,
-                        down_sql_at: 0,
-                        no_transaction: no_transaction(naming, &t),
-                        down_no_transaction: false,
-                    });
-                    continue;
-                }
-                match FLYWAY.captures(name) {
-                    Some(c) => (c[2].to_string(), c[3].to_string(), &c[1] == "U"),
-                    None => continue,
-                }
-            }
-            SqlNaming::Plain => {
-                // `x.sql` or `x.up.sql` upgrades; `x.down.sql` is its rollback, never a
-                // migration of its own.
-                let (stem, is_down) = match name.strip_suffix(".down.sql") {
-                    Some(stem) => (stem, true),
-                    None => (
-                        name.strip_suffix(".up.sql")
-                            .or_else(|| name.strip_suffix(".sql"))
-                            .unwrap_or(name),
-                        false,
-                    ),
-                };
-                let slot = plain.entry(stem.to_string()).or_default();
-                slot.version = stem.to_string();
-                slot.description = stem.to_string();
-                if is_down {
-                    slot.down.push(path.clone());
-                } else {
-                    slot.up.push(path.clone());
-                }
-                continue;
-            }
+        if naming == SqlNaming::Plain {
+            add_plain(&mut plain, name, path);
+            continue;
+        }
+        if naming == SqlNaming::Flyway
+            && let Some(c) = FLYWAY_R.captures(name)
+        {
+            let t = source_text(&files[path]);
+            repeatable.push(SqlMigration {
+                version: String::new(),
+                recorded_version: String::new(),
+                description: c[1].to_string(),
+                up: path.clone(),
+                down: None,
+                up_sql: None,
+                down_sql: None,
+                up_sql_at: 0,
+                down_sql_at: 0,
+                no_transaction: no_transaction(naming, &t),
+                down_no_transaction: false,
+            });
+            continue;
+        }
+        let Some((version, desc, is_down)) = versioned(naming, name) else {
+            continue;
         };
-        let key = VersionKey::parse(&version).0;
-        let slot = slots.entry(key).or_default();
+        let slot = slots.entry(VersionKey::parse(&version).0).or_default();
+        // The up file names the migration; a down file only until its up file is seen.
         if slot.version.is_empty() || !is_down {
             slot.version = version;
             slot.description = desc;
@@ -221,7 +140,6 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
             slot.up.push(path.clone());
         }
     }
-    // Flyway runs repeatables ordered by description.
     repeatable.sort_by(|a, b| a.description.cmp(&b.description));
     let ordered: Vec<Slot> = if naming == SqlNaming::Plain {
         // Lexical order of the up files' paths (byte order, as the folder listing sorts).
@@ -234,112 +152,140 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
     } else {
         slots.into_values().collect()
     };
+    (ordered, repeatable)
+}
 
-    let mut revisions: Vec<Revision> = Vec::new();
-    let mut prev: Option<String> = None;
-    for slot in ordered {
-        if slot.up.is_empty() {
-            // A down/undo file without its up file: nothing to apply.
-            for d in &slot.down {
-                problems.push(
-                    Finding::new(
-                        "C005",
-                        format!(
-                            "`{d}` is a down/undo migration for version {} but no up migration has that version",
-                            slot.version
-                        ),
-                    )
-                    .at(d.clone())
-                    .help("Add the matching up migration, or delete the orphaned down file."),
-                );
-            }
-            continue;
-        }
-        if slot.up.len() > 1 || slot.down.len() > 1 {
-            let all: Vec<&String> = slot.up.iter().chain(slot.down.iter()).collect();
-            for p in slot.up.iter().skip(1).chain(slot.down.iter().skip(1)) {
-                problems.push(
-                    Finding::new(
-                        "C001",
-                        format!(
-                            "version {} is used by more than one migration: {}",
-                            slot.version,
-                            all.iter()
-                                .map(|s| format!("`{s}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                    .at(p.clone())
-                    .line(1)
-                    .help("Renumber one of them to a version after the current last migration."),
-                );
-            }
-        }
-        // Only the first file of a duplicated version joins the chain (C001 names the rest).
-        let Some(up) = slot.up.first() else { continue };
-        let t = source_text(&files[up]);
-        let down = slot.down.first().cloned();
-        let down_no_transaction = down
-            .as_ref()
-            .is_some_and(|d| no_transaction(naming, &source_text(&files[d])));
-        let mut m = SqlMigration {
-            recorded_version: recorded_version(naming, &slot.version),
-            version: slot.version,
-            description: slot.description,
-            up: up.clone(),
-            down,
-            up_sql: None,
-            down_sql: None,
-            up_sql_at: 0,
-            down_sql_at: 0,
-            no_transaction: no_transaction(naming, &t),
-            down_no_transaction,
-        };
-        if kind == ChainKind::Dbmate {
-            match dbmate_sections(&t) {
-                Ok((u, d)) => {
-                    m.down = Some(up.clone());
-                    // Comments before the up block belong to it (a `gate:no-transaction` there
-                    // counts); each block has its own `transaction:false`.
-                    m.no_transaction = no_transaction(naming, &t[..u.end]);
-                    m.down_no_transaction = no_transaction(naming, &t[d.clone()]);
-                    m.up_sql_at = u.start;
-                    m.down_sql_at = d.start;
-                    m.up_sql = Some(t[u].to_string());
-                    m.down_sql = Some(t[d].to_string());
-                }
-                Err((line, msg)) => {
-                    problems.push(
-                        Finding::new("C005", format!("`{up}`: {msg}"))
-                            .at(up.clone())
-                            .line(line)
-                            .help("Start the file with `-- migrate:up`, and put `-- migrate:down` after it, as dbmate requires."),
-                    );
-                    continue;
-                }
-            }
-        }
-        let id = m.version.clone();
-        revisions.push(Revision {
-            id: id.clone(),
-            parents: prev.iter().cloned().collect(),
-            depends_on: Vec::new(),
-            depends_on_symbolic: Vec::new(),
-            branch_labels: Vec::new(),
-            path: m.up.clone(),
-            line: 1,
-            parents_line: None,
-            depends_on_line: None,
-            branch_labels_line: None,
-            sql: Some(m),
-        });
-        prev = Some(id);
+/// `x.sql` or `x.up.sql` upgrades; `x.down.sql` is its rollback, never a migration of its own.
+fn add_plain(plain: &mut BTreeMap<String, Slot>, name: &str, path: &str) {
+    let (stem, is_down) = match name.strip_suffix(".down.sql") {
+        Some(stem) => (stem, true),
+        None => (
+            name.strip_suffix(".up.sql")
+                .or_else(|| name.strip_suffix(".sql"))
+                .unwrap_or(name),
+            false,
+        ),
+    };
+    let slot = plain.entry(stem.to_string()).or_default();
+    slot.version = stem.to_string();
+    slot.description = stem.to_string();
+    if is_down {
+        slot.down.push(path.to_string());
+    } else {
+        slot.up.push(path.to_string());
     }
-    let mut graph = RevisionGraph::new(kind, revisions);
-    graph.repeatable = repeatable;
-    graph.problems = problems;
-    graph
+}
+
+/// C005 for each down/undo file of a version that has no up file.
+fn orphaned_downs(slot: &Slot) -> Vec<Finding> {
+    slot.down
+        .iter()
+        .map(|d| {
+            Finding::new(
+                "C005",
+                format!(
+                    "`{d}` is a down/undo migration for version {} but no up migration has that version",
+                    slot.version
+                ),
+            )
+            .at(d.clone())
+            .help("Add the matching up migration, or delete the orphaned down file.")
+        })
+        .collect()
+}
+
+/// C001 for every file of a version after the first up and the first down file.
+fn duplicate_versions(slot: &Slot) -> Vec<Finding> {
+    if slot.up.len() <= 1 && slot.down.len() <= 1 {
+        return Vec::new();
+    }
+    let all: Vec<&String> = slot.up.iter().chain(slot.down.iter()).collect();
+    slot.up
+        .iter()
+        .skip(1)
+        .chain(slot.down.iter().skip(1))
+        .map(|p| {
+            Finding::new(
+                "C001",
+                format!(
+                    "version {} is used by more than one migration: {}",
+                    slot.version,
+                    all.iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .at(p.clone())
+            .line(1)
+            .help("Renumber one of them to a version after the current last migration.")
+        })
+        .collect()
+}
+
+/// The migration a version makes from its first up file (C001 names the others) and its first
+/// down file. A dbmate file that breaks dbmate's rules makes none: that is C005.
+fn migration(
+    naming: SqlNaming,
+    slot: Slot,
+    up: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<SqlMigration, Finding> {
+    let t = source_text(&files[up]);
+    let down = slot.down.first().cloned();
+    let down_no_transaction = down
+        .as_ref()
+        .is_some_and(|d| no_transaction(naming, &source_text(&files[d])));
+    let mut m = SqlMigration {
+        recorded_version: recorded_version(naming, &slot.version),
+        version: slot.version,
+        description: slot.description,
+        up: up.to_string(),
+        down,
+        up_sql: None,
+        down_sql: None,
+        up_sql_at: 0,
+        down_sql_at: 0,
+        no_transaction: no_transaction(naming, &t),
+        down_no_transaction,
+    };
+    if naming != SqlNaming::Dbmate {
+        return Ok(m);
+    }
+    match dbmate_sections(&t) {
+        Ok((u, d)) => {
+            m.down = Some(up.to_string());
+            // Comments before the up block belong to it (a `gate:no-transaction` there
+            // counts); each block has its own `transaction:false`.
+            m.no_transaction = no_transaction(naming, &t[..u.end]);
+            m.down_no_transaction = no_transaction(naming, &t[d.clone()]);
+            m.up_sql_at = u.start;
+            m.down_sql_at = d.start;
+            m.up_sql = Some(t[u].to_string());
+            m.down_sql = Some(t[d].to_string());
+            Ok(m)
+        }
+        Err((line, msg)) => Err(Finding::new("C005", format!("`{up}`: {msg}"))
+            .at(up.to_string())
+            .line(line)
+            .help("Start the file with `-- migrate:up`, and put `-- migrate:down` after it, as dbmate requires.")),
+    }
+}
+
+fn revision(m: SqlMigration, parents: Vec<String>) -> Revision {
+    Revision {
+        id: m.version.clone(),
+        parents,
+        depends_on: Vec::new(),
+        depends_on_symbolic: Vec::new(),
+        branch_labels: Vec::new(),
+        path: m.up.clone(),
+        line: 1,
+        parents_line: None,
+        depends_on_line: None,
+        branch_labels_line: None,
+        sql: Some(m),
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> u32 {
