@@ -134,11 +134,17 @@ mod tests {
     #[test]
     fn keys_are_at_the_grain_of_the_difference() {
         assert_eq!(
-            difference_key(&d("table public.users", "column nickname only in reference")),
+            difference_key(&d(
+                "table public.users",
+                "column nickname only in reference"
+            )),
             "table public.users column nickname"
         );
         assert_eq!(
-            difference_key(&d("column public.users.email", "type text in a, integer in b")),
+            difference_key(&d(
+                "column public.users.email",
+                "type text in a, integer in b"
+            )),
             "table public.users column email"
         );
         assert_eq!(

@@ -74,7 +74,9 @@ impl Step {
 /// The path cannot be built from what it was given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
-    #[error("emergency script {fix}: applied-after = \"{revision}\" names no revision of the chain")]
+    #[error(
+        "emergency script {fix}: applied-after = \"{revision}\" names no revision of the chain"
+    )]
     UnknownRevision { fix: String, revision: String },
     #[error("revision {revision} ({file}) names parent {parent}, which is not in the chain")]
     MissingParent {
@@ -222,7 +224,10 @@ mod tests {
     #[test]
     fn fixes_run_after_their_revision_and_before_the_next_migration() {
         let chain = [rev("a", &[]), rev("b", &["a"]), rev("c", &["b"])];
-        let fixes = [fix("fix_b.sql", Some("b"), None), fix("fix_a.sql", Some("a"), None)];
+        let fixes = [
+            fix("fix_b.sql", Some("b"), None),
+            fix("fix_a.sql", Some("a"), None),
+        ];
         let p = ProductionPath::build(&chain, &fixes).unwrap();
         assert_eq!(
             names(&p),
@@ -272,7 +277,10 @@ mod tests {
     #[test]
     fn a_fix_without_applied_after_runs_after_the_head() {
         let chain = [rev("a", &[]), rev("b", &["a"])];
-        let fixes = [fix("now.sql", None, None), fix("blank.sql", Some("  "), None)];
+        let fixes = [
+            fix("now.sql", None, None),
+            fix("blank.sql", Some("  "), None),
+        ];
         let p = ProductionPath::build(&chain, &fixes).unwrap();
         assert_eq!(
             names(&p),
