@@ -399,8 +399,9 @@ async fn run_fix(
             script.path
         ))
     })?;
-    let installed = capture::install(&db.db.url).await;
+    // Read before the capture is installed: its own schema is no change of the fix.
     let before = ctx.capture(db).await?;
+    let installed = capture::install(&db.db.url).await;
     let applied = fixes::apply(ctx, script, db, &work).await?;
     let captured = match installed {
         Err(why) => Captured::Unavailable(why),
@@ -495,7 +496,8 @@ fn path_section(steps: &[StepRun]) -> Section {
                 .iter()
                 .map(|c| format!("{} {}", c.tag, c.identity))
                 .collect();
-            let query = st.query.replace('\n', " ");
+            // One line for text and Markdown; the JSON keeps the exact text.
+            let query = st.query.split_whitespace().collect::<Vec<_>>().join(" ");
             text.push_str(&format!("       sql: {query}  -- {}\n", did.join(", ")));
             md.push_str(&format!(
                 "| | | captured | `{}` ({}) |\n",
