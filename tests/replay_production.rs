@@ -14,7 +14,7 @@ const R1: &str = "aaaa00000001";
 const R2: &str = "aaaa00000002";
 const R3: &str = "aaaa00000003";
 const FIX: &str = "fixes/emergency_audit.sql";
-const FIX_SQL: &str = "CREATE TABLE audit_log (id serial PRIMARY KEY, note text);\nCREATE INDEX ix_users_email ON users (email);\n";
+const FIX_SQL: &str = "CREATE TABLE audit_log (id serial PRIMARY KEY, note text);\nCREATE INDEX ix_users_email ON users (email);\nINSERT INTO users (email) VALUES ('ops@example.com');\n";
 
 /// A repository with a three-revision Alembic chain (users; audit_log; orders) and one
 /// registered fix that production ran after the first revision: it created audit_log, so
@@ -258,9 +258,17 @@ fn a_fix_that_breaks_a_later_migration_is_f003_and_the_path_goes_on() {
     for expected in [
         "CREATE TABLE public.audit_log",
         "CREATE INDEX public.ix_users_email",
+        "INSERT public.users",
     ] {
         assert!(seen.iter().any(|s| s == expected), "{seen:?}");
     }
+    assert!(
+        captured.iter().any(|s| s["query"]
+            .as_str()
+            .unwrap()
+            .starts_with("INSERT INTO users (email) VALUES ('ops@example.com')")),
+        "{captured:?}"
+    );
     assert!(
         captured[0]["query"]
             .as_str()
@@ -278,7 +286,11 @@ fn a_fix_that_breaks_a_later_migration_is_f003_and_the_path_goes_on() {
         assert!(snapshot["tables"][table].is_object(), "{table} missing");
     }
     assert!(snapshot["indexes"]["public.ix_users_email"].is_object());
-    assert!(snapshot["schemas"]["gate_capture"].is_null(), "{}", snapshot["schemas"]);
+    assert!(
+        snapshot["schemas"]["gate_capture"].is_null(),
+        "{}",
+        snapshot["schemas"]
+    );
     let by_hand = Database::new("path");
     production_by_hand(repo.path(), &by_hand);
     assert_eq!(

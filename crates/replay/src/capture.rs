@@ -8,9 +8,11 @@
 //! records `current_query()` (the exact text the client sent) with each object
 //! `pg_event_trigger_ddl_commands()` / `pg_event_trigger_dropped_objects()` reports, so a
 //! statement inside a transaction the fix rolled back is gone with it: only what really took
-//! effect is listed. Limits, said where they show: creating an event trigger needs a
-//! superuser (elsewhere the capture is reported as unavailable, never guessed), and data
-//! statements (INSERT/UPDATE/DELETE) fire no event trigger, so they are not captured yet.
+//! effect is listed. Data statements fire no event trigger: a statement-level trigger on every
+//! table that exists before the fix records them (`INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`
+//! with the table), with the same `current_query()`; rows written into a table the fix itself
+//! creates are not seen (its `CREATE TABLE` is). Creating an event trigger needs a superuser:
+//! elsewhere the capture is reported as unavailable, never guessed.
 //!
 //! Everything lives in the schema `gate_capture`, installed just before the fix and dropped
 //! (triggers first) right after it, so no snapshot of the path ever sees it.
@@ -50,11 +52,31 @@ BEGIN
     END LOOP;
 END
 $gate$;
+CREATE FUNCTION gate_capture.on_dml() RETURNS trigger LANGUAGE plpgsql AS $gate$
+BEGIN
+    INSERT INTO gate_capture.statements (query, command_tag, object_type, object_identity)
+    VALUES (current_query(), TG_OP, 'table data', format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME));
+    RETURN NULL;
+END
+$gate$;
+DO $gate$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+               AND n.nspname NOT IN ('information_schema', 'gate_capture') AND n.nspname !~ '^pg_'
+    LOOP
+        EXECUTE format('CREATE TRIGGER gate_capture_dml AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION gate_capture.on_dml()', r.nspname, r.relname);
+    END LOOP;
+END
+$gate$;
 CREATE EVENT TRIGGER gate_capture_ddl ON ddl_command_end EXECUTE FUNCTION gate_capture.on_ddl();
 CREATE EVENT TRIGGER gate_capture_drop ON sql_drop EXECUTE FUNCTION gate_capture.on_drop();
 "#;
 
-// Triggers first, so dropping the schema is not itself recorded (or blocked).
+// Event triggers first, so dropping the schema is not itself recorded; CASCADE takes the
+// statement triggers on the tables with their function.
 const REMOVE: &str = "DROP EVENT TRIGGER IF EXISTS gate_capture_ddl; \
      DROP EVENT TRIGGER IF EXISTS gate_capture_drop; \
      DROP SCHEMA IF EXISTS gate_capture CASCADE;";
