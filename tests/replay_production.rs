@@ -365,3 +365,55 @@ fn a_manual_patch_nobody_registered_is_exactly_one_f007() {
         .expect("the index difference");
     assert_eq!(index["fixes"], serde_json::json!([FIX]));
 }
+
+/// A login role without superuser (it may create databases), dropped when the test ends.
+struct Role {
+    name: String,
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-X", "-q", "-d", &server_url(), "-c"])
+            .arg(format!("DROP ROLE IF EXISTS {}", self.name))
+            .output();
+    }
+}
+
+#[test]
+fn without_a_superuser_the_capture_says_it_is_unavailable_and_the_path_still_runs() {
+    let repo = repo();
+    let role = Role {
+        name: format!("gate_prodtest_plain_{}", std::process::id()),
+    };
+    psql(
+        &server_url(),
+        &format!("CREATE ROLE {} LOGIN CREATEDB", role.name),
+    );
+    let base = server_url();
+    let (scheme, rest) = base.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    let url = format!("{scheme}://{}@{host}", role.name);
+    let run = replay(
+        repo.path(),
+        &[
+            "production",
+            "--backend",
+            "url",
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(run.codes(), vec!["F003"], "{}", run.stdout);
+    let json = run.json();
+    let steps = &json["sections"][0]["data"]["steps"];
+    assert_eq!(steps[1]["kind"], "fix");
+    assert!(steps[1]["captured"].is_null(), "{}", steps[1]);
+    let why = steps[1]["capture_unavailable"].as_str().unwrap();
+    assert!(why.contains("permission denied"), "{why}");
+    // Nothing of the capture is left behind for the fix or the schema to see.
+    assert_eq!(steps[1]["result"], "applied: 4 schema change(s)");
+}
