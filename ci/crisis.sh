@@ -78,6 +78,12 @@ GIT_COMMITTER_NAME="Lee Lead" GIT_COMMITTER_EMAIL="lead@example.com" \
   -m "Approved-by: lead@example.com"
 gate gate-replay
 
+# 5b. The production path: every fix where production ran it, interleaved with the
+#     migrations. Each migration a fix broke is F003 and the path goes on past it (stamped,
+#     as production did), so production's schema is known: written to
+#     production-schema.json, with the statements each fix really ran in the report.
+gate gate-replay production --snapshot-out "$WORK/production-schema.json"
+
 # 6. What reviewers read in the pull request.
 gate gate-approve report --format markdown
 

@@ -24,7 +24,7 @@ use crate::runner::process::{Finished, run_streaming};
 use crate::workcopy::WorkCopy;
 
 /// The registry entries the replay verifies: with `run` or `sql`, and not retired.
-fn verifiable(settings: &Settings) -> impl Iterator<Item = &Script> {
+pub(crate) fn verifiable(settings: &Settings) -> impl Iterator<Item = &Script> {
     settings
         .policy
         .emergency
@@ -307,14 +307,14 @@ async fn migrated(ctx: &Ctx<'_>, script: &Script) -> Result<Result<Scratch, Stri
 }
 
 /// How one application of the fix went.
-enum Applied {
+pub(crate) enum Applied {
     Ok,
     /// It failed; the text says why in one line.
     Failed(String),
 }
 
 /// Apply `script` (its `run` command with `args`, or its `sql` file) to `db`, inside `work`.
-async fn apply(
+pub(crate) async fn apply(
     ctx: &Ctx<'_>,
     script: &Script,
     db: &Scratch,

@@ -2,9 +2,11 @@
 //! trips, schema drift and registered emergency fixes.
 
 pub mod backend;
+mod capture;
 mod chain_cmd;
 pub mod child_env;
 mod fixes;
+mod production;
 mod progress;
 pub mod run;
 pub mod runner;
@@ -43,6 +45,10 @@ enum Command {
     Lock,
     /// Replay to head and write the schema to `replay.snapshot` (canonical JSON).
     Snapshot,
+    /// Replay the production path (every registered fix in production order, interleaved with
+    /// the migrations) and report its schema; `--reference-dump` attributes each difference
+    /// to a fix, or to none (F007).
+    Production(production::ProductionArgs),
     /// Start a database backend, print what it started, hold, clean up (tests, benchmarks).
     #[command(hide = true)]
     BackendSmoke(backend::smoke::SmokeArgs),
@@ -112,6 +118,10 @@ pub fn main() -> ExitCode {
         Some(Command::Chain) => chain_cmd::chain(&cli.common),
         Some(Command::Lock) => chain_cmd::lock(&cli.common),
         Some(Command::Snapshot) => run_replay(&cli, Mode::Snapshot),
+        Some(Command::Production(ref args)) => match settings(&cli) {
+            Ok(s) => production::run(&s, args, cli.common.format),
+            Err(e) => gate_cli::fail(&redact_anyhow(e)),
+        },
         Some(Command::BackendSmoke(ref args)) => backend::smoke::run(
             args,
             cli.replay.backend.map(Backend::from),

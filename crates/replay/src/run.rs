@@ -718,7 +718,7 @@ async fn roundtrip(
 }
 
 /// Restore a `pg_dump --schema-only` file with psql into a second scratch database.
-async fn restore_dump(ctx: &Ctx<'_>, dump: &Path) -> Result<Snapshot, ReplayError> {
+pub(crate) async fn restore_dump(ctx: &Ctx<'_>, dump: &Path) -> Result<Snapshot, ReplayError> {
     if !dump.is_file() {
         return Err(ReplayError::Config(format!(
             "--reference-dump {} does not exist",

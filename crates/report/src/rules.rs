@@ -214,6 +214,14 @@ pub static RULES: &[Rule] = &[
         fix: "Make the fix exit non-zero when it fails; if it only changes rows that a scratch database lacks, say so in its entry and verify it against data (replay.data).",
     },
     Rule {
+        code: "F007",
+        severity: E,
+        name: "unregistered-manual-patch",
+        what: "The production path (every registered fix replayed in production order between the migrations, `gate-replay production`) differs from production's `pg_dump --schema-only` (`--reference-dump`) in an object no registered fix touched: a manual patch nobody registered.",
+        why: "A change made by hand on production is in no migration and no registry entry: every new environment lacks it, and the next migration that meets it fails the way the crisis did.",
+        fix: "Find the script or session that made the change, register it (with `applied-after`) so the path replays it, or write a migration that makes the same change.",
+    },
+    Rule {
         code: "A001",
         severity: E,
         name: "missing-field",

@@ -93,6 +93,16 @@ impl AlembicRunner {
         self.run(db, &["upgrade", &to], deadline, on_applied).await
     }
 
+    pub async fn stamp(
+        &self,
+        db: &ChildEnv,
+        revision: &str,
+        deadline: Instant,
+    ) -> Result<RunOutcome, RunnerError> {
+        self.run(db, &["stamp", revision], deadline, &mut |_| {})
+            .await
+    }
+
     pub async fn downgrade_base(
         &self,
         db: &ChildEnv,

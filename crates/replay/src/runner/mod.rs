@@ -140,6 +140,24 @@ impl Runner {
         }
     }
 
+    /// Record `revision` as applied without running it (`alembic stamp`, the SQL tool's
+    /// bookkeeping row): the production path continues past a migration whose objects a fix
+    /// had already created, as production did. Not supported by the command runner.
+    pub async fn stamp(
+        &self,
+        db: &ChildEnv,
+        revision: &str,
+        deadline: Instant,
+    ) -> Result<RunOutcome, RunnerError> {
+        match self {
+            Runner::Alembic(r) => r.stamp(db, revision, deadline).await,
+            Runner::Sql(r) => r.stamp(db, revision).await,
+            Runner::Command(_) => Err(RunnerError::Config(
+                "migrations.kind = \"command\" cannot mark a single revision applied".into(),
+            )),
+        }
+    }
+
     /// Whether this chain can be downgraded at all (sql: every migration has a down file;
     /// command: `migrations.downgrade` is set; alembic: always, failures are R006).
     pub fn has_downgrade(&self) -> bool {

@@ -197,6 +197,33 @@ impl SqlRunner {
         Ok(outcome)
     }
 
+    /// Record `version` as applied without running it: the tool's bookkeeping row, and the
+    /// position this runner keeps for the database.
+    pub async fn stamp(&self, db: &ChildEnv, version: &str) -> Result<RunOutcome, RunnerError> {
+        let url = db.url();
+        let i = self
+            .migrations
+            .iter()
+            .position(|m| m.is(version))
+            .ok_or_else(|| RunnerError::Config(format!("no migration with version {version}")))?;
+        let mut conn = connect(url).await?;
+        self.ensure_bookkeeping(&mut conn).await?;
+        let mut outcome = RunOutcome::default();
+        if let Some(b) = self.bookkeeping_sql(&self.migrations[i], true, 0)
+            && let Err(e) = raw_sql(AssertSqlSafe(b)).execute(&mut conn).await
+        {
+            outcome.failure = Some(Failure {
+                revision: Some(label(&self.migrations[i])),
+                message: format!("cannot record the revision as applied: {e}"),
+                ..Failure::default()
+            });
+        } else {
+            self.set_position(url, i + 1);
+        }
+        let _ = conn.close().await;
+        Ok(outcome)
+    }
+
     pub async fn downgrade_base(
         &self,
         db: &ChildEnv,
