@@ -236,7 +236,7 @@ impl ConnParts {
         let u = url::Url::parse(url).map_err(|e| {
             ReplayError::Environment(format!(
                 "the scratch database URL {} cannot be parsed: {e}",
-                crate::backend::redact(url)
+                gate_backends::redact(url)
             ))
         })?;
         let decode = |s: &str| {

@@ -1,7 +1,7 @@
 //! `gate-replay`: replays the migration chain into an empty PostgreSQL and checks heads, round
 //! trips, schema drift and registered emergency fixes.
 
-pub mod backend;
+mod backend_smoke;
 mod chain_cmd;
 pub mod child_env;
 mod fixes;
@@ -10,6 +10,9 @@ pub mod run;
 pub mod runner;
 mod snapshot_cmd;
 mod workcopy;
+
+/// The backends, where they lived before they became their own crate (`gate-backends`).
+pub use gate_backends as backend;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,8 +23,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gate_cli::CommonArgs;
 use gate_policy::Backend;
 
-use crate::backend::BackendOptions;
 use crate::run::{Mode, ReplayError, Settings};
+use gate_backends::BackendOptions;
 
 /// Replay the migration chain from an empty PostgreSQL and check it.
 #[derive(Debug, Parser)]
@@ -45,7 +48,7 @@ enum Command {
     Snapshot,
     /// Start a database backend, print what it started, hold, clean up (tests, benchmarks).
     #[command(hide = true)]
-    BackendSmoke(backend::smoke::SmokeArgs),
+    BackendSmoke(backend_smoke::SmokeArgs),
 }
 
 /// Where the scratch PostgreSQL comes from (overrides `replay.backend`).
@@ -112,7 +115,7 @@ pub fn main() -> ExitCode {
         Some(Command::Chain) => chain_cmd::chain(&cli.common),
         Some(Command::Lock) => chain_cmd::lock(&cli.common),
         Some(Command::Snapshot) => run_replay(&cli, Mode::Snapshot),
-        Some(Command::BackendSmoke(ref args)) => backend::smoke::run(
+        Some(Command::BackendSmoke(ref args)) => backend_smoke::run(
             args,
             cli.replay.backend.map(Backend::from),
             cli.replay.image.clone(),
@@ -180,7 +183,7 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
         Err(e) => return gate_cli::fail(&redact_anyhow(e)),
     };
     // Ctrl-C / SIGTERM must not leave containers, clusters or scratch databases behind.
-    backend::install_signal_cleanup();
+    gate_backends::install_signal_cleanup();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -192,7 +195,7 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     let outcome = rt.block_on(run::replay(&settings, mode));
     // Child processes and connections are gone with the runtime before we exit.
     rt.shutdown_timeout(Duration::from_secs(5));
-    backend::exit_if_interrupted();
+    gate_backends::exit_if_interrupted();
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {

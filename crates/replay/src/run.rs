@@ -10,12 +10,12 @@ use gate_policy::{Backend, Policy};
 use gate_report::{Finding, Report, Section, Severity};
 use gate_schema::{Difference, Snapshot};
 
-use crate::backend::{BackendOptions, ScratchDatabase, Server};
 use crate::child_env::{ChildEnv, EnvTemplate};
 use crate::fixes;
 use crate::progress::Progress;
 use crate::redact_error;
 use crate::runner::{Applied, RunOutcome, Runner, RunnerError, Target};
+use gate_backends::{BackendOptions, ScratchDatabase, Server};
 
 /// Everything a replay needs, resolved from policy and flags.
 #[derive(Debug, Clone)]

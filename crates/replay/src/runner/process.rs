@@ -62,9 +62,7 @@ pub async fn run_streaming(
     let pid = child.id();
     // Ctrl-C / SIGTERM cleanup kills the group too (it is not in the terminal's group).
     let _group = pid.and_then(|p| i32::try_from(p).ok()).map(|pgid| {
-        crate::backend::CleanupGuard::register(crate::backend::CleanupResource::ProcessGroup {
-            pgid,
-        })
+        gate_backends::CleanupGuard::register(gate_backends::CleanupResource::ProcessGroup { pgid })
     });
     let (tx, mut rx) = mpsc::unbounded_channel::<(Stream, String, Instant)>();
     if let Some(out) = child.stdout.take() {

@@ -10,7 +10,6 @@ mod docker;
 mod local;
 mod registry;
 mod remote;
-pub mod smoke;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -21,7 +20,7 @@ use std::time::Duration;
 use gate_policy::Backend;
 
 pub use local::{BINDIR_ENV, CACHE_ENV, TMPDIR_ENV};
-pub(crate) use registry::{Guard as CleanupGuard, Resource as CleanupResource};
+pub use registry::{Guard as CleanupGuard, Resource as CleanupResource};
 pub use registry::{cleanup_all, exit_if_interrupted, install_signal_cleanup};
 
 #[derive(Debug, thiserror::Error)]

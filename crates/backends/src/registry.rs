@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 
 /// Something that must not outlive the run.
 #[derive(Debug, Clone)]
-pub(crate) enum Resource {
+pub enum Resource {
     /// A docker container, removed with `docker rm -f`.
     Container { id: String },
     /// Every container labelled with this run id, removed with `docker rm -f`: registered
@@ -46,24 +46,24 @@ fn live() -> MutexGuard<'static, BTreeMap<u64, Resource>> {
 
 /// Owns one registered resource: releasing it (explicitly or on drop) removes it.
 #[derive(Debug)]
-pub(crate) struct Guard {
+pub struct Guard {
     key: u64,
 }
 
 impl Guard {
-    pub(crate) fn register(resource: Resource) -> Guard {
+    pub fn register(resource: Resource) -> Guard {
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
         live().insert(key, resource);
         Guard { key }
     }
 
     /// Replace what this guard protects (a folder that now also has a running server).
-    pub(crate) fn update(&self, resource: Resource) {
+    pub fn update(&self, resource: Resource) {
         live().insert(self.key, resource);
     }
 
     /// Remove the resource now, reporting failure.
-    pub(crate) fn release(self) -> Result<(), String> {
+    pub fn release(self) -> Result<(), String> {
         let taken = live().remove(&self.key);
         std::mem::forget(self);
         match taken {
@@ -73,7 +73,7 @@ impl Guard {
     }
 
     /// The resource is gone by other means (e.g. the database was dropped normally).
-    pub(crate) fn disarm(self) {
+    pub fn disarm(self) {
         live().remove(&self.key);
         std::mem::forget(self);
     }
@@ -182,7 +182,7 @@ pub fn install_signal_cleanup() {
 fn release(r: &Resource) -> Result<(), String> {
     match r {
         Resource::Container { id } => remove_container(id),
-        Resource::RunContainers { run } => super::docker::remove_run_containers(run),
+        Resource::RunContainers { run } => crate::docker::remove_run_containers(run),
         Resource::Cluster { pid, dir } => {
             stop_postgres(*pid);
             remove_folder(dir)
@@ -266,7 +266,7 @@ fn drop_database_blocking(admin_url: &str, name: &str) -> Result<(), String> {
         rt.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(30),
-                super::remote::drop_database(&admin_url, &name),
+                crate::remote::drop_database(&admin_url, &name),
             )
             .await
             .map_err(|_| format!("timed out dropping database {name}"))?

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-use super::BackendError;
+use crate::BackendError;
 
 /// Connection options from a URL; the error never contains the URL (it may hold a password).
 pub(crate) fn options(url: &str) -> Result<PgConnectOptions, BackendError> {
     PgConnectOptions::from_str(url).map_err(|e| {
         BackendError::Failed(format!(
             "invalid database URL {}: {}",
-            super::redact(url),
+            crate::redact(url),
             scrub(&e.to_string(), url)
         ))
     })

@@ -6,8 +6,8 @@
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor, Row};
 
-use super::BackendError;
-use super::connect::{self, quote_ident, scrub};
+use crate::BackendError;
+use crate::connect::{self, quote_ident, scrub};
 
 /// Connect to `admin_url`; errors name the host and user, never the password.
 pub(crate) async fn connect_admin(admin_url: &str) -> Result<PgConnection, BackendError> {
@@ -31,7 +31,7 @@ pub(crate) fn url_for(admin_url: &str, name: &str) -> Result<String, BackendErro
     let mut u = url::Url::parse(admin_url).map_err(|e| {
         BackendError::Failed(format!(
             "invalid database URL {}: {e}",
-            super::redact(admin_url)
+            crate::redact(admin_url)
         ))
     })?;
     u.set_path(&format!("/{name}"));

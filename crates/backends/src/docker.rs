@@ -12,10 +12,10 @@ use testcontainers::core::{IntoContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, CopyTargetOptions, GenericImage, ImageExt};
 
-use super::connect::{self, random_token};
-use super::registry::{Guard, Resource};
-use super::tls::{self, ServerTls};
-use super::{BackendError, BackendOptions};
+use crate::connect::{self, random_token};
+use crate::registry::{Guard, Resource};
+use crate::tls::{self, ServerTls};
+use crate::{BackendError, BackendOptions};
 
 /// Label on every container we start, so a later run can reap leftovers of a killed one.
 pub(crate) const LABEL: &str = "migration-gate";
@@ -79,7 +79,7 @@ fn remove_labelled(run: &str) -> Result<(), String> {
         ));
     }
     for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        super::registry::remove_container(id)?;
+        crate::registry::remove_container(id)?;
     }
     Ok(())
 }
@@ -320,7 +320,7 @@ pub(crate) fn reap_leftovers() {
         };
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
         if !alive {
-            let _ = super::registry::remove_container(id);
+            let _ = crate::registry::remove_container(id);
         }
     }
 }
@@ -383,7 +383,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
         run: run_id().to_string(),
     });
     let creating = Creating::begin();
-    if super::registry::interrupted() {
+    if crate::registry::interrupted() {
         return Err(BackendError::Failed(
             "interrupted before the container was created".into(),
         ));

@@ -16,10 +16,10 @@ use std::process::{Child, Command, Stdio};
 use sqlx::Executor;
 use sqlx::postgres::PgConnectOptions;
 
-use super::connect::{self, quote_literal, random_token};
-use super::registry::{Guard, Resource};
-use super::tls::{self, ServerTls};
-use super::{BackendError, BackendOptions};
+use crate::connect::{self, quote_literal, random_token};
+use crate::registry::{Guard, Resource};
+use crate::tls::{self, ServerTls};
+use crate::{BackendError, BackendOptions};
 
 /// Overrides the search for server binaries (a folder holding `initdb` and `postgres`).
 pub const BINDIR_ENV: &str = "GATE_PG_BINDIR";
@@ -335,7 +335,7 @@ fn reap_leftovers(parent: &Path) {
             // Only a postgres serving this very folder (pids get reused).
             let cmdline = std::fs::read(format!("/proc/{pm}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy()) {
-                super::registry::stop_postgres(pm);
+                crate::registry::stop_postgres(pm);
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -501,7 +501,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
             Err(e) => {
                 let port_taken = log_tail(&root).contains("could not bind");
                 if exited.is_none() {
-                    super::registry::stop_postgres(pid as i32);
+                    crate::registry::stop_postgres(pid as i32);
                 }
                 if port_taken && attempt < 3 {
                     continue;

@@ -2,7 +2,7 @@
 //! run, so clients that force `sslmode=require` (real fix scripts do) connect. Nobody needs to
 //! trust it: `require` encrypts without verifying, and the key dies with the server.
 
-use super::BackendError;
+use crate::BackendError;
 
 /// File names of the certificate and key, wherever a backend puts them.
 pub(crate) const CERT_FILE: &str = "server.crt";
