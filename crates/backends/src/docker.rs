@@ -160,7 +160,7 @@ impl Container {
             // The API call failed: the CLI is the fallback.
             (Err(_), Some(g)) => tokio::task::spawn_blocking(move || g.release())
                 .await
-                .map_err(|e| BackendError::Failed(e.to_string()))?
+                .map_err(BackendError::Task)?
                 .map_err(BackendError::Failed),
             (Err(e), None) => Err(BackendError::Failed(format!(
                 "could not remove container {id}: {e}"
@@ -384,17 +384,15 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
     });
     let creating = Creating::begin();
     if crate::registry::interrupted() {
-        return Err(BackendError::Failed(
-            "interrupted before the container was created".into(),
+        return Err(BackendError::Interrupted(
+            "before the container was created",
         ));
     }
     let started = request.start().await;
     drop(creating);
-    let container = started.map_err(|e| {
-        BackendError::Failed(format!(
-            "could not start a container from {}: {e}",
-            opts.image
-        ))
+    let container = started.map_err(|e| BackendError::Container {
+        context: format!("could not start a container from {}", opts.image),
+        source: Box::new(e),
     })?;
     let id = container.id().to_string();
     // By id from now on: faster than asking the engine for the label.
@@ -411,10 +409,10 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
     let host = match host {
         Ok(h) => h.to_string(),
         Err(e) => {
-            return Err(BackendError::Failed(format!(
-                "container {}: {e}",
-                container.id
-            )));
+            return Err(BackendError::Container {
+                context: format!("container {}", container.id),
+                source: Box::new(e),
+            });
         }
     };
     // psycopg2 and sqlx may pick ::1 for `localhost` while the port is published on IPv4.
@@ -423,11 +421,9 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
     } else {
         host
     };
-    let port = port.map_err(|e| {
-        BackendError::Failed(format!(
-            "container {}: no published port 5432: {e}",
-            container.id
-        ))
+    let port = port.map_err(|e| BackendError::Container {
+        context: format!("container {}: no published port 5432", container.id),
+        source: Box::new(e),
     })?;
     // The tool's own connections stay on loopback and skip the TLS handshake (children
     // choose for themselves: the server offers TLS, see tls.rs).

@@ -31,9 +31,8 @@ impl ServerTls {
                 names.push((*h).to_string());
             }
         }
-        let certified = rcgen::generate_simple_self_signed(names).map_err(|e| {
-            BackendError::Failed(format!("could not generate the TLS certificate: {e}"))
-        })?;
+        let certified =
+            rcgen::generate_simple_self_signed(names).map_err(BackendError::Certificate)?;
         Ok(ServerTls {
             cert_pem: certified.cert.pem(),
             key_pem: certified.signing_key.serialize_pem(),

@@ -17,7 +17,6 @@ use gate_report::{Finding, Section, Severity};
 use gate_schema::{DataSnapshot, Snapshot};
 use tokio::process::Command;
 
-use crate::redact_error;
 use crate::run::{Ctx, ReplayError, Scratch, Settings, not_run, run_sql};
 use crate::runner::Target;
 use crate::runner::process::{Finished, run_streaming};
@@ -109,7 +108,7 @@ pub(crate) fn check_registry(
 }
 
 fn finding(code: &'static str, script: &Script, message: String, help: &str) -> Finding {
-    Finding::new(code, redact_error(&format!("{}: {message}", script.path)))
+    Finding::new(code, format!("{}: {message}", script.path))
         .at(script.path.clone())
         .help(help)
 }
@@ -327,16 +326,16 @@ async fn apply(
         return Ok(Applied::Ok);
     };
     let path = ctx.settings.root.join(sql);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        ReplayError::Config(format!(
-            "emergency script {}: cannot read sql = \"{sql}\": {e}",
-            script.path
-        ))
+    let text = std::fs::read_to_string(&path).map_err(|source| ReplayError::Read {
+        what: format!("emergency script {}: cannot read sql =", script.path),
+        path: std::path::PathBuf::from(sql),
+        advice: String::new(),
+        source,
     })?;
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
     match tokio::time::timeout(remaining, run_sql(&db.db.url, &text)).await {
         Ok(Ok(())) => Ok(Applied::Ok),
-        Ok(Err(e)) => Ok(Applied::Failed(e)),
+        Ok(Err(e)) => Ok(Applied::Failed(crate::run::sql_failure(&e))),
         Err(_) => {
             crate::runner::terminate_sessions(&db.db.url).await;
             Ok(Applied::Failed(format!(
@@ -369,7 +368,11 @@ async fn run_command(
     db.env.apply(&mut cmd);
     let finished = run_streaming(cmd, ctx.deadline, |_, _, _| {})
         .await
-        .map_err(|e| ReplayError::Environment(format!("cannot run `sh`: {e}")))?;
+        .map_err(|source| ReplayError::Spawn {
+            program: "`sh`",
+            advice: "",
+            source,
+        })?;
     if finished.success() {
         return Ok(Applied::Ok);
     }
@@ -485,11 +488,9 @@ async fn verify_one(
 ) -> Result<Vec<Finding>, ReplayError> {
     let mut out = Vec::new();
     let at = target_name(&target(script));
-    let work = WorkCopy::new(&ctx.settings.root).map_err(|e| {
-        ReplayError::Environment(format!(
-            "cannot make a throw-away copy of the work tree for {}: {e}",
-            script.path
-        ))
+    let work = WorkCopy::new(&ctx.settings.root).map_err(|source| ReplayError::WorkCopy {
+        script: script.path.clone(),
+        source,
     })?;
     let (db, pre) = match prepared(ctx, templates, script).await? {
         Ok(prepared) => prepared,

@@ -146,7 +146,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     if let Some(pw) = std::env::var_os("PGPASSWORD") {
         gate_report::redact::register_secret(&pw.to_string_lossy());
     }
-    let env = crate::child_env::EnvTemplate::new(&policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let env = crate::child_env::EnvTemplate::new(&policy)?;
     let backend_options = BackendOptions {
         image: a
             .image
@@ -180,7 +180,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     let settings = match settings(cli) {
         Ok(s) => s,
-        Err(e) => return gate_cli::fail(&redact_anyhow(e)),
+        Err(e) => return gate_cli::fail(&e),
     };
     // Ctrl-C / SIGTERM must not leave containers, clusters or scratch databases behind.
     gate_backends::install_signal_cleanup();
@@ -198,13 +198,7 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     gate_backends::exit_if_interrupted();
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => {
-            let kind = match e {
-                ReplayError::Environment(_) => "the replay could not run",
-                ReplayError::Config(_) => "the replay is misconfigured",
-            };
-            return gate_cli::fail(&anyhow::anyhow!("{kind}: {e}"));
-        }
+        Err(e) => return gate_cli::fail(&anyhow::Error::new(CouldNotReplay::from(e))),
     };
     if mode == Mode::Snapshot
         && let Some(snap) = &outcome.snapshot
@@ -218,14 +212,26 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     gate_cli::emit(&outcome.report, cli.common.format)
 }
 
-fn redact_anyhow(e: anyhow::Error) -> anyhow::Error {
-    anyhow::anyhow!("{}", redact_error(&format!("{e:#}")))
+/// A replay that could not check, as the user reads it: which kind of failure, then the
+/// error; its sources follow as `caused by` lines. `gate_cli::fail` masks secrets in all of
+/// them, the one place errors are redacted.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {error}")]
+struct CouldNotReplay {
+    kind: &'static str,
+    #[source]
+    error: ReplayError,
 }
 
-/// `text` with every known secret masked (see [`gate_report::redact`]): error messages of
-/// drivers and tools sometimes quote the URL or password they were given.
-pub fn redact_error(text: &str) -> String {
-    gate_report::redact::redact(text)
+impl From<ReplayError> for CouldNotReplay {
+    fn from(error: ReplayError) -> Self {
+        let kind = if error.is_config() {
+            "the replay is misconfigured"
+        } else {
+            "the replay could not run"
+        };
+        CouldNotReplay { kind, error }
+    }
 }
 
 #[cfg(test)]
@@ -233,11 +239,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_in_urls_and_keywords_are_redacted() {
-        let r =
-            redact_error("cannot connect to postgres://app:s3cr3t@db:5432/x and password=hunter2");
-        assert!(!r.contains("s3cr3t"), "{r}");
-        assert!(!r.contains("hunter2"), "{r}");
-        assert!(r.contains("postgres://app:***@db:5432/x"), "{r}");
+    fn config_and_environment_errors_are_worded_apart() {
+        let config = CouldNotReplay::from(ReplayError::Config("bad key".into()));
+        assert_eq!(config.to_string(), "the replay is misconfigured: bad key");
+        let env = CouldNotReplay::from(ReplayError::Environment("no psql".into()));
+        assert_eq!(env.to_string(), "the replay could not run: no psql");
+    }
+
+    #[test]
+    fn the_source_chain_is_kept_down_to_the_io_error() {
+        let e = CouldNotReplay::from(ReplayError::Spawn {
+            program: "psql",
+            advice: "",
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+        let mut chain = Vec::new();
+        let mut next: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(err) = next {
+            chain.push(err.to_string());
+            next = err.source();
+        }
+        assert_eq!(
+            chain,
+            [
+                "the replay could not run: cannot run psql",
+                "cannot run psql",
+                "no such file"
+            ]
+        );
     }
 }

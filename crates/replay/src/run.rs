@@ -13,9 +13,9 @@ use gate_schema::{Difference, Snapshot};
 use crate::child_env::{ChildEnv, EnvTemplate};
 use crate::fixes;
 use crate::progress::Progress;
-use crate::redact_error;
 use crate::runner::{Applied, RunOutcome, Runner, RunnerError, Target};
-use gate_backends::{BackendOptions, ScratchDatabase, Server};
+use gate_backends::{BackendError, BackendOptions, ScratchDatabase, Server};
+use gate_schema::SchemaError;
 
 /// Everything a replay needs, resolved from policy and flags.
 #[derive(Debug, Clone)]
@@ -53,24 +53,129 @@ pub struct Outcome {
 
 /// The replay could not check (backend, runner, catalog): exit 2.
 #[derive(Debug, thiserror::Error)]
+/// Each variant that wraps another error keeps it as its `source`, so the binary prints the
+/// whole `caused by` chain (redacted once, in `gate_cli::fail`). [`ReplayError::is_config`]
+/// tells the user's configuration from the machine's environment; both exit 2.
 pub enum ReplayError {
+    /// Something of the machine is missing or failed; the message says what.
     #[error("{0}")]
     Environment(String),
+    /// The policy, a flag or a file the policy names is wrong; the message says what to change.
     #[error("{0}")]
     Config(String),
+    /// No server from the backend (docker, local, url).
+    #[error("cannot start the {backend} backend")]
+    Start {
+        backend: &'static str,
+        #[source]
+        source: BackendError,
+    },
+    /// The server would not give (or copy) a scratch database.
+    #[error("{what}")]
+    Backend {
+        what: &'static str,
+        #[source]
+        source: BackendError,
+    },
+    /// A catalog or row read failed on `database` (a scratch database's name, or
+    /// `--reference`).
+    #[error("{what} {database}")]
+    Schema {
+        what: &'static str,
+        database: String,
+        #[source]
+        source: SchemaError,
+    },
+    /// The runner could not run; its own variant says whether the machine or the policy.
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    /// The chain cannot be read (policy paths, unreadable files).
+    #[error(transparent)]
+    Chain(#[from] gate_chain::ChainError),
+    /// `replay.prelude` failed on a fresh scratch database.
+    #[error(
+        "replay.prelude failed: {}; fix the SQL in replay.prelude of {}",
+        sql_failure(source),
+        policy.display()
+    )]
+    Prelude {
+        policy: PathBuf,
+        sqlstate: Option<String>,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A file the policy or a flag names cannot be read.
+    #[error("{what} {}: {source}{advice}", path.display())]
+    Read {
+        what: String,
+        path: PathBuf,
+        advice: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The expected snapshot (`replay.snapshot`) is not a snapshot.
+    #[error("{}: {source}; regenerate it with `gate-replay snapshot`", path.display())]
+    Snapshot {
+        path: PathBuf,
+        #[source]
+        source: SchemaError,
+    },
+    /// No throw-away copy of the work tree for a fix command.
+    #[error("cannot make a throw-away copy of the work tree for {script}")]
+    WorkCopy {
+        script: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The backend handed out a URL that does not parse (shown masked).
+    #[error("the scratch database URL {url} cannot be parsed")]
+    ScratchUrl {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// A program the replay needs could not be started.
+    #[error("cannot run {program}{advice}")]
+    Spawn {
+        program: &'static str,
+        advice: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-impl From<RunnerError> for ReplayError {
-    fn from(e: RunnerError) -> Self {
-        match e {
-            RunnerError::Environment(m) => ReplayError::Environment(redact_error(&m)),
-            RunnerError::Config(m) => ReplayError::Config(redact_error(&m)),
+impl ReplayError {
+    /// Whether the user's configuration is at fault (policy, flags, files they name) rather
+    /// than the machine; the binary words the two differently.
+    pub fn is_config(&self) -> bool {
+        match self {
+            ReplayError::Config(_)
+            | ReplayError::Chain(_)
+            | ReplayError::Prelude { .. }
+            | ReplayError::Read { .. }
+            | ReplayError::Snapshot { .. } => true,
+            ReplayError::Runner(e) => e.is_config(),
+            ReplayError::Environment(_)
+            | ReplayError::Start { .. }
+            | ReplayError::Backend { .. }
+            | ReplayError::Schema { .. }
+            | ReplayError::WorkCopy { .. }
+            | ReplayError::ScratchUrl { .. }
+            | ReplayError::Spawn { .. } => false,
         }
     }
 }
 
-pub(crate) fn env_err(what: &str, e: impl std::fmt::Display) -> ReplayError {
-    ReplayError::Environment(redact_error(&format!("{what}: {e}")))
+/// A SQL error as findings and messages show it: `SQLSTATE 42P01: relation "x" does not
+/// exist`, or the driver's text when the server did not answer.
+pub(crate) fn sql_failure(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("SQLSTATE {code}: {}", db.message()),
+            None => db.message().to_string(),
+        },
+        other => other.to_string(),
+    }
 }
 
 /// A scratch database and the environment its children get.
@@ -96,7 +201,10 @@ impl Ctx<'_> {
             .server
             .fresh_database()
             .await
-            .map_err(|e| env_err("cannot create a scratch database", e))?;
+            .map_err(|source| ReplayError::Backend {
+                what: "cannot create a scratch database",
+                source,
+            })?;
         let env = match self.settings.env.for_database(&db.url) {
             Ok(env) => env,
             Err(e) => {
@@ -107,11 +215,10 @@ impl Ctx<'_> {
         if !self.settings.policy.replay.prelude.trim().is_empty() {
             run_sql(&db.url, &self.settings.policy.replay.prelude)
                 .await
-                .map_err(|e| {
-                    ReplayError::Config(redact_error(&format!(
-                        "replay.prelude failed: {e}; fix the SQL in replay.prelude of {}",
-                        self.settings.policy.file.display()
-                    )))
+                .map_err(|source| ReplayError::Prelude {
+                    policy: self.settings.policy.file.clone(),
+                    sqlstate: crate::runner::sqlstate(&source),
+                    source,
                 })?;
         }
         Ok(Scratch { db, env })
@@ -123,7 +230,10 @@ impl Ctx<'_> {
             .server
             .copy_database(&template.db)
             .await
-            .map_err(|e| env_err("cannot copy a scratch database", e))?;
+            .map_err(|source| ReplayError::Backend {
+                what: "cannot copy a scratch database",
+                source,
+            })?;
         let env = match self.settings.env.for_database(&db.url) {
             Ok(env) => env,
             Err(e) => {
@@ -144,14 +254,22 @@ impl Ctx<'_> {
     pub(crate) async fn capture(&self, s: &Scratch) -> Result<Snapshot, ReplayError> {
         Snapshot::capture(&s.db.url)
             .await
-            .map_err(|e| env_err("cannot snapshot the scratch database", e))
+            .map_err(|source| ReplayError::Schema {
+                what: "cannot snapshot the scratch database",
+                database: s.db.name.clone(),
+                source,
+            })
     }
 
     /// Row counts and content hashes of the user tables (not the runner's bookkeeping).
     pub(crate) async fn data(&self, s: &Scratch) -> Result<gate_schema::DataSnapshot, ReplayError> {
         gate_schema::DataSnapshot::capture(&s.db.url, self.runner.bookkeeping_tables())
             .await
-            .map_err(|e| env_err("cannot read the rows of the scratch database", e))
+            .map_err(|source| ReplayError::Schema {
+                what: "cannot read the rows of the scratch database",
+                database: s.db.name.clone(),
+                source,
+            })
     }
 
     /// Differences that are not the runner's own bookkeeping. The bookkeeping tables are
@@ -166,22 +284,24 @@ impl Ctx<'_> {
 }
 
 /// Run a SQL text (prelude, `sql = "fix.sql"`) against `url` as one simple query.
-pub(crate) async fn run_sql(url: &str, sql: &str) -> Result<(), String> {
+pub(crate) async fn run_sql(url: &str, sql: &str) -> Result<(), sqlx::Error> {
     use sqlx::Connection as _;
-    let mut c = sqlx::PgConnection::connect(url)
-        .await
-        .map_err(|e| redact_error(&e.to_string()))?;
+    let mut c = sqlx::PgConnection::connect(url).await?;
     let r = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
         .execute(&mut c)
         .await;
     let _ = c.close().await;
-    r.map(|_| ()).map_err(|e| match &e {
-        sqlx::Error::Database(db) => match db.code() {
-            Some(code) => format!("SQLSTATE {code}: {}", db.message()),
-            None => db.message().to_string(),
-        },
-        other => redact_error(&other.to_string()),
-    })
+    r.map(|_| ())
+}
+
+/// The backend's name as users type it (`--backend`).
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Auto => "database",
+        Backend::Docker => "docker",
+        Backend::Local => "local",
+        Backend::Url => "url",
+    }
 }
 
 /// Step 1: static checks that need no database: the chain crate's C001–C006 and the
@@ -196,7 +316,7 @@ fn static_findings(
     let lock = std::fs::read(&lock_path).ok();
     findings.extend(
         gate_chain::lock_findings(policy, lock.as_deref(), &discovery.files)
-            .map_err(|e| ReplayError::Config(e.to_string()))?,
+            .map_err(ReplayError::Chain)?,
     );
     Ok(findings)
 }
@@ -229,7 +349,7 @@ fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
 
 /// R010: something the run was asked to check and could not.
 pub(crate) fn not_run(path: &str, message: &str) -> Finding {
-    Finding::new("R010", redact_error(message))
+    Finding::new("R010", message)
         .at(path.to_string())
         .help("Fix the failure named here first; the skipped checks run once it is gone.")
 }
@@ -237,8 +357,8 @@ pub(crate) fn not_run(path: &str, message: &str) -> Finding {
 /// The whole replay.
 pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayError> {
     // One read of the chain: the static checks and the runner see the same revisions.
-    let discovery = gate_chain::discover(&settings.root, &settings.policy)
-        .map_err(|e| ReplayError::Config(e.to_string()))?;
+    let discovery =
+        gate_chain::discover(&settings.root, &settings.policy).map_err(ReplayError::Chain)?;
     let runner = Runner::with_chain(&settings.policy, &settings.root, &discovery)?;
     let subject = match runner.migration_count() {
         Some(n) => format!("{n} migrations ({})", runner.describe()),
@@ -291,7 +411,10 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
     });
     let server = Server::start(settings.backend, &settings.backend_options)
         .await
-        .map_err(|e| ReplayError::Environment(redact_error(&e.to_string())))?;
+        .map_err(|source| ReplayError::Start {
+            backend: backend_name(settings.backend),
+            source,
+        })?;
     let ctx = Ctx {
         settings,
         server: &server,
@@ -543,11 +666,9 @@ async fn r003_drift(
     let snap_path = settings.root.join(&policy.replay.snapshot);
     match std::fs::read_to_string(&snap_path) {
         Ok(text) => {
-            let expected = Snapshot::from_json(&text).map_err(|e| {
-                ReplayError::Config(format!(
-                    "{}: {e}; regenerate it with `gate-replay snapshot`",
-                    policy.replay.snapshot
-                ))
+            let expected = Snapshot::from_json(&text).map_err(|source| ReplayError::Snapshot {
+                path: PathBuf::from(&policy.replay.snapshot),
+                source,
             })?;
             drift(
                 report,
@@ -569,18 +690,24 @@ async fn r003_drift(
                 .help("Run `gate-replay snapshot` and commit the file."),
             );
         }
-        Err(e) => {
-            return Err(ReplayError::Config(format!(
-                "cannot read {}: {e}",
-                snap_path.display()
-            )));
+        Err(source) => {
+            return Err(ReplayError::Read {
+                what: "cannot read".into(),
+                path: snap_path,
+                advice: String::new(),
+                source,
+            });
         }
     }
     if let Some(url) = &settings.reference {
         ctx.progress.stage("snapshot of the reference database");
         let reference = Snapshot::capture(url)
             .await
-            .map_err(|e| env_err("cannot read the --reference database", e))?;
+            .map_err(|source| ReplayError::Schema {
+                what: "cannot read the reference database",
+                database: "(--reference)".into(),
+                source,
+            })?;
         drift(
             report,
             ctx.diff(&reference, head, "reference", "replay"),
@@ -607,7 +734,7 @@ fn upgrade_finding(
     message: String,
     help: &str,
 ) -> Finding {
-    let mut f = Finding::new(code, redact_error(&message)).help(help);
+    let mut f = Finding::new(code, message).help(help);
     if let Some(file) = &failure.file {
         f = f.at(file.clone());
         if let Some(l) = failure.line {
@@ -735,10 +862,11 @@ async fn restore_dump(ctx: &Ctx<'_>, dump: &Path) -> Result<Snapshot, ReplayErro
         .env("PGOPTIONS", "-c client_min_messages=warning");
     let finished = crate::runner::process::run_streaming(cmd, ctx.deadline, |_, _, _| {}).await;
     let result = match finished {
-        Err(e) => Err(env_err(
-            "cannot run psql to restore --reference-dump (install the PostgreSQL client)",
-            e,
-        )),
+        Err(source) => Err(ReplayError::Spawn {
+            program: "psql",
+            advice: " to restore --reference-dump (install the PostgreSQL client)",
+            source,
+        }),
         Ok(f) => {
             // A dump from production names roles this server does not have; ownership and
             // grants are not schema, so those errors are expected and ignored.
@@ -756,7 +884,7 @@ async fn restore_dump(ctx: &Ctx<'_>, dump: &Path) -> Result<Snapshot, ReplayErro
                 Err(ReplayError::Config(format!(
                     "--reference-dump {} does not restore cleanly: {}",
                     dump.display(),
-                    redact_error(&errors[..errors.len().min(3)].join(" | "))
+                    errors[..errors.len().min(3)].join(" | ")
                 )))
             } else {
                 ctx.capture(&db).await
