@@ -16,7 +16,7 @@ use std::ffi::OsString;
 
 use gate_policy::Policy;
 
-use crate::run::ReplayError;
+use crate::error::ReplayError;
 
 /// `replay.env` and `replay.database-url`, resolved once per replay.
 #[derive(Debug, Clone)]

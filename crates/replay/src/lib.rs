@@ -4,8 +4,12 @@
 mod backend_smoke;
 mod chain_cmd;
 pub mod child_env;
+mod ctx;
+mod drift;
+mod error;
 mod fixes;
 mod progress;
+mod roundtrip;
 pub mod run;
 pub mod runner;
 mod snapshot_cmd;
