@@ -13,7 +13,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, CopyTargetOptions, GenericImage, ImageExt};
 
 use crate::connect::{self, random_token};
-use crate::registry::{Guard, Resource};
+use crate::registry::{Guard, Resource, Starting};
 use crate::tls::{self, ServerTls};
 use crate::{BackendError, BackendOptions};
 
@@ -328,6 +328,8 @@ pub(crate) fn reap_leftovers() {
 /// Start the container and wait until PostgreSQL accepts a connection. Returns the container
 /// and the superuser URL of its `postgres` database.
 pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), BackendError> {
+    // Declared first, dropped last: the signal cleanup's second pass waits for it.
+    let _starting = Starting::begin();
     engine_answers().map_err(BackendError::Unavailable)?;
     if !image_present(&opts.image) {
         // Bounded: a pull that hangs on an unreachable registry must not eat the replay's time.
@@ -395,7 +397,8 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
         source: Box::new(e),
     })?;
     let id = container.id().to_string();
-    // By id from now on: faster than asking the engine for the label.
+    // By id from now on: faster than asking the engine for the label. Re-registered even
+    // when the signal cleanup already took the label entry: its second pass removes it.
     guard.update(Resource::Container { id: id.clone() });
     let inner = container;
     let host = inner.get_host().await;
@@ -405,6 +408,12 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
         id,
         guard: Some(guard),
     };
+    if crate::registry::interrupted() {
+        // Dropping the container removes it (or the cleanup's second pass does).
+        return Err(BackendError::Interrupted(
+            "while the container was starting",
+        ));
+    }
 
     let host = match host {
         Ok(h) => h.to_string(),

@@ -21,7 +21,9 @@ use gate_policy::Backend;
 
 pub use local::{BINDIR_ENV, CACHE_ENV, TMPDIR_ENV};
 pub use registry::{Guard as CleanupGuard, Resource as CleanupResource};
-pub use registry::{cleanup_all, exit_if_interrupted, install_signal_cleanup};
+pub use registry::{
+    Starting, cleanup_all, exit_if_interrupted, install_signal_cleanup, interrupted,
+};
 
 /// Why a backend could not give a server or a database. Every variant that wraps another
 /// error keeps it as its `source` (so `caused by` chains survive) and says what was being

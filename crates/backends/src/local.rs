@@ -17,7 +17,7 @@ use sqlx::Executor;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::connect::{self, quote_literal, random_token};
-use crate::registry::{Guard, Resource};
+use crate::registry::{Guard, Resource, Starting};
 use crate::tls::{self, ServerTls};
 use crate::{BackendError, BackendOptions};
 
@@ -437,8 +437,20 @@ fn log_tail(root: &Path) -> String {
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
+/// After a registration: when a signal arrived, the cleanup may have run before it, so
+/// register again (the guard's drop, or the cleanup's second pass, removes it) and give up.
+fn stop_if_interrupted(guard: &Guard, resource: Resource) -> Result<(), BackendError> {
+    if crate::registry::interrupted() {
+        guard.update(resource);
+        return Err(BackendError::Interrupted("while the cluster was starting"));
+    }
+    Ok(())
+}
+
 /// Start a cluster and return it with the superuser's TCP URL (with its password).
 pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), BackendError> {
+    // Declared first, dropped last: the signal cleanup's second pass waits for it.
+    let _starting = Starting::begin();
     let bins = find_binaries()?;
     let runas = run_as()?;
 
@@ -450,6 +462,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
         .map_err(|e| BackendError::io("could not create a temporary folder in", &parent, e))?
         .keep();
     let guard = Guard::register(Resource::Folder { dir: root.clone() });
+    stop_if_interrupted(&guard, Resource::Folder { dir: root.clone() })?;
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| BackendError::io("chmod", &root, e))?;
     std::fs::write(root.join(OWNER_FILE), std::process::id().to_string())
@@ -466,10 +479,12 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
         let port = free_port()?;
         let mut child = spawn_postgres(&bins, &runas, &root, &data, port)?;
         let pid = child.id();
-        guard.update(Resource::Cluster {
+        let cluster = Resource::Cluster {
             pid: pid as i32,
             dir: root.clone(),
-        });
+        };
+        guard.update(cluster.clone());
+        stop_if_interrupted(&guard, cluster)?;
         let socket_opts = PgConnectOptions::new_without_pgpass()
             .socket(&root)
             .port(port)

@@ -112,8 +112,40 @@ static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32:
 
 /// Whether SIGINT or SIGTERM arrived: nothing new may be started after it, since the
 /// cleanup may already have run.
-pub(crate) fn interrupted() -> bool {
+pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) != 0
+}
+
+/// Start-ups in flight (a container, a cluster, a runner's process group being created).
+static STARTING: AtomicU64 = AtomicU64::new(0);
+
+/// Held for the whole of a start-up. The signal cleanup removes what is registered, waits
+/// until no start-up is in flight, and removes again before the process ends: a resource
+/// registered (or re-registered with [`Guard::update`]) after the first pass is not left
+/// behind. A start-up checks [`interrupted`] after each registration and gives up, so the
+/// wait is short.
+#[derive(Debug)]
+pub struct Starting(());
+
+impl Starting {
+    pub fn begin() -> Starting {
+        STARTING.fetch_add(1, Ordering::SeqCst);
+        Starting(())
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        STARTING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Wait (bounded) until no start-up is in flight.
+fn wait_for_start_ups(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while STARTING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// When a signal arrived, never render a verdict: the run was interrupted, and the child
@@ -168,6 +200,9 @@ pub fn install_signal_cleanup() {
                     };
                     INTERRUPTED.store(code, std::sync::atomic::Ordering::SeqCst);
                     eprintln!("gate-replay: interrupted, removing what was started");
+                    cleanup_all();
+                    // What a start-up in flight registered after the first pass.
+                    wait_for_start_ups(Duration::from_secs(60));
                     cleanup_all();
                     std::process::exit(code);
                 });

@@ -114,6 +114,9 @@ struct ReplayArgs {
 
 /// Entry point of the `gate-replay` binary.
 pub fn main() -> ExitCode {
+    // First of all: an interrupt at any moment ends as 130/143 with what was started removed,
+    // never as the default death by signal or as a verdict.
+    gate_backends::install_signal_cleanup();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Chain) => chain_cmd::chain(&cli.common),
