@@ -21,7 +21,6 @@ use serde::Serialize;
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
-use crate::redact_error;
 
 const INSTALL: &str = r#"
 CREATE SCHEMA gate_capture;
@@ -111,13 +110,13 @@ pub(crate) enum Captured {
 async fn connect(url: &str) -> Result<PgConnection, String> {
     PgConnection::connect(url)
         .await
-        .map_err(|e| redact_error(&e.to_string()))
+        .map_err(|e| e.to_string())
 }
 
 fn db_error(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => db.message().to_string(),
-        other => redact_error(&other.to_string()),
+        other => other.to_string(),
     }
 }
 

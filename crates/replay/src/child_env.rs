@@ -16,7 +16,7 @@ use std::ffi::OsString;
 
 use gate_policy::Policy;
 
-use crate::run::ReplayError;
+use crate::error::ReplayError;
 
 /// `replay.env` and `replay.database-url`, resolved once per replay.
 #[derive(Debug, Clone)]
@@ -233,11 +233,9 @@ struct ConnParts {
 
 impl ConnParts {
     fn parse(url: &str) -> Result<ConnParts, ReplayError> {
-        let u = url::Url::parse(url).map_err(|e| {
-            ReplayError::Environment(format!(
-                "the scratch database URL {} cannot be parsed: {e}",
-                crate::backend::redact(url)
-            ))
+        let u = url::Url::parse(url).map_err(|source| ReplayError::ScratchUrl {
+            url: gate_report::redact::redact(url),
+            source,
         })?;
         let decode = |s: &str| {
             url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())

@@ -1,17 +1,24 @@
 //! `gate-replay`: replays the migration chain into an empty PostgreSQL and checks heads, round
 //! trips, schema drift and registered emergency fixes.
 
-pub mod backend;
+mod backend_smoke;
 mod capture;
 mod chain_cmd;
 pub mod child_env;
+mod ctx;
+mod drift;
+mod error;
 mod fixes;
 mod production;
 mod progress;
+mod roundtrip;
 pub mod run;
 pub mod runner;
 mod snapshot_cmd;
 mod workcopy;
+
+/// The backends, where they lived before they became their own crate (`gate-backends`).
+pub use gate_backends as backend;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,8 +29,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gate_cli::CommonArgs;
 use gate_policy::Backend;
 
-use crate::backend::BackendOptions;
 use crate::run::{Mode, ReplayError, Settings};
+use gate_backends::BackendOptions;
 
 /// Replay the migration chain from an empty PostgreSQL and check it.
 #[derive(Debug, Parser)]
@@ -51,7 +58,7 @@ enum Command {
     Production(production::ProductionArgs),
     /// Start a database backend, print what it started, hold, clean up (tests, benchmarks).
     #[command(hide = true)]
-    BackendSmoke(backend::smoke::SmokeArgs),
+    BackendSmoke(backend_smoke::SmokeArgs),
 }
 
 /// Where the scratch PostgreSQL comes from (overrides `replay.backend`).
@@ -113,6 +120,9 @@ struct ReplayArgs {
 
 /// Entry point of the `gate-replay` binary.
 pub fn main() -> ExitCode {
+    // First of all: an interrupt at any moment ends as 130/143 with what was started removed,
+    // never as the default death by signal or as a verdict.
+    gate_backends::install_signal_cleanup();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Chain) => chain_cmd::chain(&cli.common),
@@ -120,9 +130,9 @@ pub fn main() -> ExitCode {
         Some(Command::Snapshot) => run_replay(&cli, Mode::Snapshot),
         Some(Command::Production(ref args)) => match settings(&cli) {
             Ok(s) => production::run(&s, args, cli.common.format),
-            Err(e) => gate_cli::fail(&redact_anyhow(e)),
+            Err(e) => gate_cli::fail(&e),
         },
-        Some(Command::BackendSmoke(ref args)) => backend::smoke::run(
+        Some(Command::BackendSmoke(ref args)) => backend_smoke::run(
             args,
             cli.replay.backend.map(Backend::from),
             cli.replay.image.clone(),
@@ -153,7 +163,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     if let Some(pw) = std::env::var_os("PGPASSWORD") {
         gate_report::redact::register_secret(&pw.to_string_lossy());
     }
-    let env = crate::child_env::EnvTemplate::new(&policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let env = crate::child_env::EnvTemplate::new(&policy)?;
     let backend_options = BackendOptions {
         image: a
             .image
@@ -187,10 +197,10 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     let settings = match settings(cli) {
         Ok(s) => s,
-        Err(e) => return gate_cli::fail(&redact_anyhow(e)),
+        Err(e) => return gate_cli::fail(&e),
     };
     // Ctrl-C / SIGTERM must not leave containers, clusters or scratch databases behind.
-    backend::install_signal_cleanup();
+    gate_backends::install_signal_cleanup();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -202,16 +212,10 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     let outcome = rt.block_on(run::replay(&settings, mode));
     // Child processes and connections are gone with the runtime before we exit.
     rt.shutdown_timeout(Duration::from_secs(5));
-    backend::exit_if_interrupted();
+    gate_backends::exit_if_interrupted();
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => {
-            let kind = match e {
-                ReplayError::Environment(_) => "the replay could not run",
-                ReplayError::Config(_) => "the replay is misconfigured",
-            };
-            return gate_cli::fail(&anyhow::anyhow!("{kind}: {e}"));
-        }
+        Err(e) => return gate_cli::fail(&anyhow::Error::new(CouldNotReplay::from(e))),
     };
     if mode == Mode::Snapshot
         && let Some(snap) = &outcome.snapshot
@@ -225,14 +229,26 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
     gate_cli::emit(&outcome.report, cli.common.format)
 }
 
-fn redact_anyhow(e: anyhow::Error) -> anyhow::Error {
-    anyhow::anyhow!("{}", redact_error(&format!("{e:#}")))
+/// A replay that could not check, as the user reads it: which kind of failure, then the
+/// error; its sources follow as `caused by` lines. `gate_cli::fail` masks secrets in all of
+/// them, the one place errors are redacted.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {error}")]
+struct CouldNotReplay {
+    kind: &'static str,
+    #[source]
+    error: ReplayError,
 }
 
-/// `text` with every known secret masked (see [`gate_report::redact`]): error messages of
-/// drivers and tools sometimes quote the URL or password they were given.
-pub fn redact_error(text: &str) -> String {
-    gate_report::redact::redact(text)
+impl From<ReplayError> for CouldNotReplay {
+    fn from(error: ReplayError) -> Self {
+        let kind = if error.is_config() {
+            "the replay is misconfigured"
+        } else {
+            "the replay could not run"
+        };
+        CouldNotReplay { kind, error }
+    }
 }
 
 #[cfg(test)]
@@ -240,11 +256,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_in_urls_and_keywords_are_redacted() {
-        let r =
-            redact_error("cannot connect to postgres://app:s3cr3t@db:5432/x and password=hunter2");
-        assert!(!r.contains("s3cr3t"), "{r}");
-        assert!(!r.contains("hunter2"), "{r}");
-        assert!(r.contains("postgres://app:***@db:5432/x"), "{r}");
+    fn config_and_environment_errors_are_worded_apart() {
+        let config = CouldNotReplay::from(ReplayError::Config("bad key".into()));
+        assert_eq!(config.to_string(), "the replay is misconfigured: bad key");
+        let env = CouldNotReplay::from(ReplayError::Environment("no psql".into()));
+        assert_eq!(env.to_string(), "the replay could not run: no psql");
+    }
+
+    #[test]
+    fn the_source_chain_is_kept_down_to_the_io_error() {
+        let e = CouldNotReplay::from(ReplayError::Spawn {
+            program: "psql",
+            advice: "",
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+        let mut chain = Vec::new();
+        let mut next: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(err) = next {
+            chain.push(err.to_string());
+            next = err.source();
+        }
+        assert_eq!(
+            chain,
+            [
+                "the replay could not run: cannot run psql",
+                "cannot run psql",
+                "no such file"
+            ]
+        );
     }
 }

@@ -21,12 +21,12 @@ use gate_recovery::{Attribution, ChainRevision, Explained, ProductionPath, Regis
 use gate_report::{Finding, Report, Section};
 use gate_schema::Snapshot;
 
-use crate::backend::Server;
+use gate_backends::Server;
 use crate::capture::{self, Captured};
 use crate::fixes::{self, Applied};
 use crate::progress::Progress;
-use crate::redact_error;
-use crate::run::{Ctx, ReplayError, Scratch, Settings, env_err, not_run};
+use crate::ctx::{Ctx, Scratch, Settings, backend_name, not_run};
+use crate::error::ReplayError;
 use crate::runner::{Runner, Target};
 use crate::workcopy::WorkCopy;
 
@@ -64,7 +64,7 @@ pub(crate) fn run(
     args: &ProductionArgs,
     format: gate_report::Format,
 ) -> ExitCode {
-    crate::backend::install_signal_cleanup();
+    gate_backends::install_signal_cleanup();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,7 +74,7 @@ pub(crate) fn run(
     };
     let outcome = rt.block_on(production(settings));
     rt.shutdown_timeout(Duration::from_secs(5));
-    crate::backend::exit_if_interrupted();
+    gate_backends::exit_if_interrupted();
     let (report, schema) = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -159,7 +159,10 @@ async fn production(settings: &Settings) -> Result<(Report, Option<Snapshot>), R
     });
     let server = Server::start(settings.backend, &settings.backend_options)
         .await
-        .map_err(|e| ReplayError::Environment(redact_error(&e.to_string())))?;
+        .map_err(|e| ReplayError::Start {
+            backend: backend_name(settings.backend),
+            source: Box::new(e),
+        })?;
     let ctx = Ctx {
         settings,
         server: &server,
@@ -193,7 +196,7 @@ async fn on_server(
     };
     if let Some(dump) = &ctx.settings.reference_dump {
         ctx.progress.stage("restore --reference-dump");
-        let reference = crate::run::restore_dump(ctx, dump).await?;
+        let reference = crate::drift::restore_dump(ctx, dump).await?;
         let diffs = ctx.diff(&reference, &schema, "reference", "production path");
         let attributed = gate_recovery::attribute(&diffs, &walked.explained);
         report.findings.extend(f007_attribution(dump, &attributed));
@@ -324,10 +327,10 @@ async fn run_migration(
     if fixes_before.is_empty() {
         return Ok(Err(at(Finding::new(
             "R001",
-            redact_error(&format!(
+            format!(
                 "on the production path, before any fix ran, the upgrade failed at {}",
                 failure.describe()
-            )),
+            ),
         )
         .help("Fix the named migration so it runs on an empty database."))));
     }
@@ -341,11 +344,11 @@ async fn run_migration(
     }
     let finding = at(Finding::new(
         "F003",
-        redact_error(&format!(
+        format!(
             "on the production path, after {}, revision {revision} fails: {}; production continued past it, so the path marks it applied (its other statements did not run) and goes on",
             blamed.join(", "),
             failure.describe()
-        )),
+        ),
     )
     .help("Make the migration tolerate the fix (IF NOT EXISTS) or convert the fix into the migration chain."));
     Ok(Ok((
@@ -408,7 +411,9 @@ async fn run_fix(
         Ok(()) => match capture::collect_and_remove(&db.db.url).await {
             Ok(statements) => Captured::Statements(statements),
             Err(why) => {
-                return Err(env_err("cannot read the captured statements", why));
+                return Err(ReplayError::Environment(format!(
+                    "cannot read the captured statements: {why}"
+                )));
             }
         },
     };
@@ -433,11 +438,11 @@ async fn run_fix(
             Some(
                 Finding::new(
                     "F001",
-                    redact_error(&format!(
+                    format!(
                         "{}: on the production path (step {}), the fix fails: {e}",
                         script.path,
                         step + 1
-                    )),
+                    ),
                 )
                 .at(script.path.clone())
                 .help("Make the fix apply cleanly where production ran it (guard it), or correct applied-after / applied-on."),

@@ -3,186 +3,22 @@
 //! Checks return findings; only the binary renders. Anything that stops a check from running
 //! is a [`ReplayError`] (exit 2), never a passing report.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gate_policy::{Backend, Policy};
+use gate_policy::Backend;
 use gate_report::{Finding, Report, Section, Severity};
-use gate_schema::{Difference, Snapshot};
+use gate_schema::Snapshot;
 
-use crate::backend::{BackendOptions, ScratchDatabase, Server};
-use crate::child_env::{ChildEnv, EnvTemplate};
+pub use crate::ctx::{Mode, Outcome, Settings};
+pub use crate::error::ReplayError;
+
+use crate::ctx::{Ctx, Scratch, backend_name, not_run};
+use crate::drift::r003_drift;
 use crate::fixes;
 use crate::progress::Progress;
-use crate::redact_error;
-use crate::runner::{Applied, RunOutcome, Runner, RunnerError, Target};
-
-/// Everything a replay needs, resolved from policy and flags.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub root: PathBuf,
-    pub policy: Policy,
-    pub backend: Backend,
-    pub backend_options: BackendOptions,
-    /// `--reference URL`: a live database compared read-only.
-    pub reference: Option<String>,
-    /// `--reference-dump FILE`: a `pg_dump --schema-only` file restored into a scratch database.
-    pub reference_dump: Option<PathBuf>,
-    pub timeout: Duration,
-    pub roundtrip: bool,
-    pub fixes: bool,
-    /// What children get as environment (`replay.env`, `replay.database-url`).
-    pub env: EnvTemplate,
-}
-
-/// What the run is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The gate: every check.
-    Check,
-    /// `gate-replay snapshot`: replay to head and return the snapshot; no comparisons.
-    Snapshot,
-}
-
-/// A finished replay: the report, and the head snapshot when the upgrade succeeded.
-#[derive(Debug)]
-pub struct Outcome {
-    pub report: Report,
-    pub snapshot: Option<Snapshot>,
-}
-
-/// The replay could not check (backend, runner, catalog): exit 2.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error("{0}")]
-    Environment(String),
-    #[error("{0}")]
-    Config(String),
-}
-
-impl From<RunnerError> for ReplayError {
-    fn from(e: RunnerError) -> Self {
-        match e {
-            RunnerError::Environment(m) => ReplayError::Environment(redact_error(&m)),
-            RunnerError::Config(m) => ReplayError::Config(redact_error(&m)),
-        }
-    }
-}
-
-pub(crate) fn env_err(what: &str, e: impl std::fmt::Display) -> ReplayError {
-    ReplayError::Environment(redact_error(&format!("{what}: {e}")))
-}
-
-/// A scratch database and the environment its children get.
-#[derive(Clone)]
-pub(crate) struct Scratch {
-    pub db: ScratchDatabase,
-    pub env: ChildEnv,
-}
-
-/// Everything a step needs while the server is up.
-pub(crate) struct Ctx<'a> {
-    pub settings: &'a Settings,
-    pub server: &'a Server,
-    pub runner: &'a Runner,
-    pub deadline: Instant,
-    pub timeout: Duration,
-    pub progress: &'a Progress,
-}
-
-impl Ctx<'_> {
-    pub(crate) async fn fresh(&self) -> Result<Scratch, ReplayError> {
-        let db = self
-            .server
-            .fresh_database()
-            .await
-            .map_err(|e| env_err("cannot create a scratch database", e))?;
-        let env = match self.settings.env.for_database(&db.url) {
-            Ok(env) => env,
-            Err(e) => {
-                let _ = self.server.drop_database(&db).await;
-                return Err(e);
-            }
-        };
-        if !self.settings.policy.replay.prelude.trim().is_empty() {
-            run_sql(&db.url, &self.settings.policy.replay.prelude)
-                .await
-                .map_err(|e| {
-                    ReplayError::Config(redact_error(&format!(
-                        "replay.prelude failed: {e}; fix the SQL in replay.prelude of {}",
-                        self.settings.policy.file.display()
-                    )))
-                })?;
-        }
-        Ok(Scratch { db, env })
-    }
-
-    /// A copy of `template` (a scratch database nobody is connected to), prelude included.
-    pub(crate) async fn copy(&self, template: &Scratch) -> Result<Scratch, ReplayError> {
-        let db = self
-            .server
-            .copy_database(&template.db)
-            .await
-            .map_err(|e| env_err("cannot copy a scratch database", e))?;
-        let env = match self.settings.env.for_database(&db.url) {
-            Ok(env) => env,
-            Err(e) => {
-                let _ = self.server.drop_database(&db).await;
-                return Err(e);
-            }
-        };
-        let copy = Scratch { db, env };
-        self.runner.copied(&template.env, &copy.env);
-        Ok(copy)
-    }
-
-    pub(crate) async fn drop(&self, s: &Scratch) {
-        // A scratch database that cannot be dropped goes with the server anyway.
-        let _ = self.server.drop_database(&s.db).await;
-    }
-
-    pub(crate) async fn capture(&self, s: &Scratch) -> Result<Snapshot, ReplayError> {
-        Snapshot::capture(&s.db.url)
-            .await
-            .map_err(|e| env_err("cannot snapshot the scratch database", e))
-    }
-
-    /// Row counts and content hashes of the user tables (not the runner's bookkeeping).
-    pub(crate) async fn data(&self, s: &Scratch) -> Result<gate_schema::DataSnapshot, ReplayError> {
-        gate_schema::DataSnapshot::capture(&s.db.url, self.runner.bookkeeping_tables())
-            .await
-            .map_err(|e| env_err("cannot read the rows of the scratch database", e))
-    }
-
-    /// Differences that are not the runner's own bookkeeping. The bookkeeping tables are
-    /// removed by exact name (with their indexes, triggers and owned sequences), so a user
-    /// table such as `schema_migrations_archive` is still compared.
-    pub(crate) fn diff(&self, a: &Snapshot, b: &Snapshot, an: &str, bn: &str) -> Vec<Difference> {
-        let skip = self.runner.bookkeeping_tables();
-        let a = a.clone().without_tables(skip);
-        let b = b.clone().without_tables(skip);
-        gate_schema::diff(&a, &b, an, bn)
-    }
-}
-
-/// Run a SQL text (prelude, `sql = "fix.sql"`) against `url` as one simple query.
-pub(crate) async fn run_sql(url: &str, sql: &str) -> Result<(), String> {
-    use sqlx::Connection as _;
-    let mut c = sqlx::PgConnection::connect(url)
-        .await
-        .map_err(|e| redact_error(&e.to_string()))?;
-    let r = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut c)
-        .await;
-    let _ = c.close().await;
-    r.map(|_| ()).map_err(|e| match &e {
-        sqlx::Error::Database(db) => match db.code() {
-            Some(code) => format!("SQLSTATE {code}: {}", db.message()),
-            None => db.message().to_string(),
-        },
-        other => redact_error(&other.to_string()),
-    })
-}
+use crate::roundtrip::roundtrip;
+use crate::runner::{Applied, RunOutcome, Runner, Target};
+use gate_backends::Server;
 
 /// Step 1: static checks that need no database: the chain crate's C001–C006 and the
 /// lockfile's G003/G004 on the working tree.
@@ -196,7 +32,7 @@ fn static_findings(
     let lock = std::fs::read(&lock_path).ok();
     findings.extend(
         gate_chain::lock_findings(policy, lock.as_deref(), &discovery.files)
-            .map_err(|e| ReplayError::Config(e.to_string()))?,
+            .map_err(ReplayError::Chain)?,
     );
     Ok(findings)
 }
@@ -227,18 +63,11 @@ fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
     v
 }
 
-/// R010: something the run was asked to check and could not.
-pub(crate) fn not_run(path: &str, message: &str) -> Finding {
-    Finding::new("R010", redact_error(message))
-        .at(path.to_string())
-        .help("Fix the failure named here first; the skipped checks run once it is gone.")
-}
-
 /// The whole replay.
 pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayError> {
     // One read of the chain: the static checks and the runner see the same revisions.
-    let discovery = gate_chain::discover(&settings.root, &settings.policy)
-        .map_err(|e| ReplayError::Config(e.to_string()))?;
+    let discovery =
+        gate_chain::discover(&settings.root, &settings.policy).map_err(ReplayError::Chain)?;
     let runner = Runner::with_chain(&settings.policy, &settings.root, &discovery)?;
     let subject = match runner.migration_count() {
         Some(n) => format!("{n} migrations ({})", runner.describe()),
@@ -291,7 +120,10 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
     });
     let server = Server::start(settings.backend, &settings.backend_options)
         .await
-        .map_err(|e| ReplayError::Environment(redact_error(&e.to_string())))?;
+        .map_err(|source| ReplayError::Start {
+            backend: backend_name(settings.backend),
+            source: Box::new(source),
+        })?;
     let ctx = Ctx {
         settings,
         server: &server,
@@ -531,83 +363,13 @@ async fn r002_head_check(ctx: &Ctx<'_>, db: &Scratch, report: &mut Report) {
     );
 }
 
-/// R003: the head schema against the expected snapshot, `--reference` and
-/// `--reference-dump`.
-async fn r003_drift(
-    ctx: &Ctx<'_>,
-    head: &Snapshot,
-    report: &mut Report,
-) -> Result<(), ReplayError> {
-    let settings = ctx.settings;
-    let policy = &settings.policy;
-    let snap_path = settings.root.join(&policy.replay.snapshot);
-    match std::fs::read_to_string(&snap_path) {
-        Ok(text) => {
-            let expected = Snapshot::from_json(&text).map_err(|e| {
-                ReplayError::Config(format!(
-                    "{}: {e}; regenerate it with `gate-replay snapshot`",
-                    policy.replay.snapshot
-                ))
-            })?;
-            drift(
-                report,
-                ctx.diff(&expected, head, "snapshot", "replay"),
-                &policy.replay.snapshot,
-                "the expected snapshot",
-            );
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            report.findings.push(
-                Finding::new(
-                    "R003",
-                    format!(
-                        "no expected snapshot at {}: schema drift is not checked",
-                        policy.replay.snapshot
-                    ),
-                )
-                .severity(Severity::Note)
-                .help("Run `gate-replay snapshot` and commit the file."),
-            );
-        }
-        Err(e) => {
-            return Err(ReplayError::Config(format!(
-                "cannot read {}: {e}",
-                snap_path.display()
-            )));
-        }
-    }
-    if let Some(url) = &settings.reference {
-        ctx.progress.stage("snapshot of the reference database");
-        let reference = Snapshot::capture(url)
-            .await
-            .map_err(|e| env_err("cannot read the --reference database", e))?;
-        drift(
-            report,
-            ctx.diff(&reference, head, "reference", "replay"),
-            &policy.migrations.path,
-            "the --reference database",
-        );
-    }
-    if let Some(dump) = &settings.reference_dump {
-        ctx.progress.stage("restore --reference-dump");
-        let reference = restore_dump(ctx, dump).await?;
-        drift(
-            report,
-            ctx.diff(&reference, head, "reference", "replay"),
-            &policy.migrations.path,
-            "the --reference-dump schema",
-        );
-    }
-    Ok(())
-}
-
-fn upgrade_finding(
+pub(crate) fn upgrade_finding(
     code: &'static str,
     failure: &crate::runner::Failure,
     message: String,
     help: &str,
 ) -> Finding {
-    let mut f = Finding::new(code, redact_error(&message)).help(help);
+    let mut f = Finding::new(code, message).help(help);
     if let Some(file) = &failure.file {
         f = f.at(file.clone());
         if let Some(l) = failure.line {
@@ -618,153 +380,6 @@ fn upgrade_finding(
         }
     }
     f
-}
-
-fn drift(report: &mut Report, diffs: Vec<Difference>, path: &str, against: &str) {
-    if diffs.is_empty() {
-        return;
-    }
-    let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-    report.findings.push(
-        Finding::new(
-            "R003",
-            format!(
-                "the replayed schema differs from {against} in {} place(s): {}",
-                diffs.len(),
-                lines.join("; ")
-            ),
-        )
-        .at(path.to_string())
-        .help("Consolidate the drift into a migration, then refresh the snapshot with `gate-replay snapshot`."),
-    );
-}
-
-async fn roundtrip(
-    ctx: &Ctx<'_>,
-    db: &Scratch,
-    baseline: &Snapshot,
-    head: &Snapshot,
-    report: &mut Report,
-) -> Result<(), ReplayError> {
-    ctx.progress.stage("round trip: downgrade to base");
-    let down = ctx.runner.downgrade_base(&db.env, ctx.deadline).await?;
-    if let Some(f) = &down.failure {
-        let msg = if f.timed_out {
-            format!(
-                "downgrade to base timed out after {}s",
-                ctx.timeout.as_secs()
-            )
-        } else {
-            format!("downgrade to base failed at {}", f.describe())
-        };
-        report.findings.push(upgrade_finding(
-            "R006",
-            f,
-            msg,
-            "Fix the named migration's downgrade.",
-        ));
-        return Ok(());
-    }
-    let after_down = ctx.capture(db).await?;
-    let left = ctx.diff(baseline, &after_down, "empty", "after downgrade");
-    if !left.is_empty() {
-        let lines: Vec<String> = left.iter().map(ToString::to_string).collect();
-        report.findings.push(
-            Finding::new(
-                "R004",
-                format!(
-                    "downgrade to base leaves {} object(s) behind: {}",
-                    left.len(),
-                    lines.join("; ")
-                ),
-            )
-            .at(ctx.settings.policy.migrations.path.clone())
-            .help("Make each downgrade undo exactly what its upgrade did."),
-        );
-        return Ok(());
-    }
-    ctx.progress.stage("round trip: upgrade to head again");
-    let again: RunOutcome = ctx
-        .runner
-        .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |_| {})
-        .await?;
-    if let Some(f) = &again.failure {
-        let msg = format!("upgrade after downgrade to base failed at {}", f.describe());
-        report.findings.push(upgrade_finding(
-            "R004",
-            f,
-            msg,
-            "Make each downgrade undo exactly what its upgrade did.",
-        ));
-        return Ok(());
-    }
-    let second = ctx.capture(db).await?;
-    let diffs = ctx.diff(head, &second, "first upgrade", "second upgrade");
-    if !diffs.is_empty() {
-        let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-        report.findings.push(
-            Finding::new(
-                "R004",
-                format!(
-                    "downgrade to base and upgrade again gives a different schema: {}",
-                    lines.join("; ")
-                ),
-            )
-            .at(ctx.settings.policy.migrations.path.clone())
-            .help("Make each downgrade undo exactly what its upgrade did."),
-        );
-    }
-    Ok(())
-}
-
-/// Restore a `pg_dump --schema-only` file with psql into a second scratch database.
-pub(crate) async fn restore_dump(ctx: &Ctx<'_>, dump: &Path) -> Result<Snapshot, ReplayError> {
-    if !dump.is_file() {
-        return Err(ReplayError::Config(format!(
-            "--reference-dump {} does not exist",
-            dump.display()
-        )));
-    }
-    let db = ctx.fresh().await?;
-    let mut cmd = tokio::process::Command::new("psql");
-    db.env.apply(&mut cmd);
-    cmd.arg("-X")
-        .arg("-q")
-        .arg("-f")
-        .arg(dump)
-        .env("PGOPTIONS", "-c client_min_messages=warning");
-    let finished = crate::runner::process::run_streaming(cmd, ctx.deadline, |_, _, _| {}).await;
-    let result = match finished {
-        Err(e) => Err(env_err(
-            "cannot run psql to restore --reference-dump (install the PostgreSQL client)",
-            e,
-        )),
-        Ok(f) => {
-            // A dump from production names roles this server does not have; ownership and
-            // grants are not schema, so those errors are expected and ignored.
-            let errors: Vec<&str> = f
-                .lines
-                .iter()
-                .map(|(_, l)| l.as_str())
-                .filter(|l| l.contains("ERROR:") && !l.contains("role \""))
-                .collect();
-            if f.timed_out {
-                Err(ReplayError::Environment(
-                    "restoring --reference-dump timed out".into(),
-                ))
-            } else if !errors.is_empty() {
-                Err(ReplayError::Config(format!(
-                    "--reference-dump {} does not restore cleanly: {}",
-                    dump.display(),
-                    redact_error(&errors[..errors.len().min(3)].join(" | "))
-                )))
-            } else {
-                ctx.capture(&db).await
-            }
-        }
-    };
-    ctx.drop(&db).await;
-    result
 }
 
 fn timings_section(

@@ -30,28 +30,28 @@ pub(crate) fn redact(url: &str) -> String {
 
 pub(crate) async fn connect(url: &str) -> Result<PgConnection, SchemaError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(SchemaError::Query(format!(
-            "invalid database URL {}: expected postgres://user:password@host:port/dbname",
-            redact(url)
-        )));
+        return Err(SchemaError::InvalidUrl {
+            url: redact(url),
+            reason: "not a postgres:// or postgresql:// URL".into(),
+            source: None,
+        });
     }
-    let opts = PgConnectOptions::from_str(url).map_err(|e| {
-        SchemaError::Query(format!(
-            "invalid database URL {}: {e}; expected postgres://user:password@host:port/dbname",
-            redact(url)
-        ))
+    let opts = PgConnectOptions::from_str(url).map_err(|e| SchemaError::InvalidUrl {
+        url: redact(url),
+        reason: e.to_string(),
+        source: Some(e),
     })?;
     let opts = opts.application_name("gate-schema");
-    PgConnection::connect_with(&opts).await.map_err(|e| {
-        SchemaError::Query(format!(
-            "cannot connect to {}: {e}; check host, port, credentials and sslmode",
-            redact(url)
-        ))
-    })
+    PgConnection::connect_with(&opts)
+        .await
+        .map_err(|e| SchemaError::Connect {
+            url: redact(url),
+            source: e,
+        })
 }
 
 fn q(kind: &str) -> impl Fn(sqlx::Error) -> SchemaError + '_ {
-    move |e| SchemaError::Query(format!("reading {kind} from pg_catalog: {e}"))
+    move |e| SchemaError::query(format!("{kind} from pg_catalog"), e)
 }
 
 async fn fetch_group(

@@ -35,8 +35,12 @@ impl DataSnapshot {
     /// Read every user table of the database at `url` except `skip` (bare table names such
     /// as `alembic_version`), in one read-only transaction.
     pub async fn capture(url: &str, skip: &[&str]) -> Result<DataSnapshot, SchemaError> {
-        let q = |e: sqlx::Error| SchemaError::Query(e.to_string());
-        let mut c = PgConnection::connect(url).await.map_err(q)?;
+        let mut c = PgConnection::connect(url)
+            .await
+            .map_err(|e| SchemaError::Connect {
+                url: crate::capture::redact(url),
+                source: e,
+            })?;
         let result = Self::capture_with(&mut c, skip).await;
         let _ = c.close().await;
         result
@@ -46,7 +50,7 @@ impl DataSnapshot {
         c: &mut PgConnection,
         skip: &[&str],
     ) -> Result<DataSnapshot, SchemaError> {
-        let q = |e: sqlx::Error| SchemaError::Query(e.to_string());
+        let q = |e: sqlx::Error| SchemaError::query("the rows of the user tables", e);
         let mut tx = c
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await

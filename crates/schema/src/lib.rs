@@ -28,12 +28,59 @@ pub const BOOKKEEPING_TABLES: &[&str] = &[
     "_sqlx_migrations",
 ];
 
+/// Why a snapshot could not be taken or read. Database failures keep the driver's error as
+/// their `source` and the server's SQLSTATE when it answered; URLs are shown with the
+/// password masked.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("cannot read the catalog: {0}")]
-    Query(String),
+    /// The URL is not a PostgreSQL connection URL (shown masked).
+    #[error(
+        "cannot read the catalog: invalid database URL {url}: {reason}; expected postgres://user:password@host:port/dbname"
+    )]
+    InvalidUrl {
+        url: String,
+        reason: String,
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+    /// No connection to the database at `url` (shown masked).
+    #[error(
+        "cannot read the catalog: cannot connect to {url}: {source}; check host, port, credentials and sslmode"
+    )]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A catalog or table read failed; `reading` says what was being read.
+    #[error("cannot read the catalog: reading {reading}: {source}")]
+    Query {
+        reading: String,
+        sqlstate: Option<String>,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The snapshot file is not JSON of the snapshot's shape.
     #[error("snapshot file is not valid: {0}")]
-    Json(String),
+    Json(#[source] serde_json::Error),
+    /// The snapshot file is of a format this build does not read.
+    #[error(
+        "snapshot file is not valid: snapshot format {found} is not supported (this build reads format {supported}); write the snapshot again with this version"
+    )]
+    Format { found: u32, supported: u32 },
+}
+
+impl SchemaError {
+    pub(crate) fn query(reading: impl Into<String>, source: sqlx::Error) -> Self {
+        SchemaError::Query {
+            reading: reading.into(),
+            sqlstate: source
+                .as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned()),
+            source,
+        }
+    }
 }
 
 /// One object-level difference, readable by a human.
@@ -116,15 +163,12 @@ impl Snapshot {
     }
 
     pub fn from_json(text: &str) -> Result<Snapshot, SchemaError> {
-        let snap: Snapshot =
-            serde_json::from_str(text).map_err(|e| SchemaError::Json(e.to_string()))?;
+        let snap: Snapshot = serde_json::from_str(text).map_err(SchemaError::Json)?;
         if snap.format != model::format_version() {
-            return Err(SchemaError::Json(format!(
-                "snapshot format {} is not supported (this build reads format {}); \
-                 write the snapshot again with this version",
-                snap.format,
-                model::format_version()
-            )));
+            return Err(SchemaError::Format {
+                found: snap.format,
+                supported: model::format_version(),
+            });
         }
         Ok(snap)
     }

@@ -172,11 +172,12 @@ impl AlembicRunner {
             }
         })
         .await
-        .map_err(|e| {
-            RunnerError::Environment(format!(
-                "cannot start `{}` (replay.python): {e}; set replay.python to an interpreter that has Alembic ({PIP_HINT})",
-                self.python
-            ))
+        .map_err(|e| RunnerError::Spawn {
+            action: "start",
+            program: self.python.clone(),
+            purpose: " (replay.python)".into(),
+            advice: format!("; set replay.python to an interpreter that has Alembic ({PIP_HINT})"),
+            source: e,
         })?;
         let _ = started;
         let interpreter = match &executable {

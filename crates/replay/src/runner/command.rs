@@ -89,7 +89,13 @@ impl CommandRunner {
         let start = Instant::now();
         let finished = run_streaming(cmd, deadline, |_, _, _| {})
             .await
-            .map_err(|e| RunnerError::Environment(format!("cannot run `sh` for {key}: {e}")))?;
+            .map_err(|e| RunnerError::Spawn {
+                action: "run",
+                program: "sh".into(),
+                purpose: format!(" for {key}"),
+                advice: String::new(),
+                source: e,
+            })?;
         if finished.success() {
             let a = Applied {
                 revision: key.to_string(),

@@ -70,12 +70,59 @@ pub struct RunOutcome {
 }
 
 /// A run that could not happen at all (tool missing, configuration unreadable): exit 2.
+/// [`RunnerError::is_config`] tells the user's configuration from the machine's environment.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
+    /// The machine lacks something (a tool, a module); the message says what to install.
     #[error("{0}")]
     Environment(String),
+    /// The policy or the chain asks for something the runner cannot do.
     #[error("{0}")]
     Config(String),
+    /// A program could not be started; `advice` (from `; ` on, or "") says what to change.
+    #[error("cannot {action} `{program}`{purpose}: {source}{advice}")]
+    Spawn {
+        action: &'static str,
+        program: String,
+        /// What it was started for, from ` ` on (` for 0001_init`), or "".
+        purpose: String,
+        advice: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The scratch database refused or failed.
+    #[error("{what}: {source}")]
+    Database {
+        what: &'static str,
+        sqlstate: Option<String>,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The chain cannot be read (policy paths, unreadable files).
+    #[error(transparent)]
+    Chain(#[from] gate_chain::ChainError),
+}
+
+impl RunnerError {
+    /// Whether the user's configuration (policy, chain) is at fault rather than the machine.
+    pub fn is_config(&self) -> bool {
+        matches!(self, RunnerError::Config(_) | RunnerError::Chain(_))
+    }
+
+    pub(crate) fn database(what: &'static str, source: sqlx::Error) -> Self {
+        RunnerError::Database {
+            what,
+            sqlstate: sqlstate(&source),
+            source,
+        }
+    }
+}
+
+/// The SQLSTATE of a database error, when the server answered.
+pub(crate) fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
 }
 
 /// The runner for `migrations.kind`.
@@ -89,8 +136,7 @@ pub enum Runner {
 impl Runner {
     /// Reads the chain with `gate_chain::discover`, the discovery the static checks use.
     pub fn new(policy: &Policy, repo_root: &Path) -> Result<Runner, RunnerError> {
-        let discovery = gate_chain::discover(repo_root, policy)
-            .map_err(|e| RunnerError::Config(e.to_string()))?;
+        let discovery = gate_chain::discover(repo_root, policy).map_err(RunnerError::Chain)?;
         Runner::with_chain(policy, repo_root, &discovery)
     }
 

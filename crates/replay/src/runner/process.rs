@@ -58,14 +58,22 @@ pub async fn run_streaming(
         // (psql, a second python), so nothing is left running.
         .process_group(0)
         .kill_on_drop(true);
+    // Spawn and registration are one start-up: the signal cleanup's second pass waits for it.
+    let starting = gate_backends::Starting::begin();
     let mut child = cmd.spawn()?;
     let pid = child.id();
     // Ctrl-C / SIGTERM cleanup kills the group too (it is not in the terminal's group).
     let _group = pid.and_then(|p| i32::try_from(p).ok()).map(|pgid| {
-        crate::backend::CleanupGuard::register(crate::backend::CleanupResource::ProcessGroup {
-            pgid,
-        })
+        gate_backends::CleanupGuard::register(gate_backends::CleanupResource::ProcessGroup { pgid })
     });
+    if gate_backends::interrupted() {
+        // The cleanup may have run before the group was registered: the guard kills it now.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "interrupted before the process started",
+        ));
+    }
+    drop(starting);
     let (tx, mut rx) = mpsc::unbounded_channel::<(Stream, String, Instant)>();
     if let Some(out) = child.stdout.take() {
         let tx = tx.clone();

@@ -297,9 +297,10 @@ impl SqlRunner {
             }
             SqlNaming::Plain => return Ok(()),
         };
-        raw_sql(ddl).execute(&mut *conn).await.map_err(|e| {
-            RunnerError::Environment(format!("cannot create the bookkeeping table: {e}"))
-        })?;
+        raw_sql(ddl)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| RunnerError::database("cannot create the bookkeeping table", e))?;
         Ok(())
     }
 
@@ -485,12 +486,9 @@ fn failure(err: RunError, part: &Part, byte_offset: usize) -> Failure {
 }
 
 async fn connect(url: &str) -> Result<PgConnection, RunnerError> {
-    PgConnection::connect(url).await.map_err(|e| {
-        RunnerError::Environment(format!(
-            "cannot connect to the scratch database: {}",
-            crate::redact_error(&e.to_string())
-        ))
-    })
+    PgConnection::connect(url)
+        .await
+        .map_err(|e| RunnerError::database("cannot connect to the scratch database", e))
 }
 
 fn label(m: &Migration) -> String {

@@ -6,43 +6,34 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-use super::BackendError;
+use crate::BackendError;
 
-/// Connection options from a URL; the error never contains the URL (it may hold a password).
+/// Connection options from a URL. The error names the URL with its password masked (a
+/// parse error may not get as far as the binary's redaction when a library caller shows it).
 pub(crate) fn options(url: &str) -> Result<PgConnectOptions, BackendError> {
     PgConnectOptions::from_str(url).map_err(|e| {
-        BackendError::Failed(format!(
-            "invalid database URL {}: {}",
-            super::redact(url),
-            scrub(&e.to_string(), url)
-        ))
+        BackendError::sql(
+            format!("invalid database URL {}", crate::redact(url)),
+            "",
+            e,
+        )
     })
 }
 
-/// Error text with the URL's password (raw and percent-decoded) replaced by `***`.
-pub(crate) fn scrub(text: &str, url: &str) -> String {
-    let mut out = text.to_string();
-    if let Ok(u) = url::Url::parse(url)
-        && let Some(pw) = u.password()
-        && !pw.is_empty()
-    {
-        out = out.replace(pw, "***");
-        if let Ok(decoded) = urlencoding_decode(pw)
-            && !decoded.is_empty()
-        {
-            out = out.replace(&decoded, "***");
-        }
+/// The server's own words for a database error (without sqlx's "error returned from
+/// database:" prefix), else the driver's text.
+pub(crate) fn sql_message(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
     }
-    out
 }
 
-fn urlencoding_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes: Vec<u8> =
-        url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned().into_bytes())
-            .unwrap_or_default();
-    String::from_utf8(bytes)
+/// The SQLSTATE of a database error, when the server answered.
+pub(crate) fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
 }
 
 /// Where a connection goes, for messages: `user@host:port/db`, never the password.
@@ -75,7 +66,7 @@ where
 {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(5);
-    let mut last;
+    let mut last: Option<sqlx::Error>;
     loop {
         let attempt_budget = deadline
             .saturating_duration_since(Instant::now())
@@ -83,28 +74,32 @@ where
         match tokio::time::timeout(attempt_budget, PgConnection::connect_with(opts)).await {
             Ok(Ok(conn)) => return Ok(conn),
             Ok(Err(e)) => {
-                if let Some(db) = e.as_database_error() {
-                    let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-                    // 57P03 = the server is starting up; anything else from the server is final.
-                    if code != "57P03" {
-                        return Err(BackendError::Failed(format!(
-                            "PostgreSQL at {} refused the connection: {}",
-                            target(opts),
-                            db.message()
-                        )));
-                    }
+                // 57P03 = the server is starting up; anything else from the server is final.
+                if e.as_database_error().is_some() && sqlstate(&e).as_deref() != Some("57P03") {
+                    return Err(BackendError::sql(
+                        format!("PostgreSQL at {} refused the connection", target(opts)),
+                        "",
+                        e,
+                    ));
                 }
-                last = e.to_string();
+                last = Some(e);
             }
-            Err(_) => last = "connection attempt timed out".to_string(),
+            Err(_) => last = None,
         }
         alive()?;
+        if crate::registry::interrupted() {
+            return Err(BackendError::Interrupted("while waiting for PostgreSQL"));
+        }
         if Instant::now() >= deadline {
-            return Err(BackendError::Failed(format!(
-                "PostgreSQL at {} was not ready within {:.1} s (last error: {last}); raise the timeout or check the server",
+            let context = format!(
+                "PostgreSQL at {} was not ready within {:.1} s (raise the timeout or check the server); last error",
                 target(opts),
                 timeout.as_secs_f64()
-            )));
+            );
+            return Err(match last {
+                Some(e) => BackendError::sql(context, "", e),
+                None => BackendError::Failed(format!("{context}: connection attempt timed out")),
+            });
         }
         tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
         delay = (delay * 2).min(Duration::from_millis(100));

@@ -12,10 +12,10 @@ use testcontainers::core::{IntoContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, CopyTargetOptions, GenericImage, ImageExt};
 
-use super::connect::{self, random_token};
-use super::registry::{Guard, Resource};
-use super::tls::{self, ServerTls};
-use super::{BackendError, BackendOptions};
+use crate::connect::{self, random_token};
+use crate::registry::{Guard, Resource, Starting};
+use crate::tls::{self, ServerTls};
+use crate::{BackendError, BackendOptions};
 
 /// Label on every container we start, so a later run can reap leftovers of a killed one.
 pub(crate) const LABEL: &str = "migration-gate";
@@ -79,7 +79,7 @@ fn remove_labelled(run: &str) -> Result<(), String> {
         ));
     }
     for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        super::registry::remove_container(id)?;
+        crate::registry::remove_container(id)?;
     }
     Ok(())
 }
@@ -160,7 +160,7 @@ impl Container {
             // The API call failed: the CLI is the fallback.
             (Err(_), Some(g)) => tokio::task::spawn_blocking(move || g.release())
                 .await
-                .map_err(|e| BackendError::Failed(e.to_string()))?
+                .map_err(BackendError::Task)?
                 .map_err(BackendError::Failed),
             (Err(e), None) => Err(BackendError::Failed(format!(
                 "could not remove container {id}: {e}"
@@ -320,7 +320,7 @@ pub(crate) fn reap_leftovers() {
         };
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
         if !alive {
-            let _ = super::registry::remove_container(id);
+            let _ = crate::registry::remove_container(id);
         }
     }
 }
@@ -328,6 +328,8 @@ pub(crate) fn reap_leftovers() {
 /// Start the container and wait until PostgreSQL accepts a connection. Returns the container
 /// and the superuser URL of its `postgres` database.
 pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), BackendError> {
+    // Declared first, dropped last: the signal cleanup's second pass waits for it.
+    let _starting = Starting::begin();
     engine_answers().map_err(BackendError::Unavailable)?;
     if !image_present(&opts.image) {
         // Bounded: a pull that hangs on an unreachable registry must not eat the replay's time.
@@ -383,21 +385,20 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
         run: run_id().to_string(),
     });
     let creating = Creating::begin();
-    if super::registry::interrupted() {
-        return Err(BackendError::Failed(
-            "interrupted before the container was created".into(),
+    if crate::registry::interrupted() {
+        return Err(BackendError::Interrupted(
+            "before the container was created",
         ));
     }
     let started = request.start().await;
     drop(creating);
-    let container = started.map_err(|e| {
-        BackendError::Failed(format!(
-            "could not start a container from {}: {e}",
-            opts.image
-        ))
+    let container = started.map_err(|e| BackendError::Container {
+        context: format!("could not start a container from {}", opts.image),
+        source: Box::new(e),
     })?;
     let id = container.id().to_string();
-    // By id from now on: faster than asking the engine for the label.
+    // By id from now on: faster than asking the engine for the label. Re-registered even
+    // when the signal cleanup already took the label entry: its second pass removes it.
     guard.update(Resource::Container { id: id.clone() });
     let inner = container;
     let host = inner.get_host().await;
@@ -407,14 +408,20 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
         id,
         guard: Some(guard),
     };
+    if crate::registry::interrupted() {
+        // Dropping the container removes it (or the cleanup's second pass does).
+        return Err(BackendError::Interrupted(
+            "while the container was starting",
+        ));
+    }
 
     let host = match host {
         Ok(h) => h.to_string(),
         Err(e) => {
-            return Err(BackendError::Failed(format!(
-                "container {}: {e}",
-                container.id
-            )));
+            return Err(BackendError::Container {
+                context: format!("container {}", container.id),
+                source: Box::new(e),
+            });
         }
     };
     // psycopg2 and sqlx may pick ::1 for `localhost` while the port is published on IPv4.
@@ -423,11 +430,9 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Container, String), 
     } else {
         host
     };
-    let port = port.map_err(|e| {
-        BackendError::Failed(format!(
-            "container {}: no published port 5432: {e}",
-            container.id
-        ))
+    let port = port.map_err(|e| BackendError::Container {
+        context: format!("container {}: no published port 5432", container.id),
+        source: Box::new(e),
     })?;
     // The tool's own connections stay on loopback and skip the TLS handshake (children
     // choose for themselves: the server offers TLS, see tls.rs).

@@ -16,10 +16,10 @@ use std::process::{Child, Command, Stdio};
 use sqlx::Executor;
 use sqlx::postgres::PgConnectOptions;
 
-use super::connect::{self, quote_literal, random_token};
-use super::registry::{Guard, Resource};
-use super::tls::{self, ServerTls};
-use super::{BackendError, BackendOptions};
+use crate::connect::{self, quote_literal, random_token};
+use crate::registry::{Guard, Resource, Starting};
+use crate::tls::{self, ServerTls};
+use crate::{BackendError, BackendOptions};
 
 /// Overrides the search for server binaries (a folder holding `initdb` and `postgres`).
 pub const BINDIR_ENV: &str = "GATE_PG_BINDIR";
@@ -162,9 +162,7 @@ impl RunAs {
                 Some(nix::unistd::Uid::from_raw(uid)),
                 Some(nix::unistd::Gid::from_raw(gid)),
             )
-            .map_err(|e| {
-                BackendError::Failed(format!("could not chown {}: {e}", path.display()))
-            })?;
+            .map_err(|e| BackendError::io("could not chown", path, e.into()))?;
         }
         Ok(())
     }
@@ -218,7 +216,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), BackendError> {
         .arg(to)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| BackendError::Failed(format!("could not run cp: {e}")))?;
+        .map_err(|e| BackendError::io("could not run", "cp", e))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -250,7 +248,7 @@ fn initdb(bins: &Binaries, runas: &RunAs, root: &Path, data: &Path) -> Result<()
             "--wal-segsize=1",
         ])
         .output()
-        .map_err(|e| BackendError::Failed(format!("could not run initdb: {e}")))?;
+        .map_err(|e| BackendError::io("could not run", bins.bindir.join("initdb"), e))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -335,7 +333,7 @@ fn reap_leftovers(parent: &Path) {
             // Only a postgres serving this very folder (pids get reused).
             let cmdline = std::fs::read(format!("/proc/{pm}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy()) {
-                super::registry::stop_postgres(pm);
+                crate::registry::stop_postgres(pm);
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -364,7 +362,7 @@ fn free_port() -> Result<u16, BackendError> {
     std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| BackendError::Failed(format!("no free TCP port on 127.0.0.1: {e}")))
+        .map_err(|e| BackendError::io("no free TCP port on", "127.0.0.1", e))
 }
 
 /// Write the run's certificate and key into the cluster folder, owned by the server's user;
@@ -384,9 +382,7 @@ fn write_tls(runas: &RunAs, root: &Path) -> Result<(), BackendError> {
             .mode(mode)
             .open(&path)
             .and_then(|mut f| f.write_all(pem.as_bytes()))
-            .map_err(|e| {
-                BackendError::Failed(format!("could not write {}: {e}", path.display()))
-            })?;
+            .map_err(|e| BackendError::io("could not write", &path, e))?;
         runas.chown(&path)?;
     }
     Ok(())
@@ -399,11 +395,12 @@ fn spawn_postgres(
     data: &Path,
     port: u16,
 ) -> Result<Child, BackendError> {
-    let log = std::fs::File::create(root.join("postgres.log"))
-        .map_err(|e| BackendError::Failed(format!("could not create the server log: {e}")))?;
+    let log_path = root.join("postgres.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| BackendError::io("could not create the server log", &log_path, e))?;
     let log2 = log
         .try_clone()
-        .map_err(|e| BackendError::Failed(format!("could not create the server log: {e}")))?;
+        .map_err(|e| BackendError::io("could not create the server log", &log_path, e))?;
     let mut cmd = runas.command(&bins.bindir.join("postgres"), root);
     cmd.arg("-D")
         .arg(data)
@@ -430,12 +427,8 @@ fn spawn_postgres(
         // Its own process group: the terminal's Ctrl-C reaches us, not postgres, so we
         // decide the order of the cleanup.
         .process_group(0);
-    cmd.spawn().map_err(|e| {
-        BackendError::Failed(format!(
-            "could not start {}: {e}",
-            bins.bindir.join("postgres").display()
-        ))
-    })
+    cmd.spawn()
+        .map_err(|e| BackendError::io("could not start", bins.bindir.join("postgres"), e))
 }
 
 fn log_tail(root: &Path) -> String {
@@ -444,8 +437,20 @@ fn log_tail(root: &Path) -> String {
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
+/// After a registration: when a signal arrived, the cleanup may have run before it, so
+/// register again (the guard's drop, or the cleanup's second pass, removes it) and give up.
+fn stop_if_interrupted(guard: &Guard, resource: Resource) -> Result<(), BackendError> {
+    if crate::registry::interrupted() {
+        guard.update(resource);
+        return Err(BackendError::Interrupted("while the cluster was starting"));
+    }
+    Ok(())
+}
+
 /// Start a cluster and return it with the superuser's TCP URL (with its password).
 pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), BackendError> {
+    // Declared first, dropped last: the signal cleanup's second pass waits for it.
+    let _starting = Starting::begin();
     let bins = find_binaries()?;
     let runas = run_as()?;
 
@@ -454,13 +459,14 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
     let root = tempfile::Builder::new()
         .prefix(DIR_PREFIX)
         .tempdir_in(&parent)
-        .map_err(|e| BackendError::Failed(format!("could not create a temporary folder: {e}")))?
+        .map_err(|e| BackendError::io("could not create a temporary folder in", &parent, e))?
         .keep();
     let guard = Guard::register(Resource::Folder { dir: root.clone() });
+    stop_if_interrupted(&guard, Resource::Folder { dir: root.clone() })?;
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| BackendError::Failed(format!("chmod {}: {e}", root.display())))?;
+        .map_err(|e| BackendError::io("chmod", &root, e))?;
     std::fs::write(root.join(OWNER_FILE), std::process::id().to_string())
-        .map_err(|e| BackendError::Failed(format!("could not write in {}: {e}", root.display())))?;
+        .map_err(|e| BackendError::io("could not write in", &root, e))?;
     runas.chown(&root)?;
     let data = root.join("data");
     prepare_data(&bins, &runas, &root, &data)?;
@@ -473,10 +479,12 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
         let port = free_port()?;
         let mut child = spawn_postgres(&bins, &runas, &root, &data, port)?;
         let pid = child.id();
-        guard.update(Resource::Cluster {
+        let cluster = Resource::Cluster {
             pid: pid as i32,
             dir: root.clone(),
-        });
+        };
+        guard.update(cluster.clone());
+        stop_if_interrupted(&guard, cluster)?;
         let socket_opts = PgConnectOptions::new_without_pgpass()
             .socket(&root)
             .port(port)
@@ -501,7 +509,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
             Err(e) => {
                 let port_taken = log_tail(&root).contains("could not bind");
                 if exited.is_none() {
-                    super::registry::stop_postgres(pid as i32);
+                    crate::registry::stop_postgres(pid as i32);
                 }
                 if port_taken && attempt < 3 {
                     continue;
@@ -517,7 +525,7 @@ pub(crate) async fn start(opts: &BackendOptions) -> Result<(Cluster, String), Ba
         quote_literal(&password)
     )))
     .await
-    .map_err(|e| BackendError::Failed(format!("could not set the scratch password: {e}")))?;
+    .map_err(|e| BackendError::sql("could not set the scratch password".into(), "", e))?;
     let _ = sqlx::Connection::close(conn).await;
 
     // The tool's own connections stay on loopback and skip the TLS handshake (children

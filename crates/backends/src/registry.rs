@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 
 /// Something that must not outlive the run.
 #[derive(Debug, Clone)]
-pub(crate) enum Resource {
+pub enum Resource {
     /// A docker container, removed with `docker rm -f`.
     Container { id: String },
     /// Every container labelled with this run id, removed with `docker rm -f`: registered
@@ -46,24 +46,24 @@ fn live() -> MutexGuard<'static, BTreeMap<u64, Resource>> {
 
 /// Owns one registered resource: releasing it (explicitly or on drop) removes it.
 #[derive(Debug)]
-pub(crate) struct Guard {
+pub struct Guard {
     key: u64,
 }
 
 impl Guard {
-    pub(crate) fn register(resource: Resource) -> Guard {
+    pub fn register(resource: Resource) -> Guard {
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
         live().insert(key, resource);
         Guard { key }
     }
 
     /// Replace what this guard protects (a folder that now also has a running server).
-    pub(crate) fn update(&self, resource: Resource) {
+    pub fn update(&self, resource: Resource) {
         live().insert(self.key, resource);
     }
 
     /// Remove the resource now, reporting failure.
-    pub(crate) fn release(self) -> Result<(), String> {
+    pub fn release(self) -> Result<(), String> {
         let taken = live().remove(&self.key);
         std::mem::forget(self);
         match taken {
@@ -73,7 +73,7 @@ impl Guard {
     }
 
     /// The resource is gone by other means (e.g. the database was dropped normally).
-    pub(crate) fn disarm(self) {
+    pub fn disarm(self) {
         live().remove(&self.key);
         std::mem::forget(self);
     }
@@ -112,8 +112,40 @@ static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32:
 
 /// Whether SIGINT or SIGTERM arrived: nothing new may be started after it, since the
 /// cleanup may already have run.
-pub(crate) fn interrupted() -> bool {
+pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) != 0
+}
+
+/// Start-ups in flight (a container, a cluster, a runner's process group being created).
+static STARTING: AtomicU64 = AtomicU64::new(0);
+
+/// Held for the whole of a start-up. The signal cleanup removes what is registered, waits
+/// until no start-up is in flight, and removes again before the process ends: a resource
+/// registered (or re-registered with [`Guard::update`]) after the first pass is not left
+/// behind. A start-up checks [`interrupted`] after each registration and gives up, so the
+/// wait is short.
+#[derive(Debug)]
+pub struct Starting(());
+
+impl Starting {
+    pub fn begin() -> Starting {
+        STARTING.fetch_add(1, Ordering::SeqCst);
+        Starting(())
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        STARTING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Wait (bounded) until no start-up is in flight.
+fn wait_for_start_ups(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while STARTING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// When a signal arrived, never render a verdict: the run was interrupted, and the child
@@ -169,6 +201,9 @@ pub fn install_signal_cleanup() {
                     INTERRUPTED.store(code, std::sync::atomic::Ordering::SeqCst);
                     eprintln!("gate-replay: interrupted, removing what was started");
                     cleanup_all();
+                    // What a start-up in flight registered after the first pass.
+                    wait_for_start_ups(Duration::from_secs(60));
+                    cleanup_all();
                     std::process::exit(code);
                 });
             });
@@ -182,7 +217,7 @@ pub fn install_signal_cleanup() {
 fn release(r: &Resource) -> Result<(), String> {
     match r {
         Resource::Container { id } => remove_container(id),
-        Resource::RunContainers { run } => super::docker::remove_run_containers(run),
+        Resource::RunContainers { run } => crate::docker::remove_run_containers(run),
         Resource::Cluster { pid, dir } => {
             stop_postgres(*pid);
             remove_folder(dir)
@@ -266,7 +301,7 @@ fn drop_database_blocking(admin_url: &str, name: &str) -> Result<(), String> {
         rt.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(30),
-                super::remote::drop_database(&admin_url, &name),
+                crate::remote::drop_database(&admin_url, &name),
             )
             .await
             .map_err(|_| format!("timed out dropping database {name}"))?

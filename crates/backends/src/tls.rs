@@ -2,7 +2,7 @@
 //! run, so clients that force `sslmode=require` (real fix scripts do) connect. Nobody needs to
 //! trust it: `require` encrypts without verifying, and the key dies with the server.
 
-use super::BackendError;
+use crate::BackendError;
 
 /// File names of the certificate and key, wherever a backend puts them.
 pub(crate) const CERT_FILE: &str = "server.crt";
@@ -31,9 +31,8 @@ impl ServerTls {
                 names.push((*h).to_string());
             }
         }
-        let certified = rcgen::generate_simple_self_signed(names).map_err(|e| {
-            BackendError::Failed(format!("could not generate the TLS certificate: {e}"))
-        })?;
+        let certified =
+            rcgen::generate_simple_self_signed(names).map_err(BackendError::Certificate)?;
         Ok(ServerTls {
             cert_pem: certified.cert.pem(),
             key_pem: certified.signing_key.serialize_pem(),

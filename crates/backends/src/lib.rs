@@ -10,28 +10,94 @@ mod docker;
 mod local;
 mod registry;
 mod remote;
-pub mod smoke;
 mod tls;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use gate_policy::Backend;
 
 pub use local::{BINDIR_ENV, CACHE_ENV, TMPDIR_ENV};
-pub(crate) use registry::{Guard as CleanupGuard, Resource as CleanupResource};
-pub use registry::{cleanup_all, exit_if_interrupted, install_signal_cleanup};
+pub use registry::{Guard as CleanupGuard, Resource as CleanupResource};
+pub use registry::{
+    Starting, cleanup_all, exit_if_interrupted, install_signal_cleanup, interrupted,
+};
 
+/// Why a backend could not give a server or a database. Every variant that wraps another
+/// error keeps it as its `source` (so `caused by` chains survive) and says what was being
+/// done with what. Messages may quote the URL they were given; the binary's edge masks
+/// passwords (`gate_cli::fail`, `gate_report::redact`).
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend cannot be used here (no engine, no binaries, image missing); the message
     /// says what to install or run.
     #[error("{0}")]
     Unavailable(String),
+    /// A failure with nothing underneath to keep (a tool's exit status, a timeout).
     #[error("{0}")]
     Failed(String),
+    /// A file, folder or process operation failed on `path`.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// PostgreSQL refused or failed; `sqlstate` is the server's code when it answered.
+    #[error("{context}: {}{advice}", connect::sql_message(source))]
+    Sql {
+        context: String,
+        sqlstate: Option<String>,
+        /// What the user can do about it, from `; ` on ("" when nothing applies).
+        advice: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A URL that does not parse (shown with its password masked).
+    #[error("invalid database URL {url}: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// The container engine's API failed.
+    #[error("{context}: {source}")]
+    Container {
+        context: String,
+        #[source]
+        source: Box<testcontainers::TestcontainersError>,
+    },
+    /// No self-signed certificate for the server's TLS.
+    #[error("could not generate the TLS certificate: {0}")]
+    Certificate(#[source] rcgen::Error),
+    /// A cleanup task of the runtime panicked or was cancelled.
+    #[error("cleanup task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    /// The signal cleanup removed (or is removing) what was started.
+    #[error("interrupted {0}")]
+    Interrupted(&'static str),
+}
+
+impl BackendError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BackendError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn sql(context: String, advice: &'static str, source: sqlx::Error) -> Self {
+        BackendError::Sql {
+            sqlstate: connect::sqlstate(&source),
+            context,
+            advice,
+            source,
+        }
+    }
 }
 
 /// Options from policy.toml and flags.
@@ -119,17 +185,10 @@ impl ScratchDatabase {
     }
 }
 
-/// A connection URL with its password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable database url>".to_string(),
-    }
+/// Text (a URL, a message quoting one) with passwords masked: the one redactor of the
+/// workspace, for the few places that show a URL outside an error (Debug, descriptions).
+fn redact(text: &str) -> String {
+    gate_report::redact::redact(text)
 }
 
 impl Server {
@@ -178,7 +237,7 @@ impl Server {
             .map_err(|_| {
                 BackendError::Failed(format!(
                     "no answer from PostgreSQL at {} within {:.0} s",
-                    redact(&url),
+                    connect::options(&url).map_or_else(|_| redact(&url), |o| connect::target(&o)),
                     opts.ready_timeout.as_secs_f64()
                 ))
             })??;
@@ -299,7 +358,7 @@ impl Server {
             Kind::Docker(c) => (*c).remove().await,
             Kind::Local(c) => tokio::task::spawn_blocking(move || c.guard.release())
                 .await
-                .map_err(|e| BackendError::Failed(e.to_string()))?
+                .map_err(BackendError::Task)?
                 .map_err(BackendError::Failed),
             Kind::Url(created) => {
                 let left: Vec<(String, registry::Guard)> =

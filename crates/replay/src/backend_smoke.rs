@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gate_policy::Backend;
 
-use super::{BackendError, BackendOptions, Server};
+use gate_backends::{BackendError, BackendOptions, Server};
 
 /// Flags of `backend-smoke`; `--backend`, `--image` and `--database-url` are the global
 /// replay flags.
@@ -35,7 +35,7 @@ pub fn run(
     image: Option<String>,
     database_url: Option<String>,
 ) -> ExitCode {
-    super::install_signal_cleanup();
+    gate_backends::install_signal_cleanup();
     let kind = backend.unwrap_or(Backend::Auto);
     let opts = BackendOptions {
         image: image.unwrap_or_else(|| BackendOptions::default().image),
@@ -61,7 +61,7 @@ pub fn run(
     ));
     // An interrupt ends as 130/143 from the cleanup thread, never as the error its cleanup
     // caused here (a container removed under a waiting connection).
-    super::exit_if_interrupted();
+    gate_backends::exit_if_interrupted();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

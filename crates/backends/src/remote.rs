@@ -6,33 +6,30 @@
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor, Row};
 
-use super::BackendError;
-use super::connect::{self, quote_ident, scrub};
+use crate::BackendError;
+use crate::connect::{self, quote_ident};
 
 /// Connect to `admin_url`; errors name the host and user, never the password.
 pub(crate) async fn connect_admin(admin_url: &str) -> Result<PgConnection, BackendError> {
     let opts = connect::options(admin_url)?;
     PgConnection::connect_with(&opts).await.map_err(|e| {
-        let detail = match e.as_database_error() {
-            Some(db) => db.message().to_string(),
-            None => e.to_string(),
-        };
-        BackendError::Failed(format!(
-            "could not connect to PostgreSQL at {}: {}; check --database-url (host, port, user, password, sslmode)",
-            connect::target(&opts),
-            scrub(&detail, admin_url)
-        ))
+        BackendError::sql(
+            format!(
+                "could not connect to PostgreSQL at {}",
+                connect::target(&opts)
+            ),
+            "; check --database-url (host, port, user, password, sslmode)",
+            e,
+        )
     })
 }
 
 /// The URL of database `name` on the same server, keeping credentials and parameters
 /// (e.g. `sslmode`).
 pub(crate) fn url_for(admin_url: &str, name: &str) -> Result<String, BackendError> {
-    let mut u = url::Url::parse(admin_url).map_err(|e| {
-        BackendError::Failed(format!(
-            "invalid database URL {}: {e}",
-            super::redact(admin_url)
-        ))
+    let mut u = url::Url::parse(admin_url).map_err(|source| BackendError::Url {
+        url: crate::redact(admin_url),
+        source,
     })?;
     u.set_path(&format!("/{name}"));
     Ok(u.to_string())
@@ -64,10 +61,11 @@ pub(crate) async fn create_database(
     }
     let _ = conn.close().await;
     r.map(|_| ()).map_err(|e| {
-        BackendError::Failed(format!(
-            "could not create scratch database {name}: {}; the user in --database-url needs CREATEDB",
-            scrub(&e.to_string(), admin_url)
-        ))
+        BackendError::sql(
+            format!("could not create scratch database {name}"),
+            "; the user in --database-url needs CREATEDB",
+            e,
+        )
     })
 }
 
@@ -101,9 +99,10 @@ pub(crate) async fn drop_database(admin_url: &str, name: &str) -> Result<(), Bac
     };
     let _ = conn.close().await;
     result.map_err(|e| {
-        BackendError::Failed(format!(
-            "could not drop scratch database {name}: {}; drop it by hand",
-            scrub(&e.to_string(), admin_url)
-        ))
+        BackendError::sql(
+            format!("could not drop scratch database {name}"),
+            "; drop it by hand",
+            e,
+        )
     })
 }
