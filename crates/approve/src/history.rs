@@ -276,6 +276,9 @@ pub struct Approvers {
     pub approvers: Vec<String>,
     pub trailer: String,
     pub require_signed: bool,
+    /// `governance.merge-method`; a value other than `merge` (or none) judges merge commits
+    /// by themselves, so an unknown one in an old version fails closed.
+    pub merge_method: gate_policy::MergeMethod,
 }
 
 /// The text of the `[governance]` table alone (header included), when the layout is plain:
@@ -339,6 +342,11 @@ pub fn approvers_of(text: &str) -> Approvers {
         require_signed: get("require-signed")
             .and_then(|t| t.as_bool())
             .unwrap_or(false),
+        merge_method: match get("merge-method").map(|m| m.as_str()) {
+            None | Some(Some("merge")) => gate_policy::MergeMethod::Merge,
+            Some(Some("rebase")) => gate_policy::MergeMethod::Rebase,
+            _ => gate_policy::MergeMethod::Squash,
+        },
     }
 }
 

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use gate_policy::{Policy, ScriptStatus};
+use gate_policy::{MergeMethod, Policy, ScriptStatus};
 use gate_report::Finding;
 use git2::{Commit, Oid, Repository};
 
@@ -102,19 +102,70 @@ fn disapproval(repo: &Repository, policy_rel: &str, commit: &Commit<'_>) -> Opti
     None
 }
 
+/// `Some(method)` when `merge` is a merge commit and its first parent's policy says pull
+/// requests land by squash or rebase: then the merge is judged by itself.
+fn merge_method_before(
+    repo: &Repository,
+    policy_rel: &str,
+    merge: &Commit<'_>,
+) -> Option<MergeMethod> {
+    if merge.parent_count() < 2 {
+        return None;
+    }
+    let parent_text = merge
+        .parent(0)
+        .ok()
+        .and_then(|p| history::text_at(repo, &p, policy_rel))
+        .unwrap_or_default();
+    let method = history::approvers_of(&parent_text).merge_method;
+    (method != MergeMethod::Merge).then_some(method)
+}
+
+/// Why a merge commit judged by itself under a squash or rebase merge method does not
+/// approve, with what to do; `why` unchanged otherwise.
+fn with_merge_method(
+    repo: &Repository,
+    policy_rel: &str,
+    commit: &Commit<'_>,
+    why: String,
+) -> String {
+    match merge_method_before(repo, policy_rel, commit) {
+        Some(m) => format!(
+            "{why}; governance.merge-method = \"{}\", so a merge commit is judged by itself, never by its branch's commits, as the commit that lands after a {} merge will be: have an approver {} locally and push the result as themselves with the trailer, or land policy changes with a merge commit (governance.merge-method = \"merge\")",
+            m.as_str(),
+            m.as_str(),
+            if m == MergeMethod::Squash {
+                "squash (`git merge --squash`, commit)"
+            } else {
+                "rebase and re-commit the branch"
+            },
+        ),
+        None => why,
+    }
+}
+
 /// The commit to judge for a change that `commit` (on the first-parent line) made to a value.
 /// A merge that took the value from another parent is judged by the branch commit that set it
 /// there, so a pull request's check and the check after a merge commit agree. When that
 /// parent is already in the first parent's history (a crafted merge restoring an old value)
 /// or the merge made the value itself, the merge is judged.
+///
+/// Under `governance.merge-method = "squash"` or `"rebase"` (in the merge's first parent's
+/// policy) a merge is always judged by itself: after a squash or rebase merge the branch's
+/// commits are not what lands, so the pull request's test merge is judged the way the commit
+/// that lands will be.
 fn resolve(
     repo: &Repository,
+    policy_rel: &str,
     commit: Oid,
     value: &mut dyn FnMut(&Commit<'_>) -> Option<String>,
     depth: usize,
 ) -> Result<Oid, git2::Error> {
     let c = repo.find_commit(commit)?;
-    if c.parent_count() < 2 || depth > MAX_DEPTH {
+    if c.parent_count() < 2
+        || depth > MAX_DEPTH
+        || merge_method_before(repo, policy_rel, &c).is_some()
+    {
         return Ok(commit);
     }
     let here = value(&c);
@@ -132,7 +183,7 @@ fn resolve(
             let parent = b.parent(0).ok();
             let before = parent.as_ref().and_then(&mut *value);
             if value(&b) != before {
-                return resolve(repo, b.id(), value, depth + 1);
+                return resolve(repo, policy_rel, b.id(), value, depth + 1);
             }
             match parent {
                 Some(p) => b = p,
@@ -236,7 +287,7 @@ pub fn a012(
                 .or_insert_with(|| versions.text(c).and_then(|t| history::governed_of(&t)));
             g.as_ref().and_then(|g| g.get(key).cloned())
         };
-        let judged = resolve(ctx.repo, *setter, &mut value, 0).map_err(git)?;
+        let judged = resolve(ctx.repo, &ctx.policy_rel, *setter, &mut value, 0).map_err(git)?;
         let entry = key.strip_prefix(ENTRY).map(str::to_string);
         if let Some(p) = &entry
             && skip.contains(&(p.clone(), judged))
@@ -268,6 +319,7 @@ pub fn a012(
         let Some(why) = judge(id).map_err(git)? else {
             continue;
         };
+        let why = with_merge_method(ctx.repo, &ctx.policy_rel, &commit, why);
         let mut f = match &entry {
             Some(p) => {
                 let current = policy
@@ -640,7 +692,7 @@ pub fn g005(
     let mut lock_versions = Versions::new(ctx.repo, &lock_rel);
     for (id, keys) in repins {
         let mut value = |c: &Commit<'_>| lock_versions.text(c);
-        let judged = resolve(ctx.repo, id, &mut value, 0).map_err(git)?;
+        let judged = resolve(ctx.repo, &ctx.policy_rel, id, &mut value, 0).map_err(git)?;
         let merge = ctx.repo.find_commit(id).map_err(git)?;
         // A merge commit made and signed off by an approver approves what it brings in.
         if judged != id && disapproval(ctx.repo, &ctx.policy_rel, &merge).is_none() {
@@ -648,6 +700,7 @@ pub fn g005(
         }
         let commit = ctx.repo.find_commit(judged).map_err(git)?;
         if let Some(why) = disapproval(ctx.repo, &ctx.policy_rel, &commit) {
+            let why = with_merge_method(ctx.repo, &ctx.policy_rel, &commit, why);
             out.push(
                 Finding::new(
                     "G005",

@@ -12,8 +12,8 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use crate::model::{
     Backend, DATABASE_URL_PLACEHOLDERS, DEFAULT_DATABASE_URL, DEFAULT_EXTENSIONS, DEFAULT_NAMES,
-    Emergency, Governance, MAX_TIMEOUT_S, MigrationKind, Migrations, Policy, RESERVED_ENV, Replay,
-    Script, ScriptStatus, SqlNaming, parse_scope,
+    Emergency, Governance, MAX_TIMEOUT_S, MergeMethod, MigrationKind, Migrations, Policy,
+    RESERVED_ENV, Replay, Script, ScriptStatus, SqlNaming, parse_scope,
 };
 
 /// A problem with its byte span in the policy text; turned into a [`crate::Diagnostic`] and a
@@ -84,6 +84,7 @@ const GOVERNANCE_KEYS: &[&str] = &[
     "trailer",
     "require-signed",
     "require-rollback",
+    "merge-method",
 ];
 const REPLAY_KEYS: &[&str] = &[
     "backend",
@@ -945,6 +946,7 @@ impl<'a> Checker<'a> {
             trailer: "Approved-by".into(),
             require_signed: false,
             require_rollback: true,
+            merge_method: MergeMethod::Merge,
         };
         let Some(t) = self.section(root, "governance", GOVERNANCE_KEYS) else {
             return g;
@@ -1013,7 +1015,21 @@ impl<'a> Checker<'a> {
         {
             g.require_rollback = b;
         }
+        if let Some(m) = self.merge_method(t) {
+            g.merge_method = m;
+        }
         g
+    }
+
+    /// `governance.merge-method`: one of merge | squash | rebase.
+    fn merge_method(&mut self, t: &DeTable<'_>) -> Option<MergeMethod> {
+        let v = self.get(t, "governance", "merge-method")?;
+        let opts = [
+            ("merge", MergeMethod::Merge),
+            ("squash", MergeMethod::Squash),
+            ("rebase", MergeMethod::Rebase),
+        ];
+        self.choice("governance.merge-method", v, &opts)
     }
 
     fn replay(&mut self, root: &DeTable<'_>) -> Replay {
