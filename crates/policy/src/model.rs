@@ -216,6 +216,33 @@ pub struct Governance {
     pub require_signed: bool,
     /// Entries must carry a rollback. Default true.
     pub require_rollback: bool,
+    /// How pull requests land on the default branch; decides whether a merge commit's
+    /// branch commits can approve what it brings in. Default `merge`.
+    pub merge_method: MergeMethod,
+}
+
+/// `governance.merge-method`: how changes land, so the pull request's check judges the
+/// commit that will carry the change after the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MergeMethod {
+    /// Merge commits: a branch's own commits land and approve what the merge brings in.
+    #[default]
+    Merge,
+    /// Squash merges: one new commit lands, so a merge commit is judged by itself.
+    Squash,
+    /// Rebase merges: the commits are re-committed, so a merge commit is judged by itself.
+    Rebase,
+}
+
+impl MergeMethod {
+    /// The value as written in policy.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMethod::Merge => "merge",
+            MergeMethod::Squash => "squash",
+            MergeMethod::Rebase => "rebase",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -178,7 +178,11 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let ws = gate_cli::open_workspace(cli.common.repo.as_deref())?;
     let (outcome, subject) = if cli.all {
         let policy = gate_cli::load_policy(&ws, cli.common.policy.as_deref())?;
-        (scan_worktree(&ws.root, &policy)?, "working tree")
+        let mut outcome = scan_worktree(&ws.root, &policy)?;
+        outcome
+            .findings
+            .extend(worktree::lock_missing(&ws.repo, &ws.root, &policy)?);
+        (outcome, "working tree")
     } else {
         let index = open_index(&ws.repo)?;
         let policy = match cli.common.policy.as_deref() {

@@ -161,6 +161,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
     let touched = migrations_changed + deleted_migrations(repo, head.as_ref(), index, &paths)?;
     out.checked += touched;
     if touched > 0 {
+        out.findings.extend(lock_walkaround(repo, index, policy)?);
         out.findings
             .extend(lock_check(repo, index, policy, &paths)?);
     }
@@ -283,4 +284,89 @@ fn lock_check(
         files.insert(String::from_utf8_lossy(raw).into_owned(), content);
     }
     Ok(gate_chain::lock_findings(policy, lock.as_deref(), &files)?)
+}
+
+/// The entries of one migrations.lock text: revision (or `kind`) -> the rest of its line. The
+/// `h1:` header follows from the rest and is left out. (gate-approve's G005 reads history the
+/// same way; the hook needs only HEAD against the index.)
+fn lock_lines(text: &[u8]) -> BTreeMap<String, (String, u32)> {
+    let text = String::from_utf8_lossy(text);
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with("h1:") {
+            continue;
+        }
+        if let Some(kind) = line.strip_prefix("kind=") {
+            out.insert("kind".to_string(), (kind.to_string(), line_no));
+            continue;
+        }
+        let (key, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        out.insert(key.to_string(), (rest.trim().to_string(), line_no));
+    }
+    out
+}
+
+/// G005 in the hook: a staged deletion of the lockfile that HEAD has, or a staged edit that
+/// changes or removes an existing entry line (a re-pin). New lines (a new release) are fine.
+/// Index against HEAD only: who may re-pin is gate-approve's question, from history.
+pub fn lock_walkaround(
+    repo: &Repository,
+    index: &StagedIndex,
+    policy: &Policy,
+) -> Result<Option<Finding>, ScanError> {
+    let rel = policy.migrations.lockfile.trim_start_matches("./");
+    let Some(head) = head_tree(repo)? else {
+        return Ok(None);
+    };
+    let Some((head_id, _)) = in_head(Some(&head), rel.as_bytes()) else {
+        return Ok(None);
+    };
+    let trailer = &policy.governance.trailer;
+    let staged = index
+        .get(rel.as_bytes())
+        .filter(|e| index.stage(e) == 0 && !index.intent_to_add(e));
+    let Some(entry) = staged else {
+        return Ok(Some(
+            Finding::new(
+                "G005",
+                format!("the staged changes delete {rel}: released migrations would no longer be pinned"),
+            )
+            .at(rel.to_string())
+            .help(format!(
+                "keep it: `git restore --staged --worktree {rel}`; replacing the lockfile is committed by a listed approver with the `{trailer}:` trailer"
+            )),
+        ));
+    };
+    if index.id(entry) == head_id {
+        return Ok(None);
+    }
+    let before = lock_lines(&blob(repo, head_id, rel.as_bytes())?);
+    let after = lock_lines(&blob(repo, index.id(entry), rel.as_bytes())?);
+    let changed: Vec<(&String, u32)> = before
+        .iter()
+        .filter(|(k, (v, _))| after.get(*k).map(|(a, _)| a) != Some(v))
+        .map(|(k, (_, line))| (k, *line))
+        .collect();
+    let Some((_, first_line)) = changed.first() else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = changed.iter().map(|(k, _)| k.as_str()).collect();
+    Ok(Some(
+        Finding::new(
+            "G005",
+            format!(
+                "the staged {rel} changes or removes {} existing entr{} ({}): a re-pin of released migrations",
+                names.len(),
+                if names.len() == 1 { "y" } else { "ies" },
+                names.join(", ")
+            ),
+        )
+        .at(rel.to_string())
+        .line(*first_line)
+        .help(format!(
+            "new migrations only add lines; restore the entries (`git checkout HEAD -- {rel}`, then `gate-replay lock`), or have a listed approver commit the amended lockfile with the `{trailer}:` trailer"
+        )),
+    ))
 }

@@ -112,3 +112,30 @@ fn walk_error(e: walkdir::Error) -> ScanError {
             .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
     }
 }
+
+/// G005 for `--all`: the working tree lacks the lockfile that HEAD has. (Re-pins in history
+/// are gate-approve's G005; this is the one walk-around visible without history.)
+pub fn lock_missing(
+    repo: &git2::Repository,
+    root: &Path,
+    policy: &Policy,
+) -> Result<Option<Finding>, ScanError> {
+    let rel = policy.migrations.lockfile.trim_start_matches("./");
+    let Some(head) = crate::staged::head_tree(repo)? else {
+        return Ok(None);
+    };
+    if head.get_path(Path::new(rel)).is_err() || root.join(rel).exists() {
+        return Ok(None);
+    }
+    Ok(Some(
+        Finding::new(
+            "G005",
+            format!("{rel} is missing from the working tree but HEAD has it: released migrations are no longer pinned"),
+        )
+        .at(rel.to_string())
+        .help(format!(
+            "restore it: `git checkout HEAD -- {rel}`; replacing the lockfile is committed by a listed approver with the `{}:` trailer",
+            policy.governance.trailer
+        )),
+    ))
+}

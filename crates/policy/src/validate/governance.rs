@@ -5,7 +5,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{Checker, Problem};
-use crate::model::Governance;
+use crate::model::{Governance, MergeMethod};
 
 pub(super) const GOVERNANCE_KEYS: &[&str] = &[
     "approvers",
@@ -15,6 +15,7 @@ pub(super) const GOVERNANCE_KEYS: &[&str] = &[
     "trailer",
     "require-signed",
     "require-rollback",
+    "merge-method",
 ];
 
 /// Upper bound of `governance.convert-within-days`: 100 years.
@@ -31,6 +32,7 @@ impl Checker<'_> {
             trailer: "Approved-by".into(),
             require_signed: false,
             require_rollback: true,
+            merge_method: MergeMethod::Merge,
         };
         let Some(t) = self.section(root, "governance", GOVERNANCE_KEYS) else {
             return g;
@@ -84,7 +86,21 @@ impl Checker<'_> {
         {
             g.require_rollback = b;
         }
+        if let Some(m) = self.merge_method(t) {
+            g.merge_method = m;
+        }
         g
+    }
+
+    /// `governance.merge-method`: one of merge | squash | rebase.
+    fn merge_method(&mut self, t: &DeTable<'_>) -> Option<MergeMethod> {
+        let v = self.get(t, "governance", "merge-method")?;
+        let opts = [
+            ("merge", MergeMethod::Merge),
+            ("squash", MergeMethod::Squash),
+            ("rebase", MergeMethod::Rebase),
+        ];
+        self.choice("governance.merge-method", v, &opts)
     }
 
     /// `governance.approvers`: email addresses; an entry that is not one is reported and left

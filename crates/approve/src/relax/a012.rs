@@ -1,0 +1,151 @@
+//! A012: the commit that set each governed key's current value approves it.
+
+use super::*;
+
+/// The registry entry `path` in one policy text, as a table.
+fn entry_table(text: Option<String>, path: &str) -> Option<toml::Table> {
+    let doc = text?.parse::<toml::Table>().ok()?;
+    let scripts = doc.get("emergency")?.get("script")?.as_array()?;
+    scripts
+        .iter()
+        .filter_map(|e| e.as_table())
+        .find(|t| {
+            t.get("path")
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| v.trim_start_matches("./") == path)
+        })
+        .cloned()
+}
+
+/// What `commit` did to the entry `path`, relative to its first parent: "added the registry
+/// entry `p`", "removed ...", or "changed ... (status, convert-by)".
+fn entry_change(repo: &Repository, commit: &Commit<'_>, policy_rel: &str, path: &str) -> String {
+    let here = entry_table(history::text_at(repo, commit, policy_rel), path);
+    let before = commit
+        .parent(0)
+        .ok()
+        .and_then(|p| entry_table(history::text_at(repo, &p, policy_rel), path));
+    match (here, before) {
+        (Some(_), None) => format!("added the registry entry `{path}`"),
+        (None, _) => format!("removed the registry entry `{path}`"),
+        (Some(h), Some(b)) => {
+            let mut fields: Vec<&String> = h
+                .iter()
+                .filter(|(k, v)| b.get(*k) != Some(*v))
+                .map(|(k, _)| k)
+                .chain(b.keys().filter(|k| !h.contains_key(*k)))
+                .collect();
+            fields.sort();
+            fields.dedup();
+            let list: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            format!("changed the registry entry `{path}` ({})", list.join(", "))
+        }
+    }
+}
+
+/// The keys one commit changed in one entry (or in the settings): (judged commit, keys, the
+/// first-parent commit that brought the change).
+type Group = (Oid, Vec<String>, Oid);
+
+/// A012 for every governed key whose value was set after the adoption by a commit that does
+/// not approve it. `skip`: (entry path, commit) pairs A010 already reports.
+pub fn a012(
+    policy: &Policy,
+    ctx: &Context<'_>,
+    gs: &GovernedSetters,
+    skip: &HashSet<(String, Oid)>,
+) -> Result<Vec<Finding>, CheckError> {
+    let git = |source: git2::Error| HistoryError::Git {
+        policy: ctx.policy_rel.clone(),
+        source,
+    };
+    let mut governed: HashMap<Oid, Option<history::Governed>> = HashMap::new();
+    let mut versions = Versions::new(ctx.repo, &ctx.policy_rel);
+    // (judged commit, entry path or None for settings) -> (judged, keys, first-parent setter).
+    let mut groups: BTreeMap<(String, Option<String>), Group> = BTreeMap::new();
+    for (key, setter) in &gs.setters {
+        if Some(*setter) == gs.adoption {
+            continue;
+        }
+        let mut value = |c: &Commit<'_>| -> Option<String> {
+            let g = governed
+                .entry(c.id())
+                .or_insert_with(|| versions.text(c).and_then(|t| history::governed_of(&t)));
+            g.as_ref().and_then(|g| g.get(key).cloned())
+        };
+        let judged = resolve(ctx.repo, &ctx.policy_rel, *setter, &mut value, 0).map_err(git)?;
+        let entry = key.strip_prefix(ENTRY).map(str::to_string);
+        if let Some(p) = &entry
+            && skip.contains(&(p.clone(), judged))
+        {
+            continue;
+        }
+        groups
+            .entry((judged.to_string(), entry))
+            .or_insert_with(|| (judged, Vec::new(), *setter))
+            .1
+            .push(key.clone());
+    }
+    let mut verdicts: HashMap<Oid, Option<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for ((_, entry), (id, keys, setter)) in groups {
+        // A merge commit made and signed off by an approver approves what it brings in.
+        let mut judge = |c: Oid| -> Result<Option<String>, git2::Error> {
+            if let Some(v) = verdicts.get(&c) {
+                return Ok(v.clone());
+            }
+            let v = disapproval(ctx.repo, &ctx.policy_rel, &ctx.repo.find_commit(c)?);
+            verdicts.insert(c, v.clone());
+            Ok(v)
+        };
+        if setter != id && judge(setter).map_err(git)?.is_none() {
+            continue;
+        }
+        let commit = ctx.repo.find_commit(id).map_err(git)?;
+        let Some(why) = judge(id).map_err(git)? else {
+            continue;
+        };
+        let why = with_merge_method(ctx.repo, &ctx.policy_rel, &commit, why);
+        let mut f = match &entry {
+            Some(p) => {
+                let current = policy
+                    .emergency
+                    .scripts
+                    .iter()
+                    .find(|s| s.path.trim_start_matches("./") == p);
+                let what = entry_change(ctx.repo, &commit, &ctx.policy_rel, p);
+                let f = Finding::new(
+                    "A012",
+                    format!(
+                        "{} {what} but does not approve it: {why}",
+                        commit_line(&commit)
+                    ),
+                )
+                .at(ctx.policy_rel.clone());
+                match current {
+                    Some(s) => f.line(s.line),
+                    None => f,
+                }
+            }
+            None => {
+                let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+                let f = Finding::new(
+                    "A012",
+                    format!(
+                        "{} changed {} but does not approve it: {why}",
+                        commit_line(&commit),
+                        names.join(", ")
+                    ),
+                )
+                .at(ctx.policy_rel.clone());
+                match keys.iter().find_map(|k| policy.key_lines.get(k)) {
+                    Some(line) => f.line(*line),
+                    None => f,
+                }
+            }
+        };
+        f = f.help(approval_help(policy));
+        out.push(f);
+    }
+    Ok(out)
+}
