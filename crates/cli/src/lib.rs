@@ -410,6 +410,7 @@ fn problems(err: &anyhow::Error, text: &str) -> Vec<Problem> {
 /// A path relative to the repository root when it lies inside, with `/` separators, as
 /// annotations and SARIF want; else as given.
 fn display_path(path: &Path) -> String {
+    let path = &without_source_suffix(path);
     let rel = ROOT.get().and_then(|root| {
         let full = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         full.strip_prefix(root).ok().map(Path::to_path_buf)
@@ -421,4 +422,16 @@ fn display_path(path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// gate-precommit names a policy read from git `policy.toml (staged)` or `policy.toml (HEAD)`;
+/// an annotation or SARIF location needs the file's real path.
+fn without_source_suffix(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    for suffix in [" (staged)", " (HEAD)"] {
+        if let Some(real) = text.strip_suffix(suffix) {
+            return PathBuf::from(real);
+        }
+    }
+    path.to_path_buf()
 }

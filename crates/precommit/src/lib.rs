@@ -194,6 +194,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             Some(file) => gate_cli::load_policy(&ws, Some(file))?,
             None => committed_policy(&ws, &index)?,
         };
+        gate_cli::verbose(&format!("read policy {}", policy.file.display()));
         (scan_staged(&ws.repo, &index, &policy)?, "staged changes")
     };
     let files = if outcome.checked == 1 {
@@ -201,6 +202,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     } else {
         "files"
     };
+    gate_cli::verbose(&format!("checked {} {files} ({subject})", outcome.checked));
     let mut report = Report::new(
         "gate-precommit",
         format!("{subject}: {} {files} checked", outcome.checked),
