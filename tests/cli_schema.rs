@@ -21,11 +21,31 @@ fn schema() -> serde_json::Value {
 fn validator_keys() -> BTreeMap<&'static str, BTreeSet<String>> {
     let lists = [
         ("", "crates/policy/src/validate.rs", "TOP_KEYS"),
-        ("migrations", "crates/policy/src/validate/migrations.rs", "MIGRATIONS_KEYS"),
-        ("emergency", "crates/policy/src/validate/emergency.rs", "EMERGENCY_KEYS"),
-        ("governance", "crates/policy/src/validate/governance.rs", "GOVERNANCE_KEYS"),
-        ("replay", "crates/policy/src/validate/replay.rs", "REPLAY_KEYS"),
-        ("emergency.script", "crates/policy/src/validate/scripts.rs", "SCRIPT_KEYS"),
+        (
+            "migrations",
+            "crates/policy/src/validate/migrations.rs",
+            "MIGRATIONS_KEYS",
+        ),
+        (
+            "emergency",
+            "crates/policy/src/validate/emergency.rs",
+            "EMERGENCY_KEYS",
+        ),
+        (
+            "governance",
+            "crates/policy/src/validate/governance.rs",
+            "GOVERNANCE_KEYS",
+        ),
+        (
+            "replay",
+            "crates/policy/src/validate/replay.rs",
+            "REPLAY_KEYS",
+        ),
+        (
+            "emergency.script",
+            "crates/policy/src/validate/scripts.rs",
+            "SCRIPT_KEYS",
+        ),
     ];
     let mut out = BTreeMap::new();
     for (table, file, name) in lists {
@@ -158,13 +178,22 @@ fn the_schema_rejects_what_the_validator_rejects() {
     let cases = [
         ("misspelt.toml", "version = 1\n[replay]\ntimeout = 5\n"),
         ("no_version.toml", "[migrations]\nkind = \"alembic\"\n"),
-        ("bad_enum.toml", "version = 1\n[replay]\nbackend = \"podman\"\n"),
-        ("bad_type.toml", "version = 1\n[governance]\nfour-eyes = \"yes\"\n"),
+        (
+            "bad_enum.toml",
+            "version = 1\n[replay]\nbackend = \"podman\"\n",
+        ),
+        (
+            "bad_type.toml",
+            "version = 1\n[governance]\nfour-eyes = \"yes\"\n",
+        ),
         (
             "bad_script.toml",
             "version = 1\n[[emergency.script]]\npath = \"fix.py\"\nstatus = \"done\"\n",
         ),
-        ("zero_timeout.toml", "version = 1\n[replay]\ntimeout-s = 0\n"),
+        (
+            "zero_timeout.toml",
+            "version = 1\n[replay]\ntimeout-s = 0\n",
+        ),
     ];
     let mut files = Vec::new();
     for (name, text) in cases {
