@@ -46,11 +46,19 @@ enum Cmd {
     },
     /// The registry, deadlines, the chain with each fix, and all findings
     Report,
+    #[command(flatten)]
+    Shared(gate_cli::SharedCommand),
 }
 
 /// Entry point of the `gate-approve` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = gate_cli::init("gate-approve", &cli.common) {
+        return gate_cli::fail(&e);
+    }
+    if let Some(Cmd::Shared(shared)) = &cli.cmd {
+        return gate_cli::run_shared(shared, <Cli as clap::CommandFactory>::command());
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => gate_cli::fail(&e),
@@ -119,6 +127,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             Ok(gate_cli::emit(&report, cli.common.format))
         }
+        // Answered in `main` before the repository is opened.
+        Cmd::Shared(shared) => Ok(gate_cli::run_shared(
+            &shared,
+            <Cli as clap::CommandFactory>::command(),
+        )),
     }
 }
 

@@ -86,16 +86,24 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    #[command(flatten)]
+    Shared(gate_cli::SharedCommand),
 }
 
 /// Entry point of the `gate-precommit` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = gate_cli::init("gate-precommit", &cli.common) {
+        return gate_cli::fail(&e);
+    }
     let result = match &cli.command {
         Some(Command::Install { .. }) if cli.all => Err(anyhow::anyhow!(
             "--all checks the working tree; it cannot be combined with `install`"
         )),
         Some(Command::Install { force }) => install_cmd(&cli.common, *force),
+        Some(Command::Shared(shared)) => {
+            return gate_cli::run_shared(shared, <Cli as clap::CommandFactory>::command());
+        }
         None => check(&cli),
     };
     result.unwrap_or_else(|e| gate_cli::fail(&e))
@@ -190,6 +198,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             Some(file) => gate_cli::load_policy(&ws, Some(file))?,
             None => committed_policy(&ws, &index)?,
         };
+        gate_cli::verbose(&format!("read policy {}", policy.file.display()));
         (scan_staged(&ws.repo, &index, &policy)?, "staged changes")
     };
     let files = if outcome.checked == 1 {
@@ -197,6 +206,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     } else {
         "files"
     };
+    gate_cli::verbose(&format!("checked {} {files} ({subject})", outcome.checked));
     let mut report = Report::new(
         "gate-precommit",
         format!("{subject}: {} {files} checked", outcome.checked),

@@ -59,6 +59,8 @@ enum Command {
     /// Start a database backend, print what it started, hold, clean up (tests, benchmarks).
     #[command(hide = true)]
     BackendSmoke(backend_smoke::SmokeArgs),
+    #[command(flatten)]
+    Shared(gate_cli::SharedCommand),
 }
 
 /// Where the scratch PostgreSQL comes from (overrides `replay.backend`).
@@ -124,7 +126,13 @@ pub fn main() -> ExitCode {
     // never as the default death by signal or as a verdict.
     gate_backends::install_signal_cleanup();
     let cli = Cli::parse();
+    if let Err(e) = gate_cli::init("gate-replay", &cli.common) {
+        return gate_cli::fail(&e);
+    }
     match cli.command {
+        Some(Command::Shared(ref shared)) => {
+            gate_cli::run_shared(shared, <Cli as clap::CommandFactory>::command())
+        }
         Some(Command::Chain) => chain_cmd::chain(&cli.common),
         Some(Command::Lock) => chain_cmd::lock(&cli.common),
         Some(Command::Snapshot) => run_replay(&cli, Mode::Snapshot),

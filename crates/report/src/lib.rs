@@ -12,7 +12,9 @@ pub mod render;
 pub mod rules;
 
 pub use finding::{Finding, Severity};
-pub use render::{Format, RenderOptions, render, render_with, summary_line};
+pub use render::{
+    CheckError, Format, Problem, RenderOptions, render, render_error, render_with, summary_line,
+};
 pub use rules::{explain, rules_markdown_table};
 
 use serde::Serialize;

@@ -116,13 +116,13 @@ fn xml_chars(s: &str) -> String {
 }
 
 /// Element text. A raw `\r` would be read back as `\n`, so it is a character reference.
-fn text(s: &str) -> String {
+pub(super) fn text(s: &str) -> String {
     escape(xml_chars(s)).replace('\r', "&#13;")
 }
 
 /// Attribute value. Parsers normalise raw tabs and line breaks in attributes to spaces, so
 /// they are written as character references to survive the round trip.
-fn attr(s: &str) -> String {
+pub(super) fn attr(s: &str) -> String {
     escape(xml_chars(s))
         .replace('\t', "&#9;")
         .replace('\n', "&#10;")

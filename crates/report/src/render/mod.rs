@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use crate::Report;
 
+mod error;
 mod github;
 mod json;
 mod junit;
@@ -12,6 +13,7 @@ mod markdown;
 mod sarif;
 mod text;
 
+pub use error::{COULD_NOT_CHECK, CheckError, Problem, render_error};
 pub use json::JSON_VERSION;
 /// Markdown escaping for gates that write their own sections (tables, lists).
 pub use markdown::escape_cell as markdown_escape_cell;
@@ -84,6 +86,8 @@ impl std::str::FromStr for Format {
 pub struct RenderOptions {
     /// Emit ANSI colours in `text`. Off by default: files, pipes and tests get plain text.
     pub color: bool,
+    /// Leave out the closing summary line in `text` (`--quiet`: findings only).
+    pub quiet: bool,
 }
 
 impl RenderOptions {
@@ -99,11 +103,17 @@ impl RenderOptions {
         let choice = anstream::AutoStream::choice(&io::stdout());
         RenderOptions {
             color: choice != anstream::ColorChoice::Never,
+            quiet: false,
         }
     }
 
     pub fn color(mut self, color: bool) -> Self {
         self.color = color;
+        self
+    }
+
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
         self
     }
 }
@@ -121,7 +131,7 @@ pub fn render_with(
     options: &RenderOptions,
 ) -> io::Result<()> {
     match format {
-        Format::Text => text::render(report, out, options.color),
+        Format::Text => text::render(report, out, options.color, options.quiet),
         Format::Json => json::render(report, out),
         Format::Markdown => markdown::render(report, out),
         Format::Github => github::render(report, out),

@@ -64,7 +64,13 @@ fn paint(style: Style, text: &str) -> String {
     format!("{}{text}{}", style.render(), style.render_reset())
 }
 
-pub(super) fn render(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<()> {
+/// `quiet` leaves out the closing summary line (`--quiet`: findings only).
+pub(super) fn render(
+    report: &Report,
+    out: &mut dyn Write,
+    color: bool,
+    quiet: bool,
+) -> io::Result<()> {
     let p = Palette::new(color);
 
     for f in &report.findings {
@@ -110,6 +116,9 @@ pub(super) fn render(report: &Report, out: &mut dyn Write, color: bool) -> io::R
         writeln!(out)?;
     }
 
+    if quiet {
+        return Ok(());
+    }
     let summary = summary_line(report);
     let style = if report.exit_code() == 0 {
         p.ok
