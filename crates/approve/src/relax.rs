@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use gate_policy::{Policy, ScriptStatus};
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use git2::{Commit, Oid, Repository};
 
 use crate::check::{CheckError, Context};
@@ -277,22 +277,23 @@ pub fn a012(
                     .find(|s| s.path.trim_start_matches("./") == p);
                 let what = entry_change(ctx.repo, &commit, &ctx.policy_rel, p);
                 let f = Finding::new(
-                    "A012",
+                    Code::A012,
                     format!(
                         "{} {what} but does not approve it: {why}",
                         commit_line(&commit)
                     ),
                 )
                 .at(ctx.policy_rel.clone());
+                // An entry the commit removed is still the one the finding is about.
                 match current {
-                    Some(s) => f.line(s.line),
-                    None => f,
+                    Some(s) => f.line(s.line).entry(s.path.clone()),
+                    None => f.entry(p.clone()),
                 }
             }
             None => {
                 let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
                 let f = Finding::new(
-                    "A012",
+                    Code::A012,
                     format!(
                         "{} changed {} but does not approve it: {why}",
                         commit_line(&commit),
@@ -445,14 +446,18 @@ pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, Chec
     let all = authors_of(ctx.repo, &head, &paths).map_err(git)?;
     for ((s, by), p) in approved.iter().zip(&paths) {
         let found = all.get(p).map(Vec::as_slice).unwrap_or_default();
-        let at = |f: Finding| f.at(ctx.policy_rel.clone()).line(s.line);
+        let at = |f: Finding| {
+            f.at(ctx.policy_rel.clone())
+                .line(s.line)
+                .entry(s.path.clone())
+        };
         // Newest first: the last change, then (last in the list) the addition.
         let authors: Vec<&(Oid, String)> = match (found.first(), found.last()) {
             (Some(a), Some(b)) if a.0 != b.0 => vec![a, b],
             (Some(a), _) => vec![a],
             _ => {
                 out.push(at(Finding::new(
-                    "A003",
+                    Code::A003,
                     format!("`{p}` is not committed: git cannot tell who wrote it, so four-eyes cannot be checked"),
                 )
                 .help(format!("commit `{p}` (as its author) before it is approved"))));
@@ -468,7 +473,7 @@ pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, Chec
             && !authors.iter().any(|(_, a)| eq_email(a, typed))
         {
             out.push(at(Finding::new(
-                "A003",
+                Code::A003,
                 format!("`{p}` says author = {typed}, but git says it was written by {list}"),
             )
             .help(format!(
@@ -477,13 +482,12 @@ pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, Chec
         }
         if let Some((c, _)) = authors.iter().find(|(_, a)| eq_email(a, by)) {
             out.push(at(Finding::new(
-                "A003",
+                Code::A003,
                 format!(
                     "`{p}` is approved by {by}, who wrote it according to git (commit {}) while governance.four-eyes is on",
                     short(*c)
                 ),
-            )
-            .help("have another listed approver approve it")));
+            )));
         }
     }
     Ok(out)
@@ -592,7 +596,7 @@ pub fn g005(
         if existed || has_files {
             out.push(
                 Finding::new(
-                    "G005",
+                    Code::G005,
                     format!(
                         "{lock_rel} is missing{}: released migrations are no longer pinned",
                         if existed {
@@ -650,7 +654,7 @@ pub fn g005(
         if let Some(why) = disapproval(ctx.repo, &ctx.policy_rel, &commit) {
             out.push(
                 Finding::new(
-                    "G005",
+                    Code::G005,
                     format!(
                         "{} re-pinned or removed {} entr{} of {lock_rel} ({}) but does not approve it: {why}",
                         commit_line(&commit),

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::sync::LazyLock;
 
 use gate_policy::SqlNaming;
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use regex::Regex;
 
 use crate::graph::{ChainKind, Revision, RevisionGraph, SqlMigration};
@@ -243,7 +243,7 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
             for d in &slot.down {
                 problems.push(
                     Finding::new(
-                        "C005",
+                        Code::C005,
                         format!(
                             "`{d}` is a down/undo migration for version {} but no up migration has that version",
                             slot.version
@@ -260,7 +260,7 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
             for p in slot.up.iter().skip(1).chain(slot.down.iter().skip(1)) {
                 problems.push(
                     Finding::new(
-                        "C001",
+                        Code::C001,
                         format!(
                             "version {} is used by more than one migration: {}",
                             slot.version,
@@ -311,7 +311,7 @@ pub fn discover_sql(naming: SqlNaming, files: &BTreeMap<String, Vec<u8>>) -> Rev
                 }
                 Err((line, msg)) => {
                     problems.push(
-                        Finding::new("C005", format!("`{up}`: {msg}"))
+                        Finding::new(Code::C005, format!("`{up}`: {msg}"))
                             .at(up.clone())
                             .line(line)
                             .help("Start the file with `-- migrate:up`, and put `-- migrate:down` after it, as dbmate requires."),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gate_policy::{Backend, Policy};
-use gate_report::{Finding, Report, Section, Severity};
+use gate_report::{Code, Finding, Report, Section, Severity};
 use gate_schema::{Difference, Snapshot};
 
 use crate::backend::{BackendOptions, ScratchDatabase, Server};
@@ -202,7 +202,7 @@ fn static_findings(
 }
 
 /// C codes after which the chain cannot be replayed at all.
-const UNREADABLE_CHAIN: &[&str] = &["C002", "C004", "C005"];
+const UNREADABLE_CHAIN: &[Code] = &[Code::C002, Code::C004, Code::C005];
 
 /// The checks after the upgrade from empty that this run was asked for, in words.
 fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
@@ -229,7 +229,7 @@ fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
 
 /// R010: something the run was asked to check and could not.
 pub(crate) fn not_run(path: &str, message: &str) -> Finding {
-    Finding::new("R010", redact_error(message))
+    Finding::new(Code::R010, redact_error(message))
         .at(path.to_string())
         .help("Fix the failure named here first; the skipped checks run once it is gone.")
 }
@@ -253,7 +253,7 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
         .findings
         .iter()
         .filter(|f| UNREADABLE_CHAIN.contains(&f.code) && f.severity == Severity::Error)
-        .map(|f| f.code)
+        .map(|f| f.code.as_str())
         .collect();
     if !unreadable.is_empty() {
         let mut codes = unreadable;
@@ -369,7 +369,7 @@ async fn checks_on(
             Some(empty) => roundtrip(ctx, db, empty, &head, report).await?,
             None => report.findings.push(
                 Finding::new(
-                    "R004",
+                    Code::R004,
                     "the round trip is not checked: the chain has no complete set of downgrades",
                 )
                 .severity(Severity::Note)
@@ -422,14 +422,13 @@ fn r005_slow(up: &RunOutcome, slow_ms: u64) -> Vec<Finding> {
         .filter(|a| a.duration.as_millis() > u128::from(slow_ms))
         .map(|a| {
             let f = Finding::new(
-                "R005",
+                Code::R005,
                 format!(
                     "migration {} took {} ms on an empty database (replay.slow-ms = {slow_ms})",
                     a.revision,
                     a.duration.as_millis(),
                 ),
-            )
-            .help("Split the migration or make the slow step concurrent.");
+            );
             match &a.file {
                 Some(file) => f.at(file.clone()),
                 None => f,
@@ -453,12 +452,7 @@ fn r001_upgrade_failed(failure: &crate::runner::Failure, timeout: Duration) -> F
     } else {
         format!("upgrade from empty failed at {}", failure.describe())
     };
-    upgrade_finding(
-        "R001",
-        failure,
-        message,
-        "Fix the named migration so it runs on an empty database; move objects that emergency scripts created into migrations.",
-    )
+    upgrade_finding(Code::R001, failure, message)
 }
 
 /// After R001: R010 for every later check, and the fixes verified where the chain builds
@@ -520,14 +514,13 @@ async fn r002_head_check(ctx: &Ctx<'_>, db: &Scratch, report: &mut Report) {
     );
     report.findings.push(
         Finding::new(
-            "R002",
+            Code::R002,
             format!(
                 "after upgrade the database records {got}, but the chain head is {}",
                 heads.join(", ")
             ),
         )
-        .at(ctx.settings.policy.migrations.path.clone())
-        .help("Check for branch labels or a runner configuration that stops early."),
+        .at(ctx.settings.policy.migrations.path.clone()),
     );
 }
 
@@ -559,7 +552,7 @@ async fn r003_drift(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             report.findings.push(
                 Finding::new(
-                    "R003",
+                    Code::R003,
                     format!(
                         "no expected snapshot at {}: schema drift is not checked",
                         policy.replay.snapshot
@@ -601,13 +594,9 @@ async fn r003_drift(
     Ok(())
 }
 
-fn upgrade_finding(
-    code: &'static str,
-    failure: &crate::runner::Failure,
-    message: String,
-    help: &str,
-) -> Finding {
-    let mut f = Finding::new(code, redact_error(&message)).help(help);
+/// A finding at the file, line and column of a runner failure, with the catalogue's help.
+fn upgrade_finding(code: Code, failure: &crate::runner::Failure, message: String) -> Finding {
+    let mut f = Finding::new(code, redact_error(&message));
     if let Some(file) = &failure.file {
         f = f.at(file.clone());
         if let Some(l) = failure.line {
@@ -627,15 +616,14 @@ fn drift(report: &mut Report, diffs: Vec<Difference>, path: &str, against: &str)
     let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
     report.findings.push(
         Finding::new(
-            "R003",
+            Code::R003,
             format!(
                 "the replayed schema differs from {against} in {} place(s): {}",
                 diffs.len(),
                 lines.join("; ")
             ),
         )
-        .at(path.to_string())
-        .help("Consolidate the drift into a migration, then refresh the snapshot with `gate-replay snapshot`."),
+        .at(path.to_string()),
     );
 }
 
@@ -657,12 +645,7 @@ async fn roundtrip(
         } else {
             format!("downgrade to base failed at {}", f.describe())
         };
-        report.findings.push(upgrade_finding(
-            "R006",
-            f,
-            msg,
-            "Fix the named migration's downgrade.",
-        ));
+        report.findings.push(upgrade_finding(Code::R006, f, msg));
         return Ok(());
     }
     let after_down = ctx.capture(db).await?;
@@ -671,15 +654,14 @@ async fn roundtrip(
         let lines: Vec<String> = left.iter().map(ToString::to_string).collect();
         report.findings.push(
             Finding::new(
-                "R004",
+                Code::R004,
                 format!(
                     "downgrade to base leaves {} object(s) behind: {}",
                     left.len(),
                     lines.join("; ")
                 ),
             )
-            .at(ctx.settings.policy.migrations.path.clone())
-            .help("Make each downgrade undo exactly what its upgrade did."),
+            .at(ctx.settings.policy.migrations.path.clone()),
         );
         return Ok(());
     }
@@ -690,12 +672,7 @@ async fn roundtrip(
         .await?;
     if let Some(f) = &again.failure {
         let msg = format!("upgrade after downgrade to base failed at {}", f.describe());
-        report.findings.push(upgrade_finding(
-            "R004",
-            f,
-            msg,
-            "Make each downgrade undo exactly what its upgrade did.",
-        ));
+        report.findings.push(upgrade_finding(Code::R004, f, msg));
         return Ok(());
     }
     let second = ctx.capture(db).await?;
@@ -704,14 +681,13 @@ async fn roundtrip(
         let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         report.findings.push(
             Finding::new(
-                "R004",
+                Code::R004,
                 format!(
                     "downgrade to base and upgrade again gives a different schema: {}",
                     lines.join("; ")
                 ),
             )
-            .at(ctx.settings.policy.migrations.path.clone())
-            .help("Make each downgrade undo exactly what its upgrade did."),
+            .at(ctx.settings.policy.migrations.path.clone()),
         );
     }
     Ok(())
