@@ -468,7 +468,10 @@ fn report_links_a_finding_to_its_entry_not_to_entries_its_message_names() {
         &policy("", &(entry(&unapproved) + &other(&unapproved))),
     );
     r.commit(DEV, "Add the orders and refunds fixes");
-    r.write("policy.toml", &policy("", &(entry(&[]) + &other(&unapproved))));
+    r.write(
+        "policy.toml",
+        &policy("", &(entry(&[]) + &other(&unapproved))),
+    );
     r.commit(LEAD, APPROVAL);
     // The lead approves the second fix without the trailer, naming the first in the subject.
     r.write("policy.toml", &policy("", &(entry(&[]) + &other(&[]))));
