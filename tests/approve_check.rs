@@ -485,7 +485,8 @@ fn report_links_a_finding_to_its_entry_not_to_entries_its_message_names() {
         check.stdout
     );
     let json = r.approve(&["report", "--format", "json", "--today", TODAY]);
-    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect(&json.all());
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("report --format json parses ({e}): {}", json.all()));
     let findings = doc["findings"].as_array().unwrap();
     assert!(
         findings
