@@ -446,6 +446,82 @@ fn no_subcommand_means_check_and_report_shows_overdue_fixes() {
     );
 }
 
+/// Issue 13: the report linked findings to registry rows by searching messages for
+/// `` `path` ``, so an A010 about one entry whose commit subject names another entry showed
+/// up in both rows. Findings now carry their entry as data.
+#[test]
+fn report_links_a_finding_to_its_entry_not_to_entries_its_message_names() {
+    const OTHER: &str = "fix_refunds.py";
+    const OTHER_TEXT: &str = "print(\"UPDATE refunds SET state = 'open'\")\n";
+    let other = |over: &[(&str, Option<&str>)]| {
+        let sha = format!("\"{}\"", sha256(OTHER_TEXT.as_bytes()));
+        let mut over = over.to_vec();
+        over.push(("sha256", Some(&sha)));
+        entry(&over).replace(SCRIPT, OTHER)
+    };
+    let unapproved = [("approved-by", None), ("approved-on", None)];
+    let r = Repo::new();
+    r.write(SCRIPT, SCRIPT_TEXT);
+    r.write(OTHER, OTHER_TEXT);
+    r.write(
+        "policy.toml",
+        &policy("", &(entry(&unapproved) + &other(&unapproved))),
+    );
+    r.commit(DEV, "Add the orders and refunds fixes");
+    r.write(
+        "policy.toml",
+        &policy("", &(entry(&[]) + &other(&unapproved))),
+    );
+    r.commit(LEAD, APPROVAL);
+    // The lead approves the second fix without the trailer, naming the first in the subject.
+    r.write("policy.toml", &policy("", &(entry(&[]) + &other(&[]))));
+    r.commit(LEAD, &format!("Same review as `{SCRIPT}`"));
+
+    let check = r.check();
+    assert!(check.codes().contains(&"A010".into()), "{}", check.all());
+    assert!(
+        check.stdout.contains(&format!("`{SCRIPT}`")),
+        "a finding about {OTHER} names {SCRIPT}: {}",
+        check.stdout
+    );
+    let json = r.approve(&["report", "--format", "json", "--today", TODAY]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("report --format json parses ({e}): {}", json.all()));
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["code"] == "A010")
+            .all(|f| f["entry"] == OTHER),
+        "{}",
+        json.stdout
+    );
+    let rows = doc["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Emergency fixes")
+        .expect("the registry section")["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let codes_of = |path: &str| {
+        rows.iter()
+            .find(|row| row["path"] == path)
+            .unwrap_or_else(|| panic!("a row for {path}: {rows:?}"))["findings"]
+            .clone()
+    };
+    assert_eq!(codes_of(SCRIPT), serde_json::json!([]), "{rows:?}");
+    assert!(
+        codes_of(OTHER)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "A010"),
+        "{rows:?}"
+    );
+}
+
 // Whatever relaxes a gate is an approval recorded in git (A012, G005, four-eyes from git).
 // Each attack below passed every gate before A012; each legitimate flow still passes.
 

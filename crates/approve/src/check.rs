@@ -14,7 +14,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use gate_policy::{Governance, Policy, Script, ScriptStatus};
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use sha2::{Digest, Sha256};
 
 use crate::history::{self, HistoryError, Pin};
@@ -139,9 +139,15 @@ struct Entry<'a> {
 }
 
 impl Entry<'_> {
-    /// A finding that points at the entry's `[[emergency.script]]` line in policy.toml.
+    /// A finding about this entry that points at its `[[emergency.script]]` line in
+    /// policy.toml.
     fn at(&self, f: Finding) -> Finding {
-        f.at(self.ctx.policy_rel.clone()).line(self.s.line)
+        self.about(f.at(self.ctx.policy_rel.clone()).line(self.s.line))
+    }
+
+    /// A finding about this entry, wherever it points.
+    fn about(&self, f: Finding) -> Finding {
+        f.entry(self.s.path.clone())
     }
 
     fn active(&self) -> bool {
@@ -170,7 +176,7 @@ fn a001_missing_fields(e: &Entry<'_>) -> Option<Finding> {
     };
     Some(
         e.at(Finding::new(
-            "A001",
+            Code::A001,
             format!(
                 "{} entry `{p}` lacks {}",
                 s.status.as_str(),
@@ -196,7 +202,7 @@ fn a002_unknown_approver(e: &Entry<'_>) -> Option<Finding> {
     if gov.approvers.is_empty() {
         return Some(e.at(
             Finding::new(
-                "A002",
+                Code::A002,
                 format!("`{p}` is approved by {by}, but `governance.approvers` is empty: nobody may approve"),
             )
             .help("list the technical leads in governance.approvers (in a reviewed change)"),
@@ -205,16 +211,13 @@ fn a002_unknown_approver(e: &Entry<'_>) -> Option<Finding> {
     if gov.approvers.iter().any(|a| eq_email(a, &by)) {
         return None;
     }
-    Some(e.at(
-        Finding::new(
-            "A002",
-            format!(
-                "`{p}` is approved by {by}, who is not in governance.approvers ({})",
-                gov.approvers.join(", ")
-            ),
-        )
-        .help("get approval from a listed approver, or add them to governance.approvers in a reviewed change"),
-    ))
+    Some(e.at(Finding::new(
+        Code::A002,
+        format!(
+            "`{p}` is approved by {by}, who is not in governance.approvers ({})",
+            gov.approvers.join(", ")
+        ),
+    )))
 }
 
 /// A003 (typed fields): approved by its own author under four-eyes. The git author is
@@ -227,16 +230,13 @@ fn a003_self_approval(e: &Entry<'_>) -> Option<Finding> {
     if !eq_email(&by, &author) {
         return None;
     }
-    Some(
-        e.at(Finding::new(
-            "A003",
-            format!(
-                "`{}` is approved by its own author {author} while governance.four-eyes is on",
-                e.s.path
-            ),
-        )
-        .help("have another listed approver approve it")),
-    )
+    Some(e.at(Finding::new(
+        Code::A003,
+        format!(
+            "`{}` is approved by its own author {author} while governance.four-eyes is on",
+            e.s.path
+        ),
+    )))
 }
 
 /// A004: the ticket does not match `governance.ticket`.
@@ -246,17 +246,14 @@ fn a004_ticket_format(e: &Entry<'_>) -> Option<Finding> {
     if pattern.is_match(&ticket) {
         return None;
     }
-    Some(
-        e.at(Finding::new(
-            "A004",
-            format!(
-                "ticket `{ticket}` of `{}` does not match governance.ticket `{}`",
-                e.s.path,
-                pattern.as_str()
-            ),
-        )
-        .help("use the incident or ops ticket id, e.g. INC-1042")),
-    )
+    Some(e.at(Finding::new(
+        Code::A004,
+        format!(
+            "ticket `{ticket}` of `{}` does not match governance.ticket `{}`",
+            e.s.path,
+            pattern.as_str()
+        ),
+    )))
 }
 
 /// A005 (content differs from the pinned sha256) and A006 (the file is gone), for entries
@@ -267,9 +264,9 @@ fn a005_a006_script_file(e: &Entry<'_>) -> Option<Finding> {
         return None;
     }
     let Ok(bytes) = std::fs::read(e.ctx.root.join(p)) else {
-        return Some(
+        return Some(e.about(
             Finding::new(
-                "A006",
+                Code::A006,
                 format!(
                     "`{p}` is registered as {} but the file does not exist",
                     s.status.as_str()
@@ -277,16 +274,16 @@ fn a005_a006_script_file(e: &Entry<'_>) -> Option<Finding> {
             )
             .at(p.clone())
             .help("restore the file, or set status to \"retired\" or \"converted\" (with converted-in)"),
-        );
+        ));
     };
     let actual = sha256_hex(&bytes);
     let pinned = field(s, "sha256")?;
     if pinned.eq_ignore_ascii_case(&actual) {
         return None;
     }
-    Some(
+    Some(e.about(
         Finding::new(
-            "A005",
+            Code::A005,
             format!(
                 "`{p}` differs from the content its registry entry pins (sha256 {}…, file has {}…)",
                 pinned.chars().take(12).collect::<String>(),
@@ -297,7 +294,7 @@ fn a005_a006_script_file(e: &Entry<'_>) -> Option<Finding> {
         .help(format!(
             "revert the edit, or re-pin with `gate-approve register {p} --update` and get it approved again"
         )),
-    )
+    ))
 }
 
 /// A007: past convert-by and not converted.
@@ -310,7 +307,7 @@ fn a007_overdue(e: &Entry<'_>) -> Option<Finding> {
     let days = (today - by).num_days();
     Some(e.at(
         Finding::new(
-            "A007",
+            Code::A007,
             format!(
                 "`{p}` ({}) was due to become a migration by {by}: overdue by {days} day{}",
                 s.status.as_str(),
@@ -335,7 +332,7 @@ fn a008_unknown_conversion(
     }
     Some(e.at(
         Finding::new(
-            "A008",
+            Code::A008,
             format!(
                 "converted-in `{rev}` of `{}` names no revision of the chain ({} revisions under {})",
                 e.s.path,
@@ -359,7 +356,7 @@ fn a009_deadline(e: &Entry<'_>) -> Option<Finding> {
     if by > limit {
         return Some(e.at(
             Finding::new(
-                "A009",
+                Code::A009,
                 format!("convert-by {by} of `{p}` is later than approved-on {on} + {days} days ({limit})"),
             )
             .help(format!("set convert-by to {limit} or earlier")),
@@ -367,7 +364,7 @@ fn a009_deadline(e: &Entry<'_>) -> Option<Finding> {
     }
     (by < on).then(|| {
         e.at(Finding::new(
-            "A009",
+            Code::A009,
             format!("convert-by {by} of `{p}` is before approved-on {on}"),
         )
         .help(format!("set convert-by between {on} and {limit}")))
@@ -382,7 +379,7 @@ fn a011_rollback(e: &Entry<'_>) -> Option<Finding> {
     let p = &e.s.path;
     Some(e.at(
         Finding::new(
-            "A011",
+            Code::A011,
             format!("`{p}` has no rollback while governance.require-rollback is on"),
         )
         .help(format!(
@@ -469,12 +466,14 @@ impl A010Rule<'_> {
         let by = s.approved_by.clone().unwrap_or_default();
         self.at(
             s,
-            Finding::new("A010", message).help(self.trailer_help(&by)),
+            Finding::new(Code::A010, message).help(self.trailer_help(&by)),
         )
     }
 
     fn at(&self, s: &Script, f: Finding) -> Finding {
-        f.at(self.ctx.policy_rel.clone()).line(s.line)
+        f.at(self.ctx.policy_rel.clone())
+            .line(s.line)
+            .entry(s.path.clone())
     }
 
     fn trailer_help(&self, by: &str) -> String {
@@ -571,7 +570,7 @@ impl A010Rule<'_> {
             return Ok(Some(self.at(
                 s,
                 Finding::new(
-                    "A010",
+                    Code::A010,
                     format!(
                         "commit {short} (\"{subject}\") approving `{}` is not signed while governance.require-signed is on",
                         s.path

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use gate_policy::Policy;
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 
 use crate::graph::{ChainKind, Revision, RevisionGraph};
 
@@ -36,7 +36,7 @@ pub fn c001_duplicates(graph: &RevisionGraph) -> Vec<Finding> {
         for r in revs.iter().skip(1) {
             out.push(
                 Finding::new(
-                    "C001",
+                    Code::C001,
                     format!("revision {id} is declared more than once: {}", places.join(", ")),
                 )
                 .at(r.path.clone())
@@ -59,7 +59,7 @@ pub fn c002_missing_parents(graph: &RevisionGraph) -> Vec<Finding> {
             if graph.get(p).is_none() {
                 out.push(
                     Finding::new(
-                        "C002",
+                        Code::C002,
                         format!("revision {} has down_revision {p}, which is not in the chain", r.id),
                     )
                     .at(r.path.clone())
@@ -75,7 +75,7 @@ pub fn c002_missing_parents(graph: &RevisionGraph) -> Vec<Finding> {
             if graph.resolve(d).is_none() {
                 out.push(
                     Finding::new(
-                        "C002",
+                        Code::C002,
                         format!(
                             "revision {} depends_on {d}, which is neither a revision nor a branch label of the chain",
                             r.id
@@ -118,7 +118,7 @@ pub fn c003_heads(graph: &RevisionGraph, max_heads: usize) -> Vec<Finding> {
     let last = heads[heads.len() - 1];
     vec![
         Finding::new(
-            "C003",
+            Code::C003,
             format!(
                 "{} heads, more than migrations.max-heads = {max_heads}: {}{fork_text}",
                 heads.len(),
@@ -144,7 +144,7 @@ pub fn c004_cycles(graph: &RevisionGraph) -> Vec<Finding> {
             format!("revision cycle: {}", cyc.join(" -> "))
         };
         out.push(
-            Finding::new("C004", text)
+            Finding::new(Code::C004, text)
                 .at(first.path.clone())
                 .line(first.parents_at())
                 .help(format!(
@@ -198,7 +198,7 @@ pub fn c006_bases(graph: &RevisionGraph) -> Vec<Finding> {
     let first = extra[0];
     vec![
         Finding::new(
-            "C006",
+            Code::C006,
             format!(
                 "{} bases (down_revision = None) where one is expected: {}",
                 bases.len(),

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use gate_policy::{MigrationKind, Policy};
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 
 pub use checks::check;
 pub use graph::{ChainKind, Label, Revision, RevisionGraph, SqlMigration};
@@ -254,7 +254,7 @@ fn discover_alembic(dir: &str, files: &BTreeMap<String, Vec<u8>>) -> RevisionGra
 }
 
 fn c005(path: &str, line: u32, msg: String) -> Finding {
-    Finding::new("C005", msg)
+    Finding::new(Code::C005, msg)
         .at(path.to_string())
         .line(line)
         .help("Write `revision` and `down_revision` as plain module-level literals, e.g. `revision = \"abc123\"` and `down_revision = \"prev456\"` (or None, or a tuple for a merge).")
@@ -443,7 +443,7 @@ mod tests {
         );
         let f = parse_alembic_file("v/x.py", b"revision = make_id()\ndown_revision = None\n")
             .unwrap_err();
-        assert_eq!((f.code, f.line), ("C005", Some(1)));
+        assert_eq!((f.code.as_str(), f.line), ("C005", Some(1)));
         let f = parse_alembic_file(
             "v/x.py",
             b"\"\"\"doc\"\"\"\nrevision = 'a'\ndown_revision = foo.BAR\n",

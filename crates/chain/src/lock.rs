@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use gate_policy::Policy;
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use sha2::{Digest, Sha256};
 
 use crate::graph::{ChainKind, Revision, RevisionGraph};
@@ -250,13 +250,17 @@ fn compare(
                         e.id, e.path, e.line
                     )
                 };
-                out.push(Finding::new("G003", msg).at(e.path.clone()).help(restore));
+                out.push(
+                    Finding::new(Code::G003, msg)
+                        .at(e.path.clone())
+                        .help(restore),
+                );
             }
             Some(r) => {
                 if r.path != e.path {
                     out.push(
                         Finding::new(
-                            "G003",
+                            Code::G003,
                             format!(
                                 "released migration {} moved from {} to {} ({lock_path}:{})",
                                 e.id, e.path, r.path, e.line
@@ -270,7 +274,7 @@ fn compare(
                 if content_hash(r, files).as_deref() != Some(e.content.as_str()) {
                     out.push(
                         Finding::new(
-                            "G003",
+                            Code::G003,
                             format!(
                                 "released migration {} ({}) was edited after release ({lock_path}:{} pins its content)",
                                 e.id, r.path, e.line
@@ -318,7 +322,7 @@ fn g004(graph: &RevisionGraph, lock: &Lockfile) -> Vec<Finding> {
                 if locked.contains(p.as_str()) && !released_heads.contains(&p.as_str()) {
                     out.push(
                         Finding::new(
-                            "G004",
+                            Code::G004,
                             format!(
                                 "new migration {} follows {p}, but {p} was already followed by released migrations (released head: {}); databases past {p} will never run it",
                                 r.id,
@@ -353,7 +357,7 @@ fn g004(graph: &RevisionGraph, lock: &Lockfile) -> Vec<Finding> {
                 if i < last_pos && !locked.contains(r.id.as_str()) {
                     out.push(
                         Finding::new(
-                            "G004",
+                            Code::G004,
                             format!(
                                 "new migration {} ({}) sorts before the released migration {last_id}; databases already past {last_id} will skip it",
                                 r.id, r.path

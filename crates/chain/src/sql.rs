@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::LazyLock;
 
 use gate_policy::SqlNaming;
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use regex::Regex;
 
 use crate::graph::{ChainKind, Revision, RevisionGraph, SqlMigration};
@@ -182,7 +182,7 @@ fn orphaned_downs(slot: &Slot) -> Vec<Finding> {
         .iter()
         .map(|d| {
             Finding::new(
-                "C005",
+                Code::C005,
                 format!(
                     "`{d}` is a down/undo migration for version {} but no up migration has that version",
                     slot.version
@@ -206,7 +206,7 @@ fn duplicate_versions(slot: &Slot) -> Vec<Finding> {
         .chain(slot.down.iter().skip(1))
         .map(|p| {
             Finding::new(
-                "C001",
+                Code::C001,
                 format!(
                     "version {} is used by more than one migration: {}",
                     slot.version,
@@ -265,7 +265,7 @@ fn migration(
             m.down_sql = Some(t[d].to_string());
             Ok(m)
         }
-        Err((line, msg)) => Err(Finding::new("C005", format!("`{up}`: {msg}"))
+        Err((line, msg)) => Err(Finding::new(Code::C005, format!("`{up}`: {msg}"))
             .at(up.to_string())
             .line(line)
             .help("Start the file with `-- migrate:up`, and put `-- migrate:down` after it, as dbmate requires.")),

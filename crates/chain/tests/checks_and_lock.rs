@@ -8,7 +8,7 @@ use common::{AlembicProject, alembic_policy, policy};
 use gate_chain::{ChainError, check, discover, lock_findings, render_lock, write_lock};
 
 fn codes(f: &[gate_report::Finding]) -> Vec<&'static str> {
-    let mut v: Vec<&str> = f.iter().map(|f| f.code).collect();
+    let mut v: Vec<&str> = f.iter().map(|f| f.code.as_str()).collect();
     v.sort();
     v
 }

@@ -37,7 +37,11 @@ pub fn run_shared(cmd: &SharedCommand, mut command: clap::Command) -> ExitCode {
                 let hint = if near.is_empty() {
                     format!(
                         "known codes: {}",
-                        RULES.iter().map(|r| r.code).collect::<Vec<_>>().join(", ")
+                        RULES
+                            .iter()
+                            .map(|r| r.code.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 } else {
                     format!("did you mean {}?", near.join(", "))
@@ -77,7 +81,7 @@ fn close_codes(code: &str) -> Vec<&'static str> {
     let wanted = code.trim().to_ascii_uppercase();
     let near: Vec<&'static str> = RULES
         .iter()
-        .map(|r| r.code)
+        .map(|r| r.code.as_str())
         .filter(|c| edit_distance(c, &wanted) <= 1)
         .collect();
     if !near.is_empty() {
@@ -89,7 +93,7 @@ fn close_codes(code: &str) -> Vec<&'static str> {
     }
     RULES
         .iter()
-        .map(|r| r.code)
+        .map(|r| r.code.as_str())
         .filter(|c| c.starts_with(&family))
         .collect()
 }

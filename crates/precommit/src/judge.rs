@@ -3,7 +3,7 @@
 //! finding.
 
 use gate_policy::{Policy, Script};
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use gate_scripts::{Candidate, Reason, Verdict, display_path, shell_quote};
 use sha2::{Digest, Sha256};
 
@@ -56,7 +56,10 @@ fn g002(
         ),
     };
     Ok(Some(
-        Finding::new("G002", message).at(shown).help(format!(
+        Finding::new(Code::G002, message)
+            .at(shown)
+            .entry(script.path.clone())
+            .help(format!(
             "revert the edit, or re-pin it with `gate-approve register {quoted} --update` and get it approved{}",
             if script.approved_by.is_some() { " again" } else { "" }
         )),
@@ -75,7 +78,7 @@ fn g001(policy: &Policy, c: &Candidate, reason: &Reason) -> Finding {
     };
     let quoted = shell_quote(&c.raw);
     let mut f = Finding::new(
-        "G001",
+        Code::G001,
         format!(
             "{shown} is an unregistered emergency script: {reason}, and it is not in [[emergency.script]]"
         ),

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use gate_policy::Policy;
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use gate_scripts::{Candidate, Kind, Paths, StagedIndex, display_path};
@@ -330,7 +330,7 @@ pub fn lock_walkaround(
     let Some(entry) = staged else {
         return Ok(Some(
             Finding::new(
-                "G005",
+                Code::G005,
                 format!("the staged changes delete {rel}: released migrations would no longer be pinned"),
             )
             .at(rel.to_string())
@@ -355,7 +355,7 @@ pub fn lock_walkaround(
     let names: Vec<&str> = changed.iter().map(|(k, _)| k.as_str()).collect();
     Ok(Some(
         Finding::new(
-            "G005",
+            Code::G005,
             format!(
                 "the staged {rel} changes or removes {} existing entr{} ({}): a re-pin of released migrations",
                 names.len(),

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use gate_policy::Policy;
-use gate_report::Finding;
+use gate_report::{Code, Finding};
 use gate_scripts::{Candidate, Worktree, display_path};
 use walkdir::WalkDir;
 
@@ -129,7 +129,7 @@ pub fn lock_missing(
     }
     Ok(Some(
         Finding::new(
-            "G005",
+            Code::G005,
             format!("{rel} is missing from the working tree but HEAD has it: released migrations are no longer pinned"),
         )
         .at(rel.to_string())

@@ -21,7 +21,6 @@ use serde::Serialize;
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
-
 const INSTALL: &str = r#"
 CREATE SCHEMA gate_capture;
 CREATE TABLE gate_capture.statements (
@@ -108,9 +107,7 @@ pub(crate) enum Captured {
 }
 
 async fn connect(url: &str) -> Result<PgConnection, String> {
-    PgConnection::connect(url)
-        .await
-        .map_err(|e| e.to_string())
+    PgConnection::connect(url).await.map_err(|e| e.to_string())
 }
 
 fn db_error(e: &sqlx::Error) -> String {

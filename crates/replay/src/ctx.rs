@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gate_backends::{BackendOptions, ScratchDatabase, Server};
 use gate_policy::{Backend, Policy};
-use gate_report::{Finding, Report};
+use gate_report::{Code, Finding, Report};
 use gate_schema::{Difference, Snapshot};
 
 use crate::child_env::{ChildEnv, EnvTemplate};
@@ -178,7 +178,7 @@ pub(crate) fn backend_name(b: Backend) -> &'static str {
 
 /// R010: something the run was asked to check and could not.
 pub(crate) fn not_run(path: &str, message: &str) -> Finding {
-    Finding::new("R010", message)
+    Finding::new(Code::R010, message)
         .at(path.to_string())
         .help("Fix the failure named here first; the skipped checks run once it is gone.")
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gate_report::{Finding, Report, Severity};
+use gate_report::{Code, Finding, Report, Severity};
 use gate_schema::{Difference, Snapshot};
 
 use crate::ctx::Ctx;
@@ -35,7 +35,7 @@ pub(crate) async fn r003_drift(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             report.findings.push(
                 Finding::new(
-                    "R003",
+                    Code::R003,
                     format!(
                         "no expected snapshot at {}: schema drift is not checked",
                         policy.replay.snapshot
@@ -90,7 +90,7 @@ fn drift(report: &mut Report, diffs: Vec<Difference>, path: &str, against: &str)
     let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
     report.findings.push(
         Finding::new(
-            "R003",
+            Code::R003,
             format!(
                 "the replayed schema differs from {against} in {} place(s): {}",
                 diffs.len(),

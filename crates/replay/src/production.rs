@@ -18,17 +18,17 @@ use std::time::{Duration, Instant};
 
 use gate_policy::{Backend, Script};
 use gate_recovery::{Attribution, ChainRevision, Explained, ProductionPath, RegisteredFix, Step};
-use gate_report::{Finding, Report, Section};
+use gate_report::{Code, Finding, Report, Section};
 use gate_schema::Snapshot;
 
-use gate_backends::Server;
 use crate::capture::{self, Captured};
-use crate::fixes::{self, Applied};
-use crate::progress::Progress;
 use crate::ctx::{Ctx, Scratch, Settings, backend_name, not_run};
 use crate::error::ReplayError;
+use crate::fixes::{self, Applied};
+use crate::progress::Progress;
 use crate::runner::{Runner, Target};
 use crate::workcopy::WorkCopy;
+use gate_backends::Server;
 
 /// Flags of `gate-replay production` (`--reference-dump` is the replay's own flag).
 #[derive(Debug, Clone, clap::Args)]
@@ -326,7 +326,7 @@ async fn run_migration(
     };
     if fixes_before.is_empty() {
         return Ok(Err(at(Finding::new(
-            "R001",
+            Code::R001,
             format!(
                 "on the production path, before any fix ran, the upgrade failed at {}",
                 failure.describe()
@@ -343,7 +343,7 @@ async fn run_migration(
         )));
     }
     let finding = at(Finding::new(
-        "F003",
+        Code::F003,
         format!(
             "on the production path, after {}, revision {revision} fails: {}; production continued past it, so the path marks it applied (its other statements did not run) and goes on",
             blamed.join(", "),
@@ -437,7 +437,7 @@ async fn run_fix(
             format!("failed (F001): {e}"),
             Some(
                 Finding::new(
-                    "F001",
+                    Code::F001,
                     format!(
                         "{}: on the production path (step {}), the fix fails: {e}",
                         script.path,
@@ -459,7 +459,7 @@ fn f007_attribution(dump: &Path, attributed: &[Attribution]) -> Vec<Finding> {
         .filter(|a| !a.is_explained())
         .map(|a| {
             Finding::new(
-                "F007",
+                Code::F007,
                 format!(
                     "{}: production (--reference-dump) and the production path differ here, and no registered fix touched it: a manual patch nobody registered",
                     a.difference

@@ -1,7 +1,7 @@
 //! R004 and R006: the downgrade to base and the upgrade back, compared with the schema
 //! (and data) the first upgrade left.
 
-use gate_report::{Finding, Report};
+use gate_report::{Code, Finding, Report};
 use gate_schema::Snapshot;
 
 use crate::ctx::{Ctx, Scratch};
@@ -27,12 +27,7 @@ pub(crate) async fn roundtrip(
         } else {
             format!("downgrade to base failed at {}", f.describe())
         };
-        report.findings.push(upgrade_finding(
-            "R006",
-            f,
-            msg,
-            "Fix the named migration's downgrade.",
-        ));
+        report.findings.push(upgrade_finding(Code::R006, f, msg));
         return Ok(());
     }
     let after_down = ctx.capture(db).await?;
@@ -41,7 +36,7 @@ pub(crate) async fn roundtrip(
         let lines: Vec<String> = left.iter().map(ToString::to_string).collect();
         report.findings.push(
             Finding::new(
-                "R004",
+                Code::R004,
                 format!(
                     "downgrade to base leaves {} object(s) behind: {}",
                     left.len(),
@@ -60,12 +55,7 @@ pub(crate) async fn roundtrip(
         .await?;
     if let Some(f) = &again.failure {
         let msg = format!("upgrade after downgrade to base failed at {}", f.describe());
-        report.findings.push(upgrade_finding(
-            "R004",
-            f,
-            msg,
-            "Make each downgrade undo exactly what its upgrade did.",
-        ));
+        report.findings.push(upgrade_finding(Code::R004, f, msg));
         return Ok(());
     }
     let second = ctx.capture(db).await?;
@@ -74,7 +64,7 @@ pub(crate) async fn roundtrip(
         let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         report.findings.push(
             Finding::new(
-                "R004",
+                Code::R004,
                 format!(
                     "downgrade to base and upgrade again gives a different schema: {}",
                     lines.join("; ")

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use gate_policy::Backend;
-use gate_report::{Finding, Report, Section, Severity};
+use gate_report::{Code, Finding, Report, Section, Severity};
 use gate_schema::Snapshot;
 
 pub use crate::ctx::{Mode, Outcome, Settings};
@@ -38,7 +38,7 @@ fn static_findings(
 }
 
 /// C codes after which the chain cannot be replayed at all.
-const UNREADABLE_CHAIN: &[&str] = &["C002", "C004", "C005"];
+const UNREADABLE_CHAIN: &[Code] = &[Code::C002, Code::C004, Code::C005];
 
 /// The checks after the upgrade from empty that this run was asked for, in words.
 fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
@@ -82,7 +82,7 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
         .findings
         .iter()
         .filter(|f| UNREADABLE_CHAIN.contains(&f.code) && f.severity == Severity::Error)
-        .map(|f| f.code)
+        .map(|f| f.code.as_str())
         .collect();
     if !unreadable.is_empty() {
         let mut codes = unreadable;
@@ -201,7 +201,7 @@ async fn checks_on(
             Some(empty) => roundtrip(ctx, db, empty, &head, report).await?,
             None => report.findings.push(
                 Finding::new(
-                    "R004",
+                    Code::R004,
                     "the round trip is not checked: the chain has no complete set of downgrades",
                 )
                 .severity(Severity::Note)
@@ -254,14 +254,13 @@ fn r005_slow(up: &RunOutcome, slow_ms: u64) -> Vec<Finding> {
         .filter(|a| a.duration.as_millis() > u128::from(slow_ms))
         .map(|a| {
             let f = Finding::new(
-                "R005",
+                Code::R005,
                 format!(
                     "migration {} took {} ms on an empty database (replay.slow-ms = {slow_ms})",
                     a.revision,
                     a.duration.as_millis(),
                 ),
-            )
-            .help("Split the migration or make the slow step concurrent.");
+            );
             match &a.file {
                 Some(file) => f.at(file.clone()),
                 None => f,
@@ -285,12 +284,7 @@ fn r001_upgrade_failed(failure: &crate::runner::Failure, timeout: Duration) -> F
     } else {
         format!("upgrade from empty failed at {}", failure.describe())
     };
-    upgrade_finding(
-        "R001",
-        failure,
-        message,
-        "Fix the named migration so it runs on an empty database; move objects that emergency scripts created into migrations.",
-    )
+    upgrade_finding(Code::R001, failure, message)
 }
 
 /// After R001: R010 for every later check, and the fixes verified where the chain builds
@@ -352,24 +346,24 @@ async fn r002_head_check(ctx: &Ctx<'_>, db: &Scratch, report: &mut Report) {
     );
     report.findings.push(
         Finding::new(
-            "R002",
+            Code::R002,
             format!(
                 "after upgrade the database records {got}, but the chain head is {}",
                 heads.join(", ")
             ),
         )
-        .at(ctx.settings.policy.migrations.path.clone())
-        .help("Check for branch labels or a runner configuration that stops early."),
+        .at(ctx.settings.policy.migrations.path.clone()),
     );
 }
 
+/// A finding at the file, line and column where the runner's failure points, with the
+/// catalogue's help.
 pub(crate) fn upgrade_finding(
-    code: &'static str,
+    code: Code,
     failure: &crate::runner::Failure,
     message: String,
-    help: &str,
 ) -> Finding {
-    let mut f = Finding::new(code, message).help(help);
+    let mut f = Finding::new(code, message);
     if let Some(file) = &failure.file {
         f = f.at(file.clone());
         if let Some(l) = failure.line {

@@ -5,7 +5,7 @@
 
 use std::io::{BufWriter, Write};
 
-use gate_report::{Finding, Format, Report, render};
+use gate_report::{Code, Finding, Format, Report, render};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -23,7 +23,14 @@ fn main() {
             std::process::exit(2)
         })
     });
-    let codes = ["G001", "C003", "R001", "R005", "F003", "A010"];
+    let codes = [
+        Code::G001,
+        Code::C003,
+        Code::R001,
+        Code::R005,
+        Code::F003,
+        Code::A010,
+    ];
     let mut report = Report::new("gate-replay", format!("{n} synthetic findings"));
     report.findings = (0..n)
         .map(|i| {

@@ -1,5 +1,7 @@
 use serde::Serialize;
 
+use crate::Code;
+
 /// How bad a finding is. Only `Error` fails a gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,33 +25,43 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Stable rule code (`G001`, `C003`, `R001`, `F002`, `A010`, ...); see [`crate::rules`].
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     /// Repository-relative path with `/` separators, when the finding has a place.
     pub path: Option<String>,
+    /// The `[[emergency.script]]` entry the finding is about (its `path` as registered), when
+    /// it is about one. Data, so reports can group findings by entry without reading messages.
+    pub entry: Option<String>,
     /// 1-based line, when there is one.
     pub line: Option<u32>,
     /// 1-based column, when there is one.
     pub column: Option<u32>,
     /// What is wrong, in one sentence.
     pub message: String,
-    /// The next step that fixes it, in one line.
+    /// The next step that fixes it, in one line: the catalogue's unless the check set one
+    /// specific to the case.
     pub help: String,
 }
 
 impl Finding {
-    /// A finding with the rule's default severity (see [`crate::rules::RULES`]).
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        let severity = crate::rules::lookup(code).map_or(Severity::Error, |r| r.severity);
+    /// A finding with the rule's default severity and help (see [`crate::rules::RULES`]).
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Finding {
             code,
-            severity,
+            severity: code.severity(),
             path: None,
+            entry: None,
             line: None,
             column: None,
             message: message.into(),
-            help: String::new(),
+            help: code.help().to_string(),
         }
+    }
+
+    /// The registry entry (its `path` in `[[emergency.script]]`) the finding is about.
+    pub fn entry(mut self, entry: impl Into<String>) -> Self {
+        self.entry = Some(entry.into());
+        self
     }
 
     pub fn at(mut self, path: impl Into<String>) -> Self {
@@ -67,6 +79,8 @@ impl Finding {
         self
     }
 
+    /// Replaces the catalogue's help with one specific to the case (a command with the file
+    /// name, the value to set).
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = help.into();
         self

@@ -6,11 +6,13 @@
 //!
 //! The formats, the JSON schema and the rule table are documented in this crate's README.
 
+mod code;
 mod finding;
 pub mod redact;
 pub mod render;
 pub mod rules;
 
+pub use code::{Code, UnknownCode};
 pub use finding::{Finding, Severity};
 pub use render::{
     CheckError, Format, Problem, RenderOptions, render, render_error, render_with, summary_line,
@@ -82,6 +84,7 @@ impl Report {
             f.message = redact::redact(&f.message);
             f.help = redact::redact(&f.help);
             f.path = f.path.as_deref().map(redact::redact);
+            f.entry = f.entry.as_deref().map(redact::redact);
         }
         for s in &mut r.sections {
             s.title = redact::redact(&s.title);

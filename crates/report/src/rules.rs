@@ -1,11 +1,12 @@
 //! The rule catalogue: every code, its default severity, and what/why/how-to-fix.
-//! Docs (README, `explain`) and SARIF rule metadata are generated from this one table.
+//! Docs (README, `explain`), SARIF rule metadata and a finding's default severity and help
+//! are generated from this one table.
 
-use crate::Severity;
+use crate::{Code, Severity};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Rule {
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     /// Short name, kebab-case (used as SARIF rule name).
     pub name: &'static str,
@@ -20,9 +21,24 @@ pub struct Rule {
 const E: Severity = Severity::Error;
 const W: Severity = Severity::Warning;
 
-pub static RULES: &[Rule] = &[
+/// One entry per [`Code`], in [`Code::ALL`] order: a missing, extra or misplaced entry does
+/// not compile (the array length and the assertion below).
+pub static RULES: &[Rule] = &CATALOGUE;
+
+const _: () = {
+    let mut i = 0;
+    while i < CATALOGUE.len() {
+        assert!(
+            CATALOGUE[i].code.index() == i,
+            "RULES is out of Code::ALL order"
+        );
+        i += 1;
+    }
+};
+
+const CATALOGUE: [Rule; Code::COUNT] = [
     Rule {
-        code: "G001",
+        code: Code::G001,
         severity: E,
         name: "unregistered-emergency-script",
         what: "A new or edited emergency script (by name, or by DDL in its text) in an emergency scope folder that is not registered in `[[emergency.script]]`.",
@@ -30,7 +46,7 @@ pub static RULES: &[Rule] = &[
         fix: "Turn it into a migration, or register it for approval with `gate-approve register PATH --reason ... --ticket ...`.",
     },
     Rule {
-        code: "G002",
+        code: Code::G002,
         severity: E,
         name: "approved-script-edited",
         what: "A registered emergency script whose content no longer matches the sha256 its approval is pinned to.",
@@ -38,7 +54,7 @@ pub static RULES: &[Rule] = &[
         fix: "Revert the edit, or re-pin with `gate-approve register PATH --update` and get it approved again.",
     },
     Rule {
-        code: "G003",
+        code: Code::G003,
         severity: E,
         name: "released-migration-edited",
         what: "A migration listed in the lockfile was edited or deleted.",
@@ -46,7 +62,7 @@ pub static RULES: &[Rule] = &[
         fix: "Revert the edit and write a new migration that makes the change.",
     },
     Rule {
-        code: "G004",
+        code: Code::G004,
         severity: E,
         name: "migration-before-release",
         what: "A new migration is ordered before the last released one.",
@@ -54,7 +70,7 @@ pub static RULES: &[Rule] = &[
         fix: "Rebase the new migration onto the current head (set its down_revision / version after the last released one).",
     },
     Rule {
-        code: "G005",
+        code: Code::G005,
         severity: E,
         name: "lockfile-unpinned",
         what: "migrations.lock is missing (it is in the history, or the migrations folder has files), or a commit changed or removed a line of an existing entry (a re-pin) without being committed by a listed approver with the approval trailer.",
@@ -62,7 +78,7 @@ pub static RULES: &[Rule] = &[
         fix: "Restore the lockfile from history; an amendment of a released migration is committed by a listed approver with the trailer `Approved-by: <email>`.",
     },
     Rule {
-        code: "C001",
+        code: Code::C001,
         severity: E,
         name: "duplicate-revision",
         what: "Two migration files declare the same revision id or version.",
@@ -70,7 +86,7 @@ pub static RULES: &[Rule] = &[
         fix: "Give one of them a new revision id and re-point its children.",
     },
     Rule {
-        code: "C002",
+        code: Code::C002,
         severity: E,
         name: "missing-parent",
         what: "A migration's parent (down_revision / depends_on) names no revision in the chain.",
@@ -78,7 +94,7 @@ pub static RULES: &[Rule] = &[
         fix: "Point down_revision at an existing revision, or restore the missing migration.",
     },
     Rule {
-        code: "C003",
+        code: Code::C003,
         severity: E,
         name: "multiple-heads",
         what: "The chain has more heads than `migrations.max-heads`.",
@@ -86,7 +102,7 @@ pub static RULES: &[Rule] = &[
         fix: "Merge the heads with `alembic merge -m \"merge heads\" HEAD1 HEAD2`.",
     },
     Rule {
-        code: "C004",
+        code: Code::C004,
         severity: E,
         name: "revision-cycle",
         what: "The revision graph contains a cycle.",
@@ -94,7 +110,7 @@ pub static RULES: &[Rule] = &[
         fix: "Break the cycle by correcting one down_revision.",
     },
     Rule {
-        code: "C005",
+        code: Code::C005,
         severity: E,
         name: "unparseable-migration",
         what: "A migration file that cannot be read or parsed.",
@@ -102,7 +118,7 @@ pub static RULES: &[Rule] = &[
         fix: "Fix the file's syntax so `revision` and `down_revision` are literal module variables.",
     },
     Rule {
-        code: "C006",
+        code: Code::C006,
         severity: E,
         name: "multiple-bases",
         what: "More than one migration has no parent.",
@@ -110,7 +126,7 @@ pub static RULES: &[Rule] = &[
         fix: "Point all but one base at its real parent.",
     },
     Rule {
-        code: "R001",
+        code: Code::R001,
         severity: E,
         name: "upgrade-failed",
         what: "Upgrading an empty database to head failed (or timed out).",
@@ -118,7 +134,7 @@ pub static RULES: &[Rule] = &[
         fix: "Fix the named migration so it runs on an empty database; move objects that emergency scripts created into migrations.",
     },
     Rule {
-        code: "R002",
+        code: Code::R002,
         severity: E,
         name: "head-mismatch",
         what: "The database's recorded revision after upgrade differs from the chain head.",
@@ -126,7 +142,7 @@ pub static RULES: &[Rule] = &[
         fix: "Check for branch labels or a runner configuration that stops early.",
     },
     Rule {
-        code: "R003",
+        code: Code::R003,
         severity: E,
         name: "schema-drift",
         what: "The replayed schema differs from the expected snapshot or the reference database.",
@@ -134,7 +150,7 @@ pub static RULES: &[Rule] = &[
         fix: "Consolidate the drift into a migration, then refresh the snapshot with `gate-replay snapshot`.",
     },
     Rule {
-        code: "R004",
+        code: Code::R004,
         severity: E,
         name: "roundtrip-mismatch",
         what: "Downgrade to base and upgrade again does not give the same schema.",
@@ -142,7 +158,7 @@ pub static RULES: &[Rule] = &[
         fix: "Make each downgrade undo exactly what its upgrade did.",
     },
     Rule {
-        code: "R005",
+        code: Code::R005,
         severity: W,
         name: "slow-migration",
         what: "A migration took longer than `replay.slow-ms` on an empty database.",
@@ -150,7 +166,7 @@ pub static RULES: &[Rule] = &[
         fix: "Split the migration or make the slow step concurrent.",
     },
     Rule {
-        code: "R006",
+        code: Code::R006,
         severity: E,
         name: "downgrade-failed",
         what: "Downgrading to base failed.",
@@ -158,7 +174,7 @@ pub static RULES: &[Rule] = &[
         fix: "Fix the named migration's downgrade.",
     },
     Rule {
-        code: "R010",
+        code: Code::R010,
         severity: E,
         name: "check-not-run",
         what: "A check the replay was asked to run could not run after an earlier failure (the chain does not read, or does not build): names what was skipped.",
@@ -166,7 +182,7 @@ pub static RULES: &[Rule] = &[
         fix: "Fix the earlier failure named in the message (C or R finding), then run the replay again.",
     },
     Rule {
-        code: "F001",
+        code: Code::F001,
         severity: E,
         name: "fix-not-idempotent",
         what: "Running the emergency fix a second time fails or changes the schema.",
@@ -174,7 +190,7 @@ pub static RULES: &[Rule] = &[
         fix: "Guard the fix (IF NOT EXISTS, ON CONFLICT, check before altering).",
     },
     Rule {
-        code: "F002",
+        code: Code::F002,
         severity: E,
         name: "fix-rollback-broken",
         what: "The fix's rollback does not restore the schema it started from.",
@@ -182,7 +198,7 @@ pub static RULES: &[Rule] = &[
         fix: "Make the rollback undo exactly what the fix does.",
     },
     Rule {
-        code: "F003",
+        code: Code::F003,
         severity: E,
         name: "fix-conflicts-with-migration",
         what: "Replaying the fix where production ran it makes a later migration fail.",
@@ -190,7 +206,7 @@ pub static RULES: &[Rule] = &[
         fix: "Make the later migration tolerate the fix (IF NOT EXISTS) or convert the fix into the migration chain.",
     },
     Rule {
-        code: "F004",
+        code: Code::F004,
         severity: E,
         name: "fix-drift",
         what: "The production path (migrations, fix, migrations) leaves a schema the migrations alone do not produce.",
@@ -198,7 +214,7 @@ pub static RULES: &[Rule] = &[
         fix: "Write a migration that makes the same change, then mark the fix converted.",
     },
     Rule {
-        code: "F005",
+        code: Code::F005,
         severity: E,
         name: "converted-fix-differs",
         what: "A fix marked converted still changes the schema beyond its migration.",
@@ -206,7 +222,7 @@ pub static RULES: &[Rule] = &[
         fix: "Complete the migration named in converted-in, or set status back to active.",
     },
     Rule {
-        code: "F006",
+        code: Code::F006,
         severity: E,
         name: "fix-changed-nothing",
         what: "Applied where production ran it, the fix changed neither the schema nor any row: it probably failed silently (an error caught and printed, exit 0).",
@@ -214,7 +230,7 @@ pub static RULES: &[Rule] = &[
         fix: "Make the fix exit non-zero when it fails; if it only changes rows that a scratch database lacks, say so in its entry and verify it against data (replay.data).",
     },
     Rule {
-        code: "F007",
+        code: Code::F007,
         severity: E,
         name: "unregistered-manual-patch",
         what: "The production path (every registered fix replayed in production order between the migrations, `gate-replay production`) differs from production's `pg_dump --schema-only` (`--reference-dump`) in an object no registered fix touched: a manual patch nobody registered.",
@@ -222,7 +238,7 @@ pub static RULES: &[Rule] = &[
         fix: "Find the script or session that made the change, register it (with `applied-after`) so the path replays it, or write a migration that makes the same change.",
     },
     Rule {
-        code: "A001",
+        code: Code::A001,
         severity: E,
         name: "missing-field",
         what: "A registry entry lacks a required field (reason, ticket, author, approved-by, approved-on, convert-by, sha256).",
@@ -230,7 +246,7 @@ pub static RULES: &[Rule] = &[
         fix: "Fill in the field in policy.toml.",
     },
     Rule {
-        code: "A002",
+        code: Code::A002,
         severity: E,
         name: "unknown-approver",
         what: "approved-by names someone not in `governance.approvers`.",
@@ -238,7 +254,7 @@ pub static RULES: &[Rule] = &[
         fix: "Get approval from a listed approver, or add them to governance.approvers in a reviewed change.",
     },
     Rule {
-        code: "A003",
+        code: Code::A003,
         severity: E,
         name: "self-approval",
         what: "The approver is the script's author while `governance.four-eyes` is on.",
@@ -246,7 +262,7 @@ pub static RULES: &[Rule] = &[
         fix: "Have another listed approver approve it.",
     },
     Rule {
-        code: "A004",
+        code: Code::A004,
         severity: E,
         name: "bad-ticket",
         what: "The ticket does not match `governance.ticket`.",
@@ -254,7 +270,7 @@ pub static RULES: &[Rule] = &[
         fix: "Use the incident or ops ticket id, e.g. INC-1042.",
     },
     Rule {
-        code: "A005",
+        code: Code::A005,
         severity: E,
         name: "content-changed",
         what: "The file's content differs from the approved sha256.",
@@ -262,7 +278,7 @@ pub static RULES: &[Rule] = &[
         fix: "Revert, or re-register with `gate-approve register PATH --update` and get it approved again.",
     },
     Rule {
-        code: "A006",
+        code: Code::A006,
         severity: E,
         name: "file-missing",
         what: "An active registry entry names a file that does not exist.",
@@ -270,7 +286,7 @@ pub static RULES: &[Rule] = &[
         fix: "Restore the file, or set status to retired / converted.",
     },
     Rule {
-        code: "A007",
+        code: Code::A007,
         severity: E,
         name: "overdue",
         what: "The fix is past convert-by and not converted.",
@@ -278,7 +294,7 @@ pub static RULES: &[Rule] = &[
         fix: "Turn the fix into a migration and set status = \"converted\" with converted-in.",
     },
     Rule {
-        code: "A008",
+        code: Code::A008,
         severity: E,
         name: "unknown-conversion",
         what: "converted-in names no revision of the chain.",
@@ -286,7 +302,7 @@ pub static RULES: &[Rule] = &[
         fix: "Set converted-in to the revision that absorbed the fix.",
     },
     Rule {
-        code: "A009",
+        code: Code::A009,
         severity: E,
         name: "deadline-too-far",
         what: "convert-by is later than approved-on + `governance.convert-within-days`.",
@@ -294,7 +310,7 @@ pub static RULES: &[Rule] = &[
         fix: "Set convert-by within the allowed window.",
     },
     Rule {
-        code: "A010",
+        code: Code::A010,
         severity: E,
         name: "approval-not-in-git",
         what: "The commit that set the entry's sha256/approved-by lacks a trailer naming the approver, or was not committed by the approver.",
@@ -302,7 +318,7 @@ pub static RULES: &[Rule] = &[
         fix: "Have the approver commit the approval with the trailer `Approved-by: <email>`.",
     },
     Rule {
-        code: "A011",
+        code: Code::A011,
         severity: E,
         name: "missing-rollback",
         what: "The entry has no rollback while `governance.require-rollback` is on.",
@@ -310,7 +326,7 @@ pub static RULES: &[Rule] = &[
         fix: "Add rollback = \"...\" to the entry.",
     },
     Rule {
-        code: "A012",
+        code: Code::A012,
         severity: E,
         name: "relaxation-not-approved",
         what: "A change to `[emergency]` or `[governance]` settings, to the `[migrations]` paths, or to any field of a registry entry (a legacy entry added after the adoption included) was made by a commit that is not committed by an approver listed in its parent's policy with a trailer naming them.",
@@ -319,9 +335,10 @@ pub static RULES: &[Rule] = &[
     },
 ];
 
-/// The rule with this code, if it exists.
+/// The rule with this code as written (`"G001"`), if it exists; see [`Code::rule`] for a
+/// typed code.
 pub fn lookup(code: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.code == code)
+    code.parse::<Code>().ok().map(Code::rule)
 }
 
 /// A rule's explanation: what it detects, why it matters, how to fix it.

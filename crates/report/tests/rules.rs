@@ -76,7 +76,7 @@ fn every_catalogue_code_is_named_by_the_contract() {
     listed.extend(planned);
     let unknown: Vec<&str> = RULES
         .iter()
-        .map(|r| r.code)
+        .map(|r| r.code.as_str())
         .filter(|c| !covers(&listed, c))
         .collect();
     assert!(
@@ -217,4 +217,46 @@ fn assert_embeds_rules_table(path: PathBuf) {
         "{}: the rules table is out of date; run `BLESS=1 cargo test -p gate-report --test rules`",
         path.display()
     );
+}
+
+/// docs/ARCHITECTURE.md takes a newcomer from a code to its function in one hop: every code
+/// has a row, with the rule's name, and every `file` `function` it names exists.
+#[test]
+fn architecture_names_an_existing_function_for_every_code() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).unwrap();
+    for &code in gate_report::Code::ALL {
+        let prefix = format!("| `{code}` | ");
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("docs/ARCHITECTURE.md has no row for {code}"));
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 3, "{row}");
+        assert_eq!(cells[1], code.name(), "{row}");
+        let places: Vec<&str> = cells[2].split(';').map(str::trim).collect();
+        assert!(!places.is_empty() && !places[0].is_empty(), "{row}");
+        for place in places {
+            let spans: Vec<&str> = place.split('`').skip(1).step_by(2).collect();
+            let [file, function] = spans[..] else {
+                panic!("{code}: `{place}` is not `file` `function`");
+            };
+            let source = std::fs::read_to_string(root.join(file))
+                .unwrap_or_else(|e| panic!("{code}: cannot read {file} ({e})"));
+            let defines = |s: &str| {
+                s.lines().any(|l| {
+                    let l = l.trim_start();
+                    let l = l
+                        .strip_prefix("pub(crate) ")
+                        .or(l.strip_prefix("pub "))
+                        .unwrap_or(l);
+                    let l = l.strip_prefix("async ").unwrap_or(l);
+                    l.strip_prefix("fn ")
+                        .and_then(|rest| rest.strip_prefix(function))
+                        .is_some_and(|rest| rest.starts_with(['(', '<']))
+                })
+            };
+            assert!(defines(&source), "{code}: {file} defines no fn {function}");
+        }
+    }
 }

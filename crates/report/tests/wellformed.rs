@@ -3,7 +3,7 @@
 
 mod common;
 
-use gate_report::{Finding, Format, RenderOptions, Report, Severity, render, render_with};
+use gate_report::{Code, Finding, Format, RenderOptions, Report, Severity, render, render_with};
 use quick_xml::events::Event;
 use serde_json::Value;
 
@@ -29,9 +29,16 @@ pub fn check_json(report: &Report) {
     let findings = v["findings"].as_array().unwrap();
     assert_eq!(findings.len(), report.findings.len());
     for (j, f) in findings.iter().zip(&report.findings) {
-        assert_eq!(j["code"], f.code);
+        assert_eq!(j["code"], f.code.as_str());
+        assert_eq!(j["name"], f.code.name());
         assert_eq!(j["severity"], f.severity.as_str());
         assert_eq!(j["path"].as_str(), f.path.as_deref());
+        // `entry` is an optional key: absent (not null) when the finding has none.
+        assert_eq!(
+            j.get("entry")
+                .map(|e| e.as_str().expect("entry is a string")),
+            f.entry.as_deref()
+        );
         assert_eq!(j["line"].as_u64(), f.line.map(u64::from));
         assert_eq!(j["column"].as_u64(), f.column.map(u64::from));
         assert_eq!(j["message"], f.message.as_str());
@@ -94,14 +101,15 @@ pub fn check_sarif(report: &Report) {
     let results = run["results"].as_array().expect("results array");
     assert_eq!(results.len(), report.findings.len());
     for (r, f) in results.iter().zip(&report.findings) {
-        assert_eq!(r["ruleId"], f.code);
-        match gate_report::rules::lookup(f.code) {
-            Some(_) => {
-                let index = r["ruleIndex"].as_u64().expect("ruleIndex for a known rule") as usize;
-                assert_eq!(rules[index]["id"], f.code, "ruleIndex must point at ruleId");
-            }
-            None => assert!(r.get("ruleIndex").is_none()),
-        }
+        assert_eq!(r["ruleId"], f.code.as_str());
+        // Every code is in the catalogue (the type has no other values), so every result
+        // has a ruleIndex.
+        let index = r["ruleIndex"].as_u64().expect("ruleIndex for a known rule") as usize;
+        assert_eq!(
+            rules[index]["id"],
+            f.code.as_str(),
+            "ruleIndex must point at ruleId"
+        );
         let level = r["level"].as_str().unwrap();
         assert_eq!(level, f.severity.as_str());
         let text = r["message"]["text"].as_str().expect("result.message.text");
@@ -310,13 +318,13 @@ pub fn check_junit(report: &Report) {
     }
     assert_eq!(cases.len(), report.findings.len());
     for (case, f) in cases.iter().zip(&report.findings) {
-        assert!(case.name.starts_with(f.code));
+        assert!(case.name.starts_with(f.code.as_str()));
         if f.severity == Severity::Error {
             assert_eq!(
                 case.failure_message.as_deref(),
                 Some(xml_visible(&f.message).as_str())
             );
-            assert_eq!(case.failure_type.as_deref(), Some(f.code));
+            assert_eq!(case.failure_type.as_deref(), Some(f.code.as_str()));
         } else {
             assert!(case.failure_message.is_none(), "only errors fail");
         }
@@ -406,7 +414,7 @@ pub fn check_github(report: &Report) {
             prop("line"),
             f.path.as_ref().and(f.line).map(|l| l.to_string())
         );
-        assert!(prop("title").unwrap().starts_with(f.code));
+        assert!(prop("title").unwrap().starts_with(f.code.as_str()));
         let message = unescape_github(data);
         let sane = github_visible(&f.message);
         assert!(message.starts_with(&sane), "{message:?} vs {sane:?}");
@@ -545,9 +553,9 @@ fn text_summary_line_says_ok_or_counts() {
     );
     let mut r = Report::new("gate-precommit", "staged changes");
     r.findings = vec![
-        Finding::new("G001", "a"),
-        Finding::new("G002", "b"),
-        Finding::new("R005", "c"),
+        Finding::new(Code::G001, "a"),
+        Finding::new(Code::G002, "b"),
+        Finding::new(Code::R005, "c"),
     ];
     assert!(
         rendered(&r, Format::Text)
@@ -594,19 +602,21 @@ mod generated {
 
     fn finding() -> impl Strategy<Value = Finding> {
         (
-            proptest::sample::select(vec!["G001", "C003", "R005", "A010", "X999"]),
+            proptest::sample::select(Code::ALL),
             proptest::sample::select(vec![Severity::Error, Severity::Warning, Severity::Note]),
             proptest::option::of(hostile().prop_filter("non-empty path", |p| !p.is_empty())),
+            proptest::option::of(hostile()),
             proptest::option::of(1u32..100_000),
             proptest::option::of(1u32..500),
             hostile(),
             hostile(),
         )
             .prop_map(
-                |(code, severity, path, line, column, message, help)| Finding {
+                |(code, severity, path, entry, line, column, message, help)| Finding {
                     code,
                     severity,
                     path,
+                    entry,
                     line,
                     column,
                     message,

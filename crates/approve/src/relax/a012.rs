@@ -1,6 +1,7 @@
 //! A012: the commit that set each governed key's current value approves it.
 
 use super::*;
+use gate_report::Code;
 
 /// The registry entry `path` in one policy text, as a table.
 fn entry_table(text: Option<String>, path: &str) -> Option<toml::Table> {
@@ -115,22 +116,23 @@ pub fn a012(
                     .find(|s| s.path.trim_start_matches("./") == p);
                 let what = entry_change(ctx.repo, &commit, &ctx.policy_rel, p);
                 let f = Finding::new(
-                    "A012",
+                    Code::A012,
                     format!(
                         "{} {what} but does not approve it: {why}",
                         commit_line(&commit)
                     ),
                 )
                 .at(ctx.policy_rel.clone());
+                // An entry the commit removed is still the one the finding is about.
                 match current {
-                    Some(s) => f.line(s.line),
-                    None => f,
+                    Some(s) => f.line(s.line).entry(s.path.clone()),
+                    None => f.entry(p.clone()),
                 }
             }
             None => {
                 let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
                 let f = Finding::new(
-                    "A012",
+                    Code::A012,
                     format!(
                         "{} changed {} but does not approve it: {why}",
                         commit_line(&commit),

@@ -1,6 +1,7 @@
 //! Four-eyes from git (A003): who wrote a script is what git says, not the typed `author`.
 
 use super::*;
+use gate_report::Code;
 
 /// The authors git records for `path`: of the commit that last changed it and of the one that
 /// added it, walking first parents from `start` (and into a merged branch when a merge brought
@@ -135,14 +136,18 @@ pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, Chec
     let all = authors_of(ctx.repo, &head, &paths).map_err(git)?;
     for ((s, by), p) in approved.iter().zip(&paths) {
         let found = all.get(p).map(Vec::as_slice).unwrap_or_default();
-        let at = |f: Finding| f.at(ctx.policy_rel.clone()).line(s.line);
+        let at = |f: Finding| {
+            f.at(ctx.policy_rel.clone())
+                .line(s.line)
+                .entry(s.path.clone())
+        };
         // Newest first: the last change, then (last in the list) the addition.
         let authors: Vec<&(Oid, String)> = match (found.first(), found.last()) {
             (Some(a), Some(b)) if a.0 != b.0 => vec![a, b],
             (Some(a), _) => vec![a],
             _ => {
                 out.push(at(Finding::new(
-                    "A003",
+                    Code::A003,
                     format!("`{p}` is not committed: git cannot tell who wrote it, so four-eyes cannot be checked"),
                 )
                 .help(format!("commit `{p}` (as its author) before it is approved"))));
@@ -158,7 +163,7 @@ pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, Chec
             && !authors.iter().any(|(_, a)| eq_email(a, typed))
         {
             out.push(at(Finding::new(
-                "A003",
+                Code::A003,
                 format!("`{p}` says author = {typed}, but git says it was written by {list}"),
             )
             .help(format!(
@@ -167,13 +172,12 @@ pub fn a003_git(policy: &Policy, ctx: &Context<'_>) -> Result<Vec<Finding>, Chec
         }
         if let Some((c, _)) = authors.iter().find(|(_, a)| eq_email(a, by)) {
             out.push(at(Finding::new(
-                "A003",
+                Code::A003,
                 format!(
                     "`{p}` is approved by {by}, who wrote it according to git (commit {}) while governance.four-eyes is on",
                     short(*c)
                 ),
-            )
-            .help("have another listed approver approve it")));
+            )));
         }
     }
     Ok(out)

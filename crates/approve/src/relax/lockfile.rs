@@ -1,6 +1,7 @@
 //! G005: migrations.lock is neither deleted nor re-pinned without an approving commit.
 
 use super::*;
+use gate_report::Code;
 
 /// The entries of one migrations.lock text: revision (or `kind`) -> the rest of its line. The
 /// `h1:` checksum line follows from the rest and is left out.
@@ -105,7 +106,7 @@ pub fn g005(
         if existed || has_files {
             out.push(
                 Finding::new(
-                    "G005",
+                    Code::G005,
                     format!(
                         "{lock_rel} is missing{}: released migrations are no longer pinned",
                         if existed {
@@ -164,7 +165,7 @@ pub fn g005(
             let why = with_merge_method(ctx.repo, &ctx.policy_rel, &commit, why);
             out.push(
                 Finding::new(
-                    "G005",
+                    Code::G005,
                     format!(
                         "{} re-pinned or removed {} entr{} of {lock_rel} ({}) but does not approve it: {why}",
                         commit_line(&commit),

@@ -66,12 +66,14 @@ async fn at_applied_after(
     let before = counters(db).await;
     if let Applied::Failed(e) = apply(ctx, script, db, work).await? {
         summary.checks.push("first run failed".into());
-        out.push(finding(
-            "F001",
-            script,
-            format!("the fix fails when applied at {at}, where production ran it: {e}"),
-            "Make the fix apply cleanly at applied-after, or correct applied-after.",
-        ));
+        out.push(
+            finding(
+                Code::F001,
+                script,
+                format!("the fix fails when applied at {at}, where production ran it: {e}"),
+            )
+            .help("Make the fix apply cleanly at applied-after, or correct applied-after."),
+        );
         return Ok(false);
     }
     let after = counters(db).await;
@@ -84,31 +86,16 @@ async fn at_applied_after(
             _ => (None, 0),
         };
         let f = if errors > 0 {
-            finding(
-                "F006",
-                script,
-                format!(
+            finding(Code::F006, script, format!(
                     "applied at {at}, the fix changed no schema and no row, and the server saw a statement fail: it failed but exited 0"
-                ),
-                "Make the fix exit non-zero when a statement fails (do not catch and print), then fix the statement.",
-            )
+                )).help("Make the fix exit non-zero when a statement fails (do not catch and print), then fix the statement.")
         } else if script.run.is_some() && fix_sessions == Some(0) {
-            finding(
-                "F006",
-                script,
-                format!(
+            finding(Code::F006, script, format!(
                     "applied at {at}, the fix exited 0 but never connected to the scratch database it was given (DATABASE_URL = {}, and PGHOST/PGPORT/PGUSER/PGDATABASE)",
                     db.env.database_url()
-                ),
-                "Make the fix read DATABASE_URL (or libpq's PG* variables) and exit non-zero when it cannot connect; set replay.database-url if it needs another URL form.",
-            )
+                )).help("Make the fix read DATABASE_URL (or libpq's PG* variables) and exit non-zero when it cannot connect; set replay.database-url if it needs another URL form.")
         } else {
-            finding(
-                "F006",
-                script,
-                format!("applied at {at}, the fix changed no schema and no row on the scratch database (it exited 0 and no statement failed); if it only updates rows a scratch database lacks, this is expected"),
-                "Check that the fix really ran; a data fix is verified once the replay seeds rows (replay.data).",
-            )
+            finding(Code::F006, script, format!("applied at {at}, the fix changed no schema and no row on the scratch database (it exited 0 and no statement failed); if it only updates rows a scratch database lacks, this is expected")).help("Check that the fix really ran; a data fix is verified once the replay seeds rows (replay.data).")
             .severity(Severity::Warning)
         };
         out.push(f);
@@ -119,10 +106,9 @@ async fn at_applied_after(
         Applied::Failed(e) => {
             idempotent = false;
             out.push(finding(
-                "F001",
+                Code::F001,
                 script,
                 format!("a second run fails: {e}"),
-                "Guard the fix (IF NOT EXISTS, ON CONFLICT, check before altering).",
             ));
         }
         Applied::Ok => {
@@ -137,10 +123,9 @@ async fn at_applied_after(
             if !d.is_empty() {
                 idempotent = false;
                 out.push(finding(
-                    "F001",
+                    Code::F001,
                     script,
                     format!("a second run changes the database: {}", d.join("; ")),
-                    "Guard the fix (IF NOT EXISTS, ON CONFLICT, check before altering).",
                 ));
             }
         }
@@ -192,20 +177,21 @@ async fn rollback_check(
     out: &mut Vec<Finding>,
 ) -> Result<bool, ReplayError> {
     if apply_first && let Applied::Failed(e) = apply(ctx, script, db, work).await? {
-        out.push(finding(
-            "F002",
-            script,
-            format!("cannot apply the fix before testing its rollback: {e}"),
-            "Make the fix apply cleanly at applied-after.",
-        ));
+        out.push(
+            finding(
+                Code::F002,
+                script,
+                format!("cannot apply the fix before testing its rollback: {e}"),
+            )
+            .help("Make the fix apply cleanly at applied-after."),
+        );
         return Ok(false);
     }
     if let Applied::Failed(e) = run_command(ctx, rollback, &[], db, work).await? {
         out.push(finding(
-            "F002",
+            Code::F002,
             script,
             format!("the rollback fails: {e}"),
-            "Make the rollback undo exactly what the fix does.",
         ));
         return Ok(false);
     }
@@ -213,13 +199,12 @@ async fn rollback_check(
     let d = State::diff(ctx, pre, &after, "before the fix", "after the rollback");
     if !d.is_empty() {
         out.push(finding(
-            "F002",
+            Code::F002,
             script,
             format!(
                 "the rollback does not restore the database: {}",
                 d.join("; ")
             ),
-            "Make the rollback undo exactly what the fix does.",
         ));
         return Ok(false);
     }
@@ -252,12 +237,7 @@ async fn production_path(
     let continue_upgrade = matches!(target(script), Target::Revision(_));
     if continue_upgrade && !ctx.runner.supports_targets() {
         out.push(
-            finding(
-                "F003",
-                script,
-                "the production path is not checked: migrations.kind = \"command\" cannot stop at applied-after".into(),
-                "Use the alembic or sql runner to check the production path.",
-            )
+            finding(Code::F003, script, "the production path is not checked: migrations.kind = \"command\" cannot stop at applied-after".into()).help("Use the alembic or sql runner to check the production path.")
             .severity(Severity::Note),
         );
         return Ok(());
@@ -294,14 +274,13 @@ async fn production_tail(
             .await?;
         if let Some(f) = up.failure {
             let mut finding = finding(
-                "F003",
+                Code::F003,
                 script,
                 format!(
                     "replayed where production ran it ({}), the fix makes a later migration fail: {}",
                     target_name(&target(script)),
                     f.describe()
                 ),
-                "Make the later migration tolerate the fix (IF NOT EXISTS) or convert the fix into the migration chain.",
             );
             // Point at the migration that breaks: that is what the author must change.
             if let Some(file) = &f.file {
@@ -319,7 +298,7 @@ async fn production_tail(
     if !d.is_empty() {
         let (code, what, help) = if script.status == ScriptStatus::Converted {
             (
-                "F005",
+                Code::F005,
                 format!(
                     "marked converted{}, but the production path still differs from the migrations alone",
                     script
@@ -332,7 +311,7 @@ async fn production_tail(
             )
         } else {
             (
-                "F004",
+                Code::F004,
                 "the production path leaves a schema the migrations alone do not produce"
                     .to_string(),
                 "Write a migration that makes the same change, then mark the fix converted.",
@@ -343,9 +322,8 @@ async fn production_tail(
             code,
             script,
             format!("{what}: {}", list.join("; ")),
-            help,
         ));
-        return Ok(Some(if code == "F005" {
+        return Ok(Some(if code == Code::F005 {
             "still differs after conversion (F005)"
         } else {
             "schema the migrations do not produce (F004)"

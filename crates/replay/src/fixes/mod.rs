@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use gate_policy::{Script, ScriptStatus};
-use gate_report::{Finding, Section, Severity};
+use gate_report::{Code, Finding, Section, Severity};
 use gate_schema::{DataSnapshot, Snapshot};
 use tokio::process::Command;
 
@@ -49,6 +49,7 @@ pub(crate) fn not_verified(settings: &Settings, because: &str) -> Vec<Finding> {
                     s.path
                 ),
             )
+            .entry(s.path.clone())
         })
         .collect()
 }
@@ -112,10 +113,12 @@ pub(crate) fn check_registry(
     }
 }
 
-fn finding(code: &'static str, script: &Script, message: String, help: &str) -> Finding {
+/// A finding about the registry entry `script`, with the catalogue's help; a check with
+/// advice specific to the case adds `.help(...)`.
+fn finding(code: Code, script: &Script, message: String) -> Finding {
     Finding::new(code, format!("{}: {message}", script.path))
         .at(script.path.clone())
-        .help(help)
+        .entry(script.path.clone())
 }
 
 /// Where production was when the fix ran.

@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use super::{rule_name, summary_line};
+use super::summary_line;
 use crate::{Report, Severity};
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -27,10 +27,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 }
             }
         }
-        let title = match rule_name(f.code) {
-            Some(name) => format!("{} {name}", f.code),
-            None => f.code.to_string(),
-        };
+        let title = format!("{} {}", f.code, f.code.name());
         props.push(format!("title={}", escape_property(&title)));
 
         let mut message = f.message.clone();

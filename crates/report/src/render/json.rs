@@ -8,8 +8,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::rule_name;
-use crate::{Report, Severity};
+use crate::{Code, Report, Severity};
 
 /// Version of the JSON shape, the first key of every document.
 pub const JSON_VERSION: u32 = 1;
@@ -35,11 +34,16 @@ struct Summary {
 
 #[derive(Serialize)]
 struct JsonFinding<'a> {
-    code: &'a str,
-    /// The rule's kebab-case name, `null` for a code outside the catalogue.
-    name: Option<&'static str>,
+    code: Code,
+    /// The rule's kebab-case name. (Always set since codes are typed; the schema keeps
+    /// `null` allowed for readers of older documents.)
+    name: &'static str,
     severity: Severity,
     path: Option<&'a str>,
+    /// The registry entry the finding is about; the key is left out when there is none, so
+    /// documents without entries are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry: Option<&'a str>,
     line: Option<u32>,
     column: Option<u32>,
     message: &'a str,
@@ -69,9 +73,10 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|f| JsonFinding {
                 code: f.code,
-                name: rule_name(f.code),
+                name: f.code.name(),
                 severity: f.severity,
                 path: f.path.as_deref(),
+                entry: f.entry.as_deref(),
                 line: f.line,
                 column: f.column,
                 message: &f.message,

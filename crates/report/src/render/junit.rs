@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use quick_xml::escape::escape;
 
-use super::{one_line, rule_name};
+use super::one_line;
 use crate::{Finding, Report, Severity};
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -64,7 +64,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 out,
                 r#"      <failure message="{}" type="{}">{body}</failure>"#,
                 attr(&f.message),
-                attr(f.code)
+                attr(f.code.as_str())
             )?,
             Severity::Warning | Severity::Note => {
                 writeln!(out, "      <system-out>{body}</system-out>")?
@@ -79,10 +79,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// `G001 unregistered-emergency-script at emergency_db_fix.py:1`: unique enough to tell
 /// cases apart in a CI test list.
 fn case_name(f: &Finding) -> String {
-    let mut name = match rule_name(f.code) {
-        Some(rule) => format!("{} {rule}", f.code),
-        None => f.code.to_string(),
-    };
+    let mut name = format!("{} {}", f.code, f.code.name());
     if let Some(loc) = f.location() {
         name.push_str(" at ");
         name.push_str(&loc);

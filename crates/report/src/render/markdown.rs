@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use super::{one_line, rule_name, summary_counts};
+use super::{one_line, summary_counts};
 use crate::{Report, Severity};
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -38,10 +38,11 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 Severity::Warning => "🟡 warning",
                 Severity::Note => "🔵 note",
             };
-            let rule = match rule_name(f.code) {
-                Some(name) => format!("{} {}", code_span(f.code), escape_inline(name)),
-                None => code_span(f.code),
-            };
+            let rule = format!(
+                "{} {}",
+                code_span(f.code.as_str()),
+                escape_inline(f.code.name())
+            );
             let location = f.location().map(|l| code_span(&l)).unwrap_or_default();
             writeln!(
                 out,

@@ -185,8 +185,3 @@ pub(crate) fn one_line(s: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
-
-/// The rule's kebab-case name, when the code is in the catalogue.
-pub(crate) fn rule_name(code: &str) -> Option<&'static str> {
-    crate::rules::lookup(code).map(|r| r.name)
-}

@@ -34,9 +34,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         .map(|f| {
             let mut result = Map::new();
             result.insert("ruleId".into(), json!(f.code));
-            if let Some(index) = RULES.iter().position(|r| r.code == f.code) {
-                result.insert("ruleIndex".into(), json!(index));
-            }
+            result.insert("ruleIndex".into(), json!(f.code.index()));
             result.insert("level".into(), json!(level(f.severity)));
             let mut text = f.message.clone();
             if !f.help.is_empty() {

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use gate_report::{Finding, Report, Section, Severity};
+use gate_report::{Code, Finding, Report, Section, Severity};
 use serde_json::json;
 
 /// A run with nothing to say.
@@ -15,7 +15,7 @@ pub fn mixed() -> Report {
     let mut r = Report::new("gate-replay", "13 migrations");
     r.findings = vec![
         Finding::new(
-            "R001",
+            Code::R001,
             "upgrade 0006_roles -> 0007_add_admin failed: relation \"users\" already exists (SQLSTATE 42P07)",
         )
         .at("alembic/versions/0007_add_admin.py")
@@ -23,19 +23,21 @@ pub fn mixed() -> Report {
         .column(5)
         .help("Fix the named migration so it runs on an empty database."),
         Finding::new(
-            "G001",
+            Code::G001,
             "emergency_db_fix.py is an emergency script that is not registered in policy.toml",
         )
         .at("emergency_db_fix.py")
         .help("Turn it into a migration, or register it with `gate-approve register emergency_db_fix.py`."),
-        Finding::new("R005", "0003_backfill took 7412 ms (slow-ms = 5000)")
+        Finding::new(Code::R005, "0003_backfill took 7412 ms (slow-ms = 5000)")
             .at("alembic/versions/0003_backfill.py")
             .line(1)
             .help("Split the migration or make the slow step concurrent."),
-        Finding::new("C003", "the chain has 2 heads (a1b2c3, d4e5f6); max-heads is 1")
+        Finding::new(Code::C003, "the chain has 2 heads (a1b2c3, d4e5f6); max-heads is 1")
             .help("Merge the heads with `alembic merge -m \"merge heads\" a1b2c3 d4e5f6`."),
-        Finding::new("R003", "the schema has an index the snapshot does not list: ix_users_email")
-            .severity(Severity::Note),
+        // No help: renderers leave the help line (and the Fix cell) out.
+        Finding::new(Code::R003, "the schema has an index the snapshot does not list: ix_users_email")
+            .severity(Severity::Note)
+            .help(""),
     ];
     r
 }
@@ -46,16 +48,19 @@ pub fn odd() -> Report {
     let mut r = Report::new("gate-precommit", "working tree\n(all files) 100% | <b>");
     r.findings = vec![
         Finding::new(
-            "G001",
+            Code::G001,
             "script `fix|it`.py says <script>alert(\"x\")</script> & more\nsecond line: 100% ✓ — ñandú 数据库 🚀",
         )
         .at("ops scripts/fix, v2: final.py")
         .line(3)
         .column(14)
         .help("Register it:\r\n`gate-approve register \"ops scripts/fix, v2: final.py\"` | then *approve* [it]"),
-        Finding::new("X999", "an unknown code with a terminal escape \u{1b}[31mRED\u{1b}[0m and a tab\there")
+        // A finding about a registry entry whose name needs escaping too; no help.
+        Finding::new(Code::F001, "a warning with a terminal escape \u{1b}[31mRED\u{1b}[0m and a tab\there")
             .severity(Severity::Warning)
-            .at("weird``path/ü.sql"),
+            .at("weird``path/ü.sql")
+            .entry("weird``path/ü.sql")
+            .help(""),
     ];
     r
 }
@@ -65,7 +70,7 @@ pub fn with_sections() -> Report {
     let mut r = Report::new("gate-approve", "3 registered emergency scripts");
     r.findings = vec![
         Finding::new(
-            "A007",
+            Code::A007,
             "emergency_enum_fix.py was due for conversion on 2025-10-04",
         )
         .at("policy.toml")
