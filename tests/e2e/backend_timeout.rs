@@ -1,11 +1,13 @@
 //! A replay that times out drops the `Server::start` future half-way (tokio::time::timeout):
-//! whatever the local backend had started by then must be gone. Its own test binary, so
-//! that "clusters owned by this process" means clusters of this test only.
+//! whatever the local backend had started by then must be gone. The test re-runs itself in a
+//! process of its own (the e2e binary, filtered to this one test), so that "clusters owned by
+//! this process" and "children of this process" mean those of this test only.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::backend::*;
+use crate::support::run::Run;
 use gate_policy::Backend;
 use gate_replay::backend::{BackendOptions, Server};
 
@@ -49,8 +51,29 @@ fn live_children() -> Vec<String> {
     found
 }
 
+/// Set in the child process that runs the test alone.
+const ALONE: &str = "GATE_E2E_ALONE";
+
+/// Run the test named `name` (module path inside the e2e binary) in a new process of the
+/// test binary, alone; panics with its output unless it passed.
+fn rerun_alone(name: &str) {
+    let run = Run::of(
+        std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(ALONE, "1"),
+    );
+    assert!(
+        run.code == 0 && run.stdout.contains("test result: ok. 1 passed"),
+        "{name} alone:\n{run}"
+    );
+}
+
 #[test]
 fn a_start_cut_short_by_a_timeout_leaves_nothing_behind() {
+    if std::env::var_os(ALONE).is_none() {
+        rerun_alone("backend_timeout::a_start_cut_short_by_a_timeout_leaves_nothing_behind");
+        return;
+    }
     let rt = runtime();
     let mut completed = 0;
     for cut_ms in [0u64, 5, 20, 60, 150, 400] {
