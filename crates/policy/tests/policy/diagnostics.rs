@@ -1,7 +1,7 @@
 //! Golden tests: one bad policy per fixture under `tests/fixtures/invalid/`, with the expected
 //! diagnostics (file:line:col list, then the rendered excerpts) as an insta snapshot,
-//! `tests/snapshots/diagnostics@NAME.toml.snap`. After an intended wording change run
-//! `cargo insta test -p gate-policy --test diagnostics --review` and review the diff (see
+//! `tests/policy/snapshots/diagnostics@NAME.toml.snap`. After an intended wording change run
+//! `cargo insta test -p gate-policy --test policy --review -- diagnostics::` and review the diff (see
 //! tests/README.md at the repository root).
 
 use std::path::{Path, PathBuf};

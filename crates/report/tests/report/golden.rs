@@ -1,6 +1,6 @@
 //! Golden files: every format for every representative report, byte for byte, as insta
-//! snapshots in tests/snapshots/. After an intended change, `cargo insta test -p gate-report
-//! --test golden --review` (or `INSTA_UPDATE=always cargo test ...`, then review the diff);
+//! snapshots in tests/report/snapshots/. After an intended change, `cargo insta test -p gate-report
+//! --test report --review -- golden::` (or `INSTA_UPDATE=always cargo test ...`, then review the diff);
 //! see tests/README.md. In CI (`CI=true`) a mismatch fails and nothing is written.
 
 use crate::common;

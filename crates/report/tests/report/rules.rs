@@ -214,7 +214,7 @@ fn assert_embeds_rules_table(path: PathBuf) {
         return;
     }
     panic!(
-        "{}: the rules table is out of date; run `BLESS=1 cargo test -p gate-report --test rules`",
+        "{}: the rules table is out of date; run `BLESS=1 cargo test -p gate-report --test report -- rules::`",
         path.display()
     );
 }
