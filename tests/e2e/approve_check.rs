@@ -1,7 +1,6 @@
 //! `gate-approve check`: each of A001–A012 and G005 firing and not firing, on real git
 //! repositories.
 
-
 use crate::support::approve::*;
 use crate::support::repo::*;
 use crate::support::run::*;
@@ -216,9 +215,10 @@ fn a010_later_unrelated_commits_do_not_hide_the_approval() {
     r.commit_all_by(DEV, "Reword the reason");
     assert_eq!(r.check().text_codes(), vec!["A012"], "{}", r.check().all());
     // Re-pinning the content by dev is a new, unapproved pin.
-    let text = r
-        .read("policy.toml")
-        .replace(&sha256_hex(SCRIPT_TEXT.as_bytes()), &sha256_hex(b"print('v2')\n"));
+    let text = r.read("policy.toml").replace(
+        &sha256_hex(SCRIPT_TEXT.as_bytes()),
+        &sha256_hex(b"print('v2')\n"),
+    );
     r.write("policy.toml", &text);
     r.write(SCRIPT, "print('v2')\n");
     r.commit_all_by(DEV, "v2");

@@ -2,7 +2,6 @@
 //! and double registrations are refused, and a repository with many scripts adopts the gate
 //! in one commit.
 
-
 use std::path::Path;
 
 use crate::support::approve::*;
@@ -48,7 +47,10 @@ fn register_appends_and_keeps_the_rest_byte_for_byte() {
     );
     let added = after.split("[[emergency.script]]").nth(1).unwrap();
     assert!(added.contains(&format!("path = \"{SCRIPT}\"")), "{added}");
-    assert!(added.contains(&format!("sha256 = \"{}\"", sha256_hex(SCRIPT_TEXT.as_bytes()))));
+    assert!(added.contains(&format!(
+        "sha256 = \"{}\"",
+        sha256_hex(SCRIPT_TEXT.as_bytes())
+    )));
     assert!(added.contains("author = \"dev@example.com\""), "{added}");
     assert!(added.contains("convert-by = 2026-01-15"), "{added}");
     assert!(!added.contains("approved-by"), "{added}");

@@ -134,10 +134,7 @@ fn lock_then_edit_released_migration() {
         err.contains("G003") && err.contains("delete migrations.lock"),
         "{err}"
     );
-    assert_eq!(
-        std::fs::read(r.path("migrations.lock")).unwrap(),
-        before
-    );
+    assert_eq!(std::fs::read(r.path("migrations.lock")).unwrap(), before);
 }
 
 #[test]
@@ -171,7 +168,8 @@ fn lock_refuses_a_broken_chain() {
 
 #[test]
 fn missing_folder_or_policy_exits_2() {
-    let r = Repo::with_policy("version = 1\n\n[migrations]\nkind = \"alembic\"\npath = \"nowhere\"\n");
+    let r =
+        Repo::with_policy("version = 1\n\n[migrations]\nkind = \"alembic\"\npath = \"nowhere\"\n");
     let (code, _, err) = text(&r.run(REPLAY, &["chain"]));
     assert_eq!(code, 2);
     assert!(err.contains("nowhere"), "{err}");

@@ -8,7 +8,9 @@ use crate::support::workspace_root;
 #[test]
 fn crisis_example_head_and_count() {
     assert!(
-        workspace_root().join("examples/crisis/policy.toml").is_file(),
+        workspace_root()
+            .join("examples/crisis/policy.toml")
+            .is_file(),
         "examples/crisis is missing"
     );
     let dir = crisis();

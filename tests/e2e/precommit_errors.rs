@@ -81,7 +81,8 @@ fn malformed_toml_is_exit_2_naming_file_line_and_column() {
 
 #[test]
 fn unknown_key_is_exit_2() {
-    let repo = Repo::with_policy(&policy(true, "").replace("ddl = true", "ddl = true\nddl-strict = true"));
+    let repo =
+        Repo::with_policy(&policy(true, "").replace("ddl = true", "ddl = true\nddl-strict = true"));
     staged_script(&repo);
     let run = repo.precommit::<&str>(&[]);
     assert_could_not_check(&run, &["policy.toml", "ddl-strict"]);

@@ -1,7 +1,6 @@
 //! Committing through each of the three hook installations with real `git commit`: refused
 //! while the emergency script is unregistered, accepted once it is registered.
 
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +61,14 @@ fn installed_hook_refuses_then_accepts() {
     let hook = repo.path(".git/hooks/pre-commit");
     let text = std::fs::read_to_string(&hook).unwrap();
     assert!(text.contains("gate-precommit: managed hook"), "{text}");
-    assert!(text.contains(&std::fs::canonicalize(PRECOMMIT).unwrap().display().to_string()));
+    assert!(
+        text.contains(
+            &std::fs::canonicalize(PRECOMMIT)
+                .unwrap()
+                .display()
+                .to_string()
+        )
+    );
     // Idempotent.
     let run = repo.precommit(&["install"]);
     assert_eq!(run.code, 0, "{run}");

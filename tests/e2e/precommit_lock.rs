@@ -1,7 +1,6 @@
 //! G003/G004 through gate-precommit: released migrations (in migrations.lock) edited or
 //! deleted, judged on the staged content and on the working tree.
 
-
 use std::collections::BTreeMap;
 
 use crate::support::precommit::policy;

@@ -236,4 +236,3 @@ pub fn canonical_dump(text: &str) -> String {
     }
     out.join("\n")
 }
-

@@ -43,7 +43,10 @@ fn check(file: &str, actual: &str, format: Format) {
         "{file}: the output must end with exactly {} newline(s):\n{actual:?}",
         trailing_newlines(format)
     );
-    assert!(!actual.contains('\r'), "{file}: carriage return in {actual:?}");
+    assert!(
+        !actual.contains('\r'),
+        "{file}: carriage return in {actual:?}"
+    );
     insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
         insta::assert_snapshot!(file, actual);
     });
