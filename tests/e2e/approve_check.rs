@@ -19,7 +19,7 @@ fn approved_entry_passes() {
 fn committed(over: &[(&str, Option<&str>)], governance_extra: &str) -> Run {
     let r = Repo::new();
     r.write(SCRIPT, SCRIPT_TEXT);
-    r.write("policy.toml", &policy(governance_extra, &entry(over)));
+    r.write("policy.toml", policy(governance_extra, &entry(over)));
     r.commit_all_as(DEV, LEAD, APPROVAL);
     r.check()
 }
@@ -116,7 +116,7 @@ fn a008_converted_in_must_be_a_revision() {
         r.write("alembic/versions/ab12cd34ef56_orders_note.py", migration);
         r.write(
             "policy.toml",
-            &policy(
+            policy(
                 "",
                 &entry(&[
                     ("status", Some("\"converted\"")),
@@ -190,7 +190,7 @@ fn a010_trailer_token_is_case_insensitive() {
 fn a010_forged_trailer_committed_by_the_author() {
     let r = Repo::new();
     r.write(SCRIPT, SCRIPT_TEXT);
-    r.write("policy.toml", &policy("", &entry(&[])));
+    r.write("policy.toml", policy("", &entry(&[])));
     // The developer types the lead's approval and the trailer and commits it themselves.
     r.commit_all_by(DEV, APPROVAL);
     let run = r.check();
@@ -231,10 +231,10 @@ fn a010_approval_not_committed_yet() {
     r.write(SCRIPT, SCRIPT_TEXT);
     r.write(
         "policy.toml",
-        &policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
+        policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
     );
     r.commit_all_by(DEV, "Add the orders fix");
-    r.write("policy.toml", &policy("", &entry(&[])));
+    r.write("policy.toml", policy("", &entry(&[])));
     let run = r.check();
     assert_eq!(run.text_codes(), vec!["A010"], "{}", run.all());
     assert!(run.stdout.contains("not committed yet"), "{}", run.stdout);
@@ -245,7 +245,7 @@ fn a010_policy_absent_from_history() {
     let r = Repo::new();
     r.write(SCRIPT, SCRIPT_TEXT);
     r.commit_all_by(DEV, "Only the script");
-    r.write("policy.toml", &policy("", &entry(&[])));
+    r.write("policy.toml", policy("", &entry(&[])));
     let run = r.check();
     assert_eq!(run.text_codes(), vec!["A010"], "{}", run.all());
     assert!(
@@ -256,7 +256,7 @@ fn a010_policy_absent_from_history() {
     // A repository without any commit at all: the same finding, not a crash.
     let r = Repo::new();
     r.write(SCRIPT, SCRIPT_TEXT);
-    r.write("policy.toml", &policy("", &entry(&[])));
+    r.write("policy.toml", policy("", &entry(&[])));
     let run = r.check();
     assert_eq!(run.text_codes(), vec!["A010"], "{}", run.all());
 }
@@ -323,7 +323,7 @@ fn legacy_is_exempt_from_approval_but_not_from_its_deadline() {
         ("approved-on", None),
         ("rollback", None),
     ]);
-    r.write("policy.toml", &policy("", &e));
+    r.write("policy.toml", policy("", &e));
     r.commit_all_by(DEV, "Baseline");
     assert_eq!(r.check().code, 0, "{}", r.check().all());
     assert_eq!(
@@ -338,7 +338,7 @@ fn impossible_dates_are_configuration_errors() {
     r.write(SCRIPT, SCRIPT_TEXT);
     r.write(
         "policy.toml",
-        &policy("", &entry(&[("approved-on", Some("2026-02-30"))])),
+        policy("", &entry(&[("approved-on", Some("2026-02-30"))])),
     );
     r.commit_all_as(DEV, LEAD, APPROVAL);
     let run = r.check();
@@ -408,7 +408,7 @@ fn a010_long_history_finds_the_newest_setter() {
     r.write("policy.toml", &text);
     r.commit_all_by(DEV, "Switch approver");
     for i in 0..20 {
-        r.write("notes.txt", &format!("{i}\n"));
+        r.write("notes.txt", format!("{i}\n"));
         let text = r.read("policy.toml") + &format!("# note {i}\n");
         r.write("policy.toml", &text);
         r.commit_all_by(DEV, &format!("Note {i}"));
@@ -528,7 +528,7 @@ fn a012_approved_entry_flipped_to_legacy_with_a_new_sha() {
         ("approved-by", None),
         ("approved-on", None),
     ]);
-    r.write("policy.toml", &policy("", &flipped));
+    r.write("policy.toml", policy("", &flipped));
     r.commit_all_by(DEV, "Tidy the registry");
     let run = r.check();
     assert_eq!(run.text_codes(), vec!["A012"], "{}", run.all());
@@ -626,10 +626,10 @@ fn a012_developer_adds_themselves_to_approvers_and_self_approves() {
 fn a003_git_author_decides_not_the_typed_author() {
     // The lead wrote the script, typed the developer as author and approved it.
     let r = Repo::new();
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     r.commit_all_by(DEV, "Adopt the gate");
     r.write(SCRIPT, SCRIPT_TEXT);
-    r.write("policy.toml", &policy("", &entry(&[])));
+    r.write("policy.toml", policy("", &entry(&[])));
     r.commit_approved("Approve the orders fix");
     let run = r.check();
     assert_eq!(run.text_codes(), vec!["A003", "A003"], "{}", run.all());
@@ -656,7 +656,7 @@ fn a012_crafted_merge_restoring_a_revoked_approval() {
     // The lead revokes the approval.
     r.write(
         "policy.toml",
-        &policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
+        policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
     );
     r.commit_approved("Revoke the orders fix");
     assert_eq!(r.check().text_codes(), vec!["A001"]);
@@ -693,17 +693,17 @@ fn a012_crafted_merge_restoring_a_revoked_approval() {
 /// `approved_on_branch`); `merger` merges it with a merge commit.
 fn merged_branch(approved_on_branch: bool, merger: &str, message: &str) -> Repo {
     let r = Repo::new();
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     r.commit_all_by(DEV, "Adopt the gate");
     r.git_by(DEV, &["checkout", "-q", "-b", "fix"]);
     r.write(SCRIPT, SCRIPT_TEXT);
     r.write(
         "policy.toml",
-        &policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
+        policy("", &entry(&[("approved-by", None), ("approved-on", None)])),
     );
     r.commit_all_by(DEV, "Add the orders fix");
     if approved_on_branch {
-        r.write("policy.toml", &policy("", &entry(&[])));
+        r.write("policy.toml", policy("", &entry(&[])));
         r.commit_all_by(LEAD, APPROVAL);
     }
     r.git_by(DEV, &["checkout", "-q", "main"]);
@@ -789,7 +789,7 @@ fn baseline_at_adoption_passes() {
     r.write(SCRIPT, SCRIPT_TEXT);
     r.write(NEW_SCRIPT, NEW_TEXT);
     r.commit_all_by(DEV, "The crisis");
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     let run = r.approve(&["baseline", "--today", TODAY]);
     assert_eq!(run.code, 0, "{}", run.all());
     r.commit_all_by(DEV, "Adopt Migration Gate");
@@ -804,7 +804,7 @@ fn released() -> Repo {
         "alembic/versions/ab12cd34ef56_orders_note.py",
         "revision = \"ab12cd34ef56\"\ndown_revision = None\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n",
     );
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     let lock = r.run(REPLAY, &["lock"]);
     assert_eq!(lock.code, 0, "{}", lock.all());
     r.commit_all_by(DEV, "Adopt the gate");
@@ -883,7 +883,7 @@ fn g005_lockfile_removed_or_re_pinned() {
 fn a012_shallow_clone_cannot_check() {
     let r = Repo::new();
     r.write(SCRIPT, SCRIPT_TEXT);
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     r.commit_all_by(DEV, "Adopt the gate");
     r.edit_policy("four-eyes = true", "four-eyes = false");
     r.commit_all_by(DEV, "No more four eyes");

@@ -12,7 +12,7 @@ use crate::support::{copy_tree, sha256_hex};
 fn base_repo() -> Repo {
     let r = Repo::new();
     r.write(SCRIPT, SCRIPT_TEXT);
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     r.commit_all_by(DEV, "Policy");
     r
 }
@@ -283,7 +283,7 @@ fn baseline_adopts_66_scripts_in_one_commit() {
         };
         r.write(
             &name,
-            &format!("-- fix {i}\nCREATE TABLE IF NOT EXISTS t{i} (id int);\nINSERT INTO t{i} VALUES (1) ON CONFLICT DO NOTHING;\n"),
+            format!("-- fix {i}\nCREATE TABLE IF NOT EXISTS t{i} (id int);\nINSERT INTO t{i} VALUES (1) ON CONFLICT DO NOTHING;\n"),
         );
     }
     r.write("setup.py", "print('not a fix')\n");
@@ -324,7 +324,7 @@ fn baseline_adopts_66_scripts_in_one_commit() {
 #[test]
 fn baseline_registers_only_scripts_and_summarises_by_folder_and_type() {
     let r = Repo::new();
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     r.write(
         "emergency_report.md",
         "# Emergency report\n\nWe ran `ALTER TABLE users ADD status text` by hand.\n",
@@ -414,7 +414,7 @@ fn baseline_registers_only_scripts_and_summarises_by_folder_and_type() {
     // Widened: the script is registered, and nothing is outside any more.
     r.write(
         "policy.toml",
-        &r.read("policy.toml")
+        r.read("policy.toml")
             .replace("scope = [\".\"]", "scope = [\".\", \"database\"]"),
     );
     let wide = r.approve(&["baseline", "--today", "2026-03-01", "--format", "json"]);
@@ -438,7 +438,7 @@ fn baseline_with_extensions_py_registers_only_the_python_script() {
     let r = Repo::new();
     r.write(
         "policy.toml",
-        &policy("", "").replace(
+        policy("", "").replace(
             "scope = [\".\"]   # the repository root",
             "scope = [\".\"]   # the repository root\nextensions = [\"py\"]",
         ),
@@ -458,9 +458,9 @@ fn baseline_with_extensions_py_registers_only_the_python_script() {
 #[test]
 fn baseline_names_at_most_five_scripts_outside_scope() {
     let r = Repo::new();
-    r.write("policy.toml", &policy("", ""));
+    r.write("policy.toml", policy("", ""));
     for i in 0..8 {
-        r.write(&format!("ops/repair_{i}.sql"), "select 1;\n");
+        r.write(format!("ops/repair_{i}.sql"), "select 1;\n");
     }
     r.write("ops/repair_report.md", "notes\n");
     r.commit_all_by(DEV, "Scripts elsewhere");

@@ -145,7 +145,7 @@ fn hand_edited_lockfile_exits_2() {
     let lock = std::fs::read_to_string(r.path("migrations.lock")).unwrap();
     r.write(
         "migrations.lock",
-        &lock.replace("kind=alembic", "kind=alembic "),
+        lock.replace("kind=alembic", "kind=alembic "),
     );
     let (code, out, err) = text(&r.run(REPLAY, &["chain"]));
     assert_eq!(code, 2, "{out}\n{err}");

@@ -51,7 +51,7 @@ fn all_skips_git_internals_gitignored_and_the_migrations_folder() {
     repo.write("build/emergency_generated.py", FIX);
     repo.write(
         "alembic/versions/0001_fix.py",
-        &revision("a1", "DROP TABLE x"),
+        revision("a1", "DROP TABLE x"),
     );
     repo.write("src/app.py", b"print(1)\n");
     repo.write("src/tools/hotfix_cache.py", b"print(1)\n");
@@ -288,7 +288,7 @@ fn all_judges_files_in_the_migrations_folder_that_are_no_revision() {
     let repo = Repo::with_policy(&p);
     repo.write(
         "alembic/versions/0001_fix_users.py",
-        &revision("a1", "ALTER TABLE users ADD x int"),
+        revision("a1", "ALTER TABLE users ADD x int"),
     );
     repo.write(
         "alembic/versions/emergency_db_fix.sh",

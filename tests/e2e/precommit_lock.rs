@@ -57,7 +57,7 @@ fn staged_edit_of_a_released_migration_is_g003() {
     let repo = released();
     repo.write(
         "alembic/versions/1111_users.py",
-        &migration("1111", None, "op.execute('CREATE TABLE users (id bigint)')"),
+        migration("1111", None, "op.execute('CREATE TABLE users (id bigint)')"),
     );
     // Not staged yet: the staged mode has nothing to say, --all sees the working tree.
     assert_eq!(repo.precommit::<&str>(&[]).code, 0);
@@ -95,7 +95,7 @@ fn new_migration_after_the_release_passes() {
     let repo = released();
     repo.write(
         "alembic/versions/3333_flags.py",
-        &migration(
+        migration(
             "3333",
             Some("2222"),
             "op.execute('CREATE TABLE flags (id int)')",
@@ -123,7 +123,7 @@ fn new_migration_ordered_before_the_release_is_g004() {
     // Branches off 1111, i.e. before the released 2222: production already ran past it.
     repo.write(
         "alembic/versions/3333_flags.py",
-        &migration(
+        migration(
             "3333",
             Some("1111"),
             "op.execute('CREATE TABLE flags (id int)')",

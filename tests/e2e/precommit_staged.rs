@@ -162,7 +162,7 @@ fn ignored_files_and_the_migrations_folder_are_skipped() {
     repo.write("setup.py", b"ALTER TABLE x ADD y int\n");
     repo.write(
         "alembic/versions/0001_fix_users.py",
-        &revision("a1", "ALTER TABLE users ADD x int"),
+        revision("a1", "ALTER TABLE users ADD x int"),
     );
     repo.git(&["add", "."]);
     assert_pass(&repo);
@@ -522,7 +522,7 @@ fn staged_file_in_the_migrations_folder_that_is_no_revision_is_g001() {
     );
     repo.write(
         "alembic/versions/0001_fix_users.py",
-        &revision("a1", "ALTER TABLE users ADD x int"),
+        revision("a1", "ALTER TABLE users ADD x int"),
     );
     repo.git(&["add", "alembic"]);
     let run = repo.precommit::<&str>(&[]);
