@@ -13,7 +13,7 @@ if [ "$(id -u)" = 0 ]; then RUN="runuser -u postgres --"; fi
 
 # TLS with a self-signed certificate (server.crt/server.key in the data folder, PostgreSQL's
 # defaults), as the servers gate-replay starts offer it: emergency fixes that insist on
-# sslmode=require must connect to the test server too (tests/real_repo.rs).
+# sslmode=require must connect to the test server too (tests/e2e/real_repo.rs).
 make_certificate() {
   [ -f "$DIR/server.key" ] && return 0
   command -v openssl >/dev/null || { echo "ci/test-postgres.sh: openssl is missing (apt-get install openssl)" >&2; exit 2; }

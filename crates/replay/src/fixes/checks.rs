@@ -318,11 +318,7 @@ async fn production_tail(
             )
         };
         let list: Vec<String> = d.iter().map(ToString::to_string).collect();
-        out.push(finding(
-            code,
-            script,
-            format!("{what}: {}", list.join("; ")),
-        ));
+        out.push(finding(code, script, format!("{what}: {}", list.join("; "))).help(help));
         return Ok(Some(if code == Code::F005 {
             "still differs after conversion (F005)"
         } else {

