@@ -21,8 +21,8 @@ fn migration(upgrade: &str) -> String {
 /// A released migration locked at the adoption; the check passes.
 fn released() -> Repo {
     let r = Repo::new();
-    r.write(MIGRATION, &migration("pass"));
-    r.write("policy.toml", &policy("", ""));
+    r.write(MIGRATION, migration("pass"));
+    r.write("policy.toml", policy("", ""));
     let lock = r.run(REPLAY, &["lock"]);
     assert_eq!(lock.code, 0, "{}", lock.all());
     r.commit_all_by(DEV, "Adopt the gate");
@@ -68,7 +68,7 @@ fn a012_new_script_registered_as_converted_with_a_real_converted_in() {
 #[test]
 fn g005_lockfile_removed_with_an_edit_of_a_released_migration_in_one_commit() {
     let r = released();
-    r.write(MIGRATION, &migration("op.execute('DROP TABLE audit_log')"));
+    r.write(MIGRATION, migration("op.execute('DROP TABLE audit_log')"));
     r.git_by(DEV, &["rm", "-q", "migrations.lock"]);
     r.commit_all_by(DEV, "Amend the release");
     // What plain git says happened in that commit.

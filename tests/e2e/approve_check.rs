@@ -467,16 +467,16 @@ fn report_links_a_finding_to_its_entry_not_to_entries_its_message_names() {
     r.write(OTHER, OTHER_TEXT);
     r.write(
         "policy.toml",
-        &policy("", &(entry(&unapproved) + &other(&unapproved))),
+        policy("", &(entry(&unapproved) + &other(&unapproved))),
     );
     r.commit_all_by(DEV, "Add the orders and refunds fixes");
     r.write(
         "policy.toml",
-        &policy("", &(entry(&[]) + &other(&unapproved))),
+        policy("", &(entry(&[]) + &other(&unapproved))),
     );
     r.commit_all_by(LEAD, APPROVAL);
     // The lead approves the second fix without the trailer, naming the first in the subject.
-    r.write("policy.toml", &policy("", &(entry(&[]) + &other(&[]))));
+    r.write("policy.toml", policy("", &(entry(&[]) + &other(&[]))));
     r.commit_all_by(LEAD, &format!("Same review as `{SCRIPT}`"));
 
     let check = r.check();

@@ -16,19 +16,19 @@ const GITHUB: &str = "noreply@github.com";
 fn pull_request(method: Option<&str>) -> Repo {
     let extra = method.map_or(String::new(), |m| format!("merge-method = \"{m}\""));
     let r = Repo::new();
-    r.write("policy.toml", &policy(&extra, ""));
+    r.write("policy.toml", policy(&extra, ""));
     r.commit_all_by(DEV, "Adopt the gate");
     r.git_by(DEV, &["checkout", "-q", "-b", "fix"]);
     r.write(SCRIPT, SCRIPT_TEXT);
     r.write(
         "policy.toml",
-        &policy(
+        policy(
             &extra,
             &entry(&[("approved-by", None), ("approved-on", None)]),
         ),
     );
     r.commit_all_by(DEV, "Add the orders fix");
-    r.write("policy.toml", &policy(&extra, &entry(&[])));
+    r.write("policy.toml", policy(&extra, &entry(&[])));
     r.commit_all_by(LEAD, APPROVAL);
     r.git_by(DEV, &["checkout", "-q", "main"]);
     r.write("README.md", "main moves on\n");
@@ -176,7 +176,7 @@ fn an_approvers_merge_still_approves_what_it_brings_in_under_squash() {
 fn merge_method_is_validated_and_governed() {
     // An unknown value is a policy error at its line and column, exit 2.
     let r = Repo::new();
-    r.write("policy.toml", &policy("merge-method = \"squahs\"", ""));
+    r.write("policy.toml", policy("merge-method = \"squahs\"", ""));
     r.commit_all_by(DEV, "Adopt");
     let run = r.check();
     assert_eq!(run.code, 2, "{}", run.all());
@@ -198,7 +198,7 @@ fn merge_method_is_validated_and_governed() {
     );
     // A developer switching squash back to merge (to let branch commits count) is A012.
     let r = Repo::new();
-    r.write("policy.toml", &policy("merge-method = \"squash\"", ""));
+    r.write("policy.toml", policy("merge-method = \"squash\"", ""));
     r.commit_all_by(DEV, "Adopt");
     r.edit_policy("merge-method = \"squash\"", "merge-method = \"merge\"");
     r.commit_all_by(DEV, "Use merge commits");

@@ -48,6 +48,7 @@ fn validator_keys() -> BTreeMap<&'static str, BTreeSet<String>> {
         ),
     ];
     let mut out = BTreeMap::new();
+    let quoted = regex::Regex::new(r#""([^"]+)""#).unwrap();
     for (table, file, name) in lists {
         let src = std::fs::read_to_string(root().join(file)).unwrap();
         let list = regex::Regex::new(&format!(r"(?s)const {name}: &\[&str\] =\s*&\[(.*?)\];"))
@@ -55,8 +56,7 @@ fn validator_keys() -> BTreeMap<&'static str, BTreeSet<String>> {
             .captures(&src)
             .unwrap_or_else(|| panic!("{name} not found in {file}"))[1]
             .to_string();
-        let keys: BTreeSet<String> = regex::Regex::new(r#""([^"]+)""#)
-            .unwrap()
+        let keys: BTreeSet<String> = quoted
             .captures_iter(&list)
             .map(|c| c[1].to_string())
             .collect();

@@ -85,7 +85,7 @@ fn deleting_the_lockfile_with_an_edit_of_a_released_migration_is_g005() {
     let repo = released();
     repo.write(
         USERS,
-        &migration("1111", None, "op.execute('CREATE TABLE users (id bigint)')"),
+        migration("1111", None, "op.execute('CREATE TABLE users (id bigint)')"),
     );
     repo.git(&["rm", "-q", "migrations.lock"]);
     repo.git(&["add", USERS]);
