@@ -296,39 +296,6 @@ fn url_backend_works_with_a_server_that_demands_tls() {
     drop(container);
 }
 
-/// Whether `pid` has a handler for SIGINT (bit 2 of `SigCgt` in /proc): before it is in
-/// place, SIGINT kills the process by default and no exit code exists to check.
-fn catches_sigint(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-        })
-        .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
-}
-
-/// Containers (running or not) started by the gate-replay process `pid`.
-fn containers_of(pid: u32) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=migration-gate.pid={pid}"),
-        ])
-        .output()
-        .expect("docker ps");
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
-}
-
 /// Issue 9 (signals): SIGINT 0.4 s after a docker start left the container running, and an
 /// interrupted run could end as a failure instead of 130. Every moment of the start-up is
 /// hit: before the container exists, while it is created and started, while PostgreSQL
@@ -348,11 +315,11 @@ fn sigint_at_any_moment_of_docker_start_up_exits_130_and_leaves_no_container() {
             .expect("spawn gate-replay");
         let pid = child.id();
         let handler_deadline = spawned + Duration::from_secs(10);
-        while !catches_sigint(pid) && std::time::Instant::now() < handler_deadline {
+        while !catches(pid, 2) && std::time::Instant::now() < handler_deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(
-            catches_sigint(pid),
+            catches(pid, 2),
             "gate-replay never installed its SIGINT handler"
         );
         if let Some(rest) = Duration::from_millis(delay_ms).checked_sub(spawned.elapsed()) {

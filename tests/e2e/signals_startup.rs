@@ -29,18 +29,6 @@ fn sleeping_repo() -> tempfile::TempDir {
     )
 }
 
-/// Whether `pid` has a handler for signal `number` installed (SigCgt in /proc).
-fn catches(pid: u32, number: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-        })
-        .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
-}
-
 /// Spawn the replay, wait until its handler is installed, sleep until `delay_ms` after the
 /// spawn, send the signal; return the child's exit code and what it printed.
 fn interrupt(
@@ -119,26 +107,6 @@ fn verdict(
     if !stdout.trim().is_empty() {
         failures.push(format!("{what}: a report was rendered:\n{stdout}"));
     }
-}
-
-/// Containers (running or not) labelled with the gate-replay process `pid`.
-fn containers_of(pid: u32) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=migration-gate.pid={pid}"),
-        ])
-        .output()
-        .expect("docker ps");
-    assert!(out.status.success(), "docker ps failed");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
 }
 
 #[test]

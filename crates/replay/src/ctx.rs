@@ -166,6 +166,25 @@ pub(crate) async fn run_sql(url: &str, sql: &str) -> Result<(), sqlx::Error> {
     r.map(|_| ())
 }
 
+/// Start (or connect to) the server of `settings.backend`, saying so on the progress line.
+/// The caller shuts it down on every path.
+pub(crate) async fn start_server(
+    settings: &Settings,
+    progress: &Progress,
+) -> Result<Server, ReplayError> {
+    progress.stage(if settings.backend == Backend::Url {
+        "connecting to the server"
+    } else {
+        "starting the database"
+    });
+    Server::start(settings.backend, &settings.backend_options)
+        .await
+        .map_err(|source| ReplayError::Start {
+            backend: backend_name(settings.backend),
+            source: Box::new(source),
+        })
+}
+
 /// The backend's name as users type it (`--backend`).
 pub(crate) fn backend_name(b: Backend) -> &'static str {
     match b {

@@ -16,19 +16,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use gate_policy::{Backend, Script};
+use gate_policy::Script;
 use gate_recovery::{Attribution, ChainRevision, Explained, ProductionPath, RegisteredFix, Step};
 use gate_report::{Code, Finding, Report, Section};
 use gate_schema::Snapshot;
 
 use crate::capture::{self, Captured};
-use crate::ctx::{Ctx, Scratch, Settings, backend_name, not_run};
+use crate::ctx::{Ctx, Scratch, Settings, not_run};
 use crate::error::ReplayError;
 use crate::fixes::{self, Applied};
 use crate::progress::Progress;
 use crate::runner::{Runner, Target};
 use crate::workcopy::WorkCopy;
-use gate_backends::Server;
 
 /// Flags of `gate-replay production` (`--reference-dump` is the replay's own flag).
 #[derive(Debug, Clone, clap::Args)]
@@ -152,17 +151,7 @@ async fn production(settings: &Settings) -> Result<(Report, Option<Snapshot>), R
         ),
     );
     let progress = Progress::new(Some(migrations));
-    progress.stage(if settings.backend == Backend::Url {
-        "connecting to the server"
-    } else {
-        "starting the database"
-    });
-    let server = Server::start(settings.backend, &settings.backend_options)
-        .await
-        .map_err(|e| ReplayError::Start {
-            backend: backend_name(settings.backend),
-            source: Box::new(e),
-        })?;
+    let server = crate::ctx::start_server(settings, &progress).await?;
     let ctx = Ctx {
         settings,
         server: &server,

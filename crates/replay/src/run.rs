@@ -5,20 +5,18 @@
 
 use std::time::{Duration, Instant};
 
-use gate_policy::Backend;
 use gate_report::{Code, Finding, Report, Section, Severity};
 use gate_schema::Snapshot;
 
 pub use crate::ctx::{Mode, Outcome, Settings};
 pub use crate::error::ReplayError;
 
-use crate::ctx::{Ctx, Scratch, backend_name, not_run};
+use crate::ctx::{Ctx, Scratch, not_run};
 use crate::drift::r003_drift;
 use crate::fixes;
 use crate::progress::Progress;
 use crate::roundtrip::roundtrip;
 use crate::runner::{Applied, RunOutcome, Runner, Target};
-use gate_backends::Server;
 
 /// Step 1: static checks that need no database: the chain crate's C001–C006 and the
 /// lockfile's G003/G004 on the working tree.
@@ -113,17 +111,7 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
     }
 
     let progress = Progress::new(runner.migration_count());
-    progress.stage(if settings.backend == Backend::Url {
-        "connecting to the server"
-    } else {
-        "starting the database"
-    });
-    let server = Server::start(settings.backend, &settings.backend_options)
-        .await
-        .map_err(|source| ReplayError::Start {
-            backend: backend_name(settings.backend),
-            source: Box::new(source),
-        })?;
+    let server = crate::ctx::start_server(settings, &progress).await?;
     let ctx = Ctx {
         settings,
         server: &server,

@@ -175,3 +175,15 @@ pub fn assert_sslmode_require_clients_connect(url: &str) {
         text(&py)
     );
 }
+
+/// Whether `pid` has a handler for signal `number` installed (SigCgt in /proc).
+pub fn catches(pid: u32, number: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
+}

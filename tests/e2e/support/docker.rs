@@ -36,3 +36,27 @@ pub fn container_exists(id: &str) -> bool {
         .expect("docker ps");
     !String::from_utf8_lossy(&out.stdout).trim().is_empty()
 }
+
+/// Containers (running or not) started by the gate-replay process `pid`.
+pub fn containers_of(pid: u32) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=migration-gate.pid={pid}"),
+        ])
+        .output()
+        .expect("docker ps");
+    assert!(
+        out.status.success(),
+        "docker ps failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
