@@ -15,7 +15,6 @@ use std::path::Path;
 use chrono::NaiveDate;
 use gate_policy::{Governance, Policy, Script, ScriptStatus};
 use gate_report::{Code, Finding};
-use sha2::{Digest, Sha256};
 
 use crate::history::{self, HistoryError, Pin};
 
@@ -52,9 +51,7 @@ impl std::fmt::Debug for Context<'_> {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use gate_policy::sha256_hex;
 
 fn required(status: ScriptStatus) -> &'static [&'static str] {
     match status {

@@ -50,9 +50,7 @@ pub fn normalize(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn sha_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use gate_policy::sha256_hex as sha_hex;
 
 /// The content hash of a migration: its file, plus its separate down/undo file if it has one.
 fn content_hash(r: &Revision, files: &BTreeMap<String, Vec<u8>>) -> Option<String> {

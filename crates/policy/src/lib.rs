@@ -9,6 +9,13 @@ mod validate;
 
 pub use model::*;
 
+/// Lower-case hex SHA-256 of `bytes`: the form of a registry entry's `sha256` and of
+/// `migrations.lock`'s content hashes. The one content hash of the workspace.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 use std::path::{Path, PathBuf};
 
 /// One problem in a policy file, located for the user.

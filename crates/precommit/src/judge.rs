@@ -5,7 +5,6 @@
 use gate_policy::{Policy, Script};
 use gate_report::{Code, Finding};
 use gate_scripts::{Candidate, Reason, Verdict, display_path, shell_quote};
-use sha2::{Digest, Sha256};
 
 use crate::ScanError;
 
@@ -31,7 +30,7 @@ fn g002(
     content: &[u8],
 ) -> Result<Option<Finding>, ScanError> {
     let shown = display_path(&c.raw);
-    let actual = hex::encode(Sha256::digest(content));
+    let actual = gate_policy::sha256_hex(content);
     let approved = script.sha256.as_deref().map(str::trim);
     if approved.is_some_and(|a| a.eq_ignore_ascii_case(&actual)) {
         return Ok(None);

@@ -15,17 +15,10 @@ use crate::model::Snapshot;
 use assemble::assemble;
 use queries::Q;
 
-/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`, for error messages.
+/// A URL (or a message quoting one) with its password masked, for error messages: the
+/// workspace's one redactor, `gate_report::redact`.
 pub(crate) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<database url>".to_owned(),
-    }
+    gate_report::redact::redact(url)
 }
 
 pub(crate) async fn connect(url: &str) -> Result<PgConnection, SchemaError> {
