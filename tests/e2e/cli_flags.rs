@@ -78,7 +78,11 @@ fn color_always_never_and_auto_with_the_environment() {
     // auto: stdout is a pipe here, so colour only when forced.
     let auto = repo.precommit(&["--color", "auto"]);
     assert!(!auto.stdout.contains(esc), "{auto:?}");
-    let forced = run(repo.cmd(BINARIES[0]).env("CLICOLOR_FORCE", "1"));
+    // The support's scrub sets NO_COLOR for every run; this case is about CLICOLOR_FORCE alone.
+    let forced = run(repo
+        .cmd(BINARIES[0])
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1"));
     assert!(forced.stdout.contains(esc), "{forced:?}");
     let opted_out = run(repo
         .cmd(BINARIES[0])
