@@ -14,7 +14,7 @@ use crate::{ChainError, discover_from};
 
 mod amend;
 
-pub use amend::{Amendment, LockDiff, amend, diff};
+pub use amend::{Amendment, LockDiff, amend, diff, read_record};
 
 /// One line of the lockfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
