@@ -236,8 +236,14 @@ fn amended_pins(
         ));
     }
     let Some(entry) = lock.entries.iter().find(|e| e.id == revision) else {
+        let ids: Vec<&str> = lock.entries.iter().map(|e| e.id.as_str()).collect();
+        let shown = if ids.len() > 8 {
+            format!("{}, ... ({} in all)", ids[..8].join(", "), ids.len())
+        } else {
+            ids.join(", ")
+        };
         return Err(format!(
-            "{revision} is not pinned in {} (not released): an unreleased migration is edited freely, without an amendment",
+            "{revision} is not pinned in {} (not released; it pins {shown}): an unreleased migration is edited freely, without an amendment",
             policy.migrations.lockfile
         ));
     };
