@@ -340,3 +340,100 @@ fn shard_out_of_range_is_exit_2() {
         assert!(run.stderr.contains("--shard"), "{}", run.stderr);
     }
 }
+
+/// Issue 10: where a replay captured what a fix executed, `baseline` and `register` show that
+/// instead of the guess from the text, and say which one they show.
+#[test]
+fn baseline_and_register_triage_from_the_capture_and_name_the_source() {
+    let r = Repo::with_policy(&crate::support::approve::policy("", ""));
+    // The text hides its SQL (built at run time): the guess can only say "unknown".
+    r.write(
+        "fix_orders_emergency.py",
+        "import os\nsql = 'ALTER ' + 'TABLE orders ADD COLUMN note text'\n",
+    );
+    r.write(
+        "fix_other_emergency.py",
+        "print('ALTER TABLE users ADD COLUMN x int')\n",
+    );
+    r.commit_all_by(DEV, "scripts");
+    let capture = serde_json::json!({
+        "version": 1, "tool": "gate-replay", "subject": "production path",
+        "summary": {"errors": 0, "warnings": 0, "notes": 0, "passed": true},
+        "findings": [],
+        "sections": [{"title": "Production path", "data": {"steps": [
+            {"step": 1, "kind": "fix", "name": "fix_orders_emergency.py", "result": "applied",
+             "captured": [{"query": "ALTER TABLE orders ADD COLUMN note text",
+                           "commands": [{"tag": "ALTER TABLE", "object_type": "table", "identity": "public.orders"}]}]}
+        ]}}],
+    });
+    let file = r.tmp.path().join("production.json");
+    std::fs::write(&file, capture.to_string()).unwrap();
+
+    let run = r.approve(&[
+        "--format",
+        "json",
+        "baseline",
+        "--replay",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let doc = run.json();
+    let rows = section(&doc, "Registered")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone();
+    let row = |p: &str| rows.iter().find(|x| x["path"] == p).cloned().unwrap();
+    let captured = row("fix_orders_emergency.py");
+    assert_eq!(captured["triage_source"], "capture", "{captured}");
+    let text = captured["triage_text"].as_str().unwrap();
+    assert!(
+        text.starts_with("captured by gate-replay production ("),
+        "{text}"
+    );
+    assert!(text.contains("ALTER TABLE public.orders"), "{text}");
+    let guessed = row("fix_other_emergency.py");
+    assert_eq!(guessed["triage_source"], "text", "{guessed}");
+    assert!(
+        guessed["triage_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("from the text: "),
+        "{guessed}"
+    );
+
+    let run = r.approve(&[
+        "register",
+        "fix_orders_emergency.py",
+        "--update",
+        "--replay",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("triage (capture): captured by gate-replay production ("),
+        "{}",
+        run.stdout
+    );
+
+    // The reviewers' report says the same per row.
+    let report = r.approve(&[
+        "--format",
+        "json",
+        "report",
+        "--today",
+        TODAY,
+        "--replay",
+        file.to_str().unwrap(),
+    ]);
+    let registry = section(&report.json(), "Emergency fixes").unwrap().clone();
+    let orders = registry
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["path"] == "fix_orders_emergency.py")
+        .cloned()
+        .unwrap();
+    assert_eq!(orders["triage_source"], "capture", "{orders}");
+}

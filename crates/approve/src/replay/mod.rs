@@ -415,3 +415,64 @@ fn capture_of(item: &Value, source: String) -> Option<Capture> {
         unavailable: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The join recomputes a missing shard's slice: it must be gate-replay's
+    /// (`position % N == K - 1` over the registry's verifiable fixes).
+    #[test]
+    fn a_missing_shard_names_the_fixes_gate_replay_would_have_given_it() {
+        let shards = Shards {
+            of: 2,
+            seen: BTreeMap::from([(1, "s1.json".to_string())]),
+            all_fixes: ["a.sql", "b.sql", "c.sql"].map(String::from).to_vec(),
+        };
+        assert_eq!(shards.missing(), [2]);
+        assert_eq!(shards.fixes_of(1), ["a.sql", "c.sql"]);
+        assert_eq!(shards.fixes_of(2), ["b.sql"]);
+        let found = missing_shard(2, 2, &shards.fixes_of(2), "s1.json");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].code, Code::R010);
+        assert_eq!(found[0].entry.as_deref(), Some("b.sql"));
+        // Shard 1 also carried the chain-level checks: one more finding says so.
+        assert_eq!(missing_shard(1, 2, &shards.fixes_of(1), "s2.json").len(), 3);
+    }
+
+    #[test]
+    fn a_capture_summary_names_each_object_once_and_its_source() {
+        let command = |tag: &str, id: &str| CapturedCommand {
+            tag: tag.into(),
+            object_type: "table".into(),
+            identity: id.into(),
+        };
+        let c = Capture {
+            source: "gate-replay production (p.json)".into(),
+            statements: Some(vec![
+                CapturedStatement {
+                    query: "ALTER TABLE users ADD x int".into(),
+                    commands: vec![command("ALTER TABLE", "public.users")],
+                },
+                CapturedStatement {
+                    query: "ALTER TABLE users ADD y int".into(),
+                    commands: vec![command("ALTER TABLE", "public.users")],
+                },
+            ]),
+            unavailable: None,
+        };
+        assert_eq!(
+            c.summary(),
+            "captured by gate-replay production (p.json): 2 statements: ALTER TABLE public.users"
+        );
+        let none = Capture {
+            statements: None,
+            unavailable: Some("must be superuser to create an event trigger".into()),
+            ..c
+        };
+        assert!(
+            none.summary()
+                .starts_with("not captured by gate-replay production")
+        );
+    }
+}
