@@ -14,6 +14,9 @@
 #   INPUT_ARGS            extra arguments, split on whitespace (no quoting, no globbing)
 #   INPUT_FORMAT          github (annotations) | json | text | markdown | junit | sarif
 #   INPUT_SARIF           path: also write SARIF there
+#   INPUT_REPLAY          approve only: a gate-replay JSON report, or a folder of them (one
+#                         per shard); runs `gate-approve report --replay …` instead of `check`,
+#                         and its Markdown report is the job summary (one summary per job)
 #   INPUT_POSTGRES_IMAGE  true: build migration-gate/postgres:15 with ci/postgres-image.sh
 #   INPUT_VERSION         git revision to install instead of the action's own checkout
 #   INPUT_INSTALL         false: use the gate-* binaries already on PATH
@@ -65,6 +68,13 @@ validate_inputs() {
     approve) GATE_CMD=(gate-approve check) ;;
     *) die "input gate is '$GATE'; expected precommit, replay or approve" ;;
   esac
+  REPORT_MODE=false
+  if [ -n "${INPUT_REPLAY:-}" ]; then
+    [ "$GATE" = approve ] || die "input replay joins gate-replay reports into gate-approve's report; it needs gate: approve, not $GATE"
+    # The report runs every check of `check` and joins the replay's findings.
+    GATE_CMD=(gate-approve report)
+    REPORT_MODE=true
+  fi
   case "$FORMAT" in
     github | json | text | markdown | junit | sarif) ;;
     *) die "input format is '$FORMAT'; expected github, json, text, markdown, junit or sarif" ;;
@@ -124,6 +134,19 @@ install_binaries() {
   echo "::endgroup::"
 }
 
+# `--replay FILE` for every JSON report under INPUT_REPLAY (a file, or a folder of shard
+# artifacts), in a stable order. None found is exit 2: a replay that produced no report must
+# not leave the reviewers' report silently without it. A shard that is missing among the
+# files is the report's own R010 finding.
+add_replay_files() {
+  [ "$REPORT_MODE" = true ] || return 0
+  [ -e "$INPUT_REPLAY" ] || die "input replay: $INPUT_REPLAY does not exist (did the replay jobs upload their reports, and did this job download them?)"
+  local files=() f
+  while IFS= read -r -d '' f; do files+=("$f"); done < <(find "$INPUT_REPLAY" -type f -name '*.json' -print0 | LC_ALL=C sort -z)
+  [ "${#files[@]}" -gt 0 ] || die "input replay: no gate-replay JSON report under $INPUT_REPLAY"
+  for f in "${files[@]}"; do GATE_CMD+=(--replay "$f"); done
+}
+
 # The gate's --help lists --output once it can write several formats in one run (DESIGN.md:
 # `--output FORMAT=FILE`, repeatable).
 supports_output_flag() {
@@ -148,6 +171,17 @@ plan_extra_formats() {
     mkdir -p "$(dirname "$SARIF")"
     EXTRA_FORMATS+=(sarif)
     EXTRA_FILES+=("$SARIF")
+  fi
+  # The reviewers' report (chain graph, replay per fix) is the job summary in report mode.
+  SUMMARY_MD=""
+  if [ "$REPORT_MODE" = true ]; then
+    if [ "$FORMAT" = markdown ]; then
+      SUMMARY_MD="$RENDERED"
+    else
+      SUMMARY_MD="$OUT_DIR/migration-gate-$GATE.summary.md"
+      EXTRA_FORMATS+=(markdown)
+      EXTRA_FILES+=("$SUMMARY_MD")
+    fi
   fi
   ONE_RUN=true
   if [ "${#EXTRA_FORMATS[@]}" -gt 0 ] && ! supports_output_flag; then
@@ -257,6 +291,11 @@ count() {
 
 write_summary() {
   [ -n "${GITHUB_STEP_SUMMARY:-}" ] || return 0
+  # Report mode: the gate's own Markdown (escaped by gate-report) is the one summary.
+  if [ "$REPORT_MODE" = true ] && [ -n "$SUMMARY_MD" ] && [ -s "$SUMMARY_MD" ]; then
+    cat "$SUMMARY_MD" >>"$GITHUB_STEP_SUMMARY"
+    return 0
+  fi
   {
     case "$GATE_EXIT" in
       0) printf '### ✅ gate-%s: ' "$GATE" ;;
@@ -320,6 +359,8 @@ gate() {
   export GATE_TODAY="${GATE_TODAY:-$(date -u +%F)}"
 
   command -v "${GATE_CMD[0]}" >/dev/null 2>&1 || die "${GATE_CMD[0]} is not on PATH (input install is false, or cargo install did not put it in \$CARGO_HOME/bin)"
+  add_replay_files
+  rm -f "$OUT_DIR/migration-gate-$GATE.summary.md"
   plan_extra_formats
   run_gate
   read_counts

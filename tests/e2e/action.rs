@@ -627,3 +627,67 @@ fn in_repository_action_still_runs_the_gate() {
         "{run}"
     );
 }
+
+/// Issue 11, "one summary per job": with the replay input the approve step runs
+/// `gate-approve report --replay …` over every shard's JSON in a folder, the replay's findings
+/// join the verdict, a missing shard is a finding, and the job summary is that one report.
+#[test]
+fn approve_with_replay_reports_writes_one_joined_summary() {
+    use crate::support::approve::APPROVAL;
+    let repo = Repo::approved_by_lead("", APPROVAL);
+    assert_eq!(repo.check().code, 0, "governance alone passes");
+    let reports = repo.tmp.path().join("replay-reports");
+    std::fs::create_dir_all(reports.join("replay-shard-1")).unwrap();
+    let shard = serde_json::json!({
+        "version": 1, "tool": "gate-replay", "subject": "13 migrations",
+        "summary": {"errors": 1, "warnings": 0, "notes": 0, "passed": false},
+        "findings": [{"code": "R003", "severity": "error", "path": "schema.snapshot.json",
+                      "line": null, "column": null, "message": "schema differs from the snapshot", "help": ""}],
+        "sections": [{"title": "Shard", "data": {"shard": 1, "of": 2, "fixes": [], "all_fixes": []}}],
+    });
+    std::fs::write(
+        reports.join("replay-shard-1/migration-gate-replay.json"),
+        shard.to_string(),
+    )
+    .unwrap();
+    let action = run_action(
+        &repo,
+        &[
+            ("INPUT_GATE", "approve"),
+            ("INPUT_REPLAY", reports.to_str().unwrap()),
+            ("GATE_TODAY", crate::support::approve::TODAY),
+        ],
+    );
+    assert_eq!(action.run.code, 1, "{action:?}");
+    assert_eq!(action.output("exit-code"), Some("1"), "{action:?}");
+    // R003 from the replay and R010 for the shard that never arrived.
+    assert_eq!(action.output("errors"), Some("2"), "{action:?}");
+    let summary = &action.summary;
+    assert_eq!(
+        summary.matches("## ❌ gate-approve").count(),
+        1,
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("~~~text"),
+        "one summary, not two: {summary}"
+    );
+    assert!(summary.contains("### Replay"), "{summary}");
+    assert!(summary.contains("shard 2/2 is missing"), "{summary}");
+
+    // A folder without any report is exit 2, never a report without the replay.
+    let empty = repo.tmp.path().join("nothing-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    let action = run_action(
+        &repo,
+        &[
+            ("INPUT_GATE", "approve"),
+            ("INPUT_REPLAY", empty.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(action.run.code, 2, "{action:?}");
+    assert!(
+        action.run.stdout.contains("no gate-replay JSON report"),
+        "{action:?}"
+    );
+}

@@ -17,6 +17,7 @@ mod approve_attacks;
 mod approve_check;
 mod approve_merge_method;
 mod approve_register;
+mod approve_replay_join;
 mod backend_docker;
 mod backend_local;
 mod backend_timeout;

@@ -5,6 +5,7 @@ pub mod check;
 pub mod history;
 mod register;
 pub mod relax;
+pub mod replay;
 mod report;
 pub mod triage;
 
@@ -43,11 +44,36 @@ enum Cmd {
         /// Deadline for the legacy scripts [default: today + governance.convert-within-days]
         #[arg(long, value_name = "YYYY-MM-DD")]
         convert_by: Option<String>,
+        #[command(flatten)]
+        replay: ReplayArg,
     },
     /// The registry, deadlines, the chain with each fix, and all findings
-    Report,
+    Report {
+        #[command(flatten)]
+        replay: ReplayArg,
+    },
     #[command(flatten)]
     Shared(gate_cli::SharedCommand),
+}
+
+/// `--replay FILE`, shared by `report`, `baseline` and `register`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReplayArg {
+    /// The JSON of a `gate-replay` run (`--format json` / `--output json=FILE`) to join:
+    /// its findings, timings and captured SQL per fix; repeat it for each shard
+    #[arg(long = "replay", value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+}
+
+impl ReplayArg {
+    /// The joined replays, checked for missing shards and unverified fixes of `policy`.
+    pub fn join(&self, policy: &gate_policy::Policy) -> anyhow::Result<Option<replay::Joined>> {
+        let mut joined = replay::Joined::read(&self.files)?;
+        if let Some(j) = &mut joined {
+            j.add_completeness(policy);
+        }
+        Ok(joined)
+    }
 }
 
 /// Entry point of the `gate-approve` binary.
@@ -97,8 +123,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report.sort();
             Ok(gate_cli::emit(&report, cli.common.format))
         }
-        Cmd::Report => {
-            let report = report::build(&policy, &ctx)?;
+        Cmd::Report { replay } => {
+            let joined = replay.join(&policy)?;
+            let report = report::build(&policy, &ctx, joined.as_ref())?;
             Ok(gate_cli::emit(&report, cli.common.format))
         }
         Cmd::Register(args) => register::register(
@@ -109,7 +136,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             today,
             &args,
         ),
-        Cmd::Baseline { convert_by } => {
+        Cmd::Baseline { convert_by, replay } => {
+            let joined = replay.join(&policy)?;
             let convert_by = convert_by
                 .map(|s| {
                     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").with_context(|| {
@@ -124,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &ctx.policy_rel,
                 today,
                 convert_by,
+                joined.as_ref(),
             )?;
             Ok(gate_cli::emit(&report, cli.common.format))
         }

@@ -14,6 +14,7 @@ use gate_report::{Report, Section};
 use serde_json::json;
 
 use crate::check::sha256_hex;
+use crate::replay::Joined;
 use crate::triage::{Triage, triage};
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +46,8 @@ pub struct RegisterArgs {
     /// approved-by / approved-on, since an edited script needs approval again
     #[arg(long)]
     update: bool,
+    #[command(flatten)]
+    replay: crate::ReplayArg,
 }
 
 /// The script's path relative to the repository root, refusing anything outside it. A
@@ -112,6 +115,8 @@ pub fn register(
 ) -> anyhow::Result<ExitCode> {
     let rel = repo_path(&ws.root, repo_arg, &args.path)?;
     let bytes = std::fs::read(ws.root.join(&rel)).with_context(|| format!("cannot read {rel}"))?;
+    // Read before anything is written: a bad --replay file leaves the policy untouched.
+    let joined = args.replay.join(policy)?;
     let sha = sha256_hex(&bytes);
     let gov = &policy.governance;
     if let Some(a) = &args.approver
@@ -225,6 +230,8 @@ pub fn register(
             EditValue::Date(d) => println!("  {k} = {d}"),
         }
     }
+    let t = Triaged::new(&rel, &bytes, joined.as_ref());
+    println!("  triage ({}): {}", t.source, t.text);
     let policy_name = policy_path.file_name().map_or_else(
         || "policy.toml".to_string(),
         |n| n.to_string_lossy().to_string(),
@@ -259,6 +266,7 @@ pub fn baseline(
     policy_rel: &str,
     today: NaiveDate,
     convert_by: Option<NaiveDate>,
+    joined: Option<&Joined>,
 ) -> anyhow::Result<Report> {
     let convert_by = convert_by.unwrap_or_else(|| {
         today + chrono::Days::new(u64::from(policy.governance.convert_within_days))
@@ -276,7 +284,7 @@ pub fn baseline(
         for rel in &paths {
             let bytes =
                 std::fs::read(ws.root.join(rel)).with_context(|| format!("cannot read {rel}"))?;
-            let t = triage(&String::from_utf8_lossy(&bytes));
+            let t = Triaged::new(rel, &bytes, joined);
             // The triage stays out of policy.toml: its SQL words would make the policy file
             // look like a script running DDL to the pre-commit gate; `report` recomputes it.
             let reason =
@@ -290,7 +298,7 @@ pub fn baseline(
                     ("status", s("legacy")),
                 ],
             )?;
-            registered.push((rel.as_str(), t));
+            registered.push(t);
         }
         ed.save()?;
     }
@@ -357,8 +365,34 @@ fn counts_text(m: &BTreeMap<String, usize>, wrap: impl Fn(&str) -> String) -> St
         .join(", ")
 }
 
+/// A script's triage as a report shows it: the capture when a replay provides one, else the
+/// guess from its text; `source` says which.
+struct Triaged {
+    rel: String,
+    triage: Triage,
+    text: String,
+    source: &'static str,
+    capture: Option<crate::replay::Capture>,
+}
+
+impl Triaged {
+    fn new(rel: &str, bytes: &[u8], joined: Option<&Joined>) -> Self {
+        let triage = triage(&String::from_utf8_lossy(bytes));
+        let capture = joined.and_then(|j| j.capture_of(rel)).cloned();
+        let (text, source) =
+            crate::triage::with_capture(triage.summary(), capture.as_ref(), joined.is_some());
+        Triaged {
+            rel: rel.to_string(),
+            triage,
+            text,
+            source,
+            capture,
+        }
+    }
+}
+
 fn baseline_report(
-    registered: &[(&str, Triage)],
+    registered: &[Triaged],
     outside: &[String],
     policy_rel: &str,
     convert_by: NaiveDate,
@@ -378,9 +412,9 @@ fn baseline_report(
     if !registered.is_empty() {
         let mut text = String::new();
         let mut markdown = String::from("| script | triage |\n|---|---|\n");
-        for (rel, t) in registered {
-            text.push_str(&format!("legacy  {rel}\n        {}\n", t.summary()));
-            markdown.push_str(&format!("| `{}` | {} |\n", md(rel), md(&t.summary())));
+        for t in registered {
+            text.push_str(&format!("legacy  {}\n        {}\n", t.rel, t.text));
+            markdown.push_str(&format!("| `{}` | {} |\n", md(&t.rel), md(&t.text)));
         }
         report.sections.push(Section {
             title: "Registered".into(),
@@ -389,13 +423,19 @@ fn baseline_report(
             data: json!(
                 registered
                     .iter()
-                    .map(|(rel, t)| json!({ "path": rel, "triage": t }))
+                    .map(|t| json!({
+                        "path": t.rel,
+                        "triage": t.triage,
+                        "triage_source": t.source,
+                        "triage_text": t.text,
+                        "captured": t.capture,
+                    }))
                     .collect::<Vec<_>>()
             ),
         });
     }
-    let by_folder = counts(registered.iter().map(|(rel, _)| folder_of(rel)));
-    let by_type = counts(registered.iter().map(|(rel, _)| type_of(rel)));
+    let by_folder = counts(registered.iter().map(|t| folder_of(&t.rel)));
+    let by_type = counts(registered.iter().map(|t| type_of(&t.rel)));
     let mut text = String::new();
     let mut markdown = String::new();
     if !registered.is_empty() {

@@ -9,10 +9,11 @@ use chrono::NaiveDate;
 use gate_chain::RevisionGraph;
 use gate_chain::mermaid::{Mermaid, NodeStyle};
 use gate_policy::{Policy, Script, ScriptStatus};
-use gate_report::{Finding, Report, Section};
+use gate_report::{Finding, Report, Section, Severity};
 use serde_json::json;
 
 use crate::check::{self, CheckError, Context};
+use crate::replay::{self, Joined};
 use crate::triage::{Triage, triage};
 
 /// Markdown table cell text: nothing in it may end the cell or start markup.
@@ -39,19 +40,33 @@ fn deadline_text(s: &Script, today: NaiveDate) -> String {
     }
 }
 
-pub fn build(policy: &Policy, ctx: &Context<'_>) -> Result<Report, CheckError> {
+/// The reviewers' report; with `joined` (`--replay`), the replay's findings count in its
+/// verdict and it gains the replay sections.
+pub fn build(
+    policy: &Policy,
+    ctx: &Context<'_>,
+    joined: Option<&Joined>,
+) -> Result<Report, CheckError> {
     let mut report = Report::new(
         "gate-approve",
         format!("emergency fixes in {}", ctx.policy_rel),
     );
     report.findings = check::check(policy, ctx)?;
+    if let Some(j) = joined {
+        report.findings.extend(j.findings.iter().cloned());
+    }
     report.sort();
     let scripts = &policy.emergency.scripts;
     report.sections.push(summary_section(scripts, ctx.today));
     report
         .sections
-        .push(registry_section(scripts, &report.findings, ctx));
-    report.sections.extend(chain_section(policy, ctx));
+        .push(registry_section(scripts, &report.findings, ctx, joined));
+    report.sections.extend(chain_section(policy, ctx, joined));
+    if let Some(j) = joined {
+        let paths: Vec<String> = scripts.iter().map(|s| s.path.clone()).collect();
+        report.sections.push(replay::replay_section(j, &paths));
+        report.sections.push(replay::fix_section(j, scripts));
+    }
     report
         .sections
         .extend(amendments_section(&crate::relax::amendments(policy, ctx)?));
@@ -166,7 +181,12 @@ fn codes_for(findings: &[Finding], path: &str) -> Vec<&'static str> {
 }
 
 /// The registry, one row per script, each with the codes of its findings.
-fn registry_section(scripts: &[Script], findings: &[Finding], ctx: &Context<'_>) -> Section {
+fn registry_section(
+    scripts: &[Script],
+    findings: &[Finding],
+    ctx: &Context<'_>,
+    joined: Option<&Joined>,
+) -> Section {
     if scripts.is_empty() {
         return Section {
             title: "Emergency fixes".into(),
@@ -181,7 +201,7 @@ fn registry_section(scripts: &[Script], findings: &[Finding], ctx: &Context<'_>)
     let mut text = String::new();
     let mut rows = Vec::new();
     for s in scripts {
-        let row = Row::new(s, codes_for(findings, &s.path), ctx);
+        let row = Row::new(s, codes_for(findings, &s.path), ctx, joined);
         row.markdown(&mut md);
         row.text(&mut text);
         rows.push(row.json(ctx.today));
@@ -199,22 +219,36 @@ struct Row<'a> {
     s: &'a Script,
     triage: Option<Triage>,
     triage_text: String,
+    /// `capture` (statements gate-replay saw the fix execute) or `text` (a guess from the
+    /// script's text).
+    triage_source: &'static str,
+    capture: Option<replay::Capture>,
     deadline: String,
     codes: Vec<&'static str>,
 }
 
 impl<'a> Row<'a> {
-    fn new(s: &'a Script, codes: Vec<&'static str>, ctx: &Context<'_>) -> Self {
+    fn new(
+        s: &'a Script,
+        codes: Vec<&'static str>,
+        ctx: &Context<'_>,
+        joined: Option<&Joined>,
+    ) -> Self {
         let triage = std::fs::read(ctx.root.join(&s.path))
             .ok()
             .map(|b| triage(&String::from_utf8_lossy(&b)));
-        let triage_text = triage
+        let guess = triage
             .as_ref()
             .map_or_else(|| "file not present".to_string(), |t| t.summary());
+        let capture = joined.and_then(|j| j.capture_of(&s.path)).cloned();
+        let (triage_text, triage_source) =
+            crate::triage::with_capture(guess, capture.as_ref(), joined.is_some());
         Row {
             s,
             triage,
             triage_text,
+            triage_source,
+            capture,
             deadline: deadline_text(s, ctx.today),
             codes,
         }
@@ -278,6 +312,9 @@ impl<'a> Row<'a> {
             "applied_after": s.applied_after,
             "converted_in": s.converted_in,
             "triage": self.triage,
+            "triage_source": self.triage_source,
+            "triage_text": self.triage_text,
+            "captured": self.capture,
             "findings": self.codes,
         })
     }
@@ -289,9 +326,14 @@ fn dash(v: &Option<String>) -> String {
 
 /// The chain with each fix at the revision production ran it after; `None` for an empty
 /// chain.
-fn chain_section(policy: &Policy, ctx: &Context<'_>) -> Option<Section> {
+fn chain_section(policy: &Policy, ctx: &Context<'_>, joined: Option<&Joined>) -> Option<Section> {
     match gate_chain::discover(ctx.root, policy) {
-        Ok(d) if !d.graph.is_empty() => Some(chain_graph(&d.graph, &policy.emergency.scripts, ctx)),
+        Ok(d) if !d.graph.is_empty() => Some(chain_graph(
+            &d.graph,
+            &policy.emergency.scripts,
+            ctx,
+            joined,
+        )),
         Ok(_) => None,
         Err(e) => Some(Section {
             title: "Migration chain".into(),
@@ -302,17 +344,66 @@ fn chain_section(policy: &Policy, ctx: &Context<'_>) -> Option<Section> {
     }
 }
 
-fn chain_graph(g: &RevisionGraph, scripts: &[Script], ctx: &Context<'_>) -> Section {
+/// The governance style of a fix node: converted/retired are notes, overdue is an error.
+fn governance_style(s: &Script, today: NaiveDate) -> NodeStyle {
+    match s.status {
+        ScriptStatus::Converted | ScriptStatus::Retired => NodeStyle::Note,
+        _ if s.convert_by.is_some_and(|d| d < today) => NodeStyle::Error,
+        _ => NodeStyle::Warning,
+    }
+}
+
+/// The worse of the governance style and the fix's worst replay finding (issue 11: nodes
+/// looked fine while replay found F003/F004/F001), and the replay codes for the label.
+fn node_style(s: &Script, today: NaiveDate, joined: Option<&Joined>) -> (NodeStyle, String) {
+    let rank = |st: NodeStyle| match st {
+        NodeStyle::Note => 0,
+        NodeStyle::Warning => 1,
+        NodeStyle::Error => 2,
+    };
+    let governance = governance_style(s, today);
+    let Some(j) = joined else {
+        return (governance, String::new());
+    };
+    let replayed = match j.worst(&s.path) {
+        Some(Severity::Error) => NodeStyle::Error,
+        Some(Severity::Warning) => NodeStyle::Warning,
+        _ => NodeStyle::Note,
+    };
+    let style = if rank(replayed) > rank(governance) {
+        replayed
+    } else {
+        governance
+    };
+    let mut codes: Vec<&str> = j.findings_of(&s.path).map(|f| f.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let verified = j
+        .fixes
+        .get(&s.path)
+        .is_some_and(|f| f.verified_in.is_some());
+    let label = if codes.is_empty() && verified {
+        "\nreplay: ok".to_string()
+    } else if codes.is_empty() {
+        String::new()
+    } else {
+        format!("\nreplay: {}", codes.join(" "))
+    };
+    (style, label)
+}
+
+fn chain_graph(
+    g: &RevisionGraph,
+    scripts: &[Script],
+    ctx: &Context<'_>,
+    joined: Option<&Joined>,
+) -> Section {
     let heads: Vec<String> = g.heads().iter().map(|r| r.id.clone()).collect();
     let mut m = Mermaid::new(g);
     let mut unplaced = Vec::new();
     for s in scripts {
-        let style = match s.status {
-            ScriptStatus::Converted | ScriptStatus::Retired => NodeStyle::Note,
-            _ if s.convert_by.is_some_and(|d| d < ctx.today) => NodeStyle::Error,
-            _ => NodeStyle::Warning,
-        };
-        let label = format!("{}\n{}", s.path, s.status.as_str());
+        let (style, replay_label) = node_style(s, ctx.today, joined);
+        let label = format!("{}\n{}{replay_label}", s.path, s.status.as_str());
         let at = s.applied_after.as_deref().filter(|r| g.get(r).is_some());
         if at.is_none() {
             unplaced.push(s.path.clone());

@@ -179,6 +179,22 @@ impl Triage {
     }
 }
 
+/// The triage line a report shows, and its source: what gate-replay captured the fix
+/// executing when a replay provides it (`capture`), else the guess from the text (`text`),
+/// labelled as such once a replay was given, so a reader knows which one they read.
+pub fn with_capture(
+    guess: String,
+    capture: Option<&crate::replay::Capture>,
+    replay_given: bool,
+) -> (String, &'static str) {
+    match capture {
+        Some(c) if c.statements.is_some() => (c.summary(), "capture"),
+        Some(c) => (format!("{}; from the text: {guess}", c.summary()), "text"),
+        None if replay_given => (format!("from the text: {guess}"), "text"),
+        None => (guess, "text"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,8 @@ pub struct Settings {
     pub fixes: bool,
     /// What children get as environment (`replay.env`, `replay.database-url`).
     pub env: EnvTemplate,
+    /// `--shard K/N`: verify only this slice of the fixes; chain-level checks in shard 1 only.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// What the run is for.

@@ -14,6 +14,7 @@ mod progress;
 mod roundtrip;
 pub mod run;
 pub mod runner;
+pub mod shard;
 mod snapshot_cmd;
 mod workcopy;
 
@@ -119,6 +120,10 @@ struct ReplayArgs {
     /// Skip the emergency-fix checks
     #[arg(long, global = true)]
     no_fixes: bool,
+    /// Verify only the K-th of N slices of the registered fixes (a CI matrix); the
+    /// chain-level checks run in shard 1 only
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
 }
 
 /// Entry point of the `gate-replay` binary.
@@ -173,6 +178,16 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         gate_report::redact::register_secret(&pw.to_string_lossy());
     }
     let env = crate::child_env::EnvTemplate::new(&policy)?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(str::parse::<shard::Shard>)
+        .transpose()?;
+    if shard.is_some() && cli.command.is_some() {
+        anyhow::bail!(
+            "--shard slices the fix verification of `gate-replay` itself; it does not apply to a subcommand"
+        );
+    }
     let backend_options = BackendOptions {
         image: a
             .image
@@ -197,6 +212,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         roundtrip: policy.replay.roundtrip && !a.no_roundtrip,
         fixes: policy.replay.fixes && !a.no_fixes,
         env,
+        shard,
         policy,
     })
 }

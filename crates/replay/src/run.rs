@@ -82,6 +82,7 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
         .filter(|f| UNREADABLE_CHAIN.contains(&f.code) && f.severity == Severity::Error)
         .map(|f| f.code.as_str())
         .collect();
+    report.sections.extend(crate::shard::section(settings));
     if !unreadable.is_empty() {
         let mut codes = unreadable;
         codes.sort_unstable();
@@ -99,6 +100,7 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
         report
             .findings
             .extend(fixes::not_verified(settings, &because));
+        keep_chain_findings_in_shard_one(settings, &mut report);
         report.sort();
         return Ok(Outcome {
             report,
@@ -120,6 +122,7 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
         timeout: settings.timeout,
         progress: &progress,
     };
+    keep_chain_findings_in_shard_one(settings, &mut report);
     let result = steps(&ctx, mode, &mut report).await;
     progress.finish();
     // Whatever happened, what the backend started is removed.
@@ -137,7 +140,11 @@ async fn steps(
     report: &mut Report,
 ) -> Result<Option<Snapshot>, ReplayError> {
     let db = ctx.fresh().await?;
-    let at_head = checks_on(ctx, mode, report, &db).await;
+    let at_head = if crate::shard::runs_chain_checks(ctx.settings) {
+        checks_on(ctx, mode, report, &db).await
+    } else {
+        clean_head_of_shard(ctx, mode, report, &db).await
+    };
     ctx.drop(&db).await;
     let Some(head) = at_head? else {
         return Ok(None);
@@ -150,6 +157,48 @@ async fn steps(
         report.sections.extend(section);
     }
     Ok(Some(head))
+}
+
+/// The static findings (C, G) are chain-level: shard 1 reports them, other shards drop them
+/// so the joined report has each once.
+fn keep_chain_findings_in_shard_one(settings: &Settings, report: &mut Report) {
+    if !crate::shard::runs_chain_checks(settings) {
+        report.findings.retain(|f| f.code == Code::R010);
+    }
+}
+
+/// A shard after the first: the chain-level checks are shard 1's; this one needs only the
+/// clean head its fixes are compared with. When the chain does not build, its fixes are
+/// verified as far as it does (shard 1 reports the R001).
+async fn clean_head_of_shard(
+    ctx: &Ctx<'_>,
+    mode: Mode,
+    report: &mut Report,
+    db: &Scratch,
+) -> Result<Option<Snapshot>, ReplayError> {
+    ctx.progress
+        .stage("upgrade to head (for this shard's fixes)");
+    let up = ctx
+        .runner
+        .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |a: &Applied| {
+            ctx.progress.applied(a)
+        })
+        .await?;
+    let Some(failure) = &up.failure else {
+        return Ok(Some(ctx.capture(db).await?));
+    };
+    let because = "the upgrade from empty failed (R001, in shard 1's report)";
+    if failure.timed_out {
+        crate::runner::terminate_sessions(&db.db.url).await;
+        report
+            .findings
+            .extend(fixes::not_verified(ctx.settings, because));
+    } else if mode == Mode::Check && ctx.settings.fixes {
+        let (found, section) = fixes::verify(ctx, None, because).await?;
+        report.findings.extend(found);
+        report.sections.extend(section);
+    }
+    Ok(None)
 }
 
 /// Steps 2-4 on `db`: the head snapshot when the chain built, `None` after R001.

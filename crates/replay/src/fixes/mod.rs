@@ -40,7 +40,7 @@ pub(crate) fn verifiable(settings: &Settings) -> impl Iterator<Item = &Script> {
 
 /// R010 for every fix when nothing could be verified, `because` ...
 pub(crate) fn not_verified(settings: &Settings, because: &str) -> Vec<Finding> {
-    verifiable(settings)
+    crate::shard::fixes_of(settings)
         .map(|s| {
             not_run(
                 &s.path,
@@ -66,10 +66,11 @@ pub(crate) async fn verify(
     let mut rows = Vec::new();
     let templates = Templates::default();
     let mut result = Ok(());
-    for script in verifiable(ctx.settings) {
+    for script in crate::shard::fixes_of(ctx.settings) {
         ctx.progress
             .stage(&format!("emergency fix {}", script.path));
         let mut summary = FixSummary::new(script);
+        let started = Instant::now();
         match verify_one(ctx, &templates, script, clean_head, because, &mut summary).await {
             Ok(found) => out.extend(found),
             Err(e) => {
@@ -77,6 +78,7 @@ pub(crate) async fn verify(
                 break;
             }
         }
+        summary.ms = started.elapsed().as_millis();
         rows.push(summary);
     }
     templates.drop_all(ctx).await;
@@ -142,6 +144,8 @@ struct FixSummary {
     path: String,
     checks: Vec<String>,
     written: Vec<String>,
+    /// Wall time of all its checks (`gate-approve report --replay` shows it per fix).
+    ms: u128,
 }
 
 impl FixSummary {
@@ -150,6 +154,7 @@ impl FixSummary {
             path: script.path.clone(),
             checks: Vec::new(),
             written: Vec::new(),
+            ms: 0,
         }
     }
 }
@@ -177,7 +182,7 @@ fn section(rows: &[FixSummary]) -> Section {
             gate_report::render::markdown_escape_cell(&r.checks.join(", ")),
             gate_report::render::markdown_escape_cell(&written)
         ));
-        data.push(serde_json::json!({"path": r.path, "checks": r.checks, "written": r.written}));
+        data.push(serde_json::json!({"path": r.path, "checks": r.checks, "written": r.written, "ms": r.ms}));
     }
     Section {
         title: "Emergency fixes".into(),
