@@ -408,6 +408,34 @@ fn reference_dump_and_reference_database_differences_are_r003() {
             dump.to_str().unwrap(),
         ],
     );
+    // The drift job of ci/github/drift.yml: its args, production's URL from the environment
+    // (a secret), never on the command line.
+    let url = server_url();
+    let drift_job = Run::of(
+        crate::support::run::command(crate::support::run::REPLAY, repo.path())
+            .args([
+                "--backend",
+                "url",
+                "--database-url",
+                &url,
+                "--format",
+                "json",
+            ])
+            .args(["--no-fixes", "--no-roundtrip"])
+            .env("GATE_REFERENCE_URL", &reference),
+    );
+    assert_eq!(drift_job.code, 1, "{}", drift_job.all());
+    let r003: Vec<_> = drift_job
+        .findings("R003")
+        .into_iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert_eq!(r003.len(), 1, "{}", drift_job.stdout);
+    assert!(
+        r003[0]["message"].as_str().unwrap().contains("nickname"),
+        "{}",
+        drift_job.stdout
+    );
     let after = checksum();
     psql(&admin, &format!("DROP DATABASE IF EXISTS {db}"));
     assert_eq!(

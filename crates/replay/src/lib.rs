@@ -104,8 +104,15 @@ struct ReplayArgs {
     /// Docker image for the docker backend [default: replay.image]
     #[arg(long, global = true, value_name = "IMAGE")]
     image: Option<String>,
-    /// Compare the replayed schema with this live database (read-only)
-    #[arg(long, global = true, value_name = "URL")]
+    /// Compare the replayed schema with this live database (read-only); from the environment
+    /// (a CI secret) so the URL never appears on a command line
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "GATE_REFERENCE_URL",
+        hide_env_values = true
+    )]
     reference: Option<String>,
     /// Compare with a `pg_dump --schema-only` file, restored into a scratch database
     #[arg(long, global = true, value_name = "FILE")]

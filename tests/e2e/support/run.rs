@@ -13,6 +13,7 @@ pub const APPROVE: &str = env!("CARGO_BIN_EXE_gate-approve");
 pub const DATABASE_VARS: &[&str] = &[
     "DATABASE_URL",
     "GATE_DATABASE_URL",
+    "GATE_REFERENCE_URL",
     "PGHOST",
     "PGHOSTADDR",
     "PGPORT",
