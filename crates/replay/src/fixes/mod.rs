@@ -72,7 +72,7 @@ pub(crate) async fn verify(
         let mut summary = FixSummary::new(script);
         let started = Instant::now();
         match verify_one(ctx, &templates, script, clean_head, because, &mut summary).await {
-            Ok(found) => out.extend(found),
+            Ok(found) => out.extend(converted_is_history(script, found)),
             Err(e) => {
                 result = Err(e);
                 break;
@@ -121,6 +121,29 @@ fn finding(code: Code, script: &Script, message: String) -> Finding {
     Finding::new(code, format!("{}: {message}", script.path))
         .at(script.path.clone())
         .entry(script.path.clone())
+}
+
+/// A converted fix's script is history: the migration named in `converted-in` carries its
+/// change and nobody runs the script again, so what is wrong with the script itself
+/// (idempotency F001, rollback F002, no effect F006) is a note, not a failing gate. Whether
+/// the chain really makes what the fix made is still checked (F005).
+fn converted_is_history(script: &Script, found: Vec<Finding>) -> Vec<Finding> {
+    if script.status != ScriptStatus::Converted {
+        return found;
+    }
+    let into = script.converted_in.as_deref().unwrap_or("a migration");
+    found
+        .into_iter()
+        .map(|f| match f.code {
+            Code::F001 | Code::F002 | Code::F006 => {
+                let help = format!(
+                    "Converted in {into}: the script is no longer run; delete it or keep it as history."
+                );
+                f.severity(Severity::Note).help(help)
+            }
+            _ => f,
+        })
+        .collect()
 }
 
 /// Where production was when the fix ran.
