@@ -4,8 +4,8 @@ use super::{GuardedStatement, NewRevision, Plan};
 
 /// `ALTER TYPE ... ADD VALUE`: its label cannot be used before it is committed, so Alembic runs
 /// it outside the migration's transaction (`autocommit_block`, as Alembic's docs advise).
-fn adds_enum_value(sql: &str) -> bool {
-    sql.starts_with("ALTER TYPE ") && sql.contains(" ADD VALUE ")
+fn adds_enum_value(s: &GuardedStatement) -> bool {
+    s.object.starts_with("enum ") && s.sql.contains(" ADD VALUE IF NOT EXISTS ")
 }
 
 pub(super) fn alembic(rev: &NewRevision, plan: &Plan) -> String {
@@ -46,7 +46,7 @@ fn body(statements: &[GuardedStatement]) -> String {
     let mut out = String::new();
     let mut in_block = false;
     for s in statements {
-        let autocommit = adds_enum_value(&s.sql);
+        let autocommit = adds_enum_value(s);
         if autocommit && !in_block {
             out += "    with op.get_context().autocommit_block():\n";
         }
@@ -138,7 +138,7 @@ pub(super) fn sql(plan: &Plan) -> (String, String) {
             "-- {what} of the consolidation, written by gate-replay consolidate.\n\
              -- Every statement is guarded: running the file again changes nothing.\n"
         );
-        if plan.upgrade.iter().any(|s| adds_enum_value(&s.sql)) && what == "Upgrade" {
+        if plan.upgrade.iter().any(adds_enum_value) && what == "Upgrade" {
             h += "-- ALTER TYPE ... ADD VALUE: a new label is usable only once committed; run\n\
                   -- this file outside one enclosing transaction.\n";
         }
@@ -181,8 +181,9 @@ mod tests {
     #[test]
     fn colons_that_sqlalchemy_would_bind_are_escaped() {
         assert_eq!(escape_binds("'a'::text"), "'a'::text");
-        assert_eq!(escape_binds("'x:y'"), "'x\\:y'");
-        assert_eq!(escape_binds("'x\\:y'"), "'x\\\\:y'");
+        assert_eq!(escape_binds("'x:y'"), "'x:y'");
+        assert_eq!(escape_binds("'at :noon'"), r"'at \:noon'");
+        assert_eq!(escape_binds(r"'x \:y'"), r"'x \\:y'");
         assert_eq!(escape_binds("a[1:2]"), "a[1:2]");
         assert_eq!(escape_binds("' :name'"), "' \\:name'");
     }

@@ -20,7 +20,7 @@ const TO: &str = r#"
 CREATE TYPE userrole AS ENUM ('user', 'admin', 'super_admin');
 CREATE TABLE users (
     id serial PRIMARY KEY, email text NOT NULL, role userrole NOT NULL DEFAULT 'user',
-    note text CONSTRAINT users_note_check CHECK (note <> 'a:b' AND note NOT LIKE '%x%' AND note <> '"""' AND note <> 'back\slash\')
+    note text CONSTRAINT users_note_check CHECK (note <> 'at :noon' AND note <> 'x \:y' AND note NOT LIKE '%x%' AND note <> '"""' AND note <> 'back\slash\')
 );
 CREATE TABLE admin_permissions (
     id serial PRIMARY KEY,
