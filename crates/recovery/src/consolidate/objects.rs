@@ -552,7 +552,7 @@ pub(super) fn create_functions(w: &mut Way) {
         let Some(def) = &fb.definition else {
             w.leave(
                 object,
-                format!("a {} has no definition PostgreSQL can print (pg_get_functiondef), so it cannot be written", fb.kind),
+                format!("the {} has no definition PostgreSQL can print (pg_get_functiondef), so it cannot be written", fb.kind),
             );
             continue;
         };

@@ -306,10 +306,10 @@ fn identity(w: &mut Way, object: &str, alter: &str, key: &str, ca: &Column, cb: 
     let Some(id) = &cb.identity else { return };
     if ca.identity.is_some() {
         if ca.identity != cb.identity {
-            w.push(
-                object,
-                format!("{alter} SET GENERATED {};", id.to_uppercase()),
-            );
+            let code = if id == "always" { "a" } else { "d" };
+            let guard = column_where(key, &cb.name, &format!("a.attidentity <> '{code}'"));
+            let sql = format!("{alter} SET GENERATED {};", id.to_uppercase());
+            w.push(object, when(&guard, &sql));
         }
         return;
     }
