@@ -205,7 +205,8 @@ pub(super) fn sequence_owners(w: &mut Way) {
             }
             continue;
         }
-        if sa.map(|s| &s.owned_by) == Some(&sb.owned_by) {
+        let was_serial = sa.filter(|sa| !is_identity(w.a, sa));
+        if was_serial.map(|s| &s.owned_by) == Some(&sb.owned_by) {
             continue;
         }
         let owned = |extra: &str| {
@@ -247,15 +248,47 @@ pub(super) fn sequence_owners(w: &mut Way) {
     }
 }
 
+/// Sequences `b` lacks, and serial sequences whose name `b` gives to an identity's sequence
+/// (the identity cannot take the name while it is used). A serial sequence's column default
+/// goes first, since the sequence cannot be dropped under it.
 pub(super) fn drop_sequences(w: &mut Way) {
     for (key, sa) in &w.a.sequences {
-        if w.b.sequences.contains_key(key) || is_identity(w.a, sa) {
+        if is_identity(w.a, sa) {
             continue;
         }
-        w.push(
-            format!("sequence {key}"),
-            format!("DROP SEQUENCE IF EXISTS {};", qname(key)),
-        );
+        let object = format!("sequence {key}");
+        match w.b.sequences.get(key) {
+            None => w.push(object, format!("DROP SEQUENCE IF EXISTS {};", qname(key))),
+            Some(sb) if is_identity(w.b, sb) => {
+                if let Some((t, c)) = owner(w.a, sa.owned_by.as_deref()) {
+                    let guard = format!(
+                        "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a \
+                         ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+                         WHERE d.adrelid = pg_catalog.to_regclass({}) AND a.attname = {})",
+                        reg(t),
+                        literal(c)
+                    );
+                    let sql = format!(
+                        "ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT;",
+                        qname(t),
+                        ident(c)
+                    );
+                    w.push(object.clone(), when(&guard, &sql));
+                }
+                // Not the identity's own sequence (internal dependency), which is `b`'s.
+                let guard = format!(
+                    "pg_catalog.to_regclass({q}) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                     AND d.objid = pg_catalog.to_regclass({q}) AND d.deptype = 'i')",
+                    q = reg(key)
+                );
+                w.push(
+                    object,
+                    when(&guard, &format!("DROP SEQUENCE {};", qname(key))),
+                );
+            }
+            Some(_) => {}
+        }
     }
 }
 

@@ -165,12 +165,16 @@ pub(super) fn drop_tables(w: &mut Way) {
     }
 }
 
+/// Columns `b` lacks, and identities `b` lacks: an identity's sequence goes with it, before
+/// a serial sequence of the same name may be made.
 pub(super) fn drop_columns(w: &mut Way) {
     for (key, ta, tb) in kept(w) {
         for c in &ta.columns {
-            if column(tb, &c.name).is_none() {
-                w.push(
-                    format!("column {key}.{}", c.name),
+            let object = format!("column {key}.{}", c.name);
+            let alter = format!("ALTER TABLE {} ALTER COLUMN {}", qname(key), ident(&c.name));
+            match column(tb, &c.name) {
+                None => w.push(
+                    object,
                     when(
                         &column_where(key, &c.name, "true"),
                         &format!(
@@ -179,7 +183,12 @@ pub(super) fn drop_columns(w: &mut Way) {
                             ident(&c.name)
                         ),
                     ),
-                );
+                ),
+                Some(cb) if c.identity.is_some() && cb.identity.is_none() => {
+                    let guard = column_where(key, &c.name, "a.attidentity <> ''");
+                    w.push(object, when(&guard, &format!("{alter} DROP IDENTITY;")));
+                }
+                Some(_) => {}
             }
         }
     }
@@ -252,13 +261,6 @@ fn alter_column(w: &mut Way, key: &str, ca: &Column, cb: &Column) {
                 &differs(&cb.data_type),
                 &format!("{drop_default}{alter} TYPE {} USING {using};", cb.data_type),
             ),
-        );
-    }
-    if ca.identity.is_some() && cb.identity.is_none() {
-        let guard = column_where(key, &cb.name, "a.attidentity <> ''");
-        w.push(
-            object.clone(),
-            when(&guard, &format!("{alter} DROP IDENTITY;")),
         );
     }
     if ca.default != cb.default || (retyped && cb.default.is_some()) {

@@ -53,7 +53,8 @@ struct Spec {
     domains: BTreeMap<String, (i32, Option<i32>)>,
     sequences: BTreeMap<String, i64>,
     tables: BTreeMap<String, Table>,
-    views: BTreeMap<String, (String, Vec<String>)>,
+    /// Name -> (table, columns, materialized).
+    views: BTreeMap<String, (String, Vec<String>, bool)>,
     functions: BTreeMap<String, i32>,
     triggers: BTreeMap<String, (String, String)>,
 }
@@ -190,7 +191,8 @@ impl Spec {
             .map(|c| c.name.clone())
             .collect();
         let name = self.name("v");
-        self.views.insert(name, (tn, cols));
+        let materialized = rng.chance(30);
+        self.views.insert(name, (tn, cols, materialized));
     }
 
     fn add_trigger(&mut self, rng: &mut Rng) {
@@ -212,7 +214,7 @@ impl Spec {
         for t in self.tables.values_mut() {
             t.fks.retain(|_, (_, target)| target != tn);
         }
-        self.views.retain(|_, (t, _)| t != tn);
+        self.views.retain(|_, (t, ..)| t != tn);
         self.triggers.retain(|_, (t, _)| t != tn);
     }
 
@@ -225,7 +227,7 @@ impl Spec {
         t.checks.retain(|_, (c, _)| c != col);
         t.fks.retain(|_, (c, _)| c != col);
         t.indexes.retain(|_, (c, _)| c != col);
-        for (t, cols) in self.views.values_mut() {
+        for (t, cols, _) in self.views.values_mut() {
             if t == tn {
                 cols.retain(|c| c != col);
             }
@@ -351,7 +353,15 @@ impl Spec {
     }
 
     fn mutate_other(&mut self, rng: &mut Rng) {
-        match rng.below(9) {
+        match rng.below(10) {
+            9 => {
+                // serial <-> identity under the same sequence name
+                let tables: Vec<String> = self.tables.keys().cloned().collect();
+                if let Some(tn) = rng.pick(&tables).cloned() {
+                    let t = self.tables.get_mut(&tn).expect("table");
+                    t.identity = !t.identity;
+                }
+            }
             0 => self.add_table(rng),
             1 => {
                 let tables: Vec<String> = self.tables.keys().cloned().collect();
@@ -365,10 +375,17 @@ impl Spec {
             3 => {
                 let views: Vec<String> = self.views.keys().cloned().collect();
                 if let Some(v) = rng.pick(&views).cloned() {
-                    if rng.chance(50) {
-                        self.views.remove(&v);
-                    } else {
-                        self.views.get_mut(&v).expect("view").1.pop();
+                    match rng.below(3) {
+                        0 => {
+                            self.views.remove(&v);
+                        }
+                        1 => {
+                            let m = &mut self.views.get_mut(&v).expect("view").2;
+                            *m = !*m;
+                        }
+                        _ => {
+                            self.views.get_mut(&v).expect("view").1.pop();
+                        }
                     }
                 }
             }
@@ -528,10 +545,21 @@ fn render(s: &Spec) -> String {
             "CREATE TRIGGER {tr} BEFORE INSERT ON {tn} FOR EACH ROW EXECUTE FUNCTION {f}();\n"
         );
     }
-    for (v, (tn, cols)) in &s.views {
+    for (v, (tn, cols, materialized)) in &s.views {
         let mut list = vec!["id".to_owned()];
         list.extend(cols.iter().cloned());
-        out += &format!("CREATE VIEW {v} AS SELECT {} FROM {tn};\n", list.join(", "));
+        let kind = if *materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        };
+        out += &format!(
+            "CREATE {kind} {v} AS SELECT {} FROM {tn};\n",
+            list.join(", ")
+        );
+        if *materialized {
+            out += &format!("CREATE UNIQUE INDEX {v}_id ON {v} (id);\n");
+        }
     }
     out
 }
@@ -563,6 +591,7 @@ const COVERAGE: &[(&str, &str)] = &[
     ("an index made", "CREATE INDEX IF NOT EXISTS"),
     ("a table made", "CREATE TABLE IF NOT EXISTS"),
     ("a view made", "CREATE OR REPLACE VIEW"),
+    ("a materialized view made", "CREATE MATERIALIZED VIEW"),
     ("a trigger made", "CREATE TRIGGER"),
 ];
 
