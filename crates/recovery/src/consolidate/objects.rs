@@ -336,7 +336,7 @@ pub(super) fn create_indexes(w: &mut Way, on_views: bool) {
         let Some(def) = plain_def(w.b, key) else {
             continue;
         };
-        let on_affected = w.affected_views.contains(&ib.table);
+        let on_affected = remade_view(w, &ib.table);
         if plain_def(w.a, key) == Some(def) && !on_affected {
             continue;
         }
@@ -404,6 +404,12 @@ fn all_views(w: &Way) -> BTreeMap<String, View> {
     let mut all = w.b.views.clone();
     all.extend(w.a.views.iter().map(|(k, v)| (k.clone(), v.clone())));
     all
+}
+
+/// A view the plan may drop and make again, taking its indexes and triggers with it.
+fn remade_view(w: &Way, key: &str) -> bool {
+    w.b.views.contains_key(key)
+        && (w.affected_views.contains(key) || w.a.views.get(key) != w.b.views.get(key))
 }
 
 /// Views in dependency order: a view after the views its definition names.
@@ -632,7 +638,7 @@ fn trigger_name<'k>(key: &'k str, table: &str) -> &'k str {
 pub(super) fn drop_triggers(w: &mut Way) {
     for (key, ta) in &w.a.triggers {
         let table_stays = w.b.tables.contains_key(&ta.table) || w.b.views.contains_key(&ta.table);
-        if !table_stays || w.affected_views.contains(&ta.table) {
+        if !table_stays || remade_view(w, &ta.table) {
             continue; // goes with its table or view
         }
         let name = trigger_name(key, &ta.table);
@@ -669,7 +675,7 @@ pub(super) fn create_triggers(w: &mut Way) {
         let name = trigger_name(key, &tb.table);
         let object = format!("trigger {key}");
         let ta = w.a.triggers.get(key);
-        let remade = w.affected_views.contains(&tb.table);
+        let remade = remade_view(w, &tb.table);
         if ta.map(|t| &t.definition) != Some(&tb.definition) || remade {
             let guard = format!(
                 "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t \

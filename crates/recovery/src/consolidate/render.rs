@@ -139,8 +139,10 @@ pub(super) fn sql(plan: &Plan) -> (String, String) {
              -- Every statement is guarded: running the file again changes nothing.\n"
         );
         if plan.upgrade.iter().any(adds_enum_value) && what == "Upgrade" {
-            h += "-- ALTER TYPE ... ADD VALUE: a new label is usable only once committed; run\n\
-                  -- this file outside one enclosing transaction.\n";
+            // A label is usable only once committed: the runner runs each statement on its
+            // own (gate-chain's marker), which the guards make safe to repeat.
+            h += "-- ALTER TYPE ... ADD VALUE: a new label is usable only once committed.\n\
+                  -- gate:no-transaction\n";
         }
         for l in &plan.left {
             h += &format!(
@@ -176,6 +178,21 @@ mod tests {
         assert_eq!(py_str("a\"\"\"b"), "\"a\\\"\\\"\\\"b\"");
         assert_eq!(py_str("ends\\"), "\"ends\\\\\"");
         assert_eq!(py_str("cr\r"), "\"cr\\r\"");
+    }
+
+    #[test]
+    fn sql_files_with_new_labels_run_outside_a_transaction() {
+        let add = GuardedStatement {
+            object: "enum public.e".into(),
+            sql: "DO $gate$ BEGIN ALTER TYPE \"public\".\"e\" ADD VALUE IF NOT EXISTS 'x'; END $gate$;".into(),
+        };
+        let plan = Plan {
+            upgrade: vec![add],
+            ..Plan::default()
+        };
+        let (up, down) = sql(&plan);
+        assert!(up.contains("\n-- gate:no-transaction\n"), "{up}");
+        assert!(!down.contains("gate:no-transaction"), "{down}");
     }
 
     #[test]
