@@ -567,15 +567,17 @@ fn render(s: &Spec) -> String {
 /// `from` and `to` for one seed: a shared base, then separate changes on each side (with
 /// names that cannot clash, so a name means the same object on both sides).
 fn pair(seed: u64) -> (String, String) {
+    // Seeds from 100 make many more changes on each side.
+    let extra = if seed >= 100 { 8 } else { 0 };
     let mut rng = Rng(seed);
     let base = Spec::base(&mut rng);
     let mut from = base.clone();
     from.n = 1000;
-    let steps = 2 + rng.below(4);
+    let steps = 2 + extra + rng.below(4);
     from.mutate(&mut rng, steps);
     let mut to = base;
     to.n = 2000;
-    let steps = 3 + rng.below(6);
+    let steps = 3 + extra + rng.below(6);
     to.mutate(&mut rng, steps);
     (render(&from), render(&to))
 }
@@ -629,4 +631,9 @@ async fn generated_pairs_seeds_16_to_31() {
 #[tokio::test]
 async fn generated_pairs_seeds_32_to_47() {
     seeds(32..48).await;
+}
+
+#[tokio::test]
+async fn generated_pairs_with_many_changes_seeds_100_to_111() {
+    seeds(100..112).await;
 }
