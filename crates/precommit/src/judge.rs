@@ -101,8 +101,11 @@ fn g001(policy: &Policy, c: &Candidate, reason: &Reason) -> Finding {
     )
     .at(shown)
     .help(format!(
-        "turn it into a migration in {}/, or register it for approval: gate-approve register {quoted} --reason \"...\" --ticket INC-...",
-        policy.migrations.path.trim_end_matches('/')
+        "turn it into a migration in {}/, or register it for approval: {}",
+        policy.migrations.path.trim_end_matches('/'),
+        markdown_code(&format!(
+            "gate-approve register {quoted} --reason \"...\" --ticket INC-..."
+        ))
     ));
     if let Some(l) = line {
         f = f.line(l);
