@@ -2,7 +2,7 @@
 //! SARIF 2.1.0 schema, JUnit by the Jenkins and Ant schemas, Markdown by GitHub's renderer,
 //! for runs with findings, without findings and that could not check (exit 2).
 
-use crate::support::approve::{APPROVAL, TODAY};
+use crate::support::approve::{APPROVAL, SCRIPT, TODAY};
 use crate::support::consumers::*;
 use crate::support::precommit::*;
 use crate::support::repo::*;
@@ -152,5 +152,18 @@ fn gate_approve_output_validates_too() {
         let run = repo.approve(&["check", "--today", TODAY, "--format", format]);
         assert_eq!(run.code, 0, "{run:?}");
         validate(&run.stdout);
+        if format == "junit" {
+            // Every per-entry rule is a passing case of the registered entry.
+            let on_entry: Vec<&str> = cases(&run.stdout)
+                .into_iter()
+                .filter(|c| c.contains(&format!(r#"name="{SCRIPT}""#)) && c.ends_with("/>"))
+                .collect();
+            assert_eq!(on_entry.len(), 11, "{}", run.stdout);
+            assert!(
+                on_entry
+                    .iter()
+                    .any(|c| c.contains(r#"classname="A007 overdue""#))
+            );
+        }
     }
 }
