@@ -381,3 +381,44 @@ fn fingerprints_ignore_lines_and_timings_but_not_the_place_or_the_rule() {
         fingerprint(&common::mixed().findings[0])
     );
 }
+
+mod generated {
+    use super::*;
+    use crate::wellformed::generated::report;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Each case runs the consumers as processes: fewer cases than the in-process checks.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Hostile text anywhere (`www.`, `https://`, `@`, `#1`, backticks, pipes, HTML):
+        /// GitHub's renderer still sees one table row of five cells per finding, no link and
+        /// no tag but `<code>` and `<br>`; JUnit stays valid against both schemas.
+        #[test]
+        fn generated_reports_stay_valid_for_the_consumers(r in report()) {
+            let html = gfm(&rendered(&r, Format::Markdown));
+            prop_assert!(!html.contains("<a "), "{}", html);
+            let tags = html
+                .split('<')
+                .skip(1)
+                .filter_map(|t| t.split(['>', ' ']).next())
+                .filter(|t| !t.starts_with('/'))
+                .filter(|t| !["h2", "p", "strong", "table", "thead", "tbody", "tr", "th", "td",
+                              "code", "br", "br/", "br /"].contains(t))
+                .map(str::to_string)
+                .collect::<Vec<_>>();
+            prop_assert!(tags.is_empty(), "tags {:?} in {}", tags, html);
+            if !r.findings.is_empty() {
+                let shapes = table_shapes(&html);
+                prop_assert_eq!(shapes.len(), 1, "{}", html);
+                prop_assert_eq!(shapes[0].len(), r.findings.len() + 1, "{}", html);
+                prop_assert!(shapes[0].iter().all(|&cells| cells == 5), "{}", html);
+            }
+            let xml = rendered(&r, Format::Junit);
+            for xsd in ["junit-10.xsd", "ant-junit.xsd"] {
+                let (ok, stderr) = xmllint(&xml, xsd);
+                prop_assert!(ok, "{}: {}\n{}", xsd, stderr, xml);
+            }
+        }
+    }
+}

@@ -631,18 +631,19 @@ fn format_names_round_trip() {
 
 // ---------------------------------------------------------------- generated reports
 
-mod generated {
+pub(crate) mod generated {
     use super::*;
     use proptest::prelude::*;
 
     /// Text drawn mostly from the characters each format must escape.
-    fn hostile() -> impl Strategy<Value = String> {
+    pub(crate) fn hostile() -> impl Strategy<Value = String> {
         proptest::collection::vec(
             prop_oneof![
                 3 => proptest::sample::select(vec![
                     "|", "`", "``", "<", ">", "&", "\\", "%", ":", ",", "\n", "\r", "\r\n", "\t",
                     "*", "_", "[", "]", "~", "#", "::", "%0A", "&#10;", "]]>", "\"", "'", "\u{1b}[1m",
                     "\u{0}", "\u{7f}", "\u{85}", "é", "数据", "🚀", " ", "<script>", "--",
+                    "www.", "https://", "@", "#1", "a@b.io",
                 ])
                 .prop_map(str::to_string),
                 2 => "[a-zA-Z0-9 ./-]{1,8}",
@@ -677,7 +678,7 @@ mod generated {
             )
     }
 
-    fn report() -> impl Strategy<Value = Report> {
+    pub(crate) fn report() -> impl Strategy<Value = Report> {
         (hostile(), proptest::collection::vec(finding(), 0..6)).prop_map(|(subject, findings)| {
             let mut r = Report::new("gate-precommit", subject);
             r.findings = findings;
