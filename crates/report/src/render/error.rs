@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use super::github::{escape_data, escape_property};
+use super::github::{ANNOTATIONS_PER_LEVEL, escape_data, escape_property};
 use super::junit::{Suite, attr, text};
 use super::markdown::escape_inline;
 use super::sarif::{SARIF_SCHEMA, SARIF_VERSION, path_to_uri};
@@ -191,9 +191,11 @@ fn junit_doc(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
     suite.close(out, &err.message)
 }
 
-/// `::error file=...,line=...,col=...,title=...::message`, one per problem.
+/// `::error file=...,line=...,col=...,title=...::message`, one per problem, at most GitHub's
+/// limit per step; a notice counts the rest.
 fn github_lines(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
-    for p in &err.problems {
+    let left_out = err.problems.len().saturating_sub(ANNOTATIONS_PER_LEVEL);
+    for p in err.problems.iter().take(ANNOTATIONS_PER_LEVEL) {
         let mut props = Vec::new();
         if let Some(path) = &p.path {
             props.push(format!("file={}", escape_property(path)));
@@ -213,6 +215,19 @@ fn github_lines(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
             "::error {}::{}",
             props.join(","),
             escape_data(&p.message)
+        )?;
+    }
+    if left_out > 0 {
+        writeln!(
+            out,
+            "::notice title={}::{}",
+            escape_property(&format!(
+                "{}: {left_out} more problems not annotated",
+                err.tool
+            )),
+            escape_data(&format!(
+                "GitHub shows {ANNOTATIONS_PER_LEVEL} error annotations per step; every problem is on stderr and in --format json or sarif."
+            ))
         )?;
     }
     writeln!(out, "{}: could not check (exit 2)", err.tool)

@@ -422,3 +422,30 @@ mod generated {
         }
     }
 }
+
+#[test]
+fn github_annotations_of_an_error_stop_at_the_limit_too() {
+    let problems = (1..=12)
+        .map(|line| Problem {
+            message: format!("problem {line}"),
+            path: Some("policy.toml".into()),
+            line: Some(line),
+            column: Some(1),
+        })
+        .collect();
+    let err = CheckError {
+        tool: "gate-precommit",
+        message: "12 problems".into(),
+        problems,
+    };
+    let out = rendered_error(&err, Format::Github);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("::error ")).count(),
+        10,
+        "{out}"
+    );
+    assert!(
+        out.contains("::notice title=gate-precommit%3A 2 more problems not annotated::"),
+        "{out}"
+    );
+}
