@@ -11,7 +11,9 @@ SUDO=""
 # Debian packages: PostgreSQL server binaries (local backend, test server), client tools
 # (psql, pg_dump for --reference-dump), debootstrap (image recipe), hyperfine (benchmarks).
 # jq and shellcheck: the GitHub Action's script (ci/action/run.sh) and its test (tests/action.rs).
-PACKAGES="postgresql-15 postgresql-client-15 debootstrap hyperfine git ca-certificates openssl jq shellcheck"
+# libxml2-utils (xmllint) and cmark-gfm: the consumers the JUnit and Markdown outputs are
+# validated with (tests/schemas/README.md).
+PACKAGES="postgresql-15 postgresql-client-15 debootstrap hyperfine git ca-certificates openssl jq shellcheck libxml2-utils cmark-gfm"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -27,7 +29,7 @@ if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q
 fi
 
 PYTHON="${GATE_PYTHON:-python3}"
-if ! "$PYTHON" -c 'import alembic, sqlalchemy, psycopg2, psycopg, pre_commit, pydantic_settings' 2>/dev/null \
+if ! "$PYTHON" -c 'import alembic, sqlalchemy, psycopg2, psycopg, pre_commit, pydantic_settings, jsonschema' 2>/dev/null \
   || ! command -v actionlint >/dev/null; then
   say "installing Python packages (ci/requirements.txt) for $PYTHON"
   "$PYTHON" -m pip install -q -r ci/requirements.txt

@@ -314,7 +314,10 @@ fn action_writes_sarif_beside_the_annotations() {
     );
     assert_eq!(action.run.code, 1, "{action:?}");
     assert_eq!(action.output("sarif"), sarif.to_str(), "{action:?}");
-    let log: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&sarif).unwrap();
+    // Accepted by the SARIF 2.1.0 schema, as code scanning's upload requires.
+    crate::support::consumers::assert_valid_sarif(&text);
+    let log: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(log["version"], "2.1.0");
     let results = log["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{log}");

@@ -24,6 +24,7 @@ mod backend_timeout;
 mod backend_url;
 mod chain_cli;
 mod chain_example;
+mod cli_consumers;
 mod cli_flags;
 mod cli_output;
 mod cli_schema;

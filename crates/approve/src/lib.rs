@@ -120,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             );
             report.findings = findings;
+            report.checks = entry_checks(&policy);
             report.sort();
             Ok(gate_cli::emit(&report, cli.common.format))
         }
@@ -170,4 +171,23 @@ fn relative_to(root: &Path, path: &Path) -> String {
     abs.strip_prefix(root)
         .map(|p| p.to_string_lossy().replace('\\', "/"))
         .unwrap_or_else(|_| path.display().to_string())
+}
+
+/// The per-entry rules `check::check` evaluates on every registry entry, as the checks run
+/// on it (JUnit lists each, passing or not; findings name the entry the same way).
+fn entry_checks(policy: &gate_policy::Policy) -> Vec<gate_report::CheckRun> {
+    use gate_report::Code::*;
+    const PER_ENTRY: [gate_report::Code; 11] = [
+        A001, A002, A003, A004, A005, A006, A007, A008, A009, A010, A011,
+    ];
+    policy
+        .emergency
+        .scripts
+        .iter()
+        .flat_map(|s| {
+            PER_ENTRY
+                .iter()
+                .map(|&code| gate_report::CheckRun::new(code, s.path.clone()))
+        })
+        .collect()
 }

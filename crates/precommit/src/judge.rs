@@ -3,22 +3,34 @@
 //! finding.
 
 use gate_policy::{Policy, Script};
-use gate_report::{Code, Finding};
+use gate_report::render::markdown_code;
+use gate_report::{CheckRun, Code, Finding};
 use gate_scripts::{Candidate, Reason, Verdict, display_path, shell_quote};
 
 use crate::ScanError;
 
-/// Judge one candidate. `load` reads its content (staged blob or working copy); it is only
-/// called when the verdict needs the content.
+/// Judge one candidate and record the check that ran in `checks` (G002 on a registered
+/// entry, else G001 on the file). `load` reads its content (staged blob or working copy); it
+/// is only called when the verdict needs the content.
 pub fn judge(
     policy: &Policy,
     c: &Candidate,
     load: &mut dyn FnMut() -> Result<Vec<u8>, ScanError>,
+    checks: &mut Vec<CheckRun>,
 ) -> Result<Option<Finding>, ScanError> {
     match gate_scripts::classify(policy, c, load)? {
-        Verdict::Registered(script) => g002(policy, c, script, &load()?),
-        Verdict::Emergency(reason) => Ok(Some(g001(policy, c, &reason))),
-        Verdict::Clean => Ok(None),
+        Verdict::Registered(script) => {
+            checks.push(CheckRun::new(Code::G002, script.path.clone()));
+            g002(policy, c, script, &load()?)
+        }
+        Verdict::Emergency(reason) => {
+            checks.push(CheckRun::new(Code::G001, display_path(&c.raw)));
+            Ok(Some(g001(policy, c, &reason)))
+        }
+        Verdict::Clean => {
+            checks.push(CheckRun::new(Code::G001, display_path(&c.raw)));
+            Ok(None)
+        }
     }
 }
 
@@ -59,9 +71,14 @@ fn g002(
             .at(shown)
             .entry(script.path.clone())
             .help(format!(
-            "revert the edit, or re-pin it with `gate-approve register {quoted} --update` and get it approved{}",
-            if script.approved_by.is_some() { " again" } else { "" }
-        )),
+                "revert the edit, or re-pin it with {} and get it approved{}",
+                markdown_code(&format!("gate-approve register {quoted} --update")),
+                if script.approved_by.is_some() {
+                    " again"
+                } else {
+                    ""
+                }
+            )),
     ))
 }
 
@@ -69,7 +86,7 @@ fn g002(
 fn g001(policy: &Policy, c: &Candidate, reason: &Reason) -> Finding {
     let shown = display_path(&c.raw);
     let (reason, line) = match reason {
-        Reason::Name(pattern) => (format!("its name matches `{pattern}`"), None),
+        Reason::Name(pattern) => (format!("its name matches {}", markdown_code(pattern)), None),
         Reason::Ddl { line } => (
             format!("it runs DDL (line {line}) outside the migration chain"),
             Some(*line),
@@ -84,8 +101,11 @@ fn g001(policy: &Policy, c: &Candidate, reason: &Reason) -> Finding {
     )
     .at(shown)
     .help(format!(
-        "turn it into a migration in {}/, or register it for approval: gate-approve register {quoted} --reason \"...\" --ticket INC-...",
-        policy.migrations.path.trim_end_matches('/')
+        "turn it into a migration in {}/, or register it for approval: {}",
+        policy.migrations.path.trim_end_matches('/'),
+        markdown_code(&format!(
+            "gate-approve register {quoted} --reason \"...\" --ticket INC-..."
+        ))
     ));
     if let Some(l) = line {
         f = f.line(l);

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gate_cli::CommonArgs;
 use gate_policy::Policy;
-use gate_report::{Finding, Report};
+use gate_report::{CheckRun, Finding, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -42,6 +42,8 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     /// How many files were judged.
     pub checked: usize,
+    /// Which check ran on which file or registry entry (JUnit lists each, passing or not).
+    pub checks: Vec<CheckRun>,
 }
 
 /// Staged mode: judge the index of `repo` against HEAD. `index` is the index git is about to
@@ -126,6 +128,23 @@ fn install_cmd(common: &CommonArgs, force: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// G003 (released migration edited) and G004 (migration before release) ran on every
+/// migration of the chain the lockfile is compared with.
+fn lock_checks(
+    policy: &Policy,
+    files: &std::collections::BTreeMap<String, Vec<u8>>,
+    checks: &mut Vec<CheckRun>,
+) {
+    for (path, content) in files {
+        let chain = gate_chain::is_chain_file(policy, path, || Ok::<_, ()>(content.clone()))
+            .unwrap_or(false);
+        if chain {
+            checks.push(CheckRun::new(gate_report::Code::G003, path.clone()));
+            checks.push(CheckRun::new(gate_report::Code::G004, path.clone()));
+        }
+    }
+}
+
 /// The index git is committing: `GIT_INDEX_FILE` when git set it for the hook (a temporary
 /// index during `git commit -a` or `git commit PATH`), else the repository's index.
 fn open_index(repo: &git2::Repository) -> anyhow::Result<StagedIndex> {
@@ -183,6 +202,7 @@ fn committed_policy(ws: &gate_cli::Workspace, index: &StagedIndex) -> anyhow::Re
 }
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let ws = gate_cli::open_workspace(cli.common.repo.as_deref())?;
     let (outcome, subject) = if cli.all {
         let policy = gate_cli::load_policy(&ws, cli.common.policy.as_deref())?;
@@ -190,6 +210,10 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         outcome
             .findings
             .extend(worktree::lock_missing(&ws.repo, &ws.root, &policy)?);
+        let lockfile = policy.migrations.lockfile.trim_start_matches("./");
+        outcome
+            .checks
+            .push(CheckRun::new(gate_report::Code::G005, lockfile));
         (outcome, "working tree")
     } else {
         let index = open_index(&ws.repo)?;
@@ -212,6 +236,8 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         format!("{subject}: {} {files} checked", outcome.checked),
     );
     report.findings = outcome.findings;
+    report.checks = outcome.checks;
+    report.duration = Some(started.elapsed());
     report.sort();
     Ok(gate_cli::emit(&report, cli.common.format))
 }

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use gate_policy::Policy;
-use gate_report::{Code, Finding};
+use gate_report::{CheckRun, Code, Finding};
 use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use gate_scripts::{Candidate, Kind, Paths, StagedIndex, display_path};
@@ -102,7 +102,8 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
             migrations_changed += usize::from(changed);
             if changed
                 && raw != &paths.lockfile[..]
-                && let Some(f) = non_revision(repo, &odb, index, entry, policy, &paths)?
+                && let Some(f) =
+                    non_revision(repo, &odb, index, entry, policy, &paths, &mut out.checks)?
             {
                 out.findings.push(f);
             }
@@ -153,7 +154,7 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
         };
         out.checked += 1;
         let id = entry_id;
-        if let Some(f) = judge::judge(policy, &c, &mut || blob(repo, id, raw))? {
+        if let Some(f) = judge::judge(policy, &c, &mut || blob(repo, id, raw), &mut out.checks)? {
             out.findings.push(f);
         }
     }
@@ -162,8 +163,10 @@ pub fn scan(repo: &Repository, index: &StagedIndex, policy: &Policy) -> Result<O
     out.checked += touched;
     if touched > 0 {
         out.findings.extend(lock_walkaround(repo, index, policy)?);
+        let rel = policy.migrations.lockfile.trim_start_matches("./");
+        out.checks.push(CheckRun::new(Code::G005, rel));
         out.findings
-            .extend(lock_check(repo, index, policy, &paths)?);
+            .extend(lock_check(repo, index, policy, &paths, &mut out.checks)?);
     }
     Ok(out)
 }
@@ -178,6 +181,7 @@ fn non_revision(
     entry: &gate_scripts::IndexEntry,
     policy: &Policy,
     paths: &Paths,
+    checks: &mut Vec<CheckRun>,
 ) -> Result<Option<Finding>, ScanError> {
     let raw = index.path(entry);
     let (mode, id) = (index.mode(entry), index.id(entry));
@@ -223,10 +227,15 @@ fn non_revision(
         size,
         in_scope: true,
     };
-    judge::judge(policy, &c, &mut || match &content {
-        Some(b) => Ok(b.clone()),
-        None => blob(repo, id, raw),
-    })
+    judge::judge(
+        policy,
+        &c,
+        &mut || match &content {
+            Some(b) => Ok(b.clone()),
+            None => blob(repo, id, raw),
+        },
+        checks,
+    )
 }
 
 /// How many files under the migrations folder (and the lockfile) are in HEAD but not staged.
@@ -269,6 +278,7 @@ fn lock_check(
     index: &StagedIndex,
     policy: &Policy,
     paths: &Paths,
+    checks: &mut Vec<CheckRun>,
 ) -> Result<Vec<Finding>, ScanError> {
     let lock = match index.get(&paths.lockfile) {
         Some(e) => Some(blob(repo, index.id(e), &paths.lockfile)?),
@@ -283,6 +293,7 @@ fn lock_check(
         let content = blob(repo, index.id(entry), raw)?;
         files.insert(String::from_utf8_lossy(raw).into_owned(), content);
     }
+    crate::lock_checks(policy, &files, checks);
     Ok(gate_chain::lock_findings(policy, lock.as_deref(), &files)?)
 }
 

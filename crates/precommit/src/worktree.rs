@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use gate_policy::Policy;
-use gate_report::{Code, Finding};
+use gate_report::{CheckRun, Code, Finding};
 use gate_scripts::{Candidate, Worktree, display_path};
 use walkdir::WalkDir;
 
@@ -23,7 +23,7 @@ pub fn scan(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
             return Ok(());
         }
         out.checked += usize::from(count);
-        if let Some(f) = judge::judge(policy, &c, &mut || Ok(wt.load(&c)?))? {
+        if let Some(f) = judge::judge(policy, &c, &mut || Ok(wt.load(&c)?), &mut out.checks)? {
             out.findings.push(f);
         }
         Ok::<(), ScanError>(())
@@ -45,7 +45,7 @@ pub fn scan(root: &Path, policy: &Policy) -> Result<Outcome, ScanError> {
         }
     }
 
-    let (findings, read) = lock_check(root, policy, wt.migrations_dir())?;
+    let (findings, read) = lock_check(root, policy, wt.migrations_dir(), &mut out.checks)?;
     out.findings.extend(findings);
     out.checked += read;
     Ok(out)
@@ -57,6 +57,7 @@ fn lock_check(
     root: &Path,
     policy: &Policy,
     migrations_dir: &Path,
+    checks: &mut Vec<CheckRun>,
 ) -> Result<(Vec<Finding>, usize), ScanError> {
     let lockfile = root.join(&policy.migrations.lockfile);
     let lock = match std::fs::read(&lockfile) {
@@ -95,6 +96,7 @@ fn lock_check(
         }
     }
     let read = files.len() + usize::from(lock.is_some());
+    crate::lock_checks(policy, &files, checks);
     Ok((
         gate_chain::lock_findings(policy, lock.as_deref(), &files)?,
         read,

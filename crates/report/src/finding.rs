@@ -91,6 +91,12 @@ impl Finding {
         self
     }
 
+    /// What the finding is about, without a line: its registry entry, else its path. The
+    /// subject of the JUnit test case it fails ([`crate::CheckRun::subject`]).
+    pub fn subject(&self) -> Option<&str> {
+        self.entry.as_deref().or(self.path.as_deref())
+    }
+
     /// `path:line:col` as far as known, for text output and annotations.
     pub fn location(&self) -> Option<String> {
         let path = self.path.as_deref()?;

@@ -14,10 +14,13 @@ pub mod rules;
 
 pub use code::{Code, UnknownCode};
 pub use finding::{Finding, Severity};
+pub use render::fingerprint;
 pub use render::{
     CheckError, Format, Problem, RenderOptions, render, render_error, render_with, summary_line,
 };
 pub use rules::{explain, rules_markdown_table};
+
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -29,9 +32,44 @@ pub struct Report {
     /// What was checked, in one line ("staged changes", "working tree", "13 migrations").
     pub subject: String,
     pub findings: Vec<Finding>,
+    /// Which checks ran on which subjects, passing or not: JUnit shows one test case per
+    /// entry (plus one per check and subject a finding names that is not listed here, so a
+    /// gate that fills nothing still gets its failures). Sorted and deduplicated by
+    /// [`Report::sort`].
+    pub checks: Vec<CheckRun>,
+    /// When the run started (`Report::new` sets it to now): JUnit's `timestamp`.
+    pub started: Option<SystemTime>,
+    /// How long the whole run took, when the gate measured it: JUnit's suite `time`.
+    pub duration: Option<Duration>,
     /// Extra sections a gate adds (timings, the approval table, a Mermaid graph). Rendered in
     /// `text` and `markdown`, carried under `sections` in `json`.
     pub sections: Vec<Section>,
+}
+
+/// One check (a rule code) run on one subject: a file, a registry entry, a fix, a revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRun {
+    pub code: Code,
+    /// What was checked, as findings of this check name it (their `entry`, else `path`);
+    /// never a line number, so the test case is the same from run to run.
+    pub subject: String,
+    /// How long the check took, when the gate measured it.
+    pub time: Option<Duration>,
+}
+
+impl CheckRun {
+    pub fn new(code: Code, subject: impl Into<String>) -> Self {
+        CheckRun {
+            code,
+            subject: subject.into(),
+            time: None,
+        }
+    }
+
+    pub fn time(mut self, time: Duration) -> Self {
+        self.time = Some(time);
+        self
+    }
 }
 
 /// A titled block of extra output.
@@ -52,8 +90,16 @@ impl Report {
             tool,
             subject: subject.into(),
             findings: Vec::new(),
+            checks: Vec::new(),
+            started: Some(SystemTime::now()),
+            duration: None,
             sections: Vec::new(),
         }
+    }
+
+    /// Record that check `code` ran on `subject`.
+    pub fn checked(&mut self, code: Code, subject: impl Into<String>) {
+        self.checks.push(CheckRun::new(code, subject));
     }
 
     /// Counts of (errors, warnings, notes).
@@ -86,6 +132,9 @@ impl Report {
             f.path = f.path.as_deref().map(redact::redact);
             f.entry = f.entry.as_deref().map(redact::redact);
         }
+        for c in &mut r.checks {
+            c.subject = redact::redact(&c.subject);
+        }
         for s in &mut r.sections {
             s.title = redact::redact(&s.title);
             s.text = redact::redact(&s.text);
@@ -95,10 +144,15 @@ impl Report {
         r
     }
 
-    /// Sort findings by path, line, code so every format is stable across runs.
+    /// Sort findings by path, line, code, and checks by code and subject (duplicates
+    /// dropped), so every format is stable across runs.
     pub fn sort(&mut self) {
         self.findings.sort_by(|a, b| {
             (a.path.as_deref(), a.line, a.code).cmp(&(b.path.as_deref(), b.line, b.code))
         });
+        self.checks
+            .sort_by(|a, b| (a.code, &a.subject).cmp(&(b.code, &b.subject)));
+        self.checks
+            .dedup_by(|b, a| a.code == b.code && a.subject == b.subject);
     }
 }

@@ -7,6 +7,7 @@
 pub mod alembic;
 pub mod approve;
 pub mod backend;
+pub mod consumers;
 pub mod db;
 pub mod docker;
 pub mod precommit;

@@ -3,11 +3,12 @@
 //! the error on stderr, as a terminal user expects.
 
 use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use super::github::{escape_data, escape_property};
-use super::junit::{attr, text};
+use super::github::{ANNOTATIONS_PER_LEVEL, escape_data, escape_property};
+use super::junit::{Suite, attr, text};
 use super::markdown::escape_inline;
 use super::sarif::{SARIF_SCHEMA, SARIF_VERSION, path_to_uri};
 use super::{Format, JSON_VERSION};
@@ -149,9 +150,10 @@ fn sarif_doc(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
-/// One test case in error (not failure: the check did not run).
+/// One test case in error (not failure: the check did not run), with every problem and its
+/// `path:line:col` in the error text and the suite log. The suite has the shape of a report's
+/// (see `junit`), so the same schemas accept it.
 fn junit_doc(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
-    let tool = attr(err.tool);
     let first = err
         .problems
         .first()
@@ -164,18 +166,20 @@ fn junit_doc(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
             None => p.message.clone(),
         })
         .collect();
-    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    let suite = Suite {
+        tool: err.tool,
+        subject: "could not check",
+        tests: 1,
+        failures: 0,
+        errors: 1,
+        time: Duration::ZERO,
+        started: SystemTime::now(),
+    };
+    suite.open(out)?;
     writeln!(
         out,
-        r#"<testsuites name="{tool}" tests="1" failures="0" errors="1">"#
-    )?;
-    writeln!(
-        out,
-        r#"  <testsuite name="{tool}" tests="1" failures="0" errors="1" skipped="0">"#
-    )?;
-    writeln!(
-        out,
-        r#"    <testcase name="could not check" classname="{tool}">"#
+        r#"    <testcase name="could not check" classname="{}" time="0.000">"#,
+        attr(err.tool)
     )?;
     writeln!(
         out,
@@ -184,13 +188,14 @@ fn junit_doc(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
         text(&body.join("\n"))
     )?;
     writeln!(out, "    </testcase>")?;
-    writeln!(out, "  </testsuite>")?;
-    writeln!(out, "</testsuites>")
+    suite.close(out, &err.message)
 }
 
-/// `::error file=...,line=...,col=...,title=...::message`, one per problem.
+/// `::error file=...,line=...,col=...,title=...::message`, one per problem, at most GitHub's
+/// limit per step; a notice counts the rest.
 fn github_lines(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
-    for p in &err.problems {
+    let left_out = err.problems.len().saturating_sub(ANNOTATIONS_PER_LEVEL);
+    for p in err.problems.iter().take(ANNOTATIONS_PER_LEVEL) {
         let mut props = Vec::new();
         if let Some(path) = &p.path {
             props.push(format!("file={}", escape_property(path)));
@@ -210,6 +215,19 @@ fn github_lines(err: &CheckError, out: &mut dyn Write) -> io::Result<()> {
             "::error {}::{}",
             props.join(","),
             escape_data(&p.message)
+        )?;
+    }
+    if left_out > 0 {
+        writeln!(
+            out,
+            "::notice title={}::{}",
+            escape_property(&format!(
+                "{}: {left_out} more problems not annotated",
+                err.tool
+            )),
+            escape_data(&format!(
+                "GitHub shows {ANNOTATIONS_PER_LEVEL} error annotations per step; every problem is on stderr and in --format json or sarif."
+            ))
         )?;
     }
     writeln!(out, "{}: could not check (exit 2)", err.tool)

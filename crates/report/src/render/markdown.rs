@@ -77,40 +77,135 @@ pub fn escape_cell(s: &str) -> String {
         .join("<br>")
 }
 
-/// Gates write commands and names in backticks (`gate-approve register ...`). Balanced single
-/// backticks become `<code>` with escaped content, so they read as code on GitHub while the
-/// text inside still cannot break the table; anything else is escaped literally.
+/// Gates write commands and names as code spans (`gate-approve register ...`, with a longer
+/// fence when the text holds backticks: [`code`]). Spans are found by CommonMark's rule (a
+/// run of N backticks closes at the next run of exactly N) and become `<code>` with escaped
+/// content, so they read as code on GitHub while the text inside still cannot break the
+/// table; a backtick run without its match is escaped literally.
 fn with_code(line: &str) -> String {
-    let ticks = line.matches('`').count();
-    if ticks == 0 || ticks % 2 == 1 || line.contains("``") {
-        return escape_inline(line);
-    }
-    line.split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                format!("<code>{}</code>", escape_inline(part))
-            } else {
-                escape_inline(part)
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut plain = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '`' {
+            plain.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let run = backtick_run(&chars, i);
+        match closing_run(&chars, i + run, run) {
+            Some(close) => {
+                out.push_str(&escape_inline(&plain));
+                plain.clear();
+                let content: String = chars[i + run..close].iter().collect();
+                let content = escape(strip_pad(&content), Context::Code);
+                out.push_str(&format!("<code>{content}</code>"));
+                i = close + run;
             }
-        })
-        .collect()
+            None => {
+                plain.extend(&chars[i..i + run]);
+                i += run;
+            }
+        }
+    }
+    out.push_str(&escape_inline(&plain));
+    out
 }
 
-/// Escape one line of text so GitHub renders it literally.
+/// Length of the backtick run starting at `at`.
+fn backtick_run(chars: &[char], at: usize) -> usize {
+    chars[at..].iter().take_while(|&&c| c == '`').count()
+}
+
+/// Start of the next run of exactly `len` backticks at or after `from`.
+fn closing_run(chars: &[char], from: usize, len: usize) -> Option<usize> {
+    let mut j = from;
+    while j < chars.len() {
+        if chars[j] == '`' {
+            let run = backtick_run(chars, j);
+            if run == len {
+                return Some(j);
+            }
+            j += run;
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
+/// CommonMark strips one space on each side of a span's content that has both (and is not
+/// all spaces): what lets a span start or end with a backtick.
+fn strip_pad(content: &str) -> &str {
+    if content.len() >= 2
+        && content.starts_with(' ')
+        && content.ends_with(' ')
+        && !content.trim().is_empty()
+    {
+        &content[1..content.len() - 1]
+    } else {
+        content
+    }
+}
+
+/// `s` as a CommonMark code span for finding text (help commands with file names): the
+/// fence is one backtick longer than the longest run inside, padded with a space when `s`
+/// starts or ends with a backtick, so a name like ``a`b.py`` cannot end the span early.
+/// Terminals show it as written; Markdown shows it as code.
+pub fn code(s: &str) -> String {
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// Escape one line of text so GitHub renders it literally: no emphasis, code, link, HTML
+/// or table cell break, no GFM autolink (`www.`, `https://`, `user@host`), no `@mention`
+/// and no `#12` issue link (a zero-width space follows the `@` or `#`, as bots like Renovate
+/// do).
 pub fn escape_inline(s: &str) -> String {
+    escape(s, Context::Text)
+}
+
+/// Where escaped text goes. GitHub links no mention or issue number inside `<code>`, so a
+/// command there keeps its `@` and `#` as typed (copy-paste must work); Markdown inside the
+/// tag is still parsed, so the rest is escaped the same.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Text,
+    Code,
+}
+
+fn escape(s: &str, context: Context) -> String {
+    let text = context == Context::Text;
+    let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
+            '@' if text => out.push_str("@&#8203;"),
+            // `#12` links an issue on GitHub.
+            '#' if text && chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
+                out.push_str("#&#8203;")
+            }
             // `|` ends a table cell even inside a code span; the rest would start emphasis,
             // code, links or strikethrough.
             '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
+            // The autolink extension needs a literal `www.` or `://`.
+            '.' if i >= 3 && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w')) => {
+                out.push_str("\\.")
+            }
+            ':' if chars.get(i + 1..i + 3) == Some(&['/', '/'][..]) => out.push_str("\\:"),
             '\n' | '\r' | '\t' => out.push(' '),
             c if c.is_control() => out.push('\u{FFFD}'),
             c => out.push(c),

@@ -14,11 +14,13 @@ mod sarif;
 mod text;
 
 pub use error::{COULD_NOT_CHECK, CheckError, Problem, render_error};
+pub use github::ANNOTATIONS_PER_LEVEL;
 pub use json::JSON_VERSION;
+pub use markdown::code as markdown_code;
 /// Markdown escaping for gates that write their own sections (tables, lists).
 pub use markdown::escape_cell as markdown_escape_cell;
 pub use markdown::escape_inline as markdown_escape;
-pub use sarif::{SARIF_SCHEMA, SARIF_VERSION};
+pub use sarif::{FINGERPRINT_KEY, SARIF_SCHEMA, SARIF_VERSION, fingerprint};
 
 /// `--format` values shared by every binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

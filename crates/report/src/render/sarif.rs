@@ -2,16 +2,36 @@
 //!
 //! The driver lists the whole rule catalogue, so `ruleIndex` is the index into
 //! [`crate::rules::RULES`] and dashboards can show what/why/how-to-fix for every code.
+//!
+//! Every result with a path has a region (line 1 for a finding about a whole file: GitHub
+//! places no alert without a start line) and a `partialFingerprints` hash that ignores line
+//! numbers and timings, so an alert survives lines moving above it. The log validates
+//! against the SARIF 2.1.0 JSON schema (tests/schemas/sarif-schema-2.1.0.json).
 
 use std::io::{self, Write};
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde_json::{Map, Value, json};
+use sha2::Digest as _;
 
 use crate::rules::RULES;
-use crate::{Report, Severity};
+use crate::{Finding, Report, Severity};
 
 pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 pub const SARIF_VERSION: &str = "2.1.0";
+/// The key of our hash in `partialFingerprints`; bump the version if the hashed text changes.
+pub const FINGERPRINT_KEY: &str = "migrationGate/v1";
+
+/// The project's home, from the workspace manifest: the driver's `informationUri`.
+pub(super) const HOME: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// Where each rule is documented: the rule table of docs/ARCHITECTURE.md (`explain CODE`
+/// prints the same entry).
+fn help_uri() -> String {
+    format!("{HOME}/blob/main/docs/ARCHITECTURE.md#where-each-rule-lives")
+}
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let rules: Vec<Value> = RULES
@@ -23,6 +43,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "shortDescription": { "text": r.what },
                 "fullDescription": { "text": r.why },
                 "help": { "text": r.fix, "markdown": r.fix },
+                "helpUri": help_uri(),
                 "defaultConfiguration": { "level": level(r.severity) },
             })
         })
@@ -43,26 +64,12 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             }
             result.insert("message".into(), json!({ "text": text }));
             if let Some(path) = &f.path {
-                let mut physical = Map::new();
-                physical.insert(
-                    "artifactLocation".into(),
-                    json!({ "uri": path_to_uri(path), "uriBaseId": "%SRCROOT%" }),
-                );
-                // SARIF requires a region to have a start line (or offset); a column alone
-                // is not a region.
-                if let Some(line) = f.line {
-                    let mut region = Map::new();
-                    region.insert("startLine".into(), json!(line));
-                    if let Some(col) = f.column {
-                        region.insert("startColumn".into(), json!(col));
-                    }
-                    physical.insert("region".into(), Value::Object(region));
-                }
-                result.insert(
-                    "locations".into(),
-                    json!([{ "physicalLocation": Value::Object(physical) }]),
-                );
+                result.insert("locations".into(), json!([location(path, f)]));
             }
+            result.insert(
+                "partialFingerprints".into(),
+                json!({ FINGERPRINT_KEY: fingerprint(f) }),
+            );
             Value::Object(result)
         })
         .collect();
@@ -74,7 +81,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "tool": {
                 "driver": {
                     "name": report.tool,
-                    "informationUri": env!("CARGO_PKG_REPOSITORY"),
+                    "informationUri": HOME,
                     "version": env!("CARGO_PKG_VERSION"),
                     "rules": rules,
                 }
@@ -88,6 +95,51 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+/// A physical location with a region: the finding's line and column, or line 1 for a
+/// finding about the whole file (SARIF requires a region to have a start line; a column alone
+/// is not one).
+fn location(path: &str, f: &Finding) -> Value {
+    let mut region = Map::new();
+    region.insert("startLine".into(), json!(f.line.unwrap_or(1)));
+    if let (Some(_), Some(col)) = (f.line, f.column) {
+        region.insert("startColumn".into(), json!(col));
+    }
+    json!({ "physicalLocation": {
+        "artifactLocation": { "uri": path_to_uri(path), "uriBaseId": "%SRCROOT%" },
+        "region": Value::Object(region),
+    } })
+}
+
+/// sha256 of the rule, the path, the entry and the message with line numbers and timings
+/// taken out: the same finding hashes the same after lines move or a run is slower.
+pub fn fingerprint(f: &Finding) -> String {
+    let mut h = sha2::Sha256::new();
+    for part in [
+        f.code.as_str(),
+        f.path.as_deref().unwrap_or(""),
+        f.entry.as_deref().unwrap_or(""),
+        &normalise(&f.message),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `line 12`, `lines 3-7`, `:12:5` and `1.5 s` / `340 ms` become placeholders.
+fn normalise(message: &str) -> String {
+    static LINES: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(lines?|col(?:umn)?) \d+(?:[-–]\d+)?|:\d+(?::\d+)?\b").unwrap()
+    });
+    static TIMES: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b\d+(?:\.\d+)? ?(?:ms|s|min)\b").unwrap());
+    let s = LINES.replace_all(message, |c: &regex::Captures<'_>| match c.get(1) {
+        Some(word) => format!("{} #", word.as_str()),
+        None => ":#".to_string(),
+    });
+    TIMES.replace_all(&s, "#").into_owned()
 }
 
 fn level(s: Severity) -> &'static str {

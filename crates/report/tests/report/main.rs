@@ -3,6 +3,7 @@
 mod common;
 
 mod color;
+mod consumers;
 mod golden;
 mod rules;
 mod wellformed;

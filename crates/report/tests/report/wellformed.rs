@@ -123,7 +123,11 @@ pub fn check_sarif(report: &Report) {
                 let base = phys["artifactLocation"]["uriBaseId"].as_str().unwrap();
                 assert!(run["originalUriBaseIds"].get(base).is_some());
                 match f.line {
-                    None => assert!(phys.get("region").is_none()),
+                    // A whole-file finding is placed on line 1 (GitHub needs a start line).
+                    None => {
+                        assert_eq!(phys["region"]["startLine"], 1);
+                        assert!(phys["region"].get("startColumn").is_none());
+                    }
                     Some(line) => {
                         assert_eq!(phys["region"]["startLine"], line);
                         assert!(line >= 1);
@@ -194,18 +198,20 @@ fn sarif_has_the_required_structure_for_every_fixture() {
 #[derive(Debug, Default)]
 struct JunitCase {
     name: String,
+    classname: String,
     failure_message: Option<String>,
     failure_type: Option<String>,
     body: String,
 }
 
 /// Parse JUnit XML with quick-xml, failing on any syntax error or wrong nesting.
-fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<JunitCase>) {
+fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<JunitCase>, String) {
     let mut reader = quick_xml::Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<String> = Vec::new();
     let mut suite_attrs = Vec::new();
     let mut cases: Vec<JunitCase> = Vec::new();
+    let mut log = String::new();
     let attrs = |e: &quick_xml::events::BytesStart| -> Vec<(String, String)> {
         e.attributes()
             .map(|a| {
@@ -235,8 +241,8 @@ fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<JunitCase>) {
                     "testsuite" => Some("testsuites"),
                     "properties" => Some("testsuite"),
                     "property" => Some("properties"),
-                    "testcase" => Some("testsuite"),
-                    "failure" | "system-out" => Some("testcase"),
+                    "testcase" | "system-out" | "system-err" => Some("testsuite"),
+                    "failure" => Some("testcase"),
                     other => panic!("unexpected element <{other}>"),
                 };
                 assert_eq!(parent, expected_parent, "<{name}> nested wrongly");
@@ -245,6 +251,7 @@ fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<JunitCase>) {
                     "testsuite" => suite_attrs = a,
                     "testcase" => cases.push(JunitCase {
                         name: get(&a, "name").expect("testcase name"),
+                        classname: get(&a, "classname").expect("testcase classname"),
                         ..Default::default()
                     }),
                     "failure" => {
@@ -261,16 +268,11 @@ fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<JunitCase>) {
             Event::End(_) => {
                 stack.pop();
             }
-            Event::Text(t) => {
-                if let Some(case) = cases.last_mut()
-                    && matches!(
-                        stack.last().map(String::as_str),
-                        Some("failure" | "system-out")
-                    )
-                {
-                    case.body.push_str(&t.xml10_content());
-                }
-            }
+            Event::Text(t) => match stack.last().map(String::as_str) {
+                Some("failure") => cases.last_mut().unwrap().body.push_str(&t.xml10_content()),
+                Some("system-out") => log.push_str(&t.xml10_content()),
+                _ => {}
+            },
             Event::GeneralRef(r) => {
                 let c = match r.resolve_char_ref().expect("valid char ref") {
                     Some(c) => c.to_string(),
@@ -278,8 +280,10 @@ fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<JunitCase>) {
                         .expect("only predefined entities")
                         .to_string(),
                 };
-                if let Some(case) = cases.last_mut() {
-                    case.body.push_str(&c);
+                match stack.last().map(String::as_str) {
+                    Some("failure") => cases.last_mut().unwrap().body.push_str(&c),
+                    Some("system-out") => log.push_str(&c),
+                    _ => {}
                 }
             }
             Event::Eof => break,
@@ -288,7 +292,7 @@ fn parse_junit(xml: &str) -> (Vec<(String, String)>, Vec<JunitCase>) {
         }
     }
     assert!(stack.is_empty(), "unclosed elements {stack:?}");
-    (suite_attrs, cases)
+    (suite_attrs, cases, log)
 }
 
 /// XML 1.0 cannot carry most control characters; the renderer substitutes U+FFFD.
@@ -302,38 +306,87 @@ fn xml_visible(s: &str) -> String {
         .collect()
 }
 
+/// The renderer's case name: the subject, or "repository" when there is none.
+fn case_name(subject: Option<&str>) -> String {
+    subject
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or("repository")
+        .to_string()
+}
+
+/// One test case per check and subject (listed or found), named without lines; error
+/// findings fail their case with message, location and help; the suite log has everything.
 pub fn check_junit(report: &Report) {
     let out = rendered(report, Format::Junit);
-    let (suite, cases) = parse_junit(&out);
+    let (suite, cases, log) = parse_junit(&out);
     let get = |k: &str| suite.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let (errors, _, _) = report.counts();
     assert_eq!(get("name").as_deref(), Some(report.tool));
     assert_eq!(get("tests"), Some(cases.len().to_string()));
-    assert_eq!(get("failures"), Some(errors.to_string()));
-    if report.findings.is_empty() {
-        assert_eq!(cases.len(), 1, "a clean run is one passing test case");
+    let failing = cases.iter().filter(|c| c.failure_message.is_some()).count();
+    assert_eq!(get("failures"), Some(failing.to_string()));
+    let mut keys: Vec<(String, String)> = report
+        .checks
+        .iter()
+        .map(|c| (c.code.to_string(), case_name(Some(&c.subject))))
+        .chain(
+            report
+                .findings
+                .iter()
+                .map(|f| (f.code.to_string(), case_name(f.subject()))),
+        )
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        assert_eq!(
+            cases.len(),
+            1,
+            "a run without checks is one passing test case"
+        );
         assert!(cases[0].failure_message.is_none());
         return;
     }
-    assert_eq!(cases.len(), report.findings.len());
-    for (case, f) in cases.iter().zip(&report.findings) {
-        assert!(case.name.starts_with(f.code.as_str()));
-        if f.severity == Severity::Error {
-            assert_eq!(
-                case.failure_message.as_deref(),
-                Some(xml_visible(&f.message).as_str())
-            );
-            assert_eq!(case.failure_type.as_deref(), Some(f.code.as_str()));
-        } else {
-            assert!(case.failure_message.is_none(), "only errors fail");
-        }
+    assert_eq!(cases.len(), keys.len(), "one case per check and subject");
+    for f in &report.findings {
+        let subject = case_name(f.subject());
+        let case = cases
+            .iter()
+            .find(|c| c.classname.starts_with(f.code.as_str()) && c.name == xml_visible(&subject))
+            .unwrap_or_else(|| panic!("no case for {} on {subject}", f.code));
+        assert!(!case.name.contains(&format!(":{}", f.line.unwrap_or(0))) || f.line.is_none());
         assert!(
-            case.body.contains(&xml_visible(&f.message)),
-            "body {:?} lacks the message {:?}",
-            case.body,
+            log.contains(&xml_visible(&f.message)),
+            "log lacks {:?}",
             f.message
         );
-        assert!(case.body.contains(&xml_visible(&f.help)));
+        if f.severity == Severity::Error {
+            assert_eq!(case.failure_type.as_deref(), Some(f.code.as_str()));
+            assert!(
+                case.body.contains(&xml_visible(&f.message)),
+                "{:?}",
+                case.body
+            );
+            assert!(case.body.contains(&xml_visible(&f.help)));
+            if let Some(loc) = f.location() {
+                assert!(
+                    case.body.contains(&xml_visible(&loc)),
+                    "location in the failure"
+                );
+            }
+        }
+    }
+    for case in &cases {
+        let fails = report.findings.iter().any(|f| {
+            f.severity == Severity::Error
+                && case.classname.starts_with(f.code.as_str())
+                && case.name == xml_visible(&case_name(f.subject()))
+        });
+        assert_eq!(
+            case.failure_message.is_some(),
+            fails,
+            "only errors fail: {}",
+            case.name
+        );
     }
 }
 
@@ -578,18 +631,19 @@ fn format_names_round_trip() {
 
 // ---------------------------------------------------------------- generated reports
 
-mod generated {
+pub(crate) mod generated {
     use super::*;
     use proptest::prelude::*;
 
     /// Text drawn mostly from the characters each format must escape.
-    fn hostile() -> impl Strategy<Value = String> {
+    pub(crate) fn hostile() -> impl Strategy<Value = String> {
         proptest::collection::vec(
             prop_oneof![
                 3 => proptest::sample::select(vec![
                     "|", "`", "``", "<", ">", "&", "\\", "%", ":", ",", "\n", "\r", "\r\n", "\t",
                     "*", "_", "[", "]", "~", "#", "::", "%0A", "&#10;", "]]>", "\"", "'", "\u{1b}[1m",
                     "\u{0}", "\u{7f}", "\u{85}", "é", "数据", "🚀", " ", "<script>", "--",
+                    "www.", "https://", "@", "#1", "a@b.io",
                 ])
                 .prop_map(str::to_string),
                 2 => "[a-zA-Z0-9 ./-]{1,8}",
@@ -624,7 +678,7 @@ mod generated {
             )
     }
 
-    fn report() -> impl Strategy<Value = Report> {
+    pub(crate) fn report() -> impl Strategy<Value = Report> {
         (hostile(), proptest::collection::vec(finding(), 0..6)).prop_map(|(subject, findings)| {
             let mut r = Report::new("gate-precommit", subject);
             r.findings = findings;

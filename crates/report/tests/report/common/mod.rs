@@ -2,17 +2,65 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use gate_report::{Code, Finding, Report, Section, Severity};
+use std::time::{Duration, UNIX_EPOCH};
+
+use gate_report::render::markdown_code;
+use gate_report::{CheckRun, Code, Finding, Report, Section, Severity};
 use serde_json::json;
+
+/// A report whose start is fixed (2026-12-01T08:00:00 UTC), so JUnit's timestamp is stable.
+fn report(tool: &'static str, subject: &str) -> Report {
+    let mut r = Report::new(tool, subject);
+    r.started = Some(UNIX_EPOCH + Duration::from_secs(1_796_112_000));
+    r
+}
 
 /// A run with nothing to say.
 pub fn empty() -> Report {
-    Report::new("gate-precommit", "staged changes")
+    report("gate-precommit", "staged changes")
+}
+
+/// A run with nothing found on the two files it judged: passing test cases in JUnit.
+pub fn clean() -> Report {
+    let mut r = report("gate-precommit", "working tree: 2 files checked");
+    r.checked(Code::G001, "ops/cleanup.sh");
+    r.checked(Code::G002, "emergency_db_fix.py");
+    r.duration = Some(Duration::from_millis(42));
+    r.sort();
+    r
+}
+
+/// File names that GitHub would turn into links, mentions or issue references, a backtick
+/// in a suggested command, pipes and HTML: the Markdown must show them as text.
+pub fn hostile() -> Report {
+    let mut r = report("gate-precommit", "staged changes: 3 files checked");
+    let name = "www.evil.com_#1.py";
+    let ticked = "a`b ``c.py";
+    r.findings = vec![
+        Finding::new(
+            Code::G001,
+            format!("{name} is an unregistered emergency script: ping @admin or mail ops@example.com, see https://evil.example/x"),
+        )
+        .at(name)
+        .help(format!("register it: {}", markdown_code(&format!("gate-approve register {name}")))),
+        Finding::new(Code::G002, format!("{ticked} | <img src=x onerror=alert(1)> changed after approval"))
+            .at(ticked)
+            .entry(ticked)
+            .help(format!(
+                "revert the edit, or re-pin it with {} and get it approved",
+                markdown_code(&format!("gate-approve register '{ticked}' --update"))
+            )),
+    ];
+    r.checked(Code::G001, name);
+    r.checked(Code::G001, "ops/clean.sh");
+    r.checked(Code::G002, ticked);
+    r.sort();
+    r
 }
 
 /// Every severity, with and without path, line and column.
 pub fn mixed() -> Report {
-    let mut r = Report::new("gate-replay", "13 migrations");
+    let mut r = report("gate-replay", "13 migrations");
     r.findings = vec![
         Finding::new(
             Code::R001,
@@ -39,13 +87,22 @@ pub fn mixed() -> Report {
             .severity(Severity::Note)
             .help(""),
     ];
+    // Timings the replay measured, and a check that passed.
+    r.checks = vec![
+        CheckRun::new(Code::R001, "alembic/versions/0007_add_admin.py")
+            .time(Duration::from_millis(1250)),
+        CheckRun::new(Code::R001, "alembic/versions/0003_backfill.py")
+            .time(Duration::from_millis(7412)),
+        CheckRun::new(Code::R001, "alembic/versions/0001_init.py").time(Duration::from_millis(80)),
+    ];
+    r.duration = Some(Duration::from_millis(9100));
     r
 }
 
 /// Characters that break naive renderers: table pipes, backticks, HTML, line breaks, `%`,
 /// unicode, a terminal escape, and a path with a space, a comma and a colon.
 pub fn odd() -> Report {
-    let mut r = Report::new("gate-precommit", "working tree\n(all files) 100% | <b>");
+    let mut r = report("gate-precommit", "working tree\n(all files) 100% | <b>");
     r.findings = vec![
         Finding::new(
             Code::G001,
@@ -67,7 +124,7 @@ pub fn odd() -> Report {
 
 /// A report with sections (the approval table a gate adds).
 pub fn with_sections() -> Report {
-    let mut r = Report::new("gate-approve", "3 registered emergency scripts");
+    let mut r = report("gate-approve", "3 registered emergency scripts");
     r.findings = vec![
         Finding::new(
             Code::A007,
@@ -102,6 +159,8 @@ pub fn with_sections() -> Report {
 pub fn all() -> Vec<(&'static str, Report)> {
     vec![
         ("empty", empty()),
+        ("clean", clean()),
+        ("hostile", hostile()),
         ("mixed", mixed()),
         ("odd", odd()),
         ("sections", with_sections()),
