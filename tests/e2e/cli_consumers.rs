@@ -167,3 +167,53 @@ fn gate_approve_output_validates_too() {
         }
     }
 }
+
+#[test]
+fn gate_replay_junit_has_a_timed_case_per_migration_and_per_fix_check() {
+    let repo = crate::support::alembic::crisis();
+    let url = crate::support::db::server_url();
+    let run = crate::support::replay::replay(
+        repo.path(),
+        &[
+            "--backend",
+            "url",
+            "--database-url",
+            &url,
+            "--no-roundtrip",
+            "--format",
+            "junit",
+        ],
+    );
+    // The crisis example registers no fix yet: the chain builds, the snapshot matches.
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_valid_junit(&run.stdout);
+    let cases = cases(&run.stdout);
+    let migrations = std::fs::read_dir(repo.path().join("alembic/versions"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "py")
+        })
+        .count();
+    let upgrade: Vec<&&str> = cases
+        .iter()
+        .filter(|c| c.contains(r#"classname="R001"#))
+        .collect();
+    assert_eq!(upgrade.len(), migrations, "{}", run.stdout);
+    for case in upgrade {
+        assert!(case.contains("name=\"alembic/versions/"), "{case}");
+        assert!(case.contains(" time=\""), "{case}");
+    }
+    for code in ["R002", "R003"] {
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.contains(&format!(r#"classname="{code}"#))),
+            "{code}: {}",
+            run.stdout
+        );
+    }
+}

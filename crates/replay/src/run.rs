@@ -155,6 +155,7 @@ async fn steps(
         let (found, section) = fixes::verify(ctx, Some(&head), "").await?;
         report.findings.extend(found);
         report.sections.extend(section);
+        fix_checks_run(ctx.settings, report);
     }
     Ok(Some(head))
 }
@@ -223,6 +224,7 @@ async fn checks_on(
         return Ok(None);
     }
     r002_head_check(ctx, db, report).await;
+    report.checked(Code::R002, settings.policy.migrations.path.clone());
 
     // Step 3: snapshot and comparisons.
     ctx.progress.stage("snapshot");
@@ -231,11 +233,15 @@ async fn checks_on(
         return Ok(Some(head));
     }
     r003_drift(ctx, &head, report).await?;
+    report.checked(Code::R003, settings.policy.replay.snapshot.clone());
 
     // Step 4: round trip.
     if settings.roundtrip {
         match &empty {
-            Some(empty) => roundtrip(ctx, db, empty, &head, report).await?,
+            Some(empty) => {
+                roundtrip(ctx, db, empty, &head, report).await?;
+                report.checked(Code::R004, settings.policy.migrations.path.clone());
+            }
             None => report.findings.push(
                 Finding::new(
                     Code::R004,
@@ -276,12 +282,41 @@ async fn upgrade_from_empty(
     report
         .findings
         .extend(r005_slow(&up, policy.replay.slow_ms));
+    migrations_checked(&up, report);
     if let Some(failure) = &up.failure {
         report
             .findings
             .push(r001_upgrade_failed(failure, ctx.timeout));
     }
     Ok(up)
+}
+
+/// The JUnit test cases of the upgrade: one R001 case per migration that ran (with its time)
+/// and per migration it failed at, named by file so the case is the same from run to run.
+fn migrations_checked(up: &RunOutcome, report: &mut Report) {
+    for a in &up.applied {
+        let subject = a.file.clone().unwrap_or_else(|| a.revision.clone());
+        let mut check = gate_report::CheckRun::new(Code::R001, subject.clone());
+        check.time = Some(a.duration);
+        report.checks.push(check);
+        report.checked(Code::R005, subject);
+    }
+    if let Some(failed) = up.failure.as_ref().and_then(|f| f.revision.clone()) {
+        report.checked(Code::R001, failed);
+    }
+}
+
+/// The fix checks that ran, one per check and fix of this shard (their findings carry the
+/// fix's path as `entry`).
+fn fix_checks_run(settings: &Settings, report: &mut Report) {
+    for script in crate::shard::fixes_of(settings) {
+        for code in [Code::F001, Code::F003, Code::F006] {
+            report.checked(code, script.path.clone());
+        }
+        if script.rollback.is_some() {
+            report.checked(Code::F002, script.path.clone());
+        }
+    }
 }
 
 /// R005: migrations slower than `replay.slow-ms` (warnings).
