@@ -6,7 +6,7 @@ use std::process::Command;
 
 use gate_recovery::consolidate::{NewRevision, plan, render_alembic};
 
-use crate::common::{TestDb, assert_same, start_ddl_log, stop_ddl_log};
+use crate::common::{TestDb, assert_same, capture, start_ddl_log, stop_ddl_log};
 
 const FROM: &str = "
 CREATE TYPE userrole AS ENUM ('user', 'admin');
@@ -81,7 +81,7 @@ fn alembic(dir: &Path, url: &str, args: &[&str]) {
 #[tokio::test]
 async fn the_rendered_revision_runs_under_alembic_both_ways() {
     let (from_db, to_db) = tokio::join!(TestDb::new(FROM), TestDb::new(TO));
-    let (from, to) = tokio::join!(from_db.capture(), to_db.capture());
+    let (from, to) = tokio::join!(capture(&from_db), capture(&to_db));
     let p = plan(&from, &to);
     assert!(p.left.is_empty(), "{:#?}", p.left);
     let rev = NewRevision {
@@ -108,11 +108,11 @@ async fn the_rendered_revision_runs_under_alembic_both_ways() {
     write_project(project.path(), &file);
     let db = TestDb::new("").await;
     alembic(project.path(), &db.url, &["upgrade", "head"]);
-    assert_same(&db.capture().await, &to, "alembic upgrade head", &p);
+    assert_same(&capture(&db).await, &to, "alembic upgrade head", &p);
     alembic(project.path(), &db.url, &["downgrade", "-1"]);
-    assert_same(&db.capture().await, &from, "alembic downgrade -1", &p);
+    assert_same(&capture(&db).await, &from, "alembic downgrade -1", &p);
     alembic(project.path(), &db.url, &["upgrade", "head"]);
-    assert_same(&db.capture().await, &to, "alembic upgrade head again", &p);
+    assert_same(&capture(&db).await, &to, "alembic upgrade head again", &p);
 
     // On a database already at `to` (production), the revision changes nothing.
     alembic(project.path(), &to_db.url, &["stamp", "base00000001"]);
@@ -124,7 +124,7 @@ async fn the_rendered_revision_runs_under_alembic_both_ways() {
         "the revision ran DDL on production: {ddl:#?}"
     );
     assert_same(
-        &to_db.capture().await,
+        &capture(&to_db).await,
         &to,
         "alembic upgrade on production",
         &p,

@@ -1,7 +1,7 @@
 //! `diff` on snapshots of real databases: one difference per object kind, worded exactly.
 
-use crate::common::TestDb;
 use gate_schema::{Snapshot, diff};
+use gate_testdb::TestDb;
 
 const COMMON: &str = r#"
 CREATE TABLE users (id serial PRIMARY KEY, name text);

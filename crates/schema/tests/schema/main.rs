@@ -1,7 +1,5 @@
 //! The schema crate's tests, compiled as one test binary (one module per area).
 
-mod common;
-
 mod diff;
 mod snapshot;
 mod tls;

@@ -1,7 +1,7 @@
 //! Snapshots of real databases: every object kind, canonical bytes, emptiness, read-only access.
 
-use crate::common::{TestDb, TestRole, admin_url, exec, with_db};
 use gate_schema::{BOOKKEEPING_TABLES, Snapshot, diff};
+use gate_testdb::{TestDb, TestRole, admin_url, exec, with_db};
 
 const EVERY_KIND: &str = r#"
 CREATE EXTENSION pg_trgm;

@@ -1,98 +1,18 @@
-//! Scratch databases on the server named by GATE_TEST_DATABASE_URL, and the round trip every
-//! plan must pass there. Missing server = failed test, never a skipped one.
+//! The round trip every plan must pass on real databases (gate-testdb's scratch databases on
+//! the server named by GATE_TEST_DATABASE_URL; a missing server fails, never skips).
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use gate_recovery::consolidate::{GuardedStatement, Plan, plan};
 use gate_schema::Snapshot;
+pub use gate_testdb::{TestDb, exec};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-pub fn admin_url() -> String {
-    std::env::var("GATE_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "GATE_TEST_DATABASE_URL is not set: these tests need a real PostgreSQL server. \
-             Run `eval \"$(ci/test-postgres.sh)\"` at the repository root first."
-        )
-    })
-}
-
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-pub fn with_db(url: &str, db: &str) -> String {
-    let mut u = url::Url::parse(url).expect("GATE_TEST_DATABASE_URL is a valid URL");
-    u.set_path(db);
-    u.to_string()
-}
-
-/// Run `sql` (several statements); `-- commit` splits it where a statement needs the previous
-/// ones committed (a label just added to an enum).
-pub async fn exec(url: &str, sql: &str) {
-    let mut c = PgConnection::connect(url)
+/// The schema of `db`, without Alembic's bookkeeping table.
+pub async fn capture(db: &TestDb) -> Snapshot {
+    Snapshot::capture_excluding(&db.url, &["alembic_version"])
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"));
-    for part in sql.split("-- commit") {
-        sqlx::raw_sql(AssertSqlSafe(part.to_owned()))
-            .execute(&mut c)
-            .await
-            .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{part}"));
-    }
-    c.close().await.ok();
-}
-
-/// A fresh database, dropped when this value goes out of scope.
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
-}
-
-impl TestDb {
-    pub async fn new(ddl: &str) -> TestDb {
-        let admin = admin_url();
-        let name = unique("gate_recovery_test");
-        let db = TestDb {
-            url: with_db(&admin, &name),
-            name,
-        };
-        exec(&admin, &format!("CREATE DATABASE {}", db.name)).await;
-        if !ddl.is_empty() {
-            exec(&db.url, ddl).await;
-        }
-        db
-    }
-
-    pub async fn capture(&self) -> Snapshot {
-        Snapshot::capture_excluding(&self.url, &["alembic_version"])
-            .await
-            .unwrap_or_else(|e| panic!("capture failed: {e}"))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            rt.block_on(exec(&admin_url(), &sql));
-        })
-        .join();
-    }
+        .unwrap_or_else(|e| panic!("capture failed: {e}"))
 }
 
 /// Each statement on its own (autocommit), as a SQL runner without an enclosing transaction
@@ -188,7 +108,7 @@ pub fn assert_same(actual: &Snapshot, expected: &Snapshot, what: &str, plan: &Pl
 /// `to`, twice changes nothing, on `to` changes nothing; downgrade gives `from`, twice too.
 pub async fn round_trip(from_sql: &str, to_sql: &str) -> Plan {
     let (from_db, to_db) = tokio::join!(TestDb::new(from_sql), TestDb::new(to_sql));
-    let (from, to) = tokio::join!(from_db.capture(), to_db.capture());
+    let (from, to) = tokio::join!(capture(&from_db), capture(&to_db));
     let p = plan(&from, &to);
     assert!(
         p.left.is_empty(),
@@ -208,7 +128,7 @@ pub async fn round_trip(from_sql: &str, to_sql: &str) -> Plan {
     if let Err(e) = run(&from_db.url, &p.upgrade).await {
         fail("upgrade on from", e);
     }
-    assert_same(&from_db.capture().await, &to, "upgrade on from", &p);
+    assert_same(&capture(&from_db).await, &to, "upgrade on from", &p);
     // Runs on a database already at the target: no DDL at all.
     let no_ddl = |what: &str, ran: Result<Vec<String>, String>| match ran {
         Err(e) => fail(what, e),
@@ -216,17 +136,17 @@ pub async fn round_trip(from_sql: &str, to_sql: &str) -> Plan {
         Ok(_) => {}
     };
     no_ddl("upgrade run twice", ddl_of(&from_db.url, &p.upgrade).await);
-    assert_same(&from_db.capture().await, &to, "upgrade run twice", &p);
+    assert_same(&capture(&from_db).await, &to, "upgrade run twice", &p);
     no_ddl(
         "upgrade on a database at `to`",
         ddl_of(&to_db.url, &p.upgrade).await,
     );
-    assert_same(&to_db.capture().await, &to, "upgrade on to", &p);
+    assert_same(&capture(&to_db).await, &to, "upgrade on to", &p);
     if let Err(e) = run(&from_db.url, &p.downgrade).await {
         fail("downgrade after upgrade", e);
     }
     assert_same(
-        &from_db.capture().await,
+        &capture(&from_db).await,
         &from,
         "downgrade after upgrade",
         &p,
@@ -235,13 +155,13 @@ pub async fn round_trip(from_sql: &str, to_sql: &str) -> Plan {
         "downgrade run twice",
         ddl_of(&from_db.url, &p.downgrade).await,
     );
-    assert_same(&from_db.capture().await, &from, "downgrade run twice", &p);
+    assert_same(&capture(&from_db).await, &from, "downgrade run twice", &p);
     p
 }
 
 /// Only the plan: for pairs whose differences are (partly) left over.
 pub async fn plan_of(from_sql: &str, to_sql: &str) -> Plan {
     let (from_db, to_db) = tokio::join!(TestDb::new(from_sql), TestDb::new(to_sql));
-    let (from, to) = tokio::join!(from_db.capture(), to_db.capture());
+    let (from, to) = tokio::join!(capture(&from_db), capture(&to_db));
     plan(&from, &to)
 }

@@ -1,7 +1,6 @@
-//! A throw-away database per test on the server named by GATE_TEST_DATABASE_URL
-//! (`eval "$(ci/test-postgres.sh)"`). Missing server = failed test, never a skipped one.
-
-#![allow(dead_code)]
+//! `gate-testdb`: a throw-away database per test on the server named by
+//! GATE_TEST_DATABASE_URL (`eval "$(ci/test-postgres.sh)"`), for the crates' own tests
+//! (gate-schema, gate-recovery). A missing server is a failed test, never a skipped one.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -53,7 +52,8 @@ pub async fn exec(url: &str, sql: &str) {
     c.close().await.ok();
 }
 
-/// A fresh database `gate_schema_test_<unique>`, dropped when this value goes out of scope.
+/// A fresh database `gate_test_<unique>`, dropped when this value goes out of scope.
+#[derive(Debug)]
 pub struct TestDb {
     pub name: String,
     pub url: String,
@@ -62,7 +62,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new(ddl: &str) -> TestDb {
         let admin = admin_url();
-        let name = unique("gate_schema_test");
+        let name = unique("gate_test");
         // The guard exists before the database does: a test that panics (or a join! that
         // cancels this future) between the two still drops it.
         let db = TestDb {
@@ -88,6 +88,7 @@ impl Drop for TestDb {
 
 /// A login role `<prefix>_<unique>` (cluster-wide), dropped when this value goes out of scope.
 /// Declare it before the databases it has grants in, so they are dropped first.
+#[derive(Debug)]
 pub struct TestRole {
     pub name: String,
 }
