@@ -21,7 +21,10 @@ use gate_report::{Code, Finding};
 
 pub use checks::check;
 pub use graph::{ChainKind, Label, Revision, RevisionGraph, SqlMigration};
-pub use lock::{LockEntry, Lockfile, lock_findings, render_lock, write_lock};
+pub use lock::{
+    Amendment, LockEntry, Lockfile, amend, lock_findings, render_lock, render_lock_keeping,
+    write_lock,
+};
 pub use sql::{dbmate_sections, source_text};
 
 use alembic::{Item, Value};
@@ -41,6 +44,9 @@ pub enum ChainError {
         path: String,
         source: std::io::Error,
     },
+    /// `gate-replay lock --amend` cannot record the amendment.
+    #[error("cannot amend {revision}: {message}")]
+    Amend { revision: String, message: String },
     #[error("{0}")]
     Other(String),
 }

@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::graph::{ChainKind, Revision, RevisionGraph};
 use crate::{ChainError, discover_from};
 
+mod amend;
+
+pub use amend::{Amendment, LockDiff, amend, diff};
+
 /// One line of the lockfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockEntry {
@@ -31,6 +35,9 @@ pub struct Lockfile {
     /// `alembic`, `sql:golang-migrate`, ...
     pub kind: String,
     pub entries: Vec<LockEntry>,
+    /// `amend` records after the entries, oldest first: approved edits of released
+    /// migrations (`gate-replay lock --amend`).
+    pub amendments: Vec<Amendment>,
 }
 
 /// Normalise content before hashing: a leading UTF-8 BOM is dropped and CRLF becomes LF,
@@ -98,21 +105,56 @@ fn unescape(s: &str) -> String {
         .replace("%25", "%")
 }
 
-/// The lockfile text for the current chain (all migrations, in `order()`).
+/// The lockfile text for the current chain (all migrations, in `order()`), without
+/// amendment records: a new baseline.
 pub fn render_lock(graph: &RevisionGraph, files: &BTreeMap<String, Vec<u8>>) -> String {
-    let mut body = format!("kind={}\n", graph.kind.lock_name());
+    render_lock_keeping(graph, files, &[])
+}
+
+/// The lockfile text for the current chain, keeping the amendment records of the lockfile it
+/// replaces (those of revisions it still pins): a new release does not erase the record of
+/// an approved amendment.
+pub fn render_lock_keeping(
+    graph: &RevisionGraph,
+    files: &BTreeMap<String, Vec<u8>>,
+    amendments: &[Amendment],
+) -> String {
+    let pins: Vec<Pin> = graph
+        .order()
+        .into_iter()
+        .map(|r| {
+            let content = content_hash(r, files).unwrap_or_else(|| sha_hex(b""));
+            (r.id.clone(), r.path.clone(), content)
+        })
+        .collect();
+    render_pins(graph.kind.lock_name(), &pins, amendments)
+}
+
+/// One entry before its chained hash: `(revision, path, content-sha256)`.
+type Pin = (String, String, String);
+
+/// The lockfile text from its parts: `(revision, path, content-sha256)` in chain order (the
+/// chained hashes follow from them) and the amendment records of pinned revisions.
+fn render_pins(kind: &str, pins: &[Pin], amendments: &[Amendment]) -> String {
+    let mut body = format!("kind={kind}\n");
     let mut prev: Option<String> = None;
-    for r in graph.order() {
-        let content = content_hash(r, files).unwrap_or_else(|| sha_hex(b""));
-        let chained = chain_hash(prev.as_deref(), &content);
+    for (id, path, content) in pins {
+        let chained = chain_hash(prev.as_deref(), content);
         body.push_str(&format!(
             "{} {} {} {}\n",
-            escape(&r.id),
-            escape(&r.path),
+            escape(id),
+            escape(path),
             content,
             chained
         ));
         prev = Some(chained);
+    }
+    for a in amendments
+        .iter()
+        .filter(|a| pins.iter().any(|p| p.0 == a.revision))
+    {
+        body.push_str(&a.line_text());
+        body.push('\n');
     }
     format!("h1:{}\n{}", sha_hex(body.as_bytes()), body)
 }
@@ -161,37 +203,60 @@ pub fn parse_lock(path: &str, bytes: &[u8]) -> Result<Lockfile, ChainError> {
         _ => return Err(bad(2, "second line must be `kind=<kind>`".into())),
     };
     let mut entries = Vec::new();
+    let mut amendments: Vec<Amendment> = Vec::new();
     let mut prev: Option<String> = None;
     for (i, l) in lines.enumerate() {
         let line = u32::try_from(i + 3).unwrap_or(u32::MAX);
         if l.is_empty() {
             continue;
         }
-        let f: Vec<&str> = l.split(' ').collect();
-        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if f.len() != 4 || !hex64(f[2]) || !hex64(f[3]) {
+        if amend::is_record(l) {
+            let a = amend::parse_record(l, line, &entries).map_err(|m| bad(line, m))?;
+            amendments.push(a);
+            continue;
+        }
+        if !amendments.is_empty() {
             return Err(bad(
                 line,
-                "expected `<revision> <path> <sha256> <chained-sha256>`".into(),
+                "an entry after the `amend` records: entries come first; regenerate with `gate-replay lock`".into(),
             ));
         }
-        let expect = chain_hash(prev.as_deref(), f[2]);
-        if f[3] != expect {
-            return Err(bad(
-                line,
-                "chained hash does not follow from the lines above; regenerate with `gate-replay lock`".into(),
-            ));
-        }
-        prev = Some(f[3].to_string());
-        entries.push(LockEntry {
-            id: unescape(f[0]),
-            path: unescape(f[1]),
-            content: f[2].to_string(),
-            chained: f[3].to_string(),
-            line,
-        });
+        let entry = parse_entry(l, line, prev.as_deref()).map_err(|m| bad(line, m))?;
+        prev = Some(entry.chained.clone());
+        entries.push(entry);
     }
-    Ok(Lockfile { kind, entries })
+    amend::verify_records(&amendments, &entries).map_err(|(line, m)| bad(line, m))?;
+    Ok(Lockfile {
+        kind,
+        entries,
+        amendments,
+    })
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// One `<revision> <path> <sha256> <chained-sha256>` line, its chained hash checked against
+/// the line before (`prev`).
+fn parse_entry(l: &str, line: u32, prev: Option<&str>) -> Result<LockEntry, String> {
+    let f: Vec<&str> = l.split(' ').collect();
+    if f.len() != 4 || !is_hex64(f[2]) || !is_hex64(f[3]) {
+        return Err("expected `<revision> <path> <sha256> <chained-sha256>`".into());
+    }
+    if f[3] != chain_hash(prev, f[2]) {
+        return Err(
+            "chained hash does not follow from the lines above; regenerate with `gate-replay lock`"
+                .into(),
+        );
+    }
+    Ok(LockEntry {
+        id: unescape(f[0]),
+        path: unescape(f[1]),
+        content: f[2].to_string(),
+        chained: f[3].to_string(),
+        line,
+    })
 }
 
 /// Lockfile checks G003 (released migration edited or deleted) and G004 (new migration

@@ -3,6 +3,7 @@
 mod common;
 
 mod alembic_crosscheck;
+mod amend;
 mod checks_and_lock;
 mod proptest_broken_graphs;
 mod proptest_roundtrip;
