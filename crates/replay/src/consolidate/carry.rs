@@ -164,7 +164,11 @@ fn keys(schema: &Snapshot, table: &str) -> Vec<Vec<String>> {
         }
     }
     for i in schema.indexes.values().filter(|i| i.table == table) {
-        let d = i.definition.clone().unwrap_or_default().to_ascii_lowercase();
+        let d = i
+            .definition
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if d.starts_with("create unique index") && !d.contains(" where ") {
             out.extend(parenthesised(&d));
         }
@@ -218,13 +222,24 @@ mod tests {
 
     #[test]
     fn an_insert_without_a_key_is_left_over() {
-        let got = guard("INSERT INTO users (role) VALUES ('x')", "public.users", &schema());
+        let got = guard(
+            "INSERT INTO users (role) VALUES ('x')",
+            "public.users",
+            &schema(),
+        );
         assert!(got.unwrap_err().contains("insert the rows again"));
     }
 
     #[test]
     fn constant_updates_pass_and_computed_ones_do_not() {
-        assert!(guard("UPDATE users SET role = 'admin' WHERE id = 1", "public.users", &schema()).is_ok());
+        assert!(
+            guard(
+                "UPDATE users SET role = 'admin' WHERE id = 1",
+                "public.users",
+                &schema()
+            )
+            .is_ok()
+        );
         assert!(guard("UPDATE users SET n = n + 1", "public.users", &schema()).is_err());
         assert!(guard("UPDATE users SET seen = now()", "public.users", &schema()).is_err());
         assert!(guard("DELETE FROM users WHERE id = 3", "public.users", &schema()).is_ok());

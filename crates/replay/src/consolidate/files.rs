@@ -55,9 +55,8 @@ fn tagged(left: &[Leftover], revision: &str) -> Vec<Leftover> {
 fn amendment(settings: &Settings, a: &Around) -> Result<Amendment, ReplayError> {
     let plan = plan(&a.before, &a.after);
     let path = settings.root.join(&a.conflict.file);
-    let original = std::fs::read_to_string(&path).map_err(|e| {
-        ReplayError::Config(format!("cannot read {}: {e}", a.conflict.file))
-    })?;
+    let original = std::fs::read_to_string(&path)
+        .map_err(|e| ReplayError::Config(format!("cannot read {}: {e}", a.conflict.file)))?;
     let text = amend_alembic(&original, &plan, &a.conflict.fixes)
         .map_err(|why| ReplayError::Config(format!("{}: {why}", a.conflict.file)))?;
     Ok(Amendment {
@@ -138,9 +137,12 @@ fn new_revision_id(
 /// `original` with its `upgrade()` and `downgrade()` replaced by the plan's guarded
 /// statements; everything before `def upgrade` (docstring, imports, revision, down_revision,
 /// branch_labels, depends_on) is kept as it is.
-pub(crate) fn amend_alembic(original: &str, plan: &Plan, fixes: &[String]) -> Result<String, String> {
-    let start = def_line(original, "upgrade")
-        .ok_or("no top-level `def upgrade(` to amend")?;
+pub(crate) fn amend_alembic(
+    original: &str,
+    plan: &Plan,
+    fixes: &[String],
+) -> Result<String, String> {
+    let start = def_line(original, "upgrade").ok_or("no top-level `def upgrade(` to amend")?;
     let mut text = original[..start].trim_end().to_string();
     if !text.contains("from alembic import op") {
         text.push_str("\nfrom alembic import op");
@@ -219,7 +221,9 @@ mod tests {
         };
         let text = amend_alembic(ORIGINAL, &plan, &["fix.py".into()]).unwrap();
         assert!(text.starts_with("\"\"\"create audit log"));
-        assert!(text.contains("revision = 'aaaa'\ndown_revision = 'bbbb'\nbranch_labels = None\ndepends_on = None\n"));
+        assert!(text.contains(
+            "revision = 'aaaa'\ndown_revision = 'bbbb'\nbranch_labels = None\ndepends_on = None\n"
+        ));
         assert!(!text.contains("op.create_table"));
         assert!(text.contains(
             "    op.execute(\"CREATE TABLE IF NOT EXISTS \\\"audit_log\\\" (note text DEFAULT 'a\\\\b');\")\n"

@@ -155,18 +155,11 @@ pub(crate) fn run(
 /// F008 for each leftover and each failed proof: the consolidation is not complete or not
 /// proven, so nothing of it is written.
 fn findings(plan: &Consolidation, write: bool) -> Vec<Finding> {
-    let nothing = if write {
-        "; --write wrote nothing"
-    } else {
-        ""
-    };
+    let nothing = if write { "; --write wrote nothing" } else { "" };
     let left = plan.left.iter().map(|l| {
         Finding::new(
             Code::F008,
-            format!(
-                "{}: not consolidated: {}{nothing}",
-                l.object, l.reason
-            ),
+            format!("{}: not consolidated: {}{nothing}", l.object, l.reason),
         )
         .help("Write a migration for this difference by hand, then run consolidate again.")
     });

@@ -24,8 +24,9 @@ pub(crate) async fn prove(
     plan: &Consolidation,
     clean_head: &Snapshot,
 ) -> Result<Vec<Proof>, ReplayError> {
-    let work = WorkCopy::new(&ctx.settings.root)
-        .map_err(|e| ReplayError::Environment(format!("cannot make a work copy for the proof: {e}")))?;
+    let work = WorkCopy::new(&ctx.settings.root).map_err(|e| {
+        ReplayError::Environment(format!("cannot make a work copy for the proof: {e}"))
+    })?;
     write_into(work.root(), plan)?;
     let settings = Settings {
         root: work.root().to_path_buf(),
@@ -56,7 +57,9 @@ fn write_into(root: &std::path::Path, plan: &Consolidation) -> Result<(), Replay
         .chain([(&plan.new.file, &plan.new.text)]);
     for (file, text) in files {
         std::fs::write(root.join(file), text).map_err(|e| {
-            ReplayError::Environment(format!("cannot write {file} into the proof's work copy: {e}"))
+            ReplayError::Environment(format!(
+                "cannot write {file} into the proof's work copy: {e}"
+            ))
         })?;
     }
     Ok(())
@@ -79,9 +82,13 @@ async fn lines(
     let b = production_to_new_head(ctx, path, scripts, plan, prod).await?;
     out.push(b.0);
     let (Some(a_schema), Some(b_schema)) = (a.1, b.1) else {
-        out.push(not_reached("(c) clean path and production path have equal schemas"));
+        out.push(not_reached(
+            "(c) clean path and production path have equal schemas",
+        ));
         out.push(not_reached("(d) the consolidation run twice is a no-op"));
-        out.push(not_reached("(e) its downgrade returns the clean chain's head schema"));
+        out.push(not_reached(
+            "(e) its downgrade returns the clean chain's head schema",
+        ));
         return Ok(out);
     };
     out.push(equal(
@@ -108,7 +115,11 @@ fn equal(check: &str, diffs: Vec<gate_schema::Difference>) -> Proof {
         detail: if diffs.is_empty() {
             "no difference".into()
         } else {
-            diffs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            diffs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         },
     }
 }
@@ -123,16 +134,31 @@ async fn clean_to_new_head(
     ctx.progress.stage("proof: clean path to the new head");
     let up = ctx
         .runner
-        .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |a| ctx.progress.applied(a))
+        .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |a| {
+            ctx.progress.applied(a)
+        })
         .await?;
     if let Some(f) = up.failure {
         return Ok((fail(check, f.describe()), None));
     }
-    let heads = ctx.runner.recorded_heads(&db.db.url).await.unwrap_or_default();
+    let heads = ctx
+        .runner
+        .recorded_heads(&db.db.url)
+        .await
+        .unwrap_or_default();
     if heads != [new_head] {
-        return Ok((fail(check, format!("the database records {heads:?}, not [{new_head}]")), None));
+        return Ok((
+            fail(
+                check,
+                format!("the database records {heads:?}, not [{new_head}]"),
+            ),
+            None,
+        ));
     }
-    Ok((pass(check, format!("alembic_version = {new_head}")), Some(snapshot(ctx, db).await?)))
+    Ok((
+        pass(check, format!("alembic_version = {new_head}")),
+        Some(snapshot(ctx, db).await?),
+    ))
 }
 
 /// (b) the production path with the amendments, the consolidation run last, ends at the new
@@ -144,7 +170,8 @@ async fn production_to_new_head(
     plan: &Consolidation,
     db: &Scratch,
 ) -> Result<(Proof, Option<Snapshot>), ReplayError> {
-    let check = "(b) the production path (fixes interleaved, amended) reaches the new head with no F003";
+    let check =
+        "(b) the production path (fixes interleaved, amended) reaches the new head with no F003";
     ctx.progress.stage("proof: production path to the new head");
     let mut steps = path.steps.clone();
     steps.push(Step::Migration {
@@ -163,12 +190,27 @@ async fn production_to_new_head(
     if !bad.is_empty() {
         return Ok((fail(check, bad.join("; ")), None));
     }
-    let heads = ctx.runner.recorded_heads(&db.db.url).await.unwrap_or_default();
+    let heads = ctx
+        .runner
+        .recorded_heads(&db.db.url)
+        .await
+        .unwrap_or_default();
     if heads != [plan.new.id.as_str()] {
-        return Ok((fail(check, format!("the database records {heads:?}, not [{}]", plan.new.id)), None));
+        return Ok((
+            fail(
+                check,
+                format!("the database records {heads:?}, not [{}]", plan.new.id),
+            ),
+            None,
+        ));
     }
-    let schema = run.schema.map(|s| s.without_tables(ctx.runner.bookkeeping_tables()));
-    Ok((pass(check, format!("alembic_version = {}, no F003", plan.new.id)), schema))
+    let schema = run
+        .schema
+        .map(|s| s.without_tables(ctx.runner.bookkeeping_tables()));
+    Ok((
+        pass(check, format!("alembic_version = {}, no F003", plan.new.id)),
+        schema,
+    ))
 }
 
 /// (d) the consolidation's upgrade run again on the clean path's database changes nothing.
@@ -211,7 +253,10 @@ async fn downgrade(
         return Ok(fail(check, format!("the downgrade fails: {e}")));
     }
     let after = snapshot(ctx, db).await?;
-    Ok(equal(check, ctx.diff(clean_head, &after, "clean head", "after the downgrade")))
+    Ok(equal(
+        check,
+        ctx.diff(clean_head, &after, "clean head", "after the downgrade"),
+    ))
 }
 
 fn pass(check: &str, detail: String) -> Proof {
