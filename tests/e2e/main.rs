@@ -26,6 +26,7 @@ mod chain_example;
 mod cli_flags;
 mod cli_output;
 mod cli_schema;
+mod consolidate;
 mod numeric_extremes_proptest;
 mod precommit_all;
 mod precommit_errors;

@@ -89,16 +89,15 @@ fn write_steps(
     for a in &plan.amendments {
         write_file(root, &a.file, &a.text)?;
         let fixes = a.fixes.join(", ");
-        amend_lock(
-            root,
-            policy,
-            &a.revision,
-            &format!("guarded against emergency fix {fixes} (F003)"),
-        )?;
-        written.push(format!(
-            "{} (amended; recorded in {})",
-            a.file, policy.migrations.lockfile
-        ));
+        let lockfile = &policy.migrations.lockfile;
+        if is_pinned(root, lockfile, &a.revision) {
+            let reason = format!("guarded against emergency fix {fixes} (F003)");
+            amend_lock(root, policy, &a.revision, &reason)?;
+            written.push(format!("{} (amended; recorded in {lockfile})", a.file));
+        } else {
+            // Not released: there is no pinned content to re-pin.
+            written.push(format!("{} (amended; not pinned in {lockfile})", a.file));
+        }
     }
     write_file(root, &plan.new.file, &plan.new.text)?;
     written.push(format!("{} (new revision {})", plan.new.file, plan.new.id));
@@ -123,6 +122,17 @@ fn write_file(root: &Path, rel: &str, text: &str) -> Result<(), WriteError> {
             source,
         }
     })
+}
+
+/// Whether `revision` is released (pinned in the lockfile). An unreadable lockfile counts as
+/// pinned, so `amend` reports what is wrong with it.
+fn is_pinned(root: &Path, lockfile: &str, revision: &str) -> bool {
+    match std::fs::read(root.join(lockfile)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => true,
+        Ok(bytes) => gate_chain::lock::parse_lock(lockfile, &bytes)
+            .map_or(true, |lock| lock.entries.iter().any(|e| e.id == revision)),
+    }
 }
 
 /// The lockfile amendment of one released migration (`gate_chain::lock::amend`).
