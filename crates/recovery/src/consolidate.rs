@@ -10,6 +10,13 @@
 //! What cannot be expressed safely is not guessed: it is a [`Leftover`] with the reason, and
 //! the caller writes nothing for it.
 
+mod objects;
+mod render;
+mod sql;
+mod tables;
+mod types;
+mod way;
+
 use gate_schema::Snapshot;
 use serde::Serialize;
 
@@ -65,20 +72,22 @@ fn join(statements: &[GuardedStatement]) -> String {
         .join("\n\n")
 }
 
-/// The guarded DDL from `from` to `to` (see the module docs).
+/// The guarded DDL from `from` to `to` (see the module docs). The downgrade is the same
+/// planner run from `to` to `from`; leftovers say which direction they belong to.
 pub fn plan(from: &Snapshot, to: &Snapshot) -> Plan {
-    // Placeholder until the planner lands: every difference is left over, so nothing is
-    // written from a plan that does not exist yet.
-    let left = gate_schema::diff(from, to, "from", "to")
-        .into_iter()
-        .map(|d| Leftover {
-            object: d.object,
-            reason: format!("not expressed yet: {}", d.detail),
-        })
-        .collect();
+    let up = way::run(from, to);
+    let down = way::run(to, from);
+    let mut left = Vec::new();
+    for (direction, items) in [("upgrade", up.left), ("downgrade", down.left)] {
+        left.extend(items.into_iter().map(|l| Leftover {
+            object: l.object,
+            reason: format!("{direction}: {}", l.reason),
+        }));
+    }
     Plan {
+        upgrade: up.out,
+        downgrade: down.out,
         left,
-        ..Plan::default()
     }
 }
 
@@ -99,6 +108,11 @@ pub struct NewRevision {
 /// An Alembic revision file whose upgrade and downgrade run the plan's statements
 /// (`op.execute`), each statement a separate call.
 pub fn render_alembic(rev: &NewRevision, plan: &Plan) -> String {
-    let _ = (rev, plan);
-    String::new()
+    render::alembic(rev, plan)
+}
+
+/// The plan as two SQL files (`migrations.kind = "sql"`): the upgrade and the downgrade.
+/// The caller names the files.
+pub fn render_sql(plan: &Plan) -> (String, String) {
+    render::sql(plan)
 }

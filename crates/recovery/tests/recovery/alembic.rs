@@ -1,0 +1,1 @@
+//! The rendered revision through real Alembic: `upgrade head`, then `downgrade -1`.
