@@ -215,6 +215,7 @@ fn write_and_check(repo: &Repo, fixes: &[Fix], conflicts: usize) {
     let clean = server.create(None);
     ok(alembic(repo, &clean, &["upgrade", "head"]));
     consolidation_twice_is_a_no_op(repo, &clean, &old_head, &new);
+    downgrade_returns_the_old_head(repo, &server, &clean, &old_head);
 
     ok(alembic(repo, &production, &["upgrade", "head"]));
     no_difference_with_production(repo, &production);
@@ -242,6 +243,19 @@ fn consolidation_twice_is_a_no_op(repo: &Repo, db: &Db, old_head: &str, new: &st
         db.dump(false, &[]),
         before,
         "the second run changed something"
+    );
+}
+
+/// Plain `alembic downgrade -1` from the new head gives the schema of the chain at the old
+/// head.
+fn downgrade_returns_the_old_head(repo: &Repo, server: &Server, db: &Db, old_head: &str) {
+    ok(alembic(repo, db, &["downgrade", "-1"]));
+    let old = server.create(None);
+    ok(alembic(repo, &old, &["upgrade", old_head]));
+    assert_eq!(
+        db.dump(true, &["alembic_version"]),
+        old.dump(true, &["alembic_version"]),
+        "the consolidation's downgrade does not return the old head's schema"
     );
 }
 
