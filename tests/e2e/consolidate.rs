@@ -308,8 +308,33 @@ fn no_difference_with_production(repo: &Repo, production: &Db) {
 #[test]
 fn the_crisis_is_consolidated_written_and_proven_with_plain_alembic() {
     let (repo, fixes) = crisis_repo();
+    let snapshot = std::fs::read_to_string(repo.path("schema.snapshot.json")).unwrap();
     // The four migrations the crisis fixes broke (F003).
     write_and_check(&repo, &fixes, 4);
+    // The expected schema now is the new head's: the replay gate sees no drift (R003).
+    assert_ne!(
+        std::fs::read_to_string(repo.path("schema.snapshot.json")).unwrap(),
+        snapshot
+    );
+    let url = crate::support::db::server_url();
+    let gate = repo.run(
+        REPLAY,
+        &[
+            "--backend",
+            "url",
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+            "--no-fixes",
+        ],
+    );
+    assert!(gate.code <= 1, "{}", gate.all());
+    assert!(
+        !gate.json_codes().iter().any(|c| c == "R003"),
+        "{}",
+        gate.stdout
+    );
 }
 
 /// A small deterministic generator (64-bit LCG): the same seed, the same crisis.

@@ -38,6 +38,7 @@ pub(crate) fn propose(
         left,
         proofs: Vec::new(),
         fixes,
+        head_schema: None,
     })
 }
 

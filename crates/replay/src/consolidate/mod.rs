@@ -98,6 +98,8 @@ pub(crate) struct Consolidation {
     pub proofs: Vec<Proof>,
     /// The fixes the consolidation covers (every fix of the path).
     pub fixes: Vec<String>,
+    /// The proven schema at the new head (bookkeeping included): the new `replay.snapshot`.
+    pub head_schema: Option<gate_schema::Snapshot>,
 }
 
 impl Consolidation {
@@ -236,11 +238,10 @@ async fn on_server(
         .map(|s| s.without_tables(ctx.runner.bookkeeping_tables()))
         .ok_or_else(|| ReplayError::Environment("the production path has no schema".into()))?;
     let mut plan = files::propose(ctx.settings, discovery, &clean, &production_schema, &run)?;
-    plan.proofs = if plan.left.is_empty() {
-        proof::prove(ctx, path, scripts, &plan, &clean.head).await?
-    } else {
-        Vec::new()
-    };
+    if plan.left.is_empty() {
+        (plan.proofs, plan.head_schema) =
+            proof::prove(ctx, path, scripts, &plan, &clean.head).await?;
+    }
     Ok(plan)
 }
 

@@ -16,14 +16,15 @@ use crate::error::ReplayError;
 use crate::runner::{Runner, Target};
 use crate::workcopy::WorkCopy;
 
-/// Every proof line, in order; a line that could not be reached says why and fails.
+/// Every proof line, in order (a line that could not be reached says why and fails), and the
+/// schema at the new head as `replay.snapshot` holds it (when the clean path reached it).
 pub(crate) async fn prove(
     ctx: &Ctx<'_>,
     path: &ProductionPath,
     scripts: &[&Script],
     plan: &Consolidation,
     clean_head: &Snapshot,
-) -> Result<Vec<Proof>, ReplayError> {
+) -> Result<(Vec<Proof>, Option<Snapshot>), ReplayError> {
     let work = WorkCopy::new(&ctx.settings.root).map_err(|e| {
         ReplayError::Environment(format!("cannot make a work copy for the proof: {e}"))
     })?;
@@ -74,14 +75,18 @@ async fn lines(
     clean_head: &Snapshot,
     clean: &Scratch,
     prod: &Scratch,
-) -> Result<Vec<Proof>, ReplayError> {
+) -> Result<(Vec<Proof>, Option<Snapshot>), ReplayError> {
     let mut out = Vec::new();
     let new_head = plan.new.id.as_str();
     let a = clean_to_new_head(ctx, clean, new_head).await?;
     out.push(a.0);
     let b = production_to_new_head(ctx, path, scripts, plan, prod).await?;
     out.push(b.0);
-    let (Some(a_schema), Some(b_schema)) = (a.1, b.1) else {
+    // The raw head schema (bookkeeping included) is what `replay.snapshot` holds.
+    let head = a.1.clone();
+    let a_schema =
+        a.1.map(|s| s.without_tables(ctx.runner.bookkeeping_tables()));
+    let (Some(a_schema), Some(b_schema)) = (a_schema, b.1) else {
         out.push(not_reached(
             "(c) clean path and production path have equal schemas",
         ));
@@ -89,7 +94,7 @@ async fn lines(
         out.push(not_reached(
             "(e) its downgrade returns the clean chain's head schema",
         ));
-        return Ok(out);
+        return Ok((out, head));
     };
     out.push(equal(
         "(c) clean path and production path have equal schemas",
@@ -97,7 +102,7 @@ async fn lines(
     ));
     out.push(twice(ctx, clean, plan, &a_schema).await?);
     out.push(downgrade(ctx, clean, plan, clean_head).await?);
-    Ok(out)
+    Ok((out, head))
 }
 
 fn not_reached(check: &str) -> Proof {
@@ -157,7 +162,7 @@ async fn clean_to_new_head(
     }
     Ok((
         pass(check, format!("alembic_version = {new_head}")),
-        Some(snapshot(ctx, db).await?),
+        Some(ctx.capture(db).await?),
     ))
 }
 

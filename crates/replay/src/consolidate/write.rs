@@ -71,6 +71,7 @@ pub(crate) fn write_all(
     touched.push(root.join(&plan.new.file));
     touched.push(root.join(&policy.migrations.lockfile));
     touched.push(policy.file.clone());
+    touched.push(root.join(&policy.replay.snapshot));
     let backup = Backup::take(&touched);
     let written = write_steps(root, policy, plan);
     if written.is_err() {
@@ -101,6 +102,7 @@ fn write_steps(
     }
     write_file(root, &plan.new.file, &plan.new.text)?;
     written.push(format!("{} (new revision {})", plan.new.file, plan.new.id));
+    written.extend(refresh_snapshot(root, policy, plan)?);
     mark_converted(policy, &plan.fixes, &plan.new.id)?;
     written.push(format!(
         "{} ({} fix(es) converted in {})",
@@ -148,6 +150,25 @@ fn amend_lock(
             revision: revision.to_string(),
             source,
         })
+}
+
+/// The expected schema (`replay.snapshot`) at the new head, when the repository keeps one:
+/// the schema proof (a) captured, as `gate-replay snapshot` would write it.
+fn refresh_snapshot(
+    root: &Path,
+    policy: &Policy,
+    plan: &Consolidation,
+) -> Result<Option<String>, WriteError> {
+    let rel = &policy.replay.snapshot;
+    let path = root.join(rel);
+    let (true, Some(schema)) = (path.exists(), &plan.head_schema) else {
+        return Ok(None);
+    };
+    crate::snapshot_cmd::write_atomically(&path, schema).map_err(|source| WriteError::Io {
+        path: rel.clone(),
+        source,
+    })?;
+    Ok(Some(format!("{rel} (the schema at {})", plan.new.id)))
 }
 
 /// `status = "converted"` and `converted-in = "<revision>"` on each fix (comments kept).
