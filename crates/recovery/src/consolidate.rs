@@ -39,11 +39,14 @@ pub struct Leftover {
 /// The consolidation of `from` into `to`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    /// In dependency order (schemas, extensions, types, sequences, tables, columns,
-    /// constraints, indexes, functions, views, triggers).
+    /// Removals first (triggers, views, indexes, constraints, columns, tables, functions,
+    /// sequences, domains, enums, extensions, schemas), then creations and changes in
+    /// dependency order (schemas, extensions, enums, domains, sequences, tables, columns,
+    /// sequence owners, functions, constraints, indexes, views, triggers).
     pub upgrade: Vec<GuardedStatement>,
-    /// Reverse dependency order; each statement guarded too.
+    /// The same planner from `to` back to `from`; each statement guarded too.
     pub downgrade: Vec<GuardedStatement>,
+    /// What neither list expresses; each reason starts with `upgrade:` or `downgrade:`.
     pub left: Vec<Leftover>,
 }
 

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use gate_schema::{Sequence, Snapshot, View};
 
 use super::sql::{
-    differs, ident, literal, normalised, pg_qname, qname, reg, split, when, when_catalog,
+    column_where, differs, ident, literal, normalised, pg_qname, qname, reg, split, when,
+    when_catalog,
 };
 use super::way::Way;
 
@@ -52,10 +53,18 @@ pub(super) fn create_extensions(w: &mut Way) {
             // Updating to the installed version is a notice, not an error.
             Some(ea) if ea.version != eb.version => w.push(
                 object,
-                format!(
-                    "ALTER EXTENSION {} UPDATE TO {};",
-                    ident(key),
-                    literal(&eb.version)
+                when(
+                    &format!(
+                        "EXISTS (SELECT 1 FROM pg_catalog.pg_extension e \
+                         WHERE e.extname = {} AND e.extversion <> {})",
+                        literal(key),
+                        literal(&eb.version)
+                    ),
+                    &format!(
+                        "ALTER EXTENSION {} UPDATE TO {};",
+                        ident(key),
+                        literal(&eb.version)
+                    ),
                 ),
             ),
             Some(_) => {}
@@ -122,12 +131,26 @@ fn alter_sequence(key: &str, s: &Sequence) -> String {
         format!("current_value > {}", s.max)
     };
     let bound = if s.increment > 0 { s.min } else { s.max };
+    let differs = format!(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_sequence s WHERE s.seqrelid = pg_catalog.to_regclass({}) \
+         AND (s.seqtypid <> {}::pg_catalog.regtype OR s.seqincrement <> {} OR s.seqmin <> {} \
+         OR s.seqmax <> {} OR s.seqstart <> {} OR s.seqcache <> {} OR s.seqcycle <> {}))",
+        reg(key),
+        literal(&s.data_type),
+        s.increment,
+        s.min,
+        s.max,
+        s.start,
+        s.cache,
+        s.cycle
+    );
     super::sql::do_block(
         "current_value bigint;",
         &format!(
-            "SELECT COALESCE(q.last_value, q.start_value) INTO current_value FROM pg_catalog.pg_sequences q \
+            "IF {differs} THEN\n\
+             SELECT COALESCE(q.last_value, q.start_value) INTO current_value FROM pg_catalog.pg_sequences q \
              WHERE q.schemaname = {} AND q.sequencename = {};\n\
-             IF {restart} THEN\n{alter} RESTART WITH {bound};\nELSE\n{alter};\nEND IF;",
+             IF {restart} THEN\n{alter} RESTART WITH {bound};\nELSE\n{alter};\nEND IF;\nEND IF;",
             literal(schema),
             literal(name)
         ),
@@ -182,33 +205,90 @@ pub(super) fn sequence_owners(w: &mut Way) {
             }
             continue;
         }
-        if sa.map(|s| &s.owned_by) == Some(&sb.owned_by) {
+        let was_serial = sa.filter(|sa| !is_identity(w.a, sa));
+        if was_serial.map(|s| &s.owned_by) == Some(&sb.owned_by) {
             continue;
         }
-        let target = match owner(w.b, sb.owned_by.as_deref()) {
-            Some((t, c)) => format!("{}.{}", qname(t), ident(c)),
+        let owned = |extra: &str| {
+            format!(
+                "EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                 AND d.objid = pg_catalog.to_regclass({}) \
+                 AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'a'{extra})",
+                reg(key)
+            )
+        };
+        let (target, guard) = match owner(w.b, sb.owned_by.as_deref()) {
+            Some((t, c)) => (
+                format!("{}.{}", qname(t), ident(c)),
+                format!(
+                    "pg_catalog.to_regclass({}) IS NOT NULL AND NOT {}",
+                    reg(key),
+                    owned(&format!(
+                        " AND d.refobjid = pg_catalog.to_regclass({}) AND a.attname = {}",
+                        reg(t),
+                        literal(c)
+                    ))
+                ),
+            ),
             None if sb.owned_by.is_some() => {
                 w.leave(object, "it is owned by a column the snapshot does not list");
                 continue;
             }
-            None => "NONE".to_owned(),
+            None => ("NONE".to_owned(), owned("")),
         };
         w.push(
             object,
-            format!("ALTER SEQUENCE {} OWNED BY {target};", qname(key)),
+            when(
+                &guard,
+                &format!("ALTER SEQUENCE {} OWNED BY {target};", qname(key)),
+            ),
         );
     }
 }
 
+/// Sequences `b` lacks, and serial sequences whose name `b` gives to an identity's sequence
+/// (the identity cannot take the name while it is used). A serial sequence's column default
+/// goes first, since the sequence cannot be dropped under it.
 pub(super) fn drop_sequences(w: &mut Way) {
     for (key, sa) in &w.a.sequences {
-        if w.b.sequences.contains_key(key) || is_identity(w.a, sa) {
+        if is_identity(w.a, sa) {
             continue;
         }
-        w.push(
-            format!("sequence {key}"),
-            format!("DROP SEQUENCE IF EXISTS {};", qname(key)),
-        );
+        let object = format!("sequence {key}");
+        match w.b.sequences.get(key) {
+            None => w.push(object, format!("DROP SEQUENCE IF EXISTS {};", qname(key))),
+            Some(sb) if is_identity(w.b, sb) => {
+                if let Some((t, c)) = owner(w.a, sa.owned_by.as_deref()) {
+                    let guard = format!(
+                        "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a \
+                         ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+                         WHERE d.adrelid = pg_catalog.to_regclass({}) AND a.attname = {})",
+                        reg(t),
+                        literal(c)
+                    );
+                    let sql = format!(
+                        "ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT;",
+                        qname(t),
+                        ident(c)
+                    );
+                    w.push(object.clone(), when(&guard, &sql));
+                }
+                // Not the identity's own sequence (internal dependency), which is `b`'s.
+                let guard = format!(
+                    "pg_catalog.to_regclass({q}) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                     AND d.objid = pg_catalog.to_regclass({q}) AND d.deptype = 'i')",
+                    q = reg(key)
+                );
+                w.push(
+                    object,
+                    when(&guard, &format!("DROP SEQUENCE {};", qname(key))),
+                );
+            }
+            Some(_) => {}
+        }
     }
 }
 
@@ -256,7 +336,7 @@ pub(super) fn create_indexes(w: &mut Way, on_views: bool) {
         let Some(def) = plain_def(w.b, key) else {
             continue;
         };
-        let on_affected = w.affected_views.contains(&ib.table);
+        let on_affected = remade_view(w, &ib.table);
         if plain_def(w.a, key) == Some(def) && !on_affected {
             continue;
         }
@@ -326,6 +406,12 @@ fn all_views(w: &Way) -> BTreeMap<String, View> {
     all
 }
 
+/// A view the plan may drop and make again, taking its indexes and triggers with it.
+fn remade_view(w: &Way, key: &str) -> bool {
+    w.b.views.contains_key(key)
+        && (w.affected_views.contains(key) || w.a.views.get(key) != w.b.views.get(key))
+}
+
 /// Views in dependency order: a view after the views its definition names.
 fn ordered(views: &BTreeMap<String, View>) -> Vec<&String> {
     fn visit<'v>(
@@ -365,33 +451,82 @@ fn body(v: &View) -> &str {
     v.definition.trim_end().trim_end_matches(';')
 }
 
+/// "A column change the views must make way for is still to be done": a column of `a` that
+/// `b` drops or retypes is still there as it was, or an enum to be made again still has its
+/// old labels. Read with `search_path = pg_catalog`, as types print in the snapshot.
+fn reshape_pending(w: &Way) -> String {
+    let mut pending = Vec::new();
+    for (k, ta) in &w.a.tables {
+        let Some(tb) = w.b.tables.get(k) else {
+            continue;
+        };
+        for ca in &ta.columns {
+            match tb.columns.iter().find(|cb| cb.name == ca.name) {
+                None => pending.push(column_where(k, &ca.name, "true")),
+                Some(cb) if cb.data_type != ca.data_type => pending.push(column_where(
+                    k,
+                    &ca.name,
+                    &format!(
+                        "pg_catalog.format_type(a.atttypid, a.atttypmod) = {}",
+                        literal(&ca.data_type)
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    for e in &w.recreated {
+        pending.push(super::types::labels_differ(e, &w.b.enums[e].labels));
+    }
+    if pending.is_empty() {
+        "false".to_owned()
+    } else {
+        pending.join(" OR ")
+    }
+}
+
+/// `[pending ]relkind:definition` of the view now in the catalog.
+fn view_query(key: &str, pending: &str) -> String {
+    format!(
+        "SELECT CASE WHEN {pending} THEN 'pending ' ELSE '' END || c.relkind::text || ':' || {} \
+         FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass({})",
+        normalised("pg_catalog.pg_get_viewdef(c.oid)"),
+        reg(key)
+    )
+}
+
+fn view_text(v: &View) -> String {
+    literal(&format!("{}:{}", relkind(v), v.definition))
+}
+
+/// Views `b` lacks go; views whose definition differs, or that a pending column change needs
+/// out of the way, go too and are made again by [`create_views`].
 pub(super) fn drop_views(w: &mut Way) {
     let all = all_views(w);
+    let pending = if w.affected_views.is_empty() {
+        "false".to_owned()
+    } else {
+        reshape_pending(w)
+    };
     for key in ordered(&all).into_iter().rev() {
+        let affected = w.affected_views.contains(key);
         let condition = match (w.a.views.get(key), w.b.views.get(key)) {
-            _ if w.affected_views.contains(key) => "true".to_owned(),
-            (Some(_), None) => "true".to_owned(),
-            (Some(va), Some(vb)) if va != vb => format!(
-                "catalog_text IS DISTINCT FROM {}",
-                literal(&format!("{}:{}", relkind(vb), vb.definition))
-            ),
+            (_, None) => "true".to_owned(),
+            (va, Some(vb)) if affected || va.is_some_and(|va| va != vb) => {
+                format!("catalog_text IS DISTINCT FROM {}", view_text(vb))
+            }
             _ => continue,
         };
-        let query = format!(
-            "SELECT c.relkind::text || ':' || {} FROM pg_catalog.pg_class c \
-             WHERE c.oid = pg_catalog.to_regclass({})",
-            normalised("pg_catalog.pg_get_viewdef(c.oid)"),
-            reg(key)
-        );
+        let pending = if affected { pending.as_str() } else { "false" };
         // Whichever kind is there now (a database at `b` may hold `b`'s).
         let drop = format!(
-            "IF catalog_text LIKE 'v:%' THEN\nDROP VIEW {q};\n\
-             ELSIF catalog_text LIKE 'm:%' THEN\nDROP MATERIALIZED VIEW {q};\nEND IF;",
+            "IF catalog_text ~ '^(pending )?v:' THEN\nDROP VIEW {q};\n\
+             ELSIF catalog_text ~ '^(pending )?m:' THEN\nDROP MATERIALIZED VIEW {q};\nEND IF;",
             q = qname(key)
         );
         w.push(
             format!("view {key}"),
-            when_catalog(&query, &condition, &drop),
+            when_catalog(&view_query(key, pending), &condition, &drop),
         );
     }
 }
@@ -411,7 +546,11 @@ pub(super) fn create_views(w: &mut Way) {
         } else {
             format!("CREATE OR REPLACE VIEW {} AS\n{};", qname(key), body(vb))
         };
-        w.push(format!("view {key}"), sql);
+        let condition = format!("catalog_text IS DISTINCT FROM {}", view_text(vb));
+        w.push(
+            format!("view {key}"),
+            when_catalog(&view_query(key, "false"), &condition, &sql),
+        );
     }
 }
 
@@ -452,7 +591,7 @@ pub(super) fn create_functions(w: &mut Way) {
         let Some(def) = &fb.definition else {
             w.leave(
                 object,
-                format!("a {} has no definition PostgreSQL can print (pg_get_functiondef), so it cannot be written", fb.kind),
+                format!("the {} has no definition PostgreSQL can print (pg_get_functiondef), so it cannot be written", fb.kind),
             );
             continue;
         };
@@ -469,8 +608,24 @@ pub(super) fn create_functions(w: &mut Way) {
             );
             continue;
         }
-        // pg_get_functiondef prints CREATE OR REPLACE: running it again changes nothing.
-        w.push(object, format!("{def};"));
+        // pg_get_functiondef prints CREATE OR REPLACE; it runs only where the catalog's
+        // definition differs, through EXECUTE since a body may hold `;` outside quotes.
+        let (schema, rest) = split(key);
+        let (name, args) = rest.split_once('(').unwrap_or((rest, ")"));
+        let query = format!(
+            "SELECT {} FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = {} AND p.proname = {} AND pg_catalog.pg_get_function_identity_arguments(p.oid) = {}",
+            normalised("pg_catalog.pg_get_functiondef(p.oid)"),
+            literal(schema),
+            literal(name),
+            literal(args.strip_suffix(')').unwrap_or(args))
+        );
+        let sql = when_catalog(
+            &query,
+            &format!("catalog_text IS DISTINCT FROM {}", literal(def)),
+            &format!("EXECUTE {};", literal(def)),
+        );
+        w.push(object, sql);
     }
 }
 
@@ -483,7 +638,7 @@ fn trigger_name<'k>(key: &'k str, table: &str) -> &'k str {
 pub(super) fn drop_triggers(w: &mut Way) {
     for (key, ta) in &w.a.triggers {
         let table_stays = w.b.tables.contains_key(&ta.table) || w.b.views.contains_key(&ta.table);
-        if !table_stays || w.affected_views.contains(&ta.table) {
+        if !table_stays || remade_view(w, &ta.table) {
             continue; // goes with its table or view
         }
         let name = trigger_name(key, &ta.table);
@@ -520,7 +675,7 @@ pub(super) fn create_triggers(w: &mut Way) {
         let name = trigger_name(key, &tb.table);
         let object = format!("trigger {key}");
         let ta = w.a.triggers.get(key);
-        let remade = w.affected_views.contains(&tb.table);
+        let remade = remade_view(w, &tb.table);
         if ta.map(|t| &t.definition) != Some(&tb.definition) || remade {
             let guard = format!(
                 "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t \
@@ -536,20 +691,24 @@ pub(super) fn create_triggers(w: &mut Way) {
             ta.and_then(|t| t.enabled.clone())
         };
         if was != tb.enabled {
-            let how = match tb.enabled.as_deref() {
-                Some("disabled") => "DISABLE",
-                Some("replica") => "ENABLE REPLICA",
-                Some("always") => "ENABLE ALWAYS",
-                _ => "ENABLE",
+            let (how, code) = match tb.enabled.as_deref() {
+                Some("disabled") => ("DISABLE", "D"),
+                Some("replica") => ("ENABLE REPLICA", "R"),
+                Some("always") => ("ENABLE ALWAYS", "A"),
+                _ => ("ENABLE", "O"),
             };
-            w.push(
-                object,
-                format!(
-                    "ALTER TABLE {} {how} TRIGGER {};",
-                    qname(&tb.table),
-                    ident(name)
-                ),
+            let guard = format!(
+                "EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = pg_catalog.to_regclass({}) \
+                 AND t.tgname = {} AND t.tgenabled <> '{code}')",
+                reg(&tb.table),
+                literal(name)
             );
+            let sql = format!(
+                "ALTER TABLE {} {how} TRIGGER {};",
+                qname(&tb.table),
+                ident(name)
+            );
+            w.push(object, when(&guard, &sql));
         }
     }
 }

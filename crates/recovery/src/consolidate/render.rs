@@ -4,8 +4,8 @@ use super::{GuardedStatement, NewRevision, Plan};
 
 /// `ALTER TYPE ... ADD VALUE`: its label cannot be used before it is committed, so Alembic runs
 /// it outside the migration's transaction (`autocommit_block`, as Alembic's docs advise).
-fn adds_enum_value(sql: &str) -> bool {
-    sql.starts_with("ALTER TYPE ") && sql.contains(" ADD VALUE ")
+fn adds_enum_value(s: &GuardedStatement) -> bool {
+    s.object.starts_with("enum ") && s.sql.contains(" ADD VALUE IF NOT EXISTS ")
 }
 
 pub(super) fn alembic(rev: &NewRevision, plan: &Plan) -> String {
@@ -46,7 +46,7 @@ fn body(statements: &[GuardedStatement]) -> String {
     let mut out = String::new();
     let mut in_block = false;
     for s in statements {
-        let autocommit = adds_enum_value(&s.sql);
+        let autocommit = adds_enum_value(s);
         if autocommit && !in_block {
             out += "    with op.get_context().autocommit_block():\n";
         }
@@ -138,9 +138,11 @@ pub(super) fn sql(plan: &Plan) -> (String, String) {
             "-- {what} of the consolidation, written by gate-replay consolidate.\n\
              -- Every statement is guarded: running the file again changes nothing.\n"
         );
-        if plan.upgrade.iter().any(|s| adds_enum_value(&s.sql)) && what == "Upgrade" {
-            h += "-- ALTER TYPE ... ADD VALUE: a new label is usable only once committed; run\n\
-                  -- this file outside one enclosing transaction.\n";
+        if plan.upgrade.iter().any(adds_enum_value) && what == "Upgrade" {
+            // A label is usable only once committed: the runner runs each statement on its
+            // own (gate-chain's marker), which the guards make safe to repeat.
+            h += "-- ALTER TYPE ... ADD VALUE: a new label is usable only once committed.\n\
+                  -- gate:no-transaction\n";
         }
         for l in &plan.left {
             h += &format!(
@@ -179,10 +181,26 @@ mod tests {
     }
 
     #[test]
+    fn sql_files_with_new_labels_run_outside_a_transaction() {
+        let add = GuardedStatement {
+            object: "enum public.e".into(),
+            sql: "DO $gate$ BEGIN ALTER TYPE \"public\".\"e\" ADD VALUE IF NOT EXISTS 'x'; END $gate$;".into(),
+        };
+        let plan = Plan {
+            upgrade: vec![add],
+            ..Plan::default()
+        };
+        let (up, down) = sql(&plan);
+        assert!(up.contains("\n-- gate:no-transaction\n"), "{up}");
+        assert!(!down.contains("gate:no-transaction"), "{down}");
+    }
+
+    #[test]
     fn colons_that_sqlalchemy_would_bind_are_escaped() {
         assert_eq!(escape_binds("'a'::text"), "'a'::text");
-        assert_eq!(escape_binds("'x:y'"), "'x\\:y'");
-        assert_eq!(escape_binds("'x\\:y'"), "'x\\\\:y'");
+        assert_eq!(escape_binds("'x:y'"), "'x:y'");
+        assert_eq!(escape_binds("'at :noon'"), r"'at \:noon'");
+        assert_eq!(escape_binds(r"'x \:y'"), r"'x \\:y'");
         assert_eq!(escape_binds("a[1:2]"), "a[1:2]");
         assert_eq!(escape_binds("' :name'"), "' \\:name'");
     }

@@ -8,9 +8,15 @@ pub(super) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// A string literal (standard_conforming_strings, the default since PostgreSQL 9.1).
+/// A string literal. Text with a backslash is an escape string (`E'...'`), which reads the
+/// same whatever `standard_conforming_strings` is.
 pub(super) fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    let quoted = text.replace('\'', "''");
+    if text.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
 }
 
 /// `schema.name` as the snapshot keys it. Schema names with a dot are not supported.
@@ -102,6 +108,27 @@ pub(super) fn when_catalog(query: &str, condition: &str, then: &str) -> String {
     )
 }
 
+/// "Column `column` of table `table` exists and `extra` holds for it (alias `a`, a
+/// `pg_attribute` row)."
+pub(super) fn column_where(table: &str, column: &str, extra: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass({}) \
+         AND a.attname = {} AND NOT a.attisdropped AND {extra})",
+        reg(table),
+        literal(column)
+    )
+}
+
+/// "Table `table` has a constraint named `name`."
+pub(super) fn constraint_exists(table: &str, name: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
+         WHERE c.conrelid = pg_catalog.to_regclass({}) AND c.conname = {})",
+        reg(table),
+        literal(name)
+    )
+}
+
 /// The SQL twin of the snapshot's normalisation of definitions (trailing blanks per line and
 /// around the whole text removed), so a catalog definition compares with a snapshot's.
 pub(super) fn normalised(expr: &str) -> String {
@@ -126,6 +153,7 @@ mod tests {
     fn quoting_cannot_be_broken_out_of() {
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal(r"a\b'"), r"E'a\\b'''");
         assert_eq!(qname("public.User"), "\"public\".\"User\"");
         assert_eq!(pg_qname("public.User"), "public.\"User\"");
         assert_eq!(pg_qname("public.user_role"), "public.user_role");

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use gate_schema::{Column, Snapshot, Table};
 
-use super::sql::{collation, differs, ident, literal, pg_qname, qname, reg, when, when_catalog};
+use super::sql::{
+    collation, column_where, constraint_exists, differs, ident, literal, pg_qname, qname, reg,
+    when, when_catalog,
+};
 use super::types::using_cast;
 use super::way::Way;
 
@@ -142,11 +145,7 @@ pub(super) fn drop_tables(w: &mut Way) {
             if con.kind == "foreign key" {
                 w.push(
                     format!("constraint {key}.{name}"),
-                    format!(
-                        "ALTER TABLE IF EXISTS {} DROP CONSTRAINT IF EXISTS {};",
-                        qname(key),
-                        ident(name)
-                    ),
+                    drop_constraint(key, name),
                 );
             }
         }
@@ -166,18 +165,30 @@ pub(super) fn drop_tables(w: &mut Way) {
     }
 }
 
+/// Columns `b` lacks, and identities `b` lacks: an identity's sequence goes with it, before
+/// a serial sequence of the same name may be made.
 pub(super) fn drop_columns(w: &mut Way) {
     for (key, ta, tb) in kept(w) {
         for c in &ta.columns {
-            if column(tb, &c.name).is_none() {
-                w.push(
-                    format!("column {key}.{}", c.name),
-                    format!(
-                        "ALTER TABLE {} DROP COLUMN IF EXISTS {};",
-                        qname(key),
-                        ident(&c.name)
+            let object = format!("column {key}.{}", c.name);
+            let alter = format!("ALTER TABLE {} ALTER COLUMN {}", qname(key), ident(&c.name));
+            match column(tb, &c.name) {
+                None => w.push(
+                    object,
+                    when(
+                        &column_where(key, &c.name, "true"),
+                        &format!(
+                            "ALTER TABLE {} DROP COLUMN IF EXISTS {};",
+                            qname(key),
+                            ident(&c.name)
+                        ),
                     ),
-                );
+                ),
+                Some(cb) if c.identity.is_some() && cb.identity.is_none() => {
+                    let guard = column_where(key, &c.name, "a.attidentity <> ''");
+                    w.push(object, when(&guard, &format!("{alter} DROP IDENTITY;")));
+                }
+                Some(_) => {}
             }
         }
     }
@@ -189,10 +200,13 @@ pub(super) fn alter_columns(w: &mut Way) {
             match column(ta, &cb.name) {
                 None => w.push(
                     format!("column {key}.{}", cb.name),
-                    format!(
-                        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {};",
-                        qname(key),
-                        column_def(w.b, cb)
+                    when(
+                        &format!("NOT {}", column_where(key, &cb.name, "true")),
+                        &format!(
+                            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {};",
+                            qname(key),
+                            column_def(w.b, cb)
+                        ),
                     ),
                 ),
                 Some(ca) if ca != cb => alter_column(w, key, ca, cb),
@@ -249,21 +263,44 @@ fn alter_column(w: &mut Way, key: &str, ca: &Column, cb: &Column) {
             ),
         );
     }
-    if ca.identity.is_some() && cb.identity.is_none() {
-        w.push(object.clone(), format!("{alter} DROP IDENTITY IF EXISTS;"));
-    }
     if ca.default != cb.default || (retyped && cb.default.is_some()) {
-        let sql = match &cb.default {
-            Some(d) => format!("{alter} SET DEFAULT {d};"),
-            None => format!("{alter} DROP DEFAULT;"),
-        };
-        w.push(object.clone(), sql);
+        default(w, &object, &alter, key, cb);
     }
     identity(w, &object, &alter, key, ca, cb);
     if ca.not_null != cb.not_null {
-        let verb = if cb.not_null { "SET" } else { "DROP" };
-        w.push(object, format!("{alter} {verb} NOT NULL;"));
+        let (verb, now) = if cb.not_null {
+            ("SET", "NOT a.attnotnull")
+        } else {
+            ("DROP", "a.attnotnull")
+        };
+        let guard = column_where(key, &cb.name, now);
+        w.push(object, when(&guard, &format!("{alter} {verb} NOT NULL;")));
     }
+}
+
+/// `b`'s default, set only where the catalog's differs (even a no-op `SET DEFAULT` locks the
+/// table).
+fn default(w: &mut Way, object: &str, alter: &str, key: &str, cb: &Column) {
+    let query = format!(
+        "SELECT pg_catalog.pg_get_expr(d.adbin, 0) FROM pg_catalog.pg_attrdef d \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+         WHERE d.adrelid = pg_catalog.to_regclass({}) AND a.attname = {}",
+        reg(key),
+        literal(&cb.name)
+    );
+    let sql = match &cb.default {
+        Some(d) => when_catalog(
+            &query,
+            &format!("catalog_text IS DISTINCT FROM {}", literal(d)),
+            &format!("{alter} SET DEFAULT {d};"),
+        ),
+        None => when_catalog(
+            &query,
+            "catalog_text IS NOT NULL",
+            &format!("{alter} DROP DEFAULT;"),
+        ),
+    };
+    w.push(object, sql);
 }
 
 /// An identity added, or switched between ALWAYS and BY DEFAULT.
@@ -271,22 +308,17 @@ fn identity(w: &mut Way, object: &str, alter: &str, key: &str, ca: &Column, cb: 
     let Some(id) = &cb.identity else { return };
     if ca.identity.is_some() {
         if ca.identity != cb.identity {
-            w.push(
-                object,
-                format!("{alter} SET GENERATED {};", id.to_uppercase()),
-            );
+            let code = if id == "always" { "a" } else { "d" };
+            let guard = column_where(key, &cb.name, &format!("a.attidentity <> '{code}'"));
+            let sql = format!("{alter} SET GENERATED {};", id.to_uppercase());
+            w.push(object, when(&guard, &sql));
         }
         return;
     }
     w.push(
         object,
         when(
-            &format!(
-                "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass({}) \
-                 AND a.attname = {} AND a.attidentity = '')",
-                reg(key),
-                literal(&cb.name)
-            ),
+            &column_where(key, &cb.name, "a.attidentity = ''"),
             &format!("{alter} ADD GENERATED {} AS IDENTITY;", id.to_uppercase()),
         ),
     );
@@ -334,11 +366,7 @@ pub(super) fn drop_constraints(w: &mut Way) {
     for (_, key, name, cb) in all {
         let object = format!("constraint {key}.{name}");
         let sql = match cb {
-            None => format!(
-                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
-                qname(key),
-                ident(name)
-            ),
+            None => drop_constraint(key, name),
             Some(cb) => when_catalog(
                 &constraint_def_query(key, name),
                 &differs(&cb.definition),
@@ -351,6 +379,18 @@ pub(super) fn drop_constraints(w: &mut Way) {
         };
         w.push(object, sql);
     }
+}
+
+/// Guarded by the catalog: even a skipped `ALTER TABLE ... IF EXISTS` locks the table.
+fn drop_constraint(key: &str, name: &str) -> String {
+    when(
+        &constraint_exists(key, name),
+        &format!(
+            "ALTER TABLE {} DROP CONSTRAINT {};",
+            qname(key),
+            ident(name)
+        ),
+    )
 }
 
 fn constraint_def_query(key: &str, name: &str) -> String {
@@ -386,12 +426,7 @@ pub(super) fn add_constraints(w: &mut Way) {
         w.push(
             object,
             when(
-                &format!(
-                    "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
-                     WHERE c.conrelid = pg_catalog.to_regclass({}) AND c.conname = {})",
-                    reg(key),
-                    literal(name)
-                ),
+                &format!("NOT {}", constraint_exists(key, name)),
                 &format!(
                     "ALTER TABLE {} ADD CONSTRAINT {} {};",
                     qname(key),

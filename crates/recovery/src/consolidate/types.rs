@@ -119,14 +119,19 @@ fn add_values(w: &mut Way, key: &str, a: &[String], b: &[String]) {
             (0, None) => String::new(),
             _ => format!(" AFTER {}", literal(&b[i - 1])),
         };
-        w.push(
-            format!("enum {key}"),
-            format!(
-                "ALTER TYPE {} ADD VALUE IF NOT EXISTS {}{place};",
-                qname(key),
-                literal(label)
-            ),
+        // Guarded by the catalog too: a skipped `ADD VALUE IF NOT EXISTS` still counts as DDL.
+        let guard = format!(
+            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_enum e \
+             WHERE e.enumtypid = pg_catalog.to_regtype({}) AND e.enumlabel = {})",
+            reg(key),
+            literal(label)
         );
+        let add = format!(
+            "ALTER TYPE {} ADD VALUE IF NOT EXISTS {}{place};",
+            qname(key),
+            literal(label)
+        );
+        w.push(format!("enum {key}"), when(&guard, &add));
     }
 }
 
@@ -226,22 +231,26 @@ fn recreate(w: &mut Way, key: &str, labels: &[String]) {
     ];
     body.extend(move_columns(w, key));
     body.push(format!("DROP TYPE {}.{};", ident(schema), ident(&old)));
+    let condition = labels_differ(key, labels);
+    w.push(object, when(&condition, &body.join("\n")));
+}
+
+/// "The enum exists and its labels are not `labels`, in that order."
+pub(super) fn labels_differ(key: &str, labels: &[String]) -> String {
     let current = format!(
         "(SELECT COALESCE(pg_catalog.array_agg(e.enumlabel::text ORDER BY e.enumsortorder), '{{}}') \
          FROM pg_catalog.pg_enum e WHERE e.enumtypid = pg_catalog.to_regtype({}))",
         reg(key)
     );
-    let wanted = format!("ARRAY[{}]::text[]", label_list(labels));
     let wanted = if labels.is_empty() {
         "'{}'::text[]".to_owned()
     } else {
-        wanted
+        format!("ARRAY[{}]::text[]", label_list(labels))
     };
-    let condition = format!(
-        "pg_catalog.to_regtype({}) IS NOT NULL AND {current} IS DISTINCT FROM {wanted}",
+    format!(
+        "(pg_catalog.to_regtype({}) IS NOT NULL AND {current} IS DISTINCT FROM {wanted})",
         reg(key)
-    );
-    w.push(object, when(&condition, &body.join("\n")));
+    )
 }
 
 /// A name for the old type while the new one is made, within PostgreSQL's 63 bytes.
@@ -343,22 +352,47 @@ fn create_domain(w: &mut Way, key: &str, d: &Domain) {
 fn alter_domain(w: &mut Way, key: &str, da: &Domain, db: &Domain) {
     let object = format!("domain {key}");
     let alter = format!("ALTER DOMAIN {}", qname(key));
+    let type_row = |condition: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM pg_catalog.pg_type t \
+             WHERE t.oid = pg_catalog.to_regtype({}) AND {condition})",
+            reg(key)
+        )
+    };
     if da.default != db.default {
         let sql = match &db.default {
-            Some(d) => format!("{alter} SET DEFAULT {d};"),
-            None => format!("{alter} DROP DEFAULT;"),
+            Some(d) => when(
+                &type_row(&format!("t.typdefault IS DISTINCT FROM {}", literal(d))),
+                &format!("{alter} SET DEFAULT {d};"),
+            ),
+            None => when(
+                &type_row("t.typdefault IS NOT NULL"),
+                &format!("{alter} DROP DEFAULT;"),
+            ),
         };
         w.push(object.clone(), sql);
     }
     if da.not_null != db.not_null {
         let verb = if db.not_null { "SET" } else { "DROP" };
-        w.push(object.clone(), format!("{alter} {verb} NOT NULL;"));
+        let now = if db.not_null {
+            "NOT t.typnotnull"
+        } else {
+            "t.typnotnull"
+        };
+        w.push(
+            object.clone(),
+            when(&type_row(now), &format!("{alter} {verb} NOT NULL;")),
+        );
     }
     for (name, def) in &da.checks {
         match db.checks.get(name) {
             None => w.push(
                 object.clone(),
-                format!("{alter} DROP CONSTRAINT IF EXISTS {};", ident(name)),
+                when_catalog(
+                    &domain_check_query(key, name),
+                    "catalog_text IS NOT NULL",
+                    &format!("{alter} DROP CONSTRAINT {};", ident(name)),
+                ),
             ),
             Some(new) if new != def => w.push(
                 object.clone(),

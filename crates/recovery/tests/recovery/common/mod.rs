@@ -111,6 +111,45 @@ pub async fn run(url: &str, statements: &[GuardedStatement]) -> Result<(), Strin
     Ok(())
 }
 
+/// Records every DDL command the server runs (event triggers: `ddl_command_end` and
+/// `sql_drop`), so "changes nothing" means no DDL ran at all, not only an equal snapshot.
+const DDL_LOG: &str = "
+CREATE SCHEMA gate_ddl_log;
+CREATE TABLE gate_ddl_log.commands (tag text, what text);
+CREATE FUNCTION gate_ddl_log.on_end() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO gate_ddl_log.commands SELECT command_tag, object_identity FROM pg_event_trigger_ddl_commands(); END $$;
+CREATE FUNCTION gate_ddl_log.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO gate_ddl_log.commands SELECT 'DROP ' || object_type, object_identity FROM pg_event_trigger_dropped_objects(); END $$;
+CREATE EVENT TRIGGER gate_ddl_end ON ddl_command_end EXECUTE FUNCTION gate_ddl_log.on_end();
+CREATE EVENT TRIGGER gate_ddl_drop ON sql_drop EXECUTE FUNCTION gate_ddl_log.on_drop();
+";
+
+/// Run `statements` on `url` and return the DDL commands they ran (the log is removed again,
+/// so the schema is untouched).
+pub async fn ddl_of(url: &str, statements: &[GuardedStatement]) -> Result<Vec<String>, String> {
+    exec(url, DDL_LOG).await;
+    let ran = run(url, statements).await;
+    let mut c = PgConnection::connect(url)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let log: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT tag, what FROM gate_ddl_log.commands")
+            .fetch_all(&mut c)
+            .await
+            .map_err(|e| format!("reading the DDL log: {e}"))?;
+    c.close().await.ok();
+    exec(
+        url,
+        "DROP EVENT TRIGGER gate_ddl_end; DROP EVENT TRIGGER gate_ddl_drop; DROP SCHEMA gate_ddl_log CASCADE;",
+    )
+    .await;
+    ran?;
+    Ok(log
+        .into_iter()
+        .map(|(tag, what)| format!("{tag} {}", what.unwrap_or_default()))
+        .collect())
+}
+
 /// Column order is not a difference (`gate_schema::diff` matches columns by name, and a
 /// column cannot be put back in its place without rebuilding the table).
 pub fn by_column_name(mut s: Snapshot) -> Snapshot {
@@ -155,23 +194,38 @@ pub async fn round_trip(from_sql: &str, to_sql: &str) -> Plan {
             p.downgrade_sql()
         )
     };
-    for (n, what) in [(1, "upgrade on from"), (2, "upgrade run twice")] {
-        let _ = n;
-        if let Err(e) = run(&from_db.url, &p.upgrade).await {
-            fail(what, e);
-        }
-        assert_same(&from_db.capture().await, &to, what, &p);
+    // First runs: they must reach the target.
+    if let Err(e) = run(&from_db.url, &p.upgrade).await {
+        fail("upgrade on from", e);
     }
-    if let Err(e) = run(&to_db.url, &p.upgrade).await {
-        fail("upgrade on a database at `to`", e);
-    }
+    assert_same(&from_db.capture().await, &to, "upgrade on from", &p);
+    // Runs on a database already at the target: no DDL at all.
+    let no_ddl = |what: &str, ran: Result<Vec<String>, String>| match ran {
+        Err(e) => fail(what, e),
+        Ok(ddl) if !ddl.is_empty() => fail(what, format!("DDL ran: {ddl:#?}")),
+        Ok(_) => {}
+    };
+    no_ddl("upgrade run twice", ddl_of(&from_db.url, &p.upgrade).await);
+    assert_same(&from_db.capture().await, &to, "upgrade run twice", &p);
+    no_ddl(
+        "upgrade on a database at `to`",
+        ddl_of(&to_db.url, &p.upgrade).await,
+    );
     assert_same(&to_db.capture().await, &to, "upgrade on to", &p);
-    for what in ["downgrade after upgrade", "downgrade run twice"] {
-        if let Err(e) = run(&from_db.url, &p.downgrade).await {
-            fail(what, e);
-        }
-        assert_same(&from_db.capture().await, &from, what, &p);
+    if let Err(e) = run(&from_db.url, &p.downgrade).await {
+        fail("downgrade after upgrade", e);
     }
+    assert_same(
+        &from_db.capture().await,
+        &from,
+        "downgrade after upgrade",
+        &p,
+    );
+    no_ddl(
+        "downgrade run twice",
+        ddl_of(&from_db.url, &p.downgrade).await,
+    );
+    assert_same(&from_db.capture().await, &from, "downgrade run twice", &p);
     p
 }
 
