@@ -136,8 +136,9 @@ fn new_revision_id(
 }
 
 /// `original` with its `upgrade()` and `downgrade()` replaced by the plan's guarded
-/// statements; everything before `def upgrade` (docstring, imports, revision, down_revision,
-/// branch_labels, depends_on) is kept as it is.
+/// statements, rendered as `render_alembic` renders a new revision (bind-safe literals, enum
+/// labels added in an autocommit block); everything before `def upgrade` (docstring, imports,
+/// revision, down_revision, branch_labels, depends_on) is kept as it is.
 pub(crate) fn amend_alembic(
     original: &str,
     plan: &Plan,
@@ -148,16 +149,23 @@ pub(crate) fn amend_alembic(
     if !text.contains("from alembic import op") {
         text.push_str("\nfrom alembic import op");
     }
-    let why = format!(
-        "# Amended by gate-replay consolidate: guarded against emergency fix {} (F003);\n    # each statement is a no-op where the fix already ran.",
-        fixes.join(", ")
+    let rendered = render_alembic(
+        &NewRevision {
+            id: "amended".into(),
+            down_revision: None,
+            message: String::new(),
+            created: String::new(),
+        },
+        plan,
     );
-    text.push_str("\n\n\ndef upgrade():\n    ");
-    text.push_str(&why);
-    text.push('\n');
-    text.push_str(&python_body(&plan.upgrade));
-    text.push_str("\n\ndef downgrade():\n");
-    text.push_str(&python_body(&plan.downgrade));
+    let bodies = def_line(&rendered, "upgrade")
+        .map(|i| &rendered[i..])
+        .ok_or("the renderer wrote no `def upgrade(`")?;
+    text.push_str(&format!(
+        "\n\n\n# Amended by gate-replay consolidate: guarded against emergency fix {} (F003);\n# each statement is a no-op where the fix already ran.\n",
+        fixes.join(", ")
+    ));
+    text.push_str(bodies);
     Ok(text)
 }
 
@@ -172,35 +180,6 @@ fn def_line(text: &str, name: &str) -> Option<usize> {
         offset += line.len();
     }
     None
-}
-
-/// One `op.execute("…")` per statement, or `pass`.
-fn python_body(statements: &[gate_recovery::consolidate::GuardedStatement]) -> String {
-    if statements.is_empty() {
-        return "    pass\n".into();
-    }
-    statements
-        .iter()
-        .map(|s| format!("    op.execute({})\n", python_string(&s.sql)))
-        .collect()
-}
-
-/// A Python string literal for `s` (double quotes, escapes), safe for any SQL text.
-fn python_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -225,11 +204,13 @@ mod tests {
         assert!(text.contains(
             "revision = 'aaaa'\ndown_revision = 'bbbb'\nbranch_labels = None\ndepends_on = None\n"
         ));
+        assert!(text.contains("guarded against emergency fix fix.py (F003)"));
         assert!(!text.contains("op.create_table"));
-        assert!(text.contains(
-            "    op.execute(\"CREATE TABLE IF NOT EXISTS \\\"audit_log\\\" (note text DEFAULT 'a\\\\b');\")\n"
-        ));
-        assert!(text.ends_with("def downgrade():\n    pass\n"));
+        assert!(text.contains("op.execute(") && text.contains("CREATE TABLE IF NOT EXISTS"));
+        assert!(
+            text.ends_with("def downgrade() -> None:\n    pass\n"),
+            "{text}"
+        );
     }
 
     #[test]
