@@ -119,3 +119,104 @@ pub fn render_alembic(rev: &NewRevision, plan: &Plan) -> String {
 pub fn render_sql(plan: &Plan) -> (String, String) {
     render::sql(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(json: &str) -> Snapshot {
+        Snapshot::from_json(json).expect("test snapshot")
+    }
+
+    fn enum_snap(labels: &[&str]) -> Snapshot {
+        let labels: Vec<String> = labels.iter().map(|l| format!("\"{l}\"")).collect();
+        snap(&format!(
+            r#"{{"format": 1, "enums": {{"public.mood": {{"labels": [{}]}}}}}}"#,
+            labels.join(", ")
+        ))
+    }
+
+    #[test]
+    fn a_schema_against_itself_is_an_empty_plan() {
+        let s = enum_snap(&["a", "b"]);
+        assert!(plan(&s, &s).is_empty());
+    }
+
+    #[test]
+    fn new_labels_are_placed_next_to_their_neighbours_in_to() {
+        let p = plan(
+            &enum_snap(&["b", "d"]),
+            &enum_snap(&["a", "b", "c", "d", "e"]),
+        );
+        let adds: Vec<&str> = p
+            .upgrade
+            .iter()
+            .filter_map(|s| s.sql.lines().find(|l| l.contains("ADD VALUE")))
+            .collect();
+        assert_eq!(
+            adds,
+            [
+                "ALTER TYPE \"public\".\"mood\" ADD VALUE IF NOT EXISTS 'a' BEFORE 'b';",
+                "ALTER TYPE \"public\".\"mood\" ADD VALUE IF NOT EXISTS 'c' AFTER 'b';",
+                "ALTER TYPE \"public\".\"mood\" ADD VALUE IF NOT EXISTS 'e' AFTER 'd';",
+            ]
+        );
+        // The way back removes labels: the type is made again, guarded by its label list.
+        assert_eq!(p.downgrade.len(), 1);
+        assert!(p.downgrade[0].sql.contains("RENAME TO \"mood_gate_old\""));
+        assert!(p.left.is_empty(), "{:#?}", p.left);
+    }
+
+    #[test]
+    fn foreign_keys_go_before_and_come_after_other_constraints() {
+        let with = |cons: &str| {
+            snap(&format!(
+                r#"{{"format": 1, "tables": {{
+                  "public.a": {{"kind": "table", "columns": [{{"name": "id", "type": "integer", "not_null": true}}],
+                    "constraints": {{"a_pkey": {{"kind": "primary key", "definition": "PRIMARY KEY (id)"}}}}}},
+                  "public.b": {{"kind": "table", "columns": [{{"name": "a_id", "type": "integer", "not_null": false}}],
+                    "constraints": {{{cons}}}}}}}}}"#
+            ))
+        };
+        let from = with("");
+        let to = with(
+            r#""b_fk": {"kind": "foreign key", "definition": "FOREIGN KEY (a_id) REFERENCES public.a(id)"},
+               "b_uq": {"kind": "unique", "definition": "UNIQUE (a_id)"}"#,
+        );
+        let p = plan(&from, &to);
+        let objects: Vec<&str> = p.upgrade.iter().map(|s| s.object.as_str()).collect();
+        assert_eq!(
+            objects,
+            ["constraint public.b.b_uq", "constraint public.b.b_fk"]
+        );
+        let objects: Vec<&str> = p.downgrade.iter().map(|s| s.object.as_str()).collect();
+        assert_eq!(
+            objects,
+            ["constraint public.b.b_fk", "constraint public.b.b_uq"]
+        );
+    }
+
+    #[test]
+    fn a_type_change_without_a_known_cast_is_left_over_both_ways() {
+        let col = |t: &str| {
+            snap(&format!(
+                r#"{{"format": 1, "tables": {{"public.t": {{"kind": "table",
+                  "columns": [{{"name": "d", "type": "{t}", "not_null": false}}]}}}}}}"#
+            ))
+        };
+        let p = plan(&col("date"), &col("integer"));
+        assert!(p.upgrade.is_empty() && p.downgrade.is_empty(), "{p:#?}");
+        let reasons: Vec<String> = p
+            .left
+            .iter()
+            .map(|l| format!("{}: {}", l.object, l.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "column public.t.d: upgrade: type changes from date to integer and no cast between them is known to be safe",
+                "column public.t.d: downgrade: type changes from integer to date and no cast between them is known to be safe",
+            ]
+        );
+    }
+}

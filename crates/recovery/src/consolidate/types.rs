@@ -384,6 +384,13 @@ fn alter_domain(w: &mut Way, key: &str, da: &Domain, db: &Domain) {
             when(&type_row(now), &format!("{alter} {verb} NOT NULL;")),
         );
     }
+    domain_checks(w, key, da, db);
+}
+
+/// Checks `b` lacks or changed go (guarded by the catalog), then the missing ones come.
+fn domain_checks(w: &mut Way, key: &str, da: &Domain, db: &Domain) {
+    let object = format!("domain {key}");
+    let alter = format!("ALTER DOMAIN {}", qname(key));
     for (name, def) in &da.checks {
         match db.checks.get(name) {
             None => w.push(

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use gate_recovery::consolidate::{NewRevision, plan, render_alembic};
 
-use crate::common::{TestDb, assert_same};
+use crate::common::{TestDb, assert_same, start_ddl_log, stop_ddl_log};
 
 const FROM: &str = "
 CREATE TYPE userrole AS ENUM ('user', 'admin');
@@ -116,7 +116,13 @@ async fn the_rendered_revision_runs_under_alembic_both_ways() {
 
     // On a database already at `to` (production), the revision changes nothing.
     alembic(project.path(), &to_db.url, &["stamp", "base00000001"]);
+    start_ddl_log(&to_db.url).await;
     alembic(project.path(), &to_db.url, &["upgrade", "head"]);
+    let ddl = stop_ddl_log(&to_db.url).await.expect("DDL log");
+    assert!(
+        ddl.is_empty(),
+        "the revision ran DDL on production: {ddl:#?}"
+    );
     assert_same(
         &to_db.capture().await,
         &to,

@@ -124,11 +124,13 @@ CREATE EVENT TRIGGER gate_ddl_end ON ddl_command_end EXECUTE FUNCTION gate_ddl_l
 CREATE EVENT TRIGGER gate_ddl_drop ON sql_drop EXECUTE FUNCTION gate_ddl_log.on_drop();
 ";
 
-/// Run `statements` on `url` and return the DDL commands they ran (the log is removed again,
-/// so the schema is untouched).
-pub async fn ddl_of(url: &str, statements: &[GuardedStatement]) -> Result<Vec<String>, String> {
+/// Start logging DDL on `url` (see [`DDL_LOG`]).
+pub async fn start_ddl_log(url: &str) {
     exec(url, DDL_LOG).await;
-    let ran = run(url, statements).await;
+}
+
+/// The DDL logged since [`start_ddl_log`]; the log is removed, so the schema is untouched.
+pub async fn stop_ddl_log(url: &str) -> Result<Vec<String>, String> {
     let mut c = PgConnection::connect(url)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -143,11 +145,19 @@ pub async fn ddl_of(url: &str, statements: &[GuardedStatement]) -> Result<Vec<St
         "DROP EVENT TRIGGER gate_ddl_end; DROP EVENT TRIGGER gate_ddl_drop; DROP SCHEMA gate_ddl_log CASCADE;",
     )
     .await;
-    ran?;
     Ok(log
         .into_iter()
         .map(|(tag, what)| format!("{tag} {}", what.unwrap_or_default()))
         .collect())
+}
+
+/// Run `statements` on `url` and return the DDL commands they ran.
+pub async fn ddl_of(url: &str, statements: &[GuardedStatement]) -> Result<Vec<String>, String> {
+    start_ddl_log(url).await;
+    let ran = run(url, statements).await;
+    let log = stop_ddl_log(url).await;
+    ran?;
+    log
 }
 
 /// Column order is not a difference (`gate_schema::diff` matches columns by name, and a
