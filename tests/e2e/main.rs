@@ -27,6 +27,7 @@ mod cli_flags;
 mod cli_output;
 mod cli_schema;
 mod consolidate;
+mod lock_amend;
 mod numeric_extremes_proptest;
 mod precommit_all;
 mod precommit_errors;

@@ -1,6 +1,7 @@
 //! `gate-approve report`: what reviewers read in a pull request. The findings of `check`
-//! plus three sections: the summary line, the registry table, and the chain with each fix
-//! hanging at the revision production was at when it ran.
+//! plus the sections: the summary line, the registry table, the chain with each fix hanging
+//! at the revision production was at when it ran, and the amendments of released migrations
+//! (when migrations.lock records any).
 
 use std::fmt::Write as _;
 
@@ -51,7 +52,64 @@ pub fn build(policy: &Policy, ctx: &Context<'_>) -> Result<Report, CheckError> {
         .sections
         .push(registry_section(scripts, &report.findings, ctx));
     report.sections.extend(chain_section(policy, ctx));
+    report
+        .sections
+        .extend(amendments_section(&crate::relax::amendments(policy, ctx)?));
     Ok(report)
+}
+
+/// The amendments of released migrations recorded in migrations.lock, each with the commit
+/// that added it and the approver who committed it; `None` when there are none.
+fn amendments_section(list: &[crate::relax::AmendmentApproval]) -> Option<Section> {
+    if list.is_empty() {
+        return None;
+    }
+    let mut md = String::from("| revision | reason | approved by | commit |\n|---|---|---|---|\n");
+    let mut text = String::new();
+    for a in list {
+        let approved = a
+            .approved_by
+            .clone()
+            .unwrap_or_else(|| "**not approved** (G005)".into());
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | `{}` |",
+            a.revision.replace('`', "'"),
+            cell(&a.reason),
+            if a.approved_by.is_some() {
+                cell(&approved)
+            } else {
+                approved
+            },
+            a.commit
+        );
+        let _ = writeln!(
+            text,
+            "{}  {}  (commit {}; approved by {})",
+            a.revision,
+            a.reason,
+            a.commit,
+            a.approved_by.as_deref().unwrap_or("nobody: G005")
+        );
+    }
+    let data = list
+        .iter()
+        .map(|a| {
+            json!({
+                "revision": a.revision,
+                "reason": a.reason,
+                "approved_by": a.approved_by,
+                "commit": a.commit,
+                "problem": a.problem,
+            })
+        })
+        .collect::<Vec<_>>();
+    Some(Section {
+        title: "Amendments".into(),
+        text,
+        markdown: md,
+        data: json!(data),
+    })
 }
 
 /// Counts per status, overdue fixes and the next deadline, in one line.

@@ -14,7 +14,7 @@ use crate::{ChainError, discover_from};
 
 mod amend;
 
-pub use amend::{Amendment, LockDiff, amend, diff};
+pub use amend::{Amendment, LockDiff, amend, diff, read_record};
 
 /// One line of the lockfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,24 @@ pub fn render_lock_keeping(
             (r.id.clone(), r.path.clone(), content)
         })
         .collect();
-    render_pins(graph.kind.lock_name(), &pins, amendments)
+    // A revision's records stay only while its last one pins what the new entry pins, so
+    // the new lockfile always verifies.
+    let last_new = |id: &str| {
+        amendments
+            .iter()
+            .rev()
+            .find(|a| a.revision == id)
+            .map(|a| a.new_content.as_str())
+    };
+    let kept: Vec<Amendment> = amendments
+        .iter()
+        .filter(|a| {
+            let pin = pins.iter().find(|p| p.0 == a.revision);
+            pin.is_some_and(|p| last_new(&a.revision) == Some(p.2.as_str()))
+        })
+        .cloned()
+        .collect();
+    render_pins(graph.kind.lock_name(), &pins, &kept)
 }
 
 /// One entry before its chained hash: `(revision, path, content-sha256)`.
@@ -149,10 +166,7 @@ fn render_pins(kind: &str, pins: &[Pin], amendments: &[Amendment]) -> String {
         ));
         prev = Some(chained);
     }
-    for a in amendments
-        .iter()
-        .filter(|a| pins.iter().any(|p| p.0 == a.revision))
-    {
+    for a in amendments {
         body.push_str(&a.line_text());
         body.push('\n');
     }

@@ -302,6 +302,11 @@ fn lock_lines(text: &[u8]) -> BTreeMap<String, (String, u32)> {
             out.insert("kind".to_string(), (kind.to_string(), line_no));
             continue;
         }
+        // Each `amend` record is its own key: records are only ever appended.
+        if line.starts_with("amend ") && line.split(' ').count() >= 5 {
+            out.insert(line.to_string(), (String::new(), line_no));
+            continue;
+        }
         let (key, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         out.insert(key.to_string(), (rest.trim().to_string(), line_no));
     }
@@ -342,13 +347,9 @@ pub fn lock_walkaround(
     if index.id(entry) == head_id {
         return Ok(None);
     }
-    let before = lock_lines(&blob(repo, head_id, rel.as_bytes())?);
-    let after = lock_lines(&blob(repo, index.id(entry), rel.as_bytes())?);
-    let changed: Vec<(&String, u32)> = before
-        .iter()
-        .filter(|(k, (v, _))| after.get(*k).map(|(a, _)| a) != Some(v))
-        .map(|(k, (_, line))| (k, *line))
-        .collect();
+    let before = blob(repo, head_id, rel.as_bytes())?;
+    let after = blob(repo, index.id(entry), rel.as_bytes())?;
+    let changed = repinned(rel, &before, &after);
     let Some((_, first_line)) = changed.first() else {
         return Ok(None);
     };
@@ -366,7 +367,27 @@ pub fn lock_walkaround(
         .at(rel.to_string())
         .line(*first_line)
         .help(format!(
-            "new migrations only add lines; restore the entries (`git checkout HEAD -- {rel}`, then `gate-replay lock`), or have a listed approver commit the amended lockfile with the `{trailer}:` trailer"
+            "new migrations only add lines; restore the entries (`git checkout HEAD -- {rel}`, then `gate-replay lock`); an intended edit of a released migration is recorded with `gate-replay lock --amend <revision> --reason \"...\"` and committed by a listed approver with the `{trailer}:` trailer"
         )),
     ))
+}
+
+/// The entries of HEAD's lockfile that the staged one changes or removes, with their line in
+/// HEAD's. When both verify, a change that amendments explain (`gate-replay lock --amend`:
+/// the amended revisions, the chained hashes after them, their new `amend` records) is none:
+/// whether the commit approves them is gate-approve's question. Otherwise every changed line
+/// counts.
+fn repinned(rel: &str, before: &[u8], after: &[u8]) -> Vec<(String, u32)> {
+    if let (Ok(b), Ok(a)) = (
+        gate_chain::lock::parse_lock(rel, before),
+        gate_chain::lock::parse_lock(rel, after),
+    ) {
+        return gate_chain::lock::diff(&b, &a).unexplained;
+    }
+    let (before, after) = (lock_lines(before), lock_lines(after));
+    before
+        .iter()
+        .filter(|(k, (v, _))| after.get(*k).map(|(a, _)| a) != Some(v))
+        .map(|(k, (_, line))| (k.clone(), *line))
+        .collect()
 }

@@ -20,11 +20,27 @@ pub fn chain(common: &CommonArgs) -> ExitCode {
     }
 }
 
-/// `gate-replay lock`
+/// Flags of `gate-replay lock`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LockArgs {
+    /// Record an amendment of this released revision: re-pin it to its file's current content
+    /// (the commit that carries it must be an approving one, see docs/GOVERNANCE.md)
+    #[arg(long, value_name = "REV", requires = "reason")]
+    amend: Option<String>,
+    /// Why the released migration had to change (recorded in migrations.lock)
+    #[arg(long, value_name = "TEXT", requires = "amend")]
+    reason: Option<String>,
+}
+
+/// `gate-replay lock [--amend REV --reason TEXT]`
 // A command: its one-line confirmation is the CLI's output.
 #[allow(clippy::disallowed_macros)]
-pub fn lock(common: &CommonArgs) -> ExitCode {
-    match write_lock(common) {
+pub fn lock(common: &CommonArgs, args: &LockArgs) -> ExitCode {
+    let done = match (&args.amend, &args.reason) {
+        (Some(rev), Some(reason)) => amend_lock(common, rev, reason),
+        _ => write_lock(common),
+    };
+    match done {
         Ok(msg) => {
             println!("{msg}");
             ExitCode::SUCCESS
@@ -236,21 +252,45 @@ fn write_lock(common: &CommonArgs) -> anyhow::Result<String> {
         && let Some(f) = g.first()
     {
         anyhow::bail!(
-            "{} released migration problem(s), not rewriting {}; first: {} {}: {}. If the change is intended, delete {} and run `gate-replay lock` again in a reviewed commit",
+            "{} released migration problem(s), not rewriting {}; first: {} {}: {}. If the edit of a released migration is intended, record it as an amendment: `gate-replay lock --amend <revision> --reason \"...\"`, committed by a listed approver with the `{}:` trailer (or delete {} and run `gate-replay lock` again in a reviewed commit to re-baseline)",
             g.len(),
             policy.migrations.lockfile,
             f.code,
             f.location().unwrap_or_default(),
             f.message,
+            policy.governance.trailer,
             policy.migrations.lockfile
         );
     }
-    let text = gate_chain::render_lock(&discovery.graph, &discovery.files);
+    // A new release keeps the records of approved amendments of the lockfile it replaces.
+    let kept = std::fs::read(&path)
+        .ok()
+        .and_then(|old| gate_chain::lock::parse_lock(&policy.migrations.lockfile, &old).ok())
+        .map(|old| old.amendments)
+        .unwrap_or_default();
+    let text = gate_chain::render_lock_keeping(&discovery.graph, &discovery.files, &kept);
     gate_chain::write_lock(&path, &text)?;
     Ok(format!(
         "wrote {} ({} migrations, kind={})",
         policy.migrations.lockfile,
         discovery.graph.len(),
         discovery.graph.kind.lock_name()
+    ))
+}
+
+/// `gate-replay lock --amend REV --reason TEXT`: the confirmation names what to do next.
+fn amend_lock(common: &CommonArgs, revision: &str, reason: &str) -> anyhow::Result<String> {
+    let ws = gate_cli::open_workspace(common.repo.as_deref())?;
+    let policy = gate_cli::load_policy(&ws, common.policy.as_deref())?;
+    let a = gate_chain::amend(&ws.root, &policy, revision, reason)?;
+    Ok(format!(
+        "amended {} ({}) in {}:{}: {} -> {}; commit it as a listed approver with the `{}:` trailer (gate-approve reports G005 otherwise)",
+        a.revision,
+        a.path,
+        policy.migrations.lockfile,
+        a.line,
+        &a.old_content[..12],
+        &a.new_content[..12],
+        policy.governance.trailer
     ))
 }

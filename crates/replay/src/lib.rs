@@ -49,8 +49,9 @@ struct Cli {
 enum Command {
     /// Static chain report (heads, bases, merges, order); no database.
     Chain,
-    /// Write migrations.lock from the current chain (atomically).
-    Lock,
+    /// Write migrations.lock from the current chain (atomically); with `--amend`, record an
+    /// approved amendment of one released migration instead.
+    Lock(chain_cmd::LockArgs),
     /// Replay to head and write the schema to `replay.snapshot` (canonical JSON).
     Snapshot,
     /// Replay the production path (every registered fix in production order, interleaved with
@@ -139,7 +140,7 @@ pub fn main() -> ExitCode {
             gate_cli::run_shared(shared, <Cli as clap::CommandFactory>::command())
         }
         Some(Command::Chain) => chain_cmd::chain(&cli.common),
-        Some(Command::Lock) => chain_cmd::lock(&cli.common),
+        Some(Command::Lock(ref args)) => chain_cmd::lock(&cli.common, args),
         Some(Command::Snapshot) => run_replay(&cli, Mode::Snapshot),
         Some(Command::Production(ref args)) => match settings(&cli) {
             Ok(s) => production::run(&s, args, cli.common.format),

@@ -57,9 +57,9 @@ const CATALOGUE: [Rule; Code::COUNT] = [
         code: Code::G003,
         severity: E,
         name: "released-migration-edited",
-        what: "A migration listed in the lockfile was edited or deleted.",
+        what: "A migration listed in the lockfile was edited or deleted (content that an `amend` record of the lockfile re-pinned is not an edit).",
         why: "Production already ran the released version; editing it forks staging from production silently.",
-        fix: "Revert the edit and write a new migration that makes the change.",
+        fix: "Revert the edit and write a new migration that makes the change; if the released migration itself must change (a guarded rewrite), record it with `gate-replay lock --amend REV --reason \"...\"` in a commit a listed approver makes with the trailer.",
     },
     Rule {
         code: Code::G004,
@@ -73,9 +73,9 @@ const CATALOGUE: [Rule; Code::COUNT] = [
         code: Code::G005,
         severity: E,
         name: "lockfile-unpinned",
-        what: "migrations.lock is missing (it is in the history, or the migrations folder has files), or a commit changed or removed a line of an existing entry (a re-pin) without being committed by a listed approver with the approval trailer.",
+        what: "migrations.lock is missing (it is in the history, or the migrations folder has files), or a commit changed or removed a line of an existing entry (a re-pin) or added an `amend` record without being committed by a listed approver with the approval trailer.",
         why: "The lockfile is what pins released migrations (G003); deleting or re-writing it after editing a released migration turns that check off.",
-        fix: "Restore the lockfile from history; an amendment of a released migration is committed by a listed approver with the trailer `Approved-by: <email>`.",
+        fix: "Restore the lockfile from history; an amendment of a released migration (`gate-replay lock --amend REV --reason \"...\"`) is committed by a listed approver with the trailer `Approved-by: <email>`.",
     },
     Rule {
         code: Code::C001,

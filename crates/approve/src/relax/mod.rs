@@ -23,7 +23,7 @@ mod lockfile;
 
 pub use a012::a012;
 pub use authors::a003_git;
-pub use lockfile::g005;
+pub use lockfile::{AmendmentApproval, amendments, g005};
 
 /// Merges nested deeper than this on a branch are judged as the merge itself.
 const MAX_DEPTH: usize = 16;

@@ -70,6 +70,23 @@ pub(super) fn is_record(l: &str) -> bool {
     l.starts_with("amend ") && l.split(' ').count() >= 5
 }
 
+/// One `amend` line read on its own, without verifying the lockfile around it (history
+/// readers: an old version may no longer verify). `path` is empty and `line` 0.
+pub fn read_record(l: &str) -> Option<Amendment> {
+    let f: Vec<&str> = l.trim_end().splitn(5, ' ').collect();
+    if f.len() != 5 || f[0] != "amend" || !is_hex64(f[2]) || !is_hex64(f[3]) {
+        return None;
+    }
+    Some(Amendment {
+        revision: unescape(f[1]),
+        path: String::new(),
+        old_content: f[2].to_string(),
+        new_content: f[3].to_string(),
+        reason: unescape(f[4]),
+        line: 0,
+    })
+}
+
 /// Parse one `amend` record; its revision must be pinned by an entry above.
 pub(super) fn parse_record(l: &str, line: u32, entries: &[LockEntry]) -> Result<Amendment, String> {
     let f: Vec<&str> = l.splitn(5, ' ').collect();
@@ -219,8 +236,14 @@ fn amended_pins(
         ));
     }
     let Some(entry) = lock.entries.iter().find(|e| e.id == revision) else {
+        let ids: Vec<&str> = lock.entries.iter().map(|e| e.id.as_str()).collect();
+        let shown = if ids.len() > 8 {
+            format!("{}, ... ({} in all)", ids[..8].join(", "), ids.len())
+        } else {
+            ids.join(", ")
+        };
         return Err(format!(
-            "{revision} is not pinned in {} (not released): an unreleased migration is edited freely, without an amendment",
+            "{revision} is not pinned in {} (not released; it pins {shown}): an unreleased migration is edited freely, without an amendment",
             policy.migrations.lockfile
         ));
     };

@@ -285,3 +285,88 @@ fn tree(p: &AlembicProject) -> std::collections::BTreeMap<String, Vec<u8>> {
         .unwrap()
         .files
 }
+
+#[test]
+fn amend_a_sql_migration_whose_rollback_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = crate::common::policy(
+        root,
+        "kind = \"sql\"\nnaming = \"golang-migrate\"\npath = \"db\"\n",
+    );
+    let write = |rel: &str, text: &str| {
+        std::fs::create_dir_all(root.join("db")).unwrap();
+        std::fs::write(root.join(rel), text).unwrap();
+    };
+    write("db/0001_a.up.sql", "create table a (id int);");
+    write("db/0001_a.down.sql", "drop table a;");
+    write("db/0002_b.up.sql", "create table b (id int);");
+    let d = discover(root, &policy).unwrap();
+    write_lock(
+        &root.join("migrations.lock"),
+        &render_lock(&d.graph, &d.files),
+    )
+    .unwrap();
+    // Only the down file changes: the pin covers it, so this is an amendment of version 1.
+    write("db/0001_a.down.sql", "drop table if exists a;");
+    let e = amend(root, &policy, "1", "x").unwrap_err().to_string();
+    assert!(
+        e.contains("pins 0001, 0002"),
+        "the error names the pinned ids: {e}"
+    );
+    let a = amend(root, &policy, "0001", "rollback tolerates a missing table").unwrap();
+    assert_eq!(a.path, "db/0001_a.up.sql");
+    let lock = lock_bytes(root);
+    assert!(String::from_utf8_lossy(&lock).contains("kind=sql:golang-migrate\n"));
+    let files = discover(root, &policy).unwrap().files;
+    assert!(
+        lock_findings(&policy, Some(&lock), &files)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn amend_refuses_an_edit_that_moves_a_released_migration_in_the_chain() {
+    // Two branches from a (max-heads allows it), so re-parenting one onto the other is no C
+    // finding: only the pinned order shows the move.
+    let p = AlembicProject::new();
+    p.revision("a.py", "a", &[], &[], &[]);
+    p.revision("b.py", "b", &["a"], &[], &[]);
+    p.revision("c.py", "c", &["a"], &[], &[]);
+    let policy = alembic_policy(p.root(), 2);
+    let d = discover(p.root(), &policy).unwrap();
+    write_lock(
+        &p.root().join("migrations.lock"),
+        &render_lock(&d.graph, &d.files),
+    )
+    .unwrap();
+    let lock = parse_lock("m", &lock_bytes(p.root())).unwrap();
+    let (second, third) = (&lock.entries[1], &lock.entries[2]);
+    // The second pinned revision now follows the third.
+    let file = second.path.rsplit('/').next().unwrap();
+    edit(&p, file, &second.id, &[third.id.as_str()], "select 1");
+    let before = lock_bytes(p.root());
+    let e = amend(p.root(), &policy, &second.id, "why").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("moves released migrations in the chain"),
+        "{e}"
+    );
+    assert_eq!(lock_bytes(p.root()), before);
+}
+
+#[test]
+fn a_new_release_drops_records_that_no_longer_pin_their_entry() {
+    let p = locked();
+    let policy = alembic_policy(p.root(), 1);
+    edit(&p, "b.py", "b", &["a"], "select 1");
+    amend(p.root(), &policy, "b", "one").unwrap();
+    let old = parse_lock("m", &lock_bytes(p.root())).unwrap();
+    // b edited again without an amendment: a lockfile keeping the record would not verify.
+    edit(&p, "b.py", "b", &["a"], "select 2");
+    let d = discover(p.root(), &policy).unwrap();
+    let text = gate_chain::render_lock_keeping(&d.graph, &d.files, &old.amendments);
+    let new = parse_lock("m", text.as_bytes()).unwrap();
+    assert!(new.amendments.is_empty());
+}
