@@ -28,6 +28,7 @@ mod cli_consumers;
 mod cli_flags;
 mod cli_output;
 mod cli_schema;
+mod consolidate;
 mod lock_amend;
 mod numeric_extremes_proptest;
 mod precommit_all;

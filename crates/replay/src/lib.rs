@@ -5,6 +5,7 @@ mod backend_smoke;
 mod capture;
 mod chain_cmd;
 pub mod child_env;
+mod consolidate;
 mod ctx;
 mod drift;
 mod error;
@@ -58,6 +59,10 @@ enum Command {
     /// the migrations) and report its schema; `--reference-dump` attributes each difference
     /// to a fix, or to none (F007).
     Production(production::ProductionArgs),
+    /// Propose (dry run) or write (`--write`) the recovery: one consolidation migration at the
+    /// head, guarded amendments of the migrations that conflict with fixes (F003), and the
+    /// policy edits that mark the fixes converted; proven on scratch databases first.
+    Consolidate(consolidate::ConsolidateArgs),
     /// Start a database backend, print what it started, hold, clean up (tests, benchmarks).
     #[command(hide = true)]
     BackendSmoke(backend_smoke::SmokeArgs),
@@ -151,6 +156,10 @@ pub fn main() -> ExitCode {
         Some(Command::Snapshot) => run_replay(&cli, Mode::Snapshot),
         Some(Command::Production(ref args)) => match settings(&cli) {
             Ok(s) => production::run(&s, args, cli.common.format),
+            Err(e) => gate_cli::fail(&e),
+        },
+        Some(Command::Consolidate(ref args)) => match settings(&cli) {
+            Ok(s) => consolidate::run(&s, args, cli.common.format),
             Err(e) => gate_cli::fail(&e),
         },
         Some(Command::BackendSmoke(ref args)) => backend_smoke::run(

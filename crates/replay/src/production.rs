@@ -40,18 +40,33 @@ pub(crate) struct ProductionArgs {
 
 /// What happened at one step of the path.
 #[derive(Debug, Clone)]
-struct StepRun {
-    step: Step,
+pub(crate) struct StepRun {
+    pub step: Step,
     /// `applied`, `conflict (F003) …; stamped as applied`, `failed (F001) …`, `not run`.
-    result: String,
-    captured: Option<Captured>,
+    pub result: String,
+    pub captured: Option<Captured>,
+    /// For a migration that conflicted (F003): the fixes blamed; empty otherwise.
+    pub conflict_with: Vec<String>,
 }
 
-/// The path as it ran: steps, what each fix touched, and the schema at the end.
-struct PathRun {
-    steps: Vec<StepRun>,
-    explained: Vec<Explained>,
-    schema: Option<Snapshot>,
+/// The path as it ran: steps, what each fix touched, and the schema at the end
+/// (`gate-replay consolidate` builds on it).
+pub(crate) struct PathRun {
+    pub steps: Vec<StepRun>,
+    pub explained: Vec<Explained>,
+    pub schema: Option<Snapshot>,
+}
+
+impl PathRun {
+    /// The migrations that conflicted with a fix (F003), in path order, with the fixes blamed.
+    pub(crate) fn conflicts(&self) -> impl Iterator<Item = (&str, &str, &[String])> {
+        self.steps.iter().filter_map(|s| match &s.step {
+            Step::Migration { revision, file } if !s.conflict_with.is_empty() => {
+                Some((revision.as_str(), file.as_str(), s.conflict_with.as_slice()))
+            }
+            _ => None,
+        })
+    }
 }
 
 /// The command: run the path, write `--snapshot-out`, render, exit 0 (clean), 1 (conflicts or
@@ -92,7 +107,7 @@ pub(crate) fn run(
 }
 
 /// The chain as the recovery model takes it, in the order the chain crate gives.
-fn chain_input(discovery: &gate_chain::Discovery) -> Vec<ChainRevision> {
+pub(crate) fn chain_input(discovery: &gate_chain::Discovery) -> Vec<ChainRevision> {
     discovery
         .graph
         .order()
@@ -107,7 +122,7 @@ fn chain_input(discovery: &gate_chain::Discovery) -> Vec<ChainRevision> {
 }
 
 /// The path for this repository; a configuration error when it cannot be built.
-fn build_path<'s>(
+pub(crate) fn build_path<'s>(
     settings: &'s Settings,
     discovery: &gate_chain::Discovery,
 ) -> Result<(ProductionPath, Vec<&'s Script>), ReplayError> {
@@ -197,7 +212,7 @@ async fn on_server(
 /// Every step in order on `db`. Stops early (`schema: None`) only where production's path
 /// cannot be known: a migration that fails before any fix ran (the chain itself is broken,
 /// R001).
-async fn walk(
+pub(crate) async fn walk(
     ctx: &Ctx<'_>,
     path: &ProductionPath,
     scripts: &[&Script],
@@ -211,7 +226,7 @@ async fn walk(
         schema: None,
     };
     for (i, step) in path.steps.iter().enumerate() {
-        let (result, captured) = match step {
+        let (result, captured, conflict_with) = match step {
             Step::Migration { revision, file } => {
                 let target = if Some(i) == last_migration {
                     // The last one goes to head: Flyway's repeatables run after every version.
@@ -221,9 +236,9 @@ async fn walk(
                 };
                 let fixes_before: Vec<&str> = path.fixes_before(i).map(Step::name).collect();
                 match run_migration(ctx, db, revision, file, &target, &fixes_before, &run).await? {
-                    Ok((result, finding)) => {
+                    Ok((result, finding, blamed)) => {
                         report.findings.extend(finding);
-                        (result, None)
+                        (result, None, blamed)
                     }
                     Err(r001) => {
                         report.findings.push(r001);
@@ -231,6 +246,7 @@ async fn walk(
                             step: step.clone(),
                             result: "failed (R001)".into(),
                             captured: None,
+                            conflict_with: Vec::new(),
                         });
                         skip_rest(ctx, path, i + 1, &mut run, report);
                         return Ok(run);
@@ -242,13 +258,14 @@ async fn walk(
                 let (result, captured, explained, finding) = run_fix(ctx, db, script, i).await?;
                 report.findings.extend(finding);
                 run.explained.push(explained);
-                (result, Some(captured))
+                (result, Some(captured), Vec::new())
             }
         };
         run.steps.push(StepRun {
             step: step.clone(),
             result,
             captured,
+            conflict_with,
         });
     }
     ctx.progress.stage("snapshot of the production path");
@@ -269,6 +286,7 @@ fn skip_rest(
             step: step.clone(),
             result: "not run".into(),
             captured: None,
+            conflict_with: Vec::new(),
         });
     }
     report.findings.push(not_run(
@@ -277,8 +295,8 @@ fn skip_rest(
     ));
 }
 
-/// One migration of the path. `Ok((result, F003))` when it ran or conflicted (then it is
-/// stamped as applied); `Err(R001)` when it failed with no fix before it to blame.
+/// One migration of the path. `Ok((result, F003, fixes blamed))` when it ran or conflicted
+/// (then it is stamped as applied); `Err(R001)` when it failed with no fix before it to blame.
 #[allow(clippy::too_many_arguments)]
 async fn run_migration(
     ctx: &Ctx<'_>,
@@ -288,7 +306,7 @@ async fn run_migration(
     target: &Target,
     fixes_before: &[&str],
     run: &PathRun,
-) -> Result<Result<(String, Option<Finding>), Finding>, ReplayError> {
+) -> Result<Result<(String, Option<Finding>, Vec<String>), Finding>, ReplayError> {
     ctx.progress.stage(&format!("migration {revision}"));
     let up = ctx
         .runner
@@ -297,7 +315,7 @@ async fn run_migration(
         })
         .await?;
     let Some(failure) = up.failure else {
-        return Ok(Ok(("applied".into(), None)));
+        return Ok(Ok(("applied".into(), None, Vec::new())));
     };
     if failure.timed_out {
         crate::runner::terminate_sessions(&db.db.url).await;
@@ -347,6 +365,7 @@ async fn run_migration(
             failure.describe()
         ),
         Some(finding),
+        blamed.iter().map(|b| b.to_string()).collect(),
     )))
 }
 

@@ -238,6 +238,14 @@ const CATALOGUE: [Rule; Code::COUNT] = [
         fix: "Find the script or session that made the change, register it (with `applied-after`) so the path replays it, or write a migration that makes the same change.",
     },
     Rule {
+        code: Code::F008,
+        severity: E,
+        name: "unproven-consolidation",
+        what: "`gate-replay consolidate` could not express a difference between the clean chain and the production path as guarded SQL (a leftover), or a proof of its plan failed on the scratch databases (both paths reach the new head, equal schemas, a second run is a no-op, the downgrade returns the clean head).",
+        why: "A consolidation that is not complete or not proven would leave environments apart or break production when it runs there; nothing of it is written.",
+        fix: "Write the named difference as a migration by hand (or make the data statement idempotent), then run `gate-replay consolidate` again.",
+    },
+    Rule {
         code: Code::A001,
         severity: E,
         name: "missing-field",
