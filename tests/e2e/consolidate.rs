@@ -219,6 +219,31 @@ fn write_and_check(repo: &Repo, fixes: &[Fix], conflicts: usize) {
 
     ok(alembic(repo, &production, &["upgrade", "head"]));
     no_difference_with_production(repo, &production);
+    approved_and_green(repo);
+}
+
+/// The technical lead commits the recovery (amendments and registry changes are approvals);
+/// then every gate passes: the hook over the tree, the replay with every fix verified, and
+/// governance with its history walk.
+fn approved_and_green(repo: &Repo) {
+    repo.commit_all_as(
+        "dev@example.com",
+        "lead@example.com",
+        "Recovery: consolidate the emergency fixes\n\nApproved-by: lead@example.com",
+    );
+    let url = crate::support::db::server_url();
+    let gates = [
+        (crate::support::run::PRECOMMIT, vec!["--all"]),
+        (
+            REPLAY,
+            vec!["--backend", "url", "--database-url", url.as_str()],
+        ),
+        (crate::support::run::APPROVE, vec!["check"]),
+    ];
+    for (gate, args) in gates {
+        let run = repo.run(gate, &args);
+        assert_eq!(run.code, 0, "{gate} {args:?} after the approved recovery:\n{run}");
+    }
 }
 
 /// The consolidation's SQL (plain `alembic upgrade --sql`) run again with psql on a database
@@ -422,7 +447,7 @@ fn generated(seed: u64) -> (Repo, Vec<Fix>) {
     }
     let mut fixes = Vec::new();
     let mut policy = String::from(
-        "version = 1\n\n[migrations]\nkind = \"alembic\"\npath = \"alembic/versions\"\nconfig = \"alembic.ini\"\nlockfile = \"migrations.lock\"\n\n[emergency]\nscope = [\"fixes\"]\n\n[replay]\nbackend = \"url\"\npython = \"python3\"\n",
+        "version = 1\n\n[migrations]\nkind = \"alembic\"\npath = \"alembic/versions\"\nconfig = \"alembic.ini\"\nlockfile = \"migrations.lock\"\n\n[emergency]\nscope = [\"fixes\"]\n\n[governance]\napprovers = [\"lead@example.com\"]\n\n[replay]\nbackend = \"url\"\npython = \"python3\"\n",
     );
     for (i, rev) in revs.iter().enumerate() {
         let parent = i.checked_sub(1).map(|p| revs[p].as_str());
@@ -435,7 +460,7 @@ fn generated(seed: u64) -> (Repo, Vec<Fix>) {
                 }
                 let path = format!("fixes/fix_{kind}_{i}.sql");
                 repo.write(&path, &sql);
-                register(&mut policy, &mut fixes, &path, &revs[i - 1]);
+                register(&repo, &mut policy, &mut fixes, &path, &revs[i - 1]);
                 (up, down)
             }
             None if i == 0 => (
@@ -457,7 +482,7 @@ fn generated(seed: u64) -> (Repo, Vec<Fix>) {
         "fixes/fix_data.sql",
         format!("INSERT INTO users (email, role) VALUES ('ops{seed}@example.com', 'admin');\nUPDATE users SET role = 'admin' WHERE email = 'lead@example.com';\n"),
     );
-    register(&mut policy, &mut fixes, "fixes/fix_data.sql", data_after);
+    register(&repo, &mut policy, &mut fixes, "fixes/fix_data.sql", data_after);
     repo.write("policy.toml", policy);
     let lock = repo.run(REPLAY, &["lock"]);
     assert_eq!(lock.code, 0, "{lock}");
@@ -465,10 +490,13 @@ fn generated(seed: u64) -> (Repo, Vec<Fix>) {
     (repo, fixes)
 }
 
-fn register(policy: &mut String, fixes: &mut Vec<Fix>, path: &str, after: &str) {
+/// Register the fix already written at `path` (its content pinned, as `gate-approve register`
+/// would).
+fn register(repo: &Repo, policy: &mut String, fixes: &mut Vec<Fix>, path: &str, after: &str) {
     let command = format!("psql -X -q -v ON_ERROR_STOP=1 -f {path}");
+    let sha = crate::support::sha256_hex(std::fs::read(repo.path(path)).unwrap());
     policy.push_str(&format!(
-        "\n[[emergency.script]]\npath = \"{path}\"\nstatus = \"active\"\napplied-after = \"{after}\"\napplied-on = 2025-09-21\nrun = \"{command}\"\n"
+        "\n[[emergency.script]]\npath = \"{path}\"\nsha256 = \"{sha}\"\nstatus = \"active\"\nreason = \"production broke\"\napplied-after = \"{after}\"\napplied-on = 2025-09-21\nrun = \"{command}\"\n"
     ));
     fixes.push(Fix {
         after: after.to_string(),
