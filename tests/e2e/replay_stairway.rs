@@ -291,3 +291,34 @@ fn the_crisis_example_under_the_stairway() {
     assert!(run.findings("R007").is_empty(), "{}", run.stdout);
     assert_eq!(run.code, 0, "{}", run.all());
 }
+
+#[test]
+fn a_sql_chain_is_stepped_in_process_and_a_forgotten_down_is_r007() {
+    let files = |down2: &'static str| {
+        [
+            ("000001_a.up.sql", "CREATE TABLE a (id integer);"),
+            ("000001_a.down.sql", "DROP TABLE a;"),
+            ("000002_b.up.sql", "ALTER TABLE a ADD COLUMN b text;"),
+            ("000002_b.down.sql", down2),
+            ("000003_c.up.sql", "CREATE TABLE c (id integer);"),
+            ("000003_c.down.sql", "DROP TABLE c;"),
+        ]
+    };
+    let clean = sql_repo("golang-migrate", &files("ALTER TABLE a DROP COLUMN b;"));
+    let run = stairway(clean.path());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.findings("R007").is_empty(), "{}", run.stdout);
+    assert_eq!(steps(&run)["stepped"], 3, "{}", run.stdout);
+
+    // 000002's down forgets the column; the round trip to base does not see it (000001's down
+    // drops the table), the stairway does.
+    let broken = sql_repo("golang-migrate", &files("SELECT 1;"));
+    let run = stairway(broken.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.findings("R004").is_empty(), "{}", run.stdout);
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(msg.contains("000002_b.up.sql"), "{msg}");
+    assert!(msg.contains("a.b") || msg.contains("column"), "{msg}");
+}

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use gate_report::{Code, Finding, Report, Section};
 use gate_schema::Snapshot;
 
+use crate::child_env::ChildEnv;
 use crate::ctx::{Ctx, Scratch, not_run};
 use crate::error::ReplayError;
 use crate::runner::session::AlembicSession;
-use crate::runner::{Failure, Runner};
+use crate::runner::sql::SqlRunner;
+use crate::runner::{Failure, Runner, Target};
 
 /// One revision's step, for the section.
 struct Row {
@@ -44,6 +46,11 @@ impl<'a> Reader<'a> {
         Ok(Reader { db, conn })
     }
 
+    async fn close(self) {
+        use sqlx::Connection as _;
+        let _ = self.conn.close().await;
+    }
+
     async fn capture(&mut self) -> Result<Snapshot, ReplayError> {
         Snapshot::capture_with(&mut self.conn)
             .await
@@ -61,28 +68,78 @@ struct Broken {
     failure: Option<Failure>,
 }
 
+/// What runs the steps: one Alembic interpreter, or the in-process sql runner.
+enum Stepper<'r> {
+    Alembic(AlembicSession<'r>),
+    Sql(&'r SqlRunner, ChildEnv),
+}
+
+impl Stepper<'_> {
+    /// `upgrade` to `rev`, or `downgrade` to `target`; `Some` when it failed.
+    async fn run(
+        &mut self,
+        ctx: &Ctx<'_>,
+        up: bool,
+        target: &str,
+        what: &str,
+    ) -> Result<Option<Broken>, ReplayError> {
+        let failure = match self {
+            Stepper::Alembic(session) => {
+                let verb = if up { "upgrade" } else { "downgrade" };
+                session.run(&[verb, target], ctx.deadline).await?.failure
+            }
+            Stepper::Sql(runner, env) if up => {
+                let to = Target::Revision(target.to_string());
+                runner
+                    .upgrade(env, &to, ctx.deadline, &mut |_| {})
+                    .await?
+                    .failure
+            }
+            Stepper::Sql(runner, env) => {
+                let keep = runner.position(env.url()).saturating_sub(1);
+                runner.downgrade_to(env, keep, ctx.deadline).await?.failure
+            }
+        };
+        Ok(failure.map(|f| Broken {
+            what: if f.timed_out {
+                format!("{what} timed out after {}s", ctx.timeout.as_secs())
+            } else {
+                format!("{what} failed: {}", f.describe())
+            },
+            failure: Some(f),
+        }))
+    }
+
+    async fn close(self) {
+        if let Stepper::Alembic(session) = self {
+            session.close().await;
+        }
+    }
+}
+
 /// The stairway over the whole chain on a database of its own.
 pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), ReplayError> {
-    let path = &ctx.settings.policy.migrations.path;
-    let Runner::Alembic(alembic) = ctx.runner else {
+    if let Runner::Command(_) = ctx.runner {
         report.findings.push(not_run(
-            path,
-            &format!(
-                "the stairway (R007) is not checked: it steps Alembic chains only, this chain is run by {}",
-                ctx.runner.describe()
-            ),
+            &ctx.settings.policy.migrations.path,
+            "the stairway (R007) is not checked: migrations.kind = \"command\" cannot downgrade one revision at a time",
         ));
         return Ok(());
-    };
+    }
     let discovery = gate_chain::discover(&ctx.settings.root, &ctx.settings.policy)
         .map_err(ReplayError::Chain)?;
     let order: Vec<&gate_chain::Revision> = discovery.graph.order();
     ctx.progress.stage("stairway");
     let db = ctx.fresh().await?;
-    let result = match AlembicSession::start(alembic, &db.env) {
-        Ok(mut session) => {
-            let r = steps(ctx, &db, &mut session, &order).await;
-            session.close().await;
+    let stepper = match ctx.runner {
+        Runner::Alembic(alembic) => AlembicSession::start(alembic, &db.env).map(Stepper::Alembic),
+        Runner::Sql(sql) => Ok(Stepper::Sql(sql, db.env.clone())),
+        Runner::Command(_) => unreachable!("returned above"),
+    };
+    let result = match stepper {
+        Ok(mut stepper) => {
+            let r = steps(ctx, &db, &mut stepper, &order).await;
+            stepper.close().await;
             r
         }
         Err(e) => Err(e.into()),
@@ -101,16 +158,17 @@ type Outcome<'a> = (Vec<Row>, Option<(&'a gate_chain::Revision, Broken)>);
 async fn steps<'a>(
     ctx: &Ctx<'_>,
     db: &Scratch,
-    session: &mut AlembicSession<'_>,
+    stepper: &mut Stepper<'_>,
     order: &[&'a gate_chain::Revision],
 ) -> Result<Outcome<'a>, ReplayError> {
     let mut reader = Reader::open(db).await?;
     let mut before = reader.capture().await?;
     let mut rows = Vec::new();
+    let sql = matches!(stepper, Stepper::Sql(..));
     for (i, rev) in order.iter().enumerate() {
         let started = Instant::now();
-        let down_to = downgrade_targets(rev, i);
-        let step = step(ctx, &mut reader, session, rev, &down_to, &before).await?;
+        let down_to = downgrade_targets(rev, i, sql);
+        let step = step(ctx, &mut reader, stepper, rev, &down_to, &before).await?;
         let ok = step.is_ok();
         rows.push(Row {
             revision: rev.id.clone(),
@@ -124,13 +182,23 @@ async fn steps<'a>(
             Err(b) => return Ok((rows, Some((rev, b)))),
         }
     }
+    reader.close().await;
     Ok((rows, None))
 }
 
 /// Where "one step down" is: each parent of a merge; `base` for the first revision; for any
 /// other revision `<rev>@-1`, one step down on its own branch (a bare parent id would also
 /// take down a sibling branch that forks at that parent).
-fn downgrade_targets(rev: &gate_chain::Revision, position: usize) -> Vec<String> {
+fn downgrade_targets(rev: &gate_chain::Revision, position: usize, sql: bool) -> Vec<String> {
+    if sql {
+        // A SQL chain is a line: one step down is the previous version (for the section).
+        return vec![
+            rev.parents
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "base".to_string()),
+        ];
+    }
     if rev.is_merge() {
         return rev.parents.clone();
     }
@@ -144,18 +212,18 @@ fn downgrade_targets(rev: &gate_chain::Revision, position: usize) -> Vec<String>
 async fn step(
     ctx: &Ctx<'_>,
     reader: &mut Reader<'_>,
-    session: &mut AlembicSession<'_>,
+    stepper: &mut Stepper<'_>,
     rev: &gate_chain::Revision,
     down_to: &[String],
     before: &Snapshot,
 ) -> Result<Result<Snapshot, Broken>, ReplayError> {
-    if let Some(b) = command(ctx, session, &["upgrade", &rev.id], "upgrade to it").await? {
+    if let Some(b) = stepper.run(ctx, true, &rev.id, "upgrade to it").await? {
         return Ok(Err(b));
     }
     let at = reader.capture().await?;
     for target in down_to {
         let down = format!("downgrade to {target}");
-        if let Some(b) = command(ctx, session, &["downgrade", target], &down).await? {
+        if let Some(b) = stepper.run(ctx, false, target, &down).await? {
             return Ok(Err(b));
         }
         let after_down = reader.capture().await?;
@@ -163,7 +231,7 @@ async fn step(
             return Ok(Err(b));
         }
         let again = format!("upgrade again after the {down}");
-        if let Some(b) = command(ctx, session, &["upgrade", &rev.id], &again).await? {
+        if let Some(b) = stepper.run(ctx, true, &rev.id, &again).await? {
             return Ok(Err(b));
         }
         let after_up = reader.capture().await?;
@@ -172,24 +240,6 @@ async fn step(
         }
     }
     Ok(Ok(at))
-}
-
-/// One alembic command; `Some` when it failed.
-async fn command(
-    ctx: &Ctx<'_>,
-    session: &mut AlembicSession<'_>,
-    args: &[&str],
-    what: &str,
-) -> Result<Option<Broken>, ReplayError> {
-    let r = session.run(args, ctx.deadline).await?;
-    Ok(r.failure.map(|f| Broken {
-        what: if f.timed_out {
-            format!("{what} timed out after {}s", ctx.timeout.as_secs())
-        } else {
-            format!("{what} failed: {}", f.describe())
-        },
-        failure: Some(f),
-    }))
 }
 
 fn differs(ctx: &Ctx<'_>, a: &Snapshot, b: &Snapshot, an: &str, bn: &str) -> Option<Broken> {
