@@ -130,7 +130,25 @@ def _serve(config_args):
         emit("stepend", {"ok": ok})
 
 
+def _cache_scripts():
+    # Every command would read the whole versions folder again (a stairway over N revisions
+    # reads N files 3N times); the files do not change during the run, so read them once.
+    from alembic.script import ScriptDirectory
+
+    original = ScriptDirectory.from_config.__func__
+    cache = {}
+
+    def from_config(cls, config):
+        key = (config.config_file_name, config.get_main_option("script_location"))
+        if key not in cache:
+            cache[key] = original(cls, config)
+        return cache[key]
+
+    ScriptDirectory.from_config = classmethod(from_config)
+
+
 if len(sys.argv) > 1 and sys.argv[1] == "--gate-serve":
+    _cache_scripts()
     _serve(sys.argv[2:])
     sys.exit(0)
 
