@@ -1,11 +1,11 @@
 //! R007, the stairway: for each revision in upgrade order, upgrade to it, downgrade one step
 //! (a merge: to each parent in turn), upgrade again; the schema after the downgrade must be
 //! the one before the upgrade, and the schema after the second upgrade the one after the
-//! first. One Alembic interpreter runs every step (runner/session.rs); the catalog is read
-//! between steps. The first broken revision stops the stairway: the database is no longer
+//! first. One Alembic interpreter runs every step (runner/session.rs), SQL chains step with
+//! the in-process sql runner; the catalog is read between steps on one connection. The first broken revision stops the stairway: the database is no longer
 //! in a state the later steps could be judged from.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gate_report::{Code, Finding, Report, Section};
 use gate_schema::Snapshot;
@@ -70,7 +70,7 @@ struct Broken {
 
 /// What runs the steps: one Alembic interpreter, or the in-process sql runner.
 enum Stepper<'r> {
-    Alembic(AlembicSession<'r>),
+    Alembic(Box<AlembicSession<'r>>),
     Sql(&'r SqlRunner, ChildEnv),
 }
 
@@ -132,7 +132,9 @@ pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), R
     ctx.progress.stage("stairway");
     let db = ctx.fresh().await?;
     let stepper = match ctx.runner {
-        Runner::Alembic(alembic) => AlembicSession::start(alembic, &db.env).map(Stepper::Alembic),
+        Runner::Alembic(alembic) => {
+            AlembicSession::start(alembic, &db.env).map(|s| Stepper::Alembic(Box::new(s)))
+        }
         Runner::Sql(sql) => Ok(Stepper::Sql(sql, db.env.clone())),
         Runner::Command(_) => unreachable!("returned above"),
     };
@@ -308,9 +310,8 @@ fn section(rows: &[Row], total: usize) -> Section {
     }
     let total_ms: u128 = rows.iter().map(|r| r.ms).sum();
     let summary = format!(
-        "{} of {total} revision(s) stepped in {} ms",
-        rows.len(),
-        Duration::from_millis(u64::try_from(total_ms).unwrap_or(u64::MAX)).as_millis()
+        "{} of {total} revision(s) stepped in {total_ms} ms",
+        rows.len()
     );
     text.push_str(&summary);
     text.push('\n');
