@@ -124,7 +124,10 @@ def _serve(config_args):
         except BaseException as e:
             diffs = getattr(e, "diffs", None)
             if diffs is not None:
-                emit("diffs", {"diffs": [repr(d) for d in diffs], "message": str(e)})
+                # Alembic's own text, less the memory addresses some reprs carry
+                # (`<TextClause object at 0x7f..>`), so a finding reads the same in every run.
+                texts = [re.sub(r" at 0x[0-9a-f]+>", ">", repr(d)) for d in diffs]
+                emit("diffs", {"diffs": texts, "message": str(e)})
             else:
                 _report_error(e)
         emit("stepend", {"ok": ok})
