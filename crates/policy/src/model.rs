@@ -265,6 +265,10 @@ pub struct Replay {
     /// SQL run before the first migration.
     pub prelude: String,
     pub roundtrip: bool,
+    /// Per revision: upgrade, downgrade one step, upgrade again (R007). Default false.
+    pub stairway: bool,
+    /// Alembic's own model comparison (`alembic check`) at head (R008). Default false.
+    pub models: bool,
     /// Expected schema at head, repository-relative. Default `schema.snapshot.json`.
     pub snapshot: String,
     pub fixes: bool,

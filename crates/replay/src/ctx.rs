@@ -29,6 +29,10 @@ pub struct Settings {
     pub reference_dump: Option<PathBuf>,
     pub timeout: Duration,
     pub roundtrip: bool,
+    /// `replay.stairway` or `--stairway`: per-revision down/up steps (R007).
+    pub stairway: bool,
+    /// `replay.models` or `--models`: `alembic check` at head (R008).
+    pub models: bool,
     pub fixes: bool,
     /// What children get as environment (`replay.env`, `replay.database-url`).
     pub env: EnvTemplate,

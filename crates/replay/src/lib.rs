@@ -10,6 +10,7 @@ mod ctx;
 mod drift;
 mod error;
 mod fixes;
+mod models;
 mod production;
 mod progress;
 mod roundtrip;
@@ -17,6 +18,7 @@ pub mod run;
 pub mod runner;
 pub mod shard;
 mod snapshot_cmd;
+mod stairway;
 mod workcopy;
 
 /// The backends, where they lived before they became their own crate (`gate-backends`).
@@ -129,6 +131,12 @@ struct ReplayArgs {
     /// Skip the downgrade/upgrade round trip
     #[arg(long, global = true)]
     no_roundtrip: bool,
+    /// Step every revision: upgrade, downgrade one step, upgrade again (R007) [default: replay.stairway]
+    #[arg(long, global = true)]
+    stairway: bool,
+    /// Compare env.py's models with the replayed head via `alembic check` (R008) [default: replay.models]
+    #[arg(long, global = true)]
+    models: bool,
     /// Skip the emergency-fix checks
     #[arg(long, global = true)]
     no_fixes: bool,
@@ -226,6 +234,8 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         }),
         timeout: Duration::from_secs(timeout),
         roundtrip: policy.replay.roundtrip && !a.no_roundtrip,
+        stairway: policy.replay.stairway || a.stairway,
+        models: policy.replay.models || a.models,
         fixes: policy.replay.fixes && !a.no_fixes,
         env,
         shard,

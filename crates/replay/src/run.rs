@@ -55,8 +55,14 @@ fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
     if settings.reference_dump.is_some() {
         v.push("the comparison with --reference-dump (R003)".into());
     }
+    if settings.models {
+        v.push("the models comparison (R008)".into());
+    }
     if settings.roundtrip {
         v.push("the downgrade/upgrade round trip (R004, R006)".into());
+    }
+    if settings.stairway {
+        v.push("the stairway (R007)".into());
     }
     v
 }
@@ -149,6 +155,9 @@ async fn steps(
     let Some(head) = at_head? else {
         return Ok(None);
     };
+    if mode == Mode::Check && ctx.settings.stairway {
+        crate::stairway::stairway(ctx, report).await?;
+    }
     // Step 5: emergency fixes.
     if mode == Mode::Check && ctx.settings.fixes {
         ctx.progress.stage("emergency fixes");
@@ -234,6 +243,10 @@ async fn checks_on(
     }
     r003_drift(ctx, &head, report).await?;
     report.checked(Code::R003, settings.policy.replay.snapshot.clone());
+    // Models before the round trip changes the database.
+    if settings.models {
+        crate::models::r008_models(ctx, db, report).await?;
+    }
 
     // Step 4: round trip.
     if settings.roundtrip {

@@ -52,7 +52,7 @@ macro_rules! codes {
 codes! {
     G001, G002, G003, G004, G005,
     C001, C002, C003, C004, C005, C006,
-    R001, R002, R003, R004, R005, R006, R010,
+    R001, R002, R003, R004, R005, R006, R007, R008, R010,
     F001, F002, F003, F004, F005, F006, F007, F008,
     A001, A002, A003, A004, A005, A006, A007, A008, A009, A010, A011, A012,
 }
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn an_unknown_code_is_an_error() {
-        for bad in ["X999", "G000", "R007", "g001", " G001", "", "G0011"] {
+        for bad in ["X999", "G000", "R099", "g001", " G001", "", "G0011"] {
             let err = bad.parse::<Code>().unwrap_err();
             assert_eq!(err, UnknownCode(bad.to_string()));
             assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");

@@ -174,6 +174,22 @@ const CATALOGUE: [Rule; Code::COUNT] = [
         fix: "Fix the named migration's downgrade.",
     },
     Rule {
+        code: Code::R007,
+        severity: E,
+        name: "stairway-failed",
+        what: "Stepping one revision (upgrade to it, downgrade one step, upgrade again) fails or does not give the same schema.",
+        why: "A revision whose own downgrade is broken cannot be rolled back on its own, even when a full round trip to base happens to pass.",
+        fix: "Make the named revision's downgrade undo exactly what its upgrade did, with only its parents applied.",
+    },
+    Rule {
+        code: Code::R008,
+        severity: E,
+        name: "models-differ",
+        what: "The models (env.py's target_metadata) differ from the schema the migrations build, as `alembic check` reports.",
+        why: "The application expects tables and columns the migrations do not create (or the reverse); the next autogenerate picks the difference up unreviewed.",
+        fix: "Add a migration for the difference (`alembic revision --autogenerate`), or change the models to match.",
+    },
+    Rule {
         code: Code::R010,
         severity: E,
         name: "check-not-run",

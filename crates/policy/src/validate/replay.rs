@@ -16,6 +16,8 @@ pub(super) const REPLAY_KEYS: &[&str] = &[
     "python",
     "prelude",
     "roundtrip",
+    "stairway",
+    "models",
     "snapshot",
     "fixes",
     "slow-ms",
@@ -32,6 +34,8 @@ impl Checker<'_> {
             python: "python3".into(),
             prelude: String::new(),
             roundtrip: true,
+            stairway: false,
+            models: false,
             snapshot: "schema.snapshot.json".into(),
             fixes: true,
             slow_ms: 5000,
@@ -70,7 +74,12 @@ impl Checker<'_> {
         {
             r.snapshot = s;
         }
-        for (key, slot) in [("roundtrip", &mut r.roundtrip), ("fixes", &mut r.fixes)] {
+        for (key, slot) in [
+            ("roundtrip", &mut r.roundtrip),
+            ("stairway", &mut r.stairway),
+            ("models", &mut r.models),
+            ("fixes", &mut r.fixes),
+        ] {
             if let Some(v) = self.get(t, p, key)
                 && let Some(b) = self.boolean(&format!("replay.{key}"), v)
             {

@@ -17,7 +17,7 @@ use super::{Applied, Failure, RunOutcome, RunnerError, Target, rel_path};
 use crate::child_env::ChildEnv;
 
 const WRAPPER: &str = include_str!("alembic_wrapper.py");
-const MARK: &str = "@@gate-replay@@ ";
+pub(crate) const MARK: &str = "@@gate-replay@@ ";
 
 /// The install command named when Alembic is missing.
 pub const PIP_HINT: &str = "python3 -m pip install alembic sqlalchemy psycopg2-binary";
@@ -77,6 +77,31 @@ impl AlembicRunner {
 
     pub fn count(&self) -> usize {
         self.files.len()
+    }
+
+    /// The wrapper in serve mode: many alembic commands in one interpreter, read from stdin
+    /// (see session.rs).
+    pub(crate) fn serve_command(&self, db: &ChildEnv) -> Command {
+        let mut cmd = Command::new(&self.python);
+        cmd.arg("-c")
+            .arg(WRAPPER)
+            .arg("--gate-serve")
+            .arg("-c")
+            .arg(&self.config)
+            .current_dir(&self.cwd)
+            .env("GATE_REPLAY_VERSIONS", &self.versions)
+            .env("PYTHONUNBUFFERED", "1");
+        db.apply(&mut cmd);
+        cmd
+    }
+
+    /// Repository-relative file of `revision`.
+    pub(crate) fn file_of(&self, revision: &str) -> Option<String> {
+        self.files.get(revision).cloned()
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
     }
 
     pub async fn upgrade(
@@ -326,7 +351,7 @@ fn environment_failure(e: &serde_json::Value, interpreter: &str, pip: &str) -> S
 
 /// `Running upgrade a1 -> b2, add users` -> `b2`; `Running downgrade b2 -> a1` -> `b2` (the
 /// revision whose downgrade runs); merges list several revisions before `->`.
-fn step_revision(msg: &str) -> Option<String> {
+pub(crate) fn step_revision(msg: &str) -> Option<String> {
     let (left, right) = msg.split_once("->")?;
     if msg.starts_with("Running downgrade") {
         let left = left.trim_start_matches("Running downgrade").trim();
@@ -337,7 +362,7 @@ fn step_revision(msg: &str) -> Option<String> {
 }
 
 /// psycopg2's `pgerror` is `ERROR:  msg\nDETAIL: ...\n`: keep the text, one line.
-fn clean_message(m: &str) -> String {
+pub(crate) fn clean_message(m: &str) -> String {
     m.lines()
         .map(|l| l.trim().trim_start_matches("ERROR:").trim())
         .filter(|l| !l.is_empty())

@@ -81,13 +81,9 @@ logging.config.dictConfig = _dc
 _install()
 
 versions = os.path.realpath(os.environ.get("GATE_REPLAY_VERSIONS", os.getcwd()))
-try:
-    main(argv=sys.argv[1:], prog="alembic")
-    # The last revision ends here (its transaction is committed), not at interpreter exit.
-    emit("done", {})
-except SystemExit:
-    raise
-except BaseException as e:
+
+
+def _report_error(e):
     orig = getattr(e, "orig", None) or e
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
     msg = getattr(orig, "pgerror", None) or str(orig)
@@ -104,4 +100,67 @@ except BaseException as e:
     module = getattr(e, "name", None) if isinstance(e, ImportError) else None
     emit("error", {"sqlstate": code, "message": msg.strip(), "type": type(orig).__name__,
                    "where": where, "phase": phase, "module": module})
+
+
+def _serve(config_args):
+    # One interpreter for many commands (the stairway, `check`): each stdin line is a JSON
+    # list of alembic arguments; after each, "stepend" says whether it succeeded, and the
+    # wrapper waits for the next line, so gate-replay can read the catalog in between.
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        args = json.loads(line)
+        _state["started"] = False
+        ok = False
+        try:
+            main(argv=["--raiseerr"] + config_args + args, prog="alembic")
+            emit("done", {})
+            ok = True
+        except SystemExit as e:
+            emit("error", {"sqlstate": None, "message": "alembic exited with %s" % (e.code,),
+                           "type": "SystemExit", "where": None, "phase": "migration",
+                           "module": None})
+        except BaseException as e:
+            diffs = getattr(e, "diffs", None)
+            if diffs is not None:
+                # Alembic's own text, less the memory addresses some reprs carry
+                # (`<TextClause object at 0x7f..>`), so a finding reads the same in every run.
+                texts = [re.sub(r" at 0x[0-9a-f]+>", ">", repr(d)) for d in diffs]
+                emit("diffs", {"diffs": texts, "message": str(e)})
+            else:
+                _report_error(e)
+        emit("stepend", {"ok": ok})
+
+
+def _cache_scripts():
+    # Every command would read the whole versions folder again (a stairway over N revisions
+    # reads N files 3N times); the files do not change during the run, so read them once.
+    from alembic.script import ScriptDirectory
+
+    original = ScriptDirectory.from_config.__func__
+    cache = {}
+
+    def from_config(cls, config):
+        key = (config.config_file_name, config.get_main_option("script_location"))
+        if key not in cache:
+            cache[key] = original(cls, config)
+        return cache[key]
+
+    ScriptDirectory.from_config = classmethod(from_config)
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "--gate-serve":
+    _cache_scripts()
+    _serve(sys.argv[2:])
+    sys.exit(0)
+
+try:
+    main(argv=sys.argv[1:], prog="alembic")
+    # The last revision ends here (its transaction is committed), not at interpreter exit.
+    emit("done", {})
+except SystemExit:
+    raise
+except BaseException as e:
+    _report_error(e)
     raise

@@ -5,6 +5,7 @@
 pub mod alembic;
 pub mod command;
 pub mod process;
+pub mod session;
 pub mod sql;
 pub mod sqlsplit;
 

@@ -229,11 +229,22 @@ impl SqlRunner {
         db: &ChildEnv,
         deadline: Instant,
     ) -> Result<RunOutcome, RunnerError> {
+        self.downgrade_to(db, 0, deadline).await
+    }
+
+    /// Run the down migrations of everything applied after the first `keep` migrations (the
+    /// stairway: `keep` = one less than applied).
+    pub async fn downgrade_to(
+        &self,
+        db: &ChildEnv,
+        keep: usize,
+        deadline: Instant,
+    ) -> Result<RunOutcome, RunnerError> {
         let url = db.url();
         let from = self.position(url);
         let mut conn = connect(url).await?;
         let mut outcome = RunOutcome::default();
-        for i in (0..from).rev() {
+        for i in (keep..from).rev() {
             let m = &self.migrations[i];
             let Some(down) = &m.down else {
                 outcome.failure = Some(Failure {
@@ -261,7 +272,8 @@ impl SqlRunner {
         Ok(outcome)
     }
 
-    fn position(&self, url: &str) -> usize {
+    /// How many migrations this runner has applied to the database at `url`.
+    pub fn position(&self, url: &str) -> usize {
         self.applied
             .lock()
             .map(|m| m.get(url).copied().unwrap_or(0))

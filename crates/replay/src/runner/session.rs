@@ -1,0 +1,255 @@
+//! One Alembic interpreter for many commands (the stairway's hundreds of steps, `alembic
+//! check`): the wrapper's serve mode reads one JSON list of alembic arguments per stdin line
+//! and answers each with a `stepend` line, then waits. The caller reads the catalog between
+//! steps, so the Python start-up and imports are paid once, not per step.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::mpsc;
+
+use super::alembic::{AlembicRunner, MARK, PIP_HINT, clean_message, step_revision};
+use super::{Failure, RunnerError, rel_path};
+use crate::child_env::ChildEnv;
+
+/// What one command did.
+#[derive(Debug, Default)]
+pub struct StepResult {
+    /// `None`: the command succeeded.
+    pub failure: Option<Failure>,
+    /// `alembic check`'s differences, each in Alembic's own text (`('add_column', ...)`).
+    pub diffs: Option<Vec<String>>,
+    /// The raw error of a failed command (`type`, `message`), for callers that read it.
+    pub error: Option<serde_json::Value>,
+    /// Revisions whose upgrade or downgrade ran, in order.
+    pub ran: Vec<String>,
+}
+
+/// A running wrapper in serve mode. Dropping it kills the interpreter.
+pub struct AlembicSession<'r> {
+    runner: &'r AlembicRunner,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::UnboundedReceiver<String>,
+    /// Output lines that are not the wrapper's own, last few, for messages.
+    tail: Vec<String>,
+    pgid: Option<i32>,
+    _group: Option<gate_backends::CleanupGuard>,
+}
+
+impl std::fmt::Debug for AlembicSession<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlembicSession")
+            .field("pgid", &self.pgid)
+            .finish()
+    }
+}
+
+impl<'r> AlembicSession<'r> {
+    pub fn start(runner: &'r AlembicRunner, db: &ChildEnv) -> Result<Self, RunnerError> {
+        let mut cmd = runner.serve_command(db);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| RunnerError::Spawn {
+            action: "start",
+            program: runner.python().to_string(),
+            purpose: " (replay.python)".into(),
+            advice: format!("; set replay.python to an interpreter that has Alembic ({PIP_HINT})"),
+            source: e,
+        })?;
+        let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+        let group = pgid.map(|pgid| {
+            gate_backends::CleanupGuard::register(gate_backends::CleanupResource::ProcessGroup {
+                pgid,
+            })
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(AlembicSession {
+            runner,
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            tail: Vec::new(),
+            pgid,
+            _group: group,
+        })
+    }
+
+    /// Run `alembic <args>` in the interpreter and wait for its end (or `deadline`: the
+    /// interpreter is killed and the failure says it timed out).
+    pub async fn run(
+        &mut self,
+        args: &[&str],
+        deadline: Instant,
+    ) -> Result<StepResult, RunnerError> {
+        let line = serde_json::to_string(args).unwrap_or_default() + "\n";
+        let sent = match self.stdin.as_mut() {
+            Some(stdin) => {
+                stdin.write_all(line.as_bytes()).await.is_ok() && stdin.flush().await.is_ok()
+            }
+            None => false,
+        };
+        let mut result = StepResult::default();
+        let mut error: Option<serde_json::Value> = None;
+        let sleep = tokio::time::sleep_until(deadline.into());
+        tokio::pin!(sleep);
+        loop {
+            let next = tokio::select! {
+                l = self.lines.recv() => l,
+                () = &mut sleep => {
+                    self.kill();
+                    result.failure = Some(self.failure(&result.ran, None, true));
+                    return Ok(result);
+                }
+            };
+            let Some(l) = next else {
+                // The interpreter is gone (or never started Alembic).
+                return self.ended(sent, result, error);
+            };
+            let Some(rest) = l.strip_prefix(MARK) else {
+                self.keep(l);
+                continue;
+            };
+            let (kind, json) = rest.split_once(' ').unwrap_or((rest, "{}"));
+            let payload: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+            match kind {
+                "step" => {
+                    if let Some(rev) = step_revision(payload["msg"].as_str().unwrap_or_default()) {
+                        result.ran.push(rev);
+                    }
+                }
+                "error" => error = Some(payload),
+                "diffs" => {
+                    result.diffs = Some(
+                        payload["diffs"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|d| d.as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    );
+                }
+                "no-alembic" => {
+                    return Err(RunnerError::Environment(format!(
+                        "Alembic is not importable by `{}` (replay.python); {PIP_HINT}",
+                        self.runner.python()
+                    )));
+                }
+                "stepend" => {
+                    if payload["ok"].as_bool() != Some(true) && result.diffs.is_none() {
+                        result.failure = Some(self.failure(&result.ran, error.as_ref(), false));
+                    }
+                    result.error = error;
+                    return Ok(result);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The interpreter ended without answering: a failure of this step, with its last words.
+    fn ended(
+        &mut self,
+        sent: bool,
+        mut result: StepResult,
+        error: Option<serde_json::Value>,
+    ) -> Result<StepResult, RunnerError> {
+        let mut f = self.failure(&result.ran, error.as_ref(), false);
+        if error.is_none() {
+            f.message = format!(
+                "the alembic interpreter ended{}: {}",
+                if sent {
+                    ""
+                } else {
+                    " before the command was sent"
+                },
+                self.tail.join(" | ")
+            );
+        }
+        result.failure = Some(f);
+        result.error = error;
+        Ok(result)
+    }
+
+    fn keep(&mut self, line: String) {
+        if line.trim().is_empty() {
+            return;
+        }
+        self.tail.push(line.trim_end().to_string());
+        if self.tail.len() > 5 {
+            self.tail.remove(0);
+        }
+    }
+
+    /// A failure at the last revision that started, with the wrapper's error when it sent one.
+    fn failure(
+        &self,
+        ran: &[String],
+        error: Option<&serde_json::Value>,
+        timed_out: bool,
+    ) -> Failure {
+        let revision = ran.last().cloned();
+        let mut f = Failure {
+            file: revision.as_deref().and_then(|r| self.runner.file_of(r)),
+            revision,
+            timed_out,
+            ..Failure::default()
+        };
+        if timed_out {
+            f.message = "timed out".into();
+        }
+        if let Some(e) = error {
+            f.sqlstate = e["sqlstate"].as_str().map(str::to_string);
+            f.message = clean_message(e["message"].as_str().unwrap_or_default());
+            if f.message.is_empty() {
+                f.message = e["type"].as_str().unwrap_or("error").to_string();
+            }
+            if let Some(file) = e["where"]["file"].as_str() {
+                f.file = Some(rel_path(self.runner.root(), Path::new(file)));
+                f.line = e["where"]["line"]
+                    .as_u64()
+                    .and_then(|l| u32::try_from(l).ok());
+            }
+        }
+        f
+    }
+
+    fn kill(&mut self) {
+        if let Some(pgid) = self.pgid {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    /// Close stdin (the wrapper exits at end of input) and reap it; kill it if it lingers.
+    pub async fn close(mut self) {
+        drop(self.stdin.take());
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await;
+        if waited.is_err() {
+            self.kill();
+            let _ = self.child.wait().await;
+        }
+        self.kill();
+    }
+}

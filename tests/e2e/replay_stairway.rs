@@ -1,0 +1,324 @@
+//! The stairway (R007, `--stairway` / `replay.stairway`): per revision, upgrade to it,
+//! downgrade one step, upgrade again, on generated Alembic chains run by real Alembic against
+//! a real PostgreSQL. Each broken chain is built so that only the named revision's own step
+//! can be blamed; the full round trip to base (R004/R006) is checked in the same run to show
+//! what the stairway adds.
+
+use std::path::Path;
+
+use crate::support::alembic::*;
+use crate::support::replay::*;
+use crate::support::*;
+
+/// One generated revision: id, parents, upgrade SQL, downgrade SQL.
+#[derive(Clone, Copy)]
+pub(crate) struct Rev<'a> {
+    pub id: &'a str,
+    pub parents: &'a [&'a str],
+    pub up: &'a str,
+    pub down: &'a str,
+}
+
+pub(crate) fn file_of(id: &str) -> String {
+    format!("alembic/versions/{id}_step.py")
+}
+
+fn migration(r: &Rev) -> String {
+    let parents = match r.parents {
+        [] => "None".to_string(),
+        [one] => format!("'{one}'"),
+        many => format!(
+            "({})",
+            many.iter()
+                .map(|p| format!("'{p}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let body = |sql: &str| {
+        if sql.is_empty() {
+            "pass".to_string()
+        } else {
+            format!("op.execute(\"\"\"{sql}\"\"\")")
+        }
+    };
+    format!(
+        "\"\"\"generated {id}\"\"\"\nfrom alembic import op\n\nrevision = '{id}'\ndown_revision = {parents}\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n    {}\n\n\ndef downgrade() -> None:\n    {}\n",
+        body(r.up),
+        body(r.down),
+        id = r.id,
+    )
+}
+
+/// The crisis example's Alembic setup (alembic.ini, env.py reading DATABASE_URL, policy)
+/// with its chain, lockfile and snapshot replaced by `revs`.
+pub(crate) fn project(revs: &[Rev]) -> tempfile::TempDir {
+    let repo = crisis();
+    let dir = repo.path();
+    std::fs::remove_file(dir.join("migrations.lock")).unwrap();
+    std::fs::remove_file(dir.join("schema.snapshot.json")).unwrap();
+    let versions = dir.join("alembic/versions");
+    std::fs::remove_dir_all(&versions).unwrap();
+    std::fs::create_dir_all(&versions).unwrap();
+    for r in revs {
+        write(dir, &file_of(r.id), &migration(r));
+    }
+    repo
+}
+
+fn stairway(dir: &Path) -> crate::support::run::Run {
+    replay_url(dir, &["--stairway"])
+}
+
+fn steps(run: &crate::support::run::Run) -> serde_json::Value {
+    let json = run.json();
+    json["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Stairway")
+        .unwrap_or_else(|| panic!("no Stairway section: {}", run.stdout))["data"]
+        .clone()
+}
+
+const CLEAN: [Rev; 3] = [
+    Rev {
+        id: "a1",
+        parents: &[],
+        up: "CREATE TABLE t1 (id integer PRIMARY KEY)",
+        down: "DROP TABLE t1",
+    },
+    Rev {
+        id: "a2",
+        parents: &["a1"],
+        up: "ALTER TABLE t1 ADD COLUMN c2 text",
+        down: "ALTER TABLE t1 DROP COLUMN c2",
+    },
+    Rev {
+        id: "a3",
+        parents: &["a2"],
+        up: "CREATE INDEX t1_c2 ON t1 (c2)",
+        down: "DROP INDEX t1_c2",
+    },
+];
+
+#[test]
+fn a_clean_chain_steps_every_revision_silently() {
+    let repo = project(&CLEAN);
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.findings("R007").is_empty(), "{}", run.stdout);
+    let data = steps(&run);
+    assert_eq!(data["stepped"], 3, "{data}");
+    let revs: Vec<&str> = data["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revision"].as_str().unwrap())
+        .collect();
+    assert_eq!(revs, ["a1", "a2", "a3"]);
+    assert!(
+        data["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == true)
+    );
+    // Off by default: no section, no steps.
+    let plain = replay_url(repo.path(), &[]);
+    assert_eq!(plain.code, 0, "{}", plain.all());
+    assert!(!plain.stdout.contains("\"Stairway\""), "{}", plain.stdout);
+}
+
+#[test]
+fn a_downgrade_that_leaves_a_column_behind_is_r007_at_that_revision() {
+    // a2's downgrade forgets its column. The round trip to base does not notice: a1's
+    // downgrade drops the whole table.
+    let revs = [
+        CLEAN[0],
+        Rev {
+            id: "a2",
+            parents: &["a1"],
+            up: "ALTER TABLE t1 ADD COLUMN c2 text",
+            down: "",
+        },
+        Rev {
+            id: "a3",
+            parents: &["a2"],
+            up: "CREATE TABLE t3 (id integer)",
+            down: "DROP TABLE t3",
+        },
+    ];
+    let repo = project(&revs);
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.findings("R004").is_empty(), "{}", run.stdout);
+    assert!(run.findings("R006").is_empty(), "{}", run.stdout);
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(msg.contains("revision a2"), "{msg}");
+    assert!(msg.contains("c2"), "{msg}");
+    assert_eq!(r007[0]["path"], file_of("a2"), "{}", r007[0]);
+    let data = steps(&run);
+    assert_eq!(data["stepped"], 2, "{data}");
+    assert_eq!(data["steps"][1]["ok"], false, "{data}");
+}
+
+#[test]
+fn a_downgrade_that_fails_only_mid_chain_is_r007_and_passes_the_round_trip() {
+    // b3's downgrade leaves its table c behind and b2's downgrade drops it: going all the way
+    // down to base works (R004/R006 silent, as plain `alembic downgrade base` would), but b2's
+    // own downgrade, with only b1 and b2 applied, fails: table c does not exist yet.
+    let revs = [
+        Rev {
+            id: "b1",
+            parents: &[],
+            up: "CREATE TABLE a (id integer)",
+            down: "DROP TABLE a",
+        },
+        Rev {
+            id: "b2",
+            parents: &["b1"],
+            up: "CREATE TABLE b (id integer)",
+            down: "DROP TABLE c; DROP TABLE b",
+        },
+        Rev {
+            id: "b3",
+            parents: &["b2"],
+            up: "CREATE TABLE c (id integer)",
+            down: "",
+        },
+    ];
+    let repo = project(&revs);
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.findings("R004").is_empty(), "{}", run.stdout);
+    assert!(run.findings("R006").is_empty(), "{}", run.stdout);
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(msg.contains("revision b2"), "{msg}");
+    assert!(msg.contains("downgrade"), "{msg}");
+    assert!(msg.contains("42P01"), "{msg}");
+    assert_eq!(r007[0]["path"], file_of("b2"), "{}", r007[0]);
+}
+
+const MERGE: [Rev; 4] = [
+    Rev {
+        id: "m1",
+        parents: &[],
+        up: "CREATE TABLE base_t (id integer)",
+        down: "DROP TABLE base_t",
+    },
+    Rev {
+        id: "m2a",
+        parents: &["m1"],
+        up: "CREATE TABLE left_t (id integer)",
+        down: "DROP TABLE left_t",
+    },
+    Rev {
+        id: "m2b",
+        parents: &["m1"],
+        up: "CREATE TABLE right_t (id integer)",
+        down: "DROP TABLE right_t",
+    },
+    Rev {
+        id: "m3",
+        parents: &["m2a", "m2b"],
+        up: "CREATE TABLE merged_t (id integer)",
+        down: "DROP TABLE merged_t",
+    },
+];
+
+#[test]
+fn a_merge_revision_is_stepped_down_to_each_parent() {
+    let repo = project(&MERGE);
+    assert_eq!(alembic_heads(repo.path()), vec!["m3".to_string()]);
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.findings("R007").is_empty(), "{}", run.stdout);
+    let data = steps(&run);
+    assert_eq!(data["stepped"], 4, "{data}");
+    let merge = data["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["revision"] == "m3")
+        .unwrap();
+    assert_eq!(
+        merge["down_to"],
+        serde_json::json!(["m2a", "m2b"]),
+        "{data}"
+    );
+    // A branch revision steps down on its own branch only (the sibling stays).
+    let siblings: Vec<&serde_json::Value> = data["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["revision"] == "m2a" || s["revision"] == "m2b")
+        .collect();
+    assert!(siblings.iter().all(|s| s["ok"] == true), "{data}");
+
+    // The same merge whose downgrade leaves its table behind: R007 names the merge.
+    let mut broken = MERGE;
+    broken[3] = Rev {
+        id: "m3",
+        parents: &["m2a", "m2b"],
+        up: "CREATE TABLE merged_t (id integer)",
+        down: "",
+    };
+    let repo = project(&broken);
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(msg.contains("revision m3"), "{msg}");
+    assert!(msg.contains("downgrade to m2a"), "{msg}");
+    assert!(msg.contains("merged_t"), "{msg}");
+}
+
+#[test]
+fn the_crisis_example_under_the_stairway() {
+    let repo = crisis();
+    let run = stairway(repo.path());
+    let data = steps(&run);
+    // Every one of the 13 revisions steps down and up cleanly: the example's downgrades are
+    // each the inverse of their upgrade.
+    assert_eq!(data["revisions"], 13, "{data}");
+    assert_eq!(data["stepped"], 13, "{data}");
+    assert!(run.findings("R007").is_empty(), "{}", run.stdout);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
+fn a_sql_chain_is_stepped_in_process_and_a_forgotten_down_is_r007() {
+    let files = |down2: &'static str| {
+        [
+            ("000001_a.up.sql", "CREATE TABLE a (id integer);"),
+            ("000001_a.down.sql", "DROP TABLE a;"),
+            ("000002_b.up.sql", "ALTER TABLE a ADD COLUMN b text;"),
+            ("000002_b.down.sql", down2),
+            ("000003_c.up.sql", "CREATE TABLE c (id integer);"),
+            ("000003_c.down.sql", "DROP TABLE c;"),
+        ]
+    };
+    let clean = sql_repo("golang-migrate", &files("ALTER TABLE a DROP COLUMN b;"));
+    let run = stairway(clean.path());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.findings("R007").is_empty(), "{}", run.stdout);
+    assert_eq!(steps(&run)["stepped"], 3, "{}", run.stdout);
+
+    // 000002's down forgets the column; the round trip to base does not see it (000001's down
+    // drops the table), the stairway does.
+    let broken = sql_repo("golang-migrate", &files("SELECT 1;"));
+    let run = stairway(broken.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.findings("R004").is_empty(), "{}", run.stdout);
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(msg.contains("000002_b.up.sql"), "{msg}");
+    assert!(msg.contains("a.b") || msg.contains("column"), "{msg}");
+}
