@@ -242,7 +242,10 @@ fn approved_and_green(repo: &Repo) {
     ];
     for (gate, args) in gates {
         let run = repo.run(gate, &args);
-        assert_eq!(run.code, 0, "{gate} {args:?} after the approved recovery:\n{run}");
+        assert_eq!(
+            run.code, 0,
+            "{gate} {args:?} after the approved recovery:\n{run}"
+        );
     }
 }
 
@@ -482,7 +485,13 @@ fn generated(seed: u64) -> (Repo, Vec<Fix>) {
         "fixes/fix_data.sql",
         format!("INSERT INTO users (email, role) VALUES ('ops{seed}@example.com', 'admin');\nUPDATE users SET role = 'admin' WHERE email = 'lead@example.com';\n"),
     );
-    register(&repo, &mut policy, &mut fixes, "fixes/fix_data.sql", data_after);
+    register(
+        &repo,
+        &mut policy,
+        &mut fixes,
+        "fixes/fix_data.sql",
+        data_after,
+    );
     repo.write("policy.toml", policy);
     let lock = repo.run(REPLAY, &["lock"]);
     assert_eq!(lock.code, 0, "{lock}");
