@@ -99,7 +99,9 @@ echo "# The recovery (docs/RECOVERY.md)"
 #    fix had already made its objects, each fix run where production ran it. Its
 #    `pg_dump --schema-only` is what a team takes from production (read-only).
 eval "$(bash "$SRC/ci/test-postgres.sh")"
-PG_SERVER="${GATE_TEST_DATABASE_URL%/*}"
+# SQLAlchemy 2.x (env.py) accepts postgresql://, not libpq's postgres:// short form.
+PG_SERVER="postgresql://${GATE_TEST_DATABASE_URL#*://}"
+PG_SERVER="${PG_SERVER%/*}"
 PROD_DB="crisis_production_$$"
 psql -X -q -d "$GATE_TEST_DATABASE_URL" -c "CREATE DATABASE $PROD_DB"
 trap 'psql -X -q -d "$GATE_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $PROD_DB" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
