@@ -32,6 +32,9 @@ pub struct AlembicRunner {
     /// revision -> repository-relative file
     files: BTreeMap<String, String>,
     heads: Vec<String>,
+    /// revision -> what `alembic upgrade` applies before it (down revisions and
+    /// `depends_on`); `None` when a symbolic dependency (a branch label) makes it unknown.
+    requires: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl AlembicRunner {
@@ -60,6 +63,7 @@ impl AlembicRunner {
             root: root.to_path_buf(),
             files,
             heads,
+            requires: requirements(&discovery.graph),
         })
     }
 
@@ -77,6 +81,23 @@ impl AlembicRunner {
 
     pub fn count(&self) -> usize {
         self.files.len()
+    }
+
+    /// The revisions `alembic upgrade TARGET` leaves applied on an empty database: the target
+    /// and everything it requires, transitively; every revision for `heads`.
+    pub fn applied_at(&self, target: &Target) -> Option<std::collections::BTreeSet<String>> {
+        let requires = self.requires.as_ref()?;
+        let Target::Revision(start) = target else {
+            return Some(self.files.keys().cloned().collect());
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![start.clone()];
+        while let Some(r) = todo.pop() {
+            if seen.insert(r.clone()) {
+                todo.extend(requires.get(&r)?.iter().cloned());
+            }
+        }
+        Some(seen)
     }
 
     pub async fn upgrade(
@@ -354,6 +375,20 @@ fn discover(graph: &RevisionGraph) -> (BTreeMap<String, String>, Vec<String>) {
         .collect();
     let heads = graph.heads().into_iter().map(|r| r.id.clone()).collect();
     (files, heads)
+}
+
+/// revision -> its down revisions and `depends_on`; `None` when a revision depends on a branch
+/// label (what it requires then depends on Alembic's resolution).
+fn requirements(graph: &RevisionGraph) -> Option<BTreeMap<String, Vec<String>>> {
+    graph
+        .unique()
+        .map(|r| {
+            r.depends_on_symbolic.is_empty().then(|| {
+                let needs = r.parents.iter().chain(&r.depends_on).cloned().collect();
+                (r.id.clone(), needs)
+            })
+        })
+        .collect()
 }
 
 /// Alembic reads only the top of the versions folder unless the config sets
