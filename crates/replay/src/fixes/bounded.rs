@@ -39,7 +39,11 @@ pub(super) async fn in_order<F: Future>(jobs: Vec<F>, limit: usize) -> Vec<F::Ou
                 Poll::Pending => pending = true,
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().flatten().collect()

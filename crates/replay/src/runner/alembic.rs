@@ -496,6 +496,45 @@ mod tests {
         );
     }
 
+    /// a <- b, a <- c, (b, c) <- m: Alembic applies only a revision's own ancestors.
+    #[test]
+    fn applied_at_follows_the_branches_alembic_upgrades() {
+        let dir = tempfile::tempdir().unwrap();
+        let versions = dir.path().join("alembic/versions");
+        std::fs::create_dir_all(&versions).unwrap();
+        std::fs::write(dir.path().join("alembic.ini"), "[alembic]\n").unwrap();
+        for (rev, down) in [
+            ("a", "None"),
+            ("b", "'a'"),
+            ("c", "'a'"),
+            ("m", "('b', 'c')"),
+        ] {
+            std::fs::write(
+                versions.join(format!("{rev}.py")),
+                format!("revision = '{rev}'\ndown_revision = {down}\n"),
+            )
+            .unwrap();
+        }
+        let policy = gate_policy::parse(
+            "version = 1\n[migrations]\nkind = \"alembic\"\npath = \"alembic/versions\"\nconfig = \"alembic.ini\"\n",
+            &dir.path().join("policy.toml"),
+            dir.path(),
+        )
+        .unwrap();
+        let discovery = gate_chain::discover(dir.path(), &policy).unwrap();
+        let runner = AlembicRunner::new(&policy, dir.path(), &discovery).unwrap();
+        let at = |r: &str| runner.applied_at(&Target::Revision(r.into())).unwrap();
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        assert_eq!(at("b"), set(&["a", "b"]));
+        assert_eq!(at("c"), set(&["a", "c"]));
+        assert!(
+            !at("b").is_subset(&at("c")),
+            "a copy at b cannot stand in for c"
+        );
+        assert_eq!(at("m"), set(&["a", "b", "c", "m"]));
+        assert_eq!(runner.applied_at(&Target::Head).unwrap(), at("m"));
+    }
+
     #[test]
     fn psycopg_messages_lose_the_error_prefix() {
         assert_eq!(
