@@ -9,6 +9,10 @@
 //!   produce is unconsolidated drift (F004), or an incomplete conversion (F005).
 //!
 //! What cannot be checked (the chain does not build up to where the fix ran) is `R010`.
+//!
+//! Every check starts from a copy of the template at its `applied-after` (`templates.rs`:
+//! all templates in one forward pass over the chain); the fixes are verified concurrently,
+//! at most one per core (`bounded.rs`), and reported in registry order.
 
 use std::time::Instant;
 
