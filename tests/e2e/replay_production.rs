@@ -418,3 +418,63 @@ fn without_a_superuser_the_capture_says_it_is_unavailable_and_the_path_still_run
     // Nothing of the capture is left behind for the fix or the schema to see.
     assert_eq!(steps[1]["result"], "applied: 4 schema change(s)");
 }
+
+/// The migrations between two fixes run as one batch; here the fix created `orders`, so the
+/// batch r2..r3 fails at its second revision. The path must still apply r2 (Alembic rolled
+/// the whole batch back), report F003 at r3 only and stamp it: the same verdicts and schema as
+/// plain Alembic revision by revision.
+#[test]
+fn a_conflict_inside_a_batch_of_migrations_keeps_the_revisions_before_it() {
+    let repo = repo();
+    let fix_sql =
+        "CREATE TABLE orders (id serial PRIMARY KEY, user_id integer REFERENCES users (id));\n";
+    write(repo.path(), FIX, fix_sql);
+    let out = repo.path().join("production.json");
+    let run = production(repo.path(), &["--snapshot-out", out.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(run.json_codes(), vec!["F003"], "{}", run.stdout);
+    let f003 = &run.findings("F003")[0];
+    assert_eq!(f003["path"], format!("alembic/versions/{R3}_orders.py"));
+    let msg = f003["message"].as_str().unwrap();
+    assert!(msg.contains(R3) && msg.contains("42P07"), "{msg}");
+    let json = run.json();
+    let steps = json["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Production path")
+        .expect("a Production path section")["data"]["steps"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let results: Vec<&str> = steps
+        .iter()
+        .map(|s| s["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results[2], "applied", "{results:?}");
+    assert!(results[3].contains("stamped as applied"), "{results:?}");
+
+    // Plain Alembic, revision by revision, as production ran it.
+    let db = Database::new("batch");
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    ok(db.alembic(repo.path(), &["upgrade", R1]));
+    psql(&db.url(), fix_sql);
+    ok(db.alembic(repo.path(), &["upgrade", R2]));
+    assert!(!db.alembic(repo.path(), &["upgrade", R3]).status.success());
+    ok(db.alembic(repo.path(), &["stamp", R3]));
+    let snapshot = std::fs::read_to_string(&out).unwrap();
+    let tables = psql(
+        &db.url(),
+        "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind = 'r'",
+    );
+    assert!(tables.contains("audit_log"), "{tables}");
+    for table in tables.trim().split(',') {
+        assert!(
+            snapshot.contains(&format!("\"public.{table}\"")),
+            "{table} is in plain Alembic's production but not in the path's snapshot"
+        );
+    }
+}

@@ -26,8 +26,10 @@ use crate::ctx::{Ctx, Scratch, Settings, not_run};
 use crate::error::ReplayError;
 use crate::fixes::{self, Applied};
 use crate::progress::Progress;
-use crate::runner::{Runner, Target};
+use crate::runner::Runner;
 use crate::workcopy::WorkCopy;
+
+mod batch;
 
 /// Flags of `gate-replay production` (`--reference-dump` is the replay's own flag).
 #[derive(Debug, Clone, clap::Args)]
@@ -219,23 +221,18 @@ pub(crate) async fn walk(
     db: &Scratch,
     report: &mut Report,
 ) -> Result<PathRun, ReplayError> {
-    let last_migration = path.steps.iter().rposition(|s| s.kind() == "migration");
     let mut run = PathRun {
         steps: Vec::with_capacity(path.steps.len()),
         explained: Vec::new(),
         schema: None,
     };
+    let mut upgrader = batch::Upgrader::new(&path.steps);
     for (i, step) in path.steps.iter().enumerate() {
         let (result, captured, conflict_with) = match step {
             Step::Migration { revision, file } => {
-                let target = if Some(i) == last_migration {
-                    // The last one goes to head: Flyway's repeatables run after every version.
-                    Target::Head
-                } else {
-                    Target::Revision(revision.clone())
-                };
                 let fixes_before: Vec<&str> = path.fixes_before(i).map(Step::name).collect();
-                match run_migration(ctx, db, revision, file, &target, &fixes_before, &run).await? {
+                let up = (&mut upgrader, i);
+                match run_migration(ctx, db, revision, file, up, &fixes_before, &run).await? {
                     Ok((result, finding, blamed)) => {
                         report.findings.extend(finding);
                         (result, None, blamed)
@@ -303,17 +300,12 @@ async fn run_migration(
     db: &Scratch,
     revision: &str,
     file: &str,
-    target: &Target,
+    (upgrader, step): (&mut batch::Upgrader<'_>, usize),
     fixes_before: &[&str],
     run: &PathRun,
 ) -> Result<Result<(String, Option<Finding>, Vec<String>), Finding>, ReplayError> {
     ctx.progress.stage(&format!("migration {revision}"));
-    let up = ctx
-        .runner
-        .upgrade(&db.env, target, ctx.deadline, &mut |a| {
-            ctx.progress.applied(a)
-        })
-        .await?;
+    let up = upgrader.upgrade(ctx, db, step).await?;
     let Some(failure) = up.failure else {
         return Ok(Ok(("applied".into(), None, Vec::new())));
     };

@@ -14,11 +14,16 @@ pub(super) async fn verify_one(
 ) -> Result<Vec<Finding>, ReplayError> {
     let mut out = Vec::new();
     let at = target_name(&target(script));
-    let work = WorkCopy::new(&ctx.settings.root).map_err(|source| ReplayError::WorkCopy {
-        script: script.path.clone(),
-        source,
-    })?;
-    let (db, pre) = match prepared(ctx, templates, script).await? {
+    // Copying the tree is blocking I/O: off the task that drives the other fixes' checks.
+    let root = ctx.settings.root.clone();
+    let work = tokio::task::spawn_blocking(move || WorkCopy::new(&root))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        .map_err(|source| ReplayError::WorkCopy {
+            script: script.path.clone(),
+            source,
+        })?;
+    let (db, pre) = match templates.copy_for(ctx, script).await? {
         Ok(prepared) => prepared,
         Err(why) => {
             summary.checks.push("not verified".into());
@@ -144,7 +149,7 @@ async fn at_applied_after(
             rollback_check(ctx, script, rb, db, work, pre, false, out).await?
         } else {
             // The database holds two applications; roll back from one, on a fresh one.
-            match prepared(ctx, templates, script).await? {
+            match templates.copy_for(ctx, script).await? {
                 Ok((db2, _)) => {
                     let r = rollback_check(ctx, script, rb, &db2, work, pre, true, out).await;
                     ctx.drop(&db2).await;
@@ -242,7 +247,7 @@ async fn production_path(
         );
         return Ok(());
     }
-    let db = match prepared(ctx, templates, script).await? {
+    let db = match templates.copy_for(ctx, script).await? {
         Ok((db, _)) => db,
         Err(_) => return Ok(()),
     };

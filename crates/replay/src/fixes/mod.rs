@@ -9,6 +9,10 @@
 //!   produce is unconsolidated drift (F004), or an incomplete conversion (F005).
 //!
 //! What cannot be checked (the chain does not build up to where the fix ran) is `R010`.
+//!
+//! Every check starts from a copy of the template at its `applied-after` (`templates.rs`:
+//! all templates in one forward pass over the chain); the fixes are verified concurrently,
+//! at most one per core (`bounded.rs`), and reported in registry order.
 
 use std::time::Instant;
 
@@ -23,9 +27,12 @@ use crate::runner::Target;
 use crate::runner::process::{Finished, run_streaming};
 use crate::workcopy::WorkCopy;
 
+mod bounded;
 mod checks;
+mod templates;
 
 use checks::verify_one;
+use templates::Templates;
 
 /// The registry entries the replay verifies: with `run` or `sql`, and not retired.
 pub(crate) fn verifiable(settings: &Settings) -> impl Iterator<Item = &Script> {
@@ -62,28 +69,39 @@ pub(crate) async fn verify(
     clean_head: Option<&Snapshot>,
     because: &str,
 ) -> Result<(Vec<Finding>, Option<Section>), ReplayError> {
+    let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
+    let mut templates = Templates::build(ctx, &scripts).await?;
+    let jobs = scripts
+        .iter()
+        .map(|script| verify_with_summary(ctx, &templates, script, clean_head, because))
+        .collect();
+    let results = bounded::in_order(jobs, bounded::parallelism()).await;
+    templates.drop_all(ctx).await;
     let mut out = Vec::new();
     let mut rows = Vec::new();
-    let templates = Templates::default();
-    let mut result = Ok(());
-    for script in crate::shard::fixes_of(ctx.settings) {
-        ctx.progress
-            .stage(&format!("emergency fix {}", script.path));
-        let mut summary = FixSummary::new(script);
-        let started = Instant::now();
-        match verify_one(ctx, &templates, script, clean_head, because, &mut summary).await {
-            Ok(found) => out.extend(converted_is_history(script, found)),
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-        summary.ms = started.elapsed().as_millis();
+    for r in results {
+        let (found, summary) = r?;
+        out.extend(found);
         rows.push(summary);
     }
-    templates.drop_all(ctx).await;
-    result?;
     Ok((out, (!rows.is_empty()).then(|| section(&rows))))
+}
+
+/// The findings on one fix and what was checked.
+async fn verify_with_summary(
+    ctx: &Ctx<'_>,
+    templates: &Templates,
+    script: &Script,
+    clean_head: Option<&Snapshot>,
+    because: &str,
+) -> Result<(Vec<Finding>, FixSummary), ReplayError> {
+    ctx.progress
+        .stage(&format!("emergency fix {}", script.path));
+    let mut summary = FixSummary::new(script);
+    let started = Instant::now();
+    let found = verify_one(ctx, templates, script, clean_head, because, &mut summary).await?;
+    summary.ms = started.elapsed().as_millis();
+    Ok((converted_is_history(script, found), summary))
 }
 
 /// Before any database starts: every fix to verify names a revision of the chain in
@@ -217,7 +235,7 @@ fn section(rows: &[FixSummary]) -> Section {
 
 /// Schema and rows of a scratch database.
 #[derive(Clone)]
-struct State {
+pub(super) struct State {
     schema: Snapshot,
     data: DataSnapshot,
 }
@@ -240,105 +258,6 @@ impl State {
         d.extend(a.data.diff(&b.data, an, bn));
         d
     }
-}
-
-/// One database migrated to each `applied-after`, copied (`CREATE DATABASE … TEMPLATE`) for
-/// every check of every fix that ran there, instead of replaying the chain into a fresh
-/// database each time. A failed migration is remembered too: `Err(why)`.
-#[derive(Default)]
-struct Templates {
-    at: std::sync::Mutex<std::collections::BTreeMap<String, Result<Template, String>>>,
-}
-
-/// A database at one revision, and its schema and rows (every copy starts with them).
-#[derive(Clone)]
-struct Template {
-    db: Scratch,
-    state: std::sync::Arc<State>,
-}
-
-impl Templates {
-    fn get(&self, key: &str) -> Option<Result<Template, String>> {
-        self.at.lock().ok()?.get(key).cloned()
-    }
-
-    fn put(&self, key: String, value: Result<Template, String>) {
-        if let Ok(mut m) = self.at.lock() {
-            m.insert(key, value);
-        }
-    }
-
-    async fn drop_all(&self, ctx: &Ctx<'_>) {
-        let all: Vec<Scratch> = match self.at.lock() {
-            Ok(mut m) => std::mem::take(&mut *m)
-                .into_values()
-                .filter_map(Result::ok)
-                .map(|t| t.db)
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        for db in &all {
-            ctx.drop(db).await;
-        }
-    }
-}
-
-/// A database migrated to where the fix ran, copied from the template for that revision,
-/// with the schema and rows it starts with; `Err(why)` when the chain does not build that far.
-async fn prepared(
-    ctx: &Ctx<'_>,
-    templates: &Templates,
-    script: &Script,
-) -> Result<Result<(Scratch, std::sync::Arc<State>), String>, ReplayError> {
-    let key = target_name(&target(script));
-    let template = match templates.get(&key) {
-        Some(t) => t,
-        None => {
-            let t = match migrated(ctx, script).await? {
-                Ok(db) => {
-                    let state = State::read(ctx, &db).await?;
-                    Ok(Template {
-                        db,
-                        state: std::sync::Arc::new(state),
-                    })
-                }
-                Err(why) => Err(why),
-            };
-            templates.put(key, t.clone());
-            t
-        }
-    };
-    match template {
-        Ok(t) => Ok(Ok((ctx.copy(&t.db).await?, t.state))),
-        Err(why) => Ok(Err(why)),
-    }
-}
-
-/// A fresh database migrated to where the fix ran; `Err(why)` when the chain does not build
-/// that far.
-async fn migrated(ctx: &Ctx<'_>, script: &Script) -> Result<Result<Scratch, String>, ReplayError> {
-    let db = ctx.fresh().await?;
-    let t = target(script);
-    let up = match ctx
-        .runner
-        .upgrade(&db.env, &t, ctx.deadline, &mut |_| {})
-        .await
-    {
-        Ok(u) => u,
-        Err(e) => {
-            ctx.drop(&db).await;
-            return Err(e.into());
-        }
-    };
-    if let Some(f) = up.failure {
-        ctx.drop(&db).await;
-        return Ok(Err(format!(
-            "upgrading an empty database to {} (applied-after) fails at {}",
-            target_name(&t),
-            f.describe()
-        )));
-    }
-    Ok(Ok(db))
 }
 
 /// How one application of the fix went.

@@ -32,6 +32,9 @@ pub struct AlembicRunner {
     /// revision -> repository-relative file
     files: BTreeMap<String, String>,
     heads: Vec<String>,
+    /// revision -> what `alembic upgrade` applies before it (down revisions and
+    /// `depends_on`); `None` when a symbolic dependency (a branch label) makes it unknown.
+    requires: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl AlembicRunner {
@@ -60,6 +63,7 @@ impl AlembicRunner {
             root: root.to_path_buf(),
             files,
             heads,
+            requires: requirements(&discovery.graph),
         })
     }
 
@@ -102,6 +106,23 @@ impl AlembicRunner {
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The revisions `alembic upgrade TARGET` leaves applied on an empty database: the target
+    /// and everything it requires, transitively; every revision for `heads`.
+    pub fn applied_at(&self, target: &Target) -> Option<std::collections::BTreeSet<String>> {
+        let requires = self.requires.as_ref()?;
+        let Target::Revision(start) = target else {
+            return Some(self.files.keys().cloned().collect());
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![start.clone()];
+        while let Some(r) = todo.pop() {
+            if seen.insert(r.clone()) {
+                todo.extend(requires.get(&r)?.iter().cloned());
+            }
+        }
+        Some(seen)
     }
 
     pub async fn upgrade(
@@ -381,6 +402,20 @@ fn discover(graph: &RevisionGraph) -> (BTreeMap<String, String>, Vec<String>) {
     (files, heads)
 }
 
+/// revision -> its down revisions and `depends_on`; `None` when a revision depends on a branch
+/// label (what it requires then depends on Alembic's resolution).
+fn requirements(graph: &RevisionGraph) -> Option<BTreeMap<String, Vec<String>>> {
+    graph
+        .unique()
+        .map(|r| {
+            r.depends_on_symbolic.is_empty().then(|| {
+                let needs = r.parents.iter().chain(&r.depends_on).cloned().collect();
+                (r.id.clone(), needs)
+            })
+        })
+        .collect()
+}
+
 /// Alembic reads only the top of the versions folder unless the config sets
 /// `recursive_version_locations`. Revisions in subfolders that Alembic would not load are a
 /// configuration error: replaying without them would disagree with the static checks.
@@ -484,6 +519,45 @@ mod tests {
             step_revision("Running downgrade c3d4 -> a1b2, add role").as_deref(),
             Some("c3d4")
         );
+    }
+
+    /// a <- b, a <- c, (b, c) <- m: Alembic applies only a revision's own ancestors.
+    #[test]
+    fn applied_at_follows_the_branches_alembic_upgrades() {
+        let dir = tempfile::tempdir().unwrap();
+        let versions = dir.path().join("alembic/versions");
+        std::fs::create_dir_all(&versions).unwrap();
+        std::fs::write(dir.path().join("alembic.ini"), "[alembic]\n").unwrap();
+        for (rev, down) in [
+            ("a", "None"),
+            ("b", "'a'"),
+            ("c", "'a'"),
+            ("m", "('b', 'c')"),
+        ] {
+            std::fs::write(
+                versions.join(format!("{rev}.py")),
+                format!("revision = '{rev}'\ndown_revision = {down}\n"),
+            )
+            .unwrap();
+        }
+        let policy = gate_policy::parse(
+            "version = 1\n[migrations]\nkind = \"alembic\"\npath = \"alembic/versions\"\nconfig = \"alembic.ini\"\n",
+            &dir.path().join("policy.toml"),
+            dir.path(),
+        )
+        .unwrap();
+        let discovery = gate_chain::discover(dir.path(), &policy).unwrap();
+        let runner = AlembicRunner::new(&policy, dir.path(), &discovery).unwrap();
+        let at = |r: &str| runner.applied_at(&Target::Revision(r.into())).unwrap();
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        assert_eq!(at("b"), set(&["a", "b"]));
+        assert_eq!(at("c"), set(&["a", "c"]));
+        assert!(
+            !at("b").is_subset(&at("c")),
+            "a copy at b cannot stand in for c"
+        );
+        assert_eq!(at("m"), set(&["a", "b", "c", "m"]));
+        assert_eq!(runner.applied_at(&Target::Head).unwrap(), at("m"));
     }
 
     #[test]

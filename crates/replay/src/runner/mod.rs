@@ -9,6 +9,7 @@ pub mod session;
 pub mod sql;
 pub mod sqlsplit;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -220,6 +221,17 @@ impl Runner {
     pub fn copied(&self, from: &ChildEnv, to: &ChildEnv) {
         if let Runner::Sql(r) = self {
             r.copied(from.url(), to.url());
+        }
+    }
+
+    /// The revisions a database holds once upgraded from empty to `target` (`None`: the
+    /// runner cannot tell). A database holding a subset of them reaches exactly that state by
+    /// upgrading to `target`, so a copy of it can stand in for a replay from empty.
+    pub fn applied_at(&self, target: &Target) -> Option<BTreeSet<String>> {
+        match self {
+            Runner::Alembic(r) => r.applied_at(target),
+            Runner::Sql(r) => r.applied_at(target),
+            Runner::Command(_) => None,
         }
     }
 

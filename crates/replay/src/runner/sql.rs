@@ -96,6 +96,19 @@ impl SqlRunner {
         self.migrations.len()
     }
 
+    /// The migrations (by chain id) applied after an upgrade from empty to `target`: a prefix
+    /// of the chain, the same cut [`SqlRunner::upgrade`] makes.
+    pub fn applied_at(&self, target: &Target) -> Option<std::collections::BTreeSet<String>> {
+        let to = match target {
+            Target::Head => self.migrations.len(),
+            Target::Revision(r) => {
+                let versioned = self.migrations.iter().filter(|m| !m.repeatable).count();
+                (self.migrations.iter().position(|m| m.is(r))? + 1).min(versioned)
+            }
+        };
+        Some(self.migrations[..to].iter().map(|m| m.id.clone()).collect())
+    }
+
     pub fn has_downgrade(&self) -> bool {
         !self.migrations.is_empty()
             && self
