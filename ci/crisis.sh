@@ -15,7 +15,10 @@ BIN="$SRC/target/release"
 export PATH="$BIN:$PATH"
 
 WORK="$(mktemp -d -t crisis.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+# Files the story makes (schema dumps, the production snapshot) live outside the repository:
+# a dump in the root would be an unregistered script with DDL (G001), as it should be.
+OUT="$(mktemp -d -t crisis-out.XXXXXX)"
+trap 'rm -rf "$WORK" "$OUT"' EXIT
 cp -R examples/crisis/. "$WORK/"
 cd "$WORK"
 git init -q -b main
@@ -83,7 +86,7 @@ gate gate-replay
 #     migrations. Each migration a fix broke is F003 and the path goes on past it (stamped,
 #     as production did), so production's schema is known: written to
 #     production-schema.json, with the statements each fix really ran in the report.
-gate gate-replay production --snapshot-out "$WORK/production-schema.json"
+gate gate-replay production --snapshot-out "$OUT/production-schema.json"
 
 # 6. What reviewers read in the pull request, while the crisis lasts.
 gate gate-approve report --format markdown
@@ -104,7 +107,7 @@ PG_SERVER="postgresql://${GATE_TEST_DATABASE_URL#*://}"
 PG_SERVER="${PG_SERVER%/*}"
 PROD_DB="crisis_production_$$"
 psql -X -q -d "$GATE_TEST_DATABASE_URL" -c "CREATE DATABASE $PROD_DB"
-trap 'psql -X -q -d "$GATE_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $PROD_DB" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+trap 'psql -X -q -d "$GATE_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $PROD_DB" >/dev/null 2>&1; rm -rf "$WORK" "$OUT"' EXIT
 PROD_URL="$PG_SERVER/$PROD_DB"
 production_by_hand() {
   local rev script after
@@ -117,13 +120,13 @@ production_by_hand() {
   done
 }
 production_by_hand
-pg_dump --schema-only --no-owner -d "$PROD_URL" -f "$WORK/production.sql"
-pg_dump --schema-only --no-owner -d "$PROD_URL" --exclude-table=alembic_version -f "$WORK/before.sql"
-echo "production (by hand): $(grep -c '^CREATE' "$WORK/production.sql") CREATE statements in production.sql"
+pg_dump --schema-only --no-owner -d "$PROD_URL" -f "$OUT/production.sql"
+pg_dump --schema-only --no-owner -d "$PROD_URL" --exclude-table=alembic_version -f "$OUT/before.sql"
+echo "production (by hand): $(grep -c '^CREATE' "$OUT/production.sql") CREATE statements in production.sql"
 
 # 9. The production path against production's dump: every difference is explained by a
 #    registered fix, or is a manual patch nobody registered (F007).
-gate gate-replay production --reference-dump "$WORK/production.sql"
+gate gate-replay production --reference-dump "$OUT/production.sql"
 
 # 10. The recovery, proposed and proven on scratch databases (nothing written): guarded
 #     rewrites of the four migrations the fixes broke, one consolidation migration at the
@@ -145,10 +148,12 @@ GIT_COMMITTER_NAME="Lee Lead" GIT_COMMITTER_EMAIL="lead@example.com" \
 # 13. Deploy to production: plain Alembic runs the consolidation there (the amended revisions
 #     are already recorded as applied). It is a no-op: the dump does not change.
 DATABASE_URL="$PROD_URL" python3 -m alembic upgrade head
-pg_dump --schema-only --no-owner -d "$PROD_URL" --exclude-table=alembic_version -f "$WORK/after.sql"
+pg_dump --schema-only --no-owner -d "$PROD_URL" --exclude-table=alembic_version -f "$OUT/after.sql"
 echo "diff of production's schema dump before and after the deploy (empty: a no-op):"
-diff "$WORK/before.sql" "$WORK/after.sql" && echo "(no difference)"
-pg_dump --schema-only --no-owner -d "$PROD_URL" -f "$WORK/production-after.sql"
+# pg_dump 15.14+ brackets its output with a random `\restrict KEY` line: not the schema.
+schema_of() { grep -v '^\\\(un\)\?restrict ' "$1"; }
+diff <(schema_of "$OUT/before.sql") <(schema_of "$OUT/after.sql") && echo "(no difference)"
+pg_dump --schema-only --no-owner -d "$PROD_URL" -f "$OUT/production-after.sql"
 
 # 14. Every gate, green: the hook, the replay (fixes converted: the chain now makes what they
 #     made), the production path against production after the deploy (no difference, no
@@ -160,7 +165,7 @@ green() {
 }
 green gate-precommit --all
 green gate-replay
-green gate-replay production --reference-dump "$WORK/production-after.sql"
+green gate-replay production --reference-dump "$OUT/production-after.sql"
 green gate-approve check
 green gate-approve check --today "$(date -d "$TODAY + 30 days" +%F)"
 gate gate-approve report --format markdown
