@@ -334,6 +334,29 @@ fn action_writes_sarif_beside_the_annotations() {
     );
 }
 
+/// `format: junit` for CI systems that read test reports: a JUnit document the Jenkins
+/// junit-10 and Ant schemas accept, one case per check and subject, in the log and as a file.
+#[test]
+fn action_prints_junit_that_the_schemas_accept() {
+    let repo = repo_with_unregistered_scripts();
+    let action = run_action(
+        &repo,
+        &[("INPUT_GATE", "precommit"), ("INPUT_FORMAT", "junit")],
+    );
+    assert_eq!(action.run.code, 1, "{action:?}");
+    assert_eq!(action.output("exit-code"), Some("1"), "{action:?}");
+    // The log shows it; the `rendered` output names the file a test reporter reads.
+    let file = action.output("rendered").expect("a rendered output");
+    let xml = &std::fs::read_to_string(file).unwrap();
+    assert!(action.run.stdout.contains(xml.as_str()), "{action:?}");
+    crate::support::consumers::assert_valid_junit(xml);
+    let failures = xml
+        .lines()
+        .filter(|l| l.trim_start().starts_with("<failure"))
+        .count();
+    assert_eq!(failures, 2, "{xml}");
+}
+
 #[test]
 fn action_rejects_a_format_in_args_with_exit_2() {
     let repo = repo_with_unregistered_scripts();
