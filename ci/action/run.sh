@@ -20,10 +20,14 @@
 #   INPUT_POSTGRES_IMAGE  true: build migration-gate/postgres:15 with ci/postgres-image.sh
 #   INPUT_VERSION         git revision to install instead of the action's own checkout
 #   INPUT_INSTALL         false: use the gate-* binaries already on PATH
+#   INPUT_COMMENT         true: on a pull request, the job summary is also one sticky comment
+#                         per gate, updated in place (needs GITHUB_TOKEN with
+#                         pull-requests: write; without a token it says so and posts nothing)
 #   INPUT_CACHE_HIT       true: the cache restored ~/.cargo/bin/gate-* for this action source
 #   MIGRATION_GATE_SOURCE the source tree to install from [default: GITHUB_ACTION_PATH]
 # GitHub's own: GITHUB_ACTION_PATH, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, RUNNER_TEMP,
-# GITHUB_ACTION_REPOSITORY. Needs bash and jq (both on GitHub-hosted runners).
+# GITHUB_ACTION_REPOSITORY, GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_EVENT_PATH,
+# GITHUB_TOKEN. Needs bash, jq and curl (all on GitHub-hosted runners).
 set -euo pipefail
 
 GATE="${INPUT_GATE:-}"
@@ -289,11 +293,11 @@ count() {
   if [ "$1" = 1 ]; then echo "1 $2"; else echo "$1 ${2}s"; fi
 }
 
-write_summary() {
-  [ -n "${GITHUB_STEP_SUMMARY:-}" ] || return 0
+# The job summary (and the sticky comment's body), in Markdown.
+summary_markdown() {
   # Report mode: the gate's own Markdown (escaped by gate-report) is the one summary.
   if [ "$REPORT_MODE" = true ] && [ -n "$SUMMARY_MD" ] && [ -s "$SUMMARY_MD" ]; then
-    cat "$SUMMARY_MD" >>"$GITHUB_STEP_SUMMARY"
+    cat "$SUMMARY_MD"
     return 0
   fi
   {
@@ -318,7 +322,67 @@ write_summary() {
       head -c 20000 "$STDERR_FILE" | tr -d '\000' | sed 's/^/    /'
     fi
     printf '~~~\n\n'
-  } >>"$GITHUB_STEP_SUMMARY"
+  }
+}
+
+write_summary() {
+  local md="$OUT_DIR/migration-gate-$GATE.step-summary.md"
+  summary_markdown >"$md"
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cat "$md" >>"$GITHUB_STEP_SUMMARY"; fi
+  sticky_comment "$md"
+}
+
+# GitHub's REST API with the step's token; prints the response body, fails on HTTP errors.
+github_api() {
+  local method="$1" url="$2"
+  shift 2
+  curl -fsS -X "$method" -H "Authorization: Bearer $TOKEN" \
+    -H "Accept: application/vnd.github+json" -H "X-GitHub-Api-Version: 2022-11-28" "$@" "$url"
+}
+
+# The id of this gate's earlier comment on the pull request (its first line is the marker),
+# searching every page; empty when there is none.
+find_comment() {
+  local issues="$1" marker="$2" page=1 found="" batch
+  while [ -z "$found" ]; do
+    batch=$(github_api GET "$issues/comments?per_page=100&page=$page") || return 1
+    [ "$(jq 'length' <<<"$batch")" -gt 0 ] || break
+    found=$(jq -r --arg m "$marker" '[.[] | select(.body | startswith($m))][0].id // empty' <<<"$batch")
+    page=$((page + 1))
+  done
+  printf '%s' "$found"
+}
+
+# INPUT_COMMENT=true on a pull request: one comment per gate, created once and updated on
+# every later run, so the pull request shows the latest verdict instead of a pile of them. A
+# comment that cannot be written is a warning: it never changes the gate's exit code.
+sticky_comment() {
+  [ "${INPUT_COMMENT:-false}" = true ] || return 0
+  local md="$1" pr
+  pr=$(jq -r '.pull_request.number // empty' "${GITHUB_EVENT_PATH:-/dev/null}" 2>/dev/null || true)
+  if [ -z "$pr" ]; then
+    echo "comment: not a pull request event; no comment"
+    return 0
+  fi
+  TOKEN="${GITHUB_TOKEN:-}"
+  if [ -z "$TOKEN" ]; then
+    echo "::notice::comment: no GITHUB_TOKEN in the step's environment; no comment posted"
+    return 0
+  fi
+  local marker="<!-- migration-gate:$GATE -->" issues id payload
+  issues="${GITHUB_API_URL:-https://api.github.com}/repos/${GITHUB_REPOSITORY:?}/issues/$pr"
+  payload=$(jq -n --arg m "$marker" --rawfile b "$md" '{body: ($m + "\n" + $b)}')
+  if ! id=$(find_comment "$issues" "$marker"); then
+    echo "::warning::comment: could not list the pull request's comments; no comment posted"
+    return 0
+  fi
+  if [ -n "$id" ]; then
+    github_api PATCH "${issues%/issues/*}/issues/comments/$id" --data "$payload" >/dev/null \
+      || echo "::warning::comment: could not update comment $id"
+  else
+    github_api POST "$issues/comments" --data "$payload" >/dev/null \
+      || echo "::warning::comment: could not post the comment"
+  fi
 }
 
 # A failure of this script itself (an unset variable, a failed command) must not pass for

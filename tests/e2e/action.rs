@@ -423,7 +423,7 @@ fn gitlab_template_converts_the_report_to_code_quality() {
 
 /// Runs action.yml's own steps as the runner would: `${{ … }}` in `env`, `run` and `if`
 /// evaluated for the subset the action uses (inputs with their defaults, step outputs,
-/// github.action_path / action_ref, always()); `run:` steps executed with bash and a fresh
+/// github.action_path / action_ref / token, always()); `run:` steps executed with bash and a fresh
 /// `$GITHUB_OUTPUT` each; `uses:` steps reported with their evaluated `if` and `with`, not
 /// run (they are GitHub's own actions). Prints the action's outputs and the steps as JSON, on
 /// the last line.
@@ -441,6 +441,7 @@ def lookup(expr):
     if expr == "github.action_path": return action_path
     if expr == "github.action_ref": return "v1"
     if expr == "runner.os": return "Linux"
+    if expr == "github.token": return "test-token"
     raise SystemExit(f"expression not understood by this test: {expr}")
 def subst(text): return re.sub(r"\$\{\{(.*?)\}\}", lambda m: lookup(m[1]), str(text))
 def condition(expr):
@@ -718,5 +719,171 @@ fn approve_with_replay_reports_writes_one_joined_summary() {
     assert!(
         action.run.stdout.contains("no gate-replay JSON report"),
         "{action:?}"
+    );
+}
+
+/// A stand-in for GitHub's issue-comments REST API on loopback (the real one is not reachable
+/// from here): comments kept in memory, and after every request the comments and the request
+/// log (`METHOD path auth`) written to the file named by argv[1]. Prints its port.
+const COMMENTS_API: &str = r#"
+import http.server, json, sys, urllib.parse
+state = {"comments": [{"id": 1, "body": "LGTM"}], "requests": []}
+class Api(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def reply(self, code, obj):
+        state["requests"].append(f"{self.command} {self.path} {self.headers.get('Authorization')}")
+        json.dump(state, open(sys.argv[1], "w"))
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def sent(self):
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))["body"]
+    def do_GET(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        page = int(query.get("page", ["1"])[0])
+        self.reply(200, state["comments"][(page - 1) * 100 : page * 100])
+    def do_POST(self):
+        comment = {"id": 1000 + len(state["comments"]), "body": self.sent()}
+        state["comments"].append(comment)
+        self.reply(201, comment)
+    def do_PATCH(self):
+        wanted = int(self.path.rsplit("/", 1)[1])
+        body = self.sent()
+        for c in state["comments"]:
+            if c["id"] == wanted:
+                c["body"] = body
+        self.reply(200, {})
+server = http.server.HTTPServer(("127.0.0.1", 0), Api)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// The comments API stand-in, killed when dropped.
+struct CommentsApi {
+    child: std::process::Child,
+    url: String,
+    state: PathBuf,
+}
+
+impl CommentsApi {
+    fn start(dir: &Path) -> CommentsApi {
+        use std::io::BufRead as _;
+        let state = dir.join("api-state.json");
+        let mut child = Command::new("python3")
+            .args(["-c", COMMENTS_API])
+            .arg(&state)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        CommentsApi {
+            child,
+            url: format!("http://127.0.0.1:{}", port.trim()),
+            state,
+        }
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&self.state).unwrap()).unwrap()
+    }
+}
+
+impl Drop for CommentsApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `comment: true` on a pull request: the first run posts one comment holding the job
+/// summary, the next run updates that same comment (no pile of verdicts), another user's
+/// comment is never touched, and without a token nothing is sent and the gate's exit code
+/// stands.
+#[test]
+fn action_keeps_one_sticky_comment_per_gate_on_the_pull_request() {
+    let repo = repo_with_unregistered_scripts();
+    let api = CommentsApi::start(repo.tmp.path());
+    let event = repo.tmp.path().join("event.json");
+    std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    let event = event.to_str().unwrap();
+    let inputs = |token: &'static str| {
+        vec![
+            ("INPUT_GATE", "precommit"),
+            ("INPUT_COMMENT", "true"),
+            ("GITHUB_TOKEN", token),
+            ("GITHUB_API_URL", api.url.as_str()),
+            ("GITHUB_REPOSITORY", "acme/app"),
+            ("GITHUB_EVENT_PATH", event),
+        ]
+    };
+    let first = run_action(&repo, &inputs("t0ken"));
+    assert_eq!(first.run.code, 1, "{first:?}");
+    assert!(api.state.exists(), "no request reached the API: {first:?}");
+    let state = api.state();
+    let comments = state["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 2, "{state:#}");
+    assert_eq!(comments[0]["body"], "LGTM");
+    let body = comments[1]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("<!-- migration-gate:precommit -->\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&first.summary),
+        "{body}\n---\n{}",
+        first.summary
+    );
+    assert!(body.contains("G001"), "{body}");
+
+    // The developer registers nothing but deletes one script: the same comment, updated.
+    repo.git(&["rm", "-q", "emergency_db_fix.py"]);
+    repo.git(&["commit", "-q", "--no-verify", "-m", "drop one script"]);
+    let second = run_action(&repo, &inputs("t0ken"));
+    assert_eq!(second.run.code, 1, "{second:?}");
+    let state = api.state();
+    let comments = state["comments"].as_array().unwrap();
+    assert_eq!(
+        comments.len(),
+        2,
+        "updated in place, not posted again: {state:#}"
+    );
+    let body = comments[1]["body"].as_str().unwrap();
+    assert!(!body.contains("emergency_db_fix.py"), "{body}");
+    let requests: Vec<&str> = state["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.ends_with(" Bearer t0ken") && r.contains("/repos/acme/app/issues/")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("PATCH /repos/acme/app/issues/comments/1001 ")),
+        "{requests:#?}"
+    );
+
+    let no_token = run_action(&repo, &inputs(""));
+    assert_eq!(no_token.run.code, 1, "{no_token:?}");
+    assert!(
+        no_token.run.stdout.contains("no GITHUB_TOKEN"),
+        "{no_token:?}"
+    );
+    assert_eq!(
+        api.state()["requests"].as_array().unwrap().len(),
+        requests.len(),
+        "nothing sent without a token"
     );
 }
