@@ -16,6 +16,7 @@ mod progress;
 mod roundtrip;
 pub mod run;
 pub mod runner;
+mod runtime;
 pub mod shard;
 mod snapshot_cmd;
 mod stairway;
@@ -28,7 +29,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use gate_cli::CommonArgs;
 use gate_policy::Backend;
@@ -250,23 +250,10 @@ fn run_replay(cli: &Cli, mode: Mode) -> ExitCode {
         Ok(s) => s,
         Err(e) => return gate_cli::fail(&e),
     };
-    // Ctrl-C / SIGTERM must not leave containers, clusters or scratch databases behind.
-    gate_backends::install_signal_cleanup();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-    {
-        Ok(rt) => rt,
-        Err(e) => return gate_cli::fail(&e),
-    };
-    let outcome = rt.block_on(run::replay(&settings, mode));
-    // Child processes and connections are gone with the runtime before we exit.
-    rt.shutdown_timeout(Duration::from_secs(5));
-    gate_backends::exit_if_interrupted();
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => return gate_cli::fail(&anyhow::Error::new(CouldNotReplay::from(e))),
+    let outcome = match runtime::block_on_cleanly(run::replay(&settings, mode)) {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return gate_cli::fail(&anyhow::Error::new(CouldNotReplay::from(e))),
+        Err(code) => return code,
     };
     if mode == Mode::Snapshot
         && let Some(snap) = &outcome.snapshot

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gate_policy::Script;
 use gate_recovery::{Attribution, ChainRevision, Explained, ProductionPath, RegisteredFix, Step};
@@ -80,17 +80,10 @@ pub(crate) fn run(
     args: &ProductionArgs,
     format: gate_report::Format,
 ) -> ExitCode {
-    gate_backends::install_signal_cleanup();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return gate_cli::fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    let outcome = match crate::runtime::block_on_cleanly(production(settings)) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
-    let outcome = rt.block_on(production(settings));
-    rt.shutdown_timeout(Duration::from_secs(5));
-    gate_backends::exit_if_interrupted();
     let (report, schema) = match outcome {
         Ok(o) => o,
         Err(e) => {

@@ -19,7 +19,7 @@ mod section;
 mod write;
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gate_policy::{MigrationKind, Script};
 use gate_recovery::ProductionPath;
@@ -118,17 +118,10 @@ pub(crate) fn run(
     args: &ConsolidateArgs,
     format: gate_report::Format,
 ) -> ExitCode {
-    gate_backends::install_signal_cleanup();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return gate_cli::fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    let outcome = match crate::runtime::block_on_cleanly(consolidate(settings)) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
-    let outcome = rt.block_on(consolidate(settings));
-    rt.shutdown_timeout(Duration::from_secs(5));
-    gate_backends::exit_if_interrupted();
     let (mut report, plan) = match outcome {
         Ok(o) => o,
         Err(e) => {
