@@ -73,6 +73,26 @@ pub(crate) struct Ctx<'a> {
     pub progress: &'a Progress,
 }
 
+impl<'a> Ctx<'a> {
+    /// The context of one command on a started server: its deadline starts now
+    /// (`replay.timeout-s` / `--timeout`).
+    pub(crate) fn new(
+        settings: &'a Settings,
+        server: &'a Server,
+        runner: &'a Runner,
+        progress: &'a Progress,
+    ) -> Self {
+        Ctx {
+            settings,
+            server,
+            runner,
+            deadline: Instant::now() + settings.timeout,
+            timeout: settings.timeout,
+            progress,
+        }
+    }
+}
+
 impl Ctx<'_> {
     pub(crate) async fn fresh(&self) -> Result<Scratch, ReplayError> {
         let db = self

@@ -14,7 +14,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use gate_policy::Script;
 use gate_recovery::{Attribution, ChainRevision, Explained, ProductionPath, RegisteredFix, Step};
@@ -162,14 +161,7 @@ async fn production(settings: &Settings) -> Result<(Report, Option<Snapshot>), R
     );
     let progress = Progress::new(Some(migrations));
     let server = crate::ctx::start_server(settings, &progress).await?;
-    let ctx = Ctx {
-        settings,
-        server: &server,
-        runner: &runner,
-        deadline: Instant::now() + settings.timeout,
-        timeout: settings.timeout,
-        progress: &progress,
-    };
+    let ctx = Ctx::new(settings, &server, &runner, &progress);
     let result = on_server(&ctx, &path, &scripts, &mut report).await;
     progress.finish();
     let _ = server.shutdown().await;

@@ -120,14 +120,7 @@ pub async fn replay(settings: &Settings, mode: Mode) -> Result<Outcome, ReplayEr
 
     let progress = Progress::new(runner.migration_count());
     let server = crate::ctx::start_server(settings, &progress).await?;
-    let ctx = Ctx {
-        settings,
-        server: &server,
-        runner: &runner,
-        deadline: Instant::now() + settings.timeout,
-        timeout: settings.timeout,
-        progress: &progress,
-    };
+    let ctx = Ctx::new(settings, &server, &runner, &progress);
     keep_chain_findings_in_shard_one(settings, &mut report);
     let result = steps(&ctx, mode, &mut report).await;
     progress.finish();

@@ -19,7 +19,6 @@ mod section;
 mod write;
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use gate_policy::{MigrationKind, Script};
 use gate_recovery::ProductionPath;
@@ -195,14 +194,7 @@ async fn consolidate(settings: &Settings) -> Result<(Report, Consolidation), Rep
     );
     let progress = Progress::new(None);
     let server = crate::ctx::start_server(settings, &progress).await?;
-    let ctx = Ctx {
-        settings,
-        server: &server,
-        runner: &runner,
-        deadline: Instant::now() + settings.timeout,
-        timeout: settings.timeout,
-        progress: &progress,
-    };
+    let ctx = Ctx::new(settings, &server, &runner, &progress);
     let result = on_server(&ctx, &discovery, &path, &scripts).await;
     progress.finish();
     let _ = server.shutdown().await;
