@@ -53,7 +53,8 @@ gate gate-precommit --all
 # 2. The chain, statically: one head, 13 migrations.
 gate gate-replay chain
 
-# 3. Replay from an empty PostgreSQL: the chain itself builds.
+# 3. Replay from an empty PostgreSQL: the chain itself builds, every revision steps down and
+#    up again (the stairway), and the application's models match the head (alembic check).
 gate gate-replay
 
 # 4. Adopt the gate in one commit: register every script as legacy with a deadline.
@@ -155,7 +156,21 @@ schema_of() { grep -v '^\\\(un\)\?restrict ' "$1"; }
 diff <(schema_of "$OUT/before.sql") <(schema_of "$OUT/after.sql") && echo "(no difference)"
 pg_dump --schema-only --no-owner -d "$PROD_URL" -f "$OUT/production-after.sql"
 
-# 14. Every gate, green: the hook, the replay (fixes converted: the chain now makes what they
+# 14. The models: app/models.py still describes the chain before the recovery, so plain
+#     `alembic check` against production lists what the fixes made that the code does not
+#     know (gate-replay's R008 says the same on the replayed head). The developer updates the
+#     models to the schema production really has, and `alembic check` agrees.
+echo
+echo "$ alembic check   # production, models from before the recovery"
+set +e
+DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^INFO '
+set -e
+cp recovery/models.py app/models.py
+git commit -q -am "The models follow the schema production really has"
+echo "$ alembic check   # after the models follow production"
+DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^INFO '
+
+# 15. Every gate, green: the hook, the replay (fixes converted: the chain now makes what they
 #     made), the production path against production after the deploy (no difference, no
 #     conflict), governance, and the deadline that failed in step 7.
 final=0

@@ -1,5 +1,7 @@
 """Alembic environment of the crisis example: the target database is $DATABASE_URL."""
+import importlib.util
 import os
+import sys
 from logging.config import fileConfig
 
 from alembic import context
@@ -10,6 +12,14 @@ if config.config_file_name is not None:
     fileConfig(config.config_file_name)
 
 target_metadata = None
+# The application's models (app/models.py), so `alembic check` (gate-replay's R008) compares
+# them with the chain. Copies of this env.py for chains without the application (tests,
+# benchmarks) have no `app` package and compare nothing.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if importlib.util.find_spec("app") is not None:
+    from app.models import Base
+
+    target_metadata = Base.metadata
 
 
 def database_url() -> str:
