@@ -182,6 +182,8 @@ impl AlembicRunner {
         let mut no_alembic = false;
         let mut executable: Option<String> = None;
         let mut step_seen = false;
+        let mut observed = crate::observe::WrapperLog::default();
+        let mut observe_problems = Vec::new();
         let finished = run_streaming(cmd, deadline, |stream, line, at| {
             if stream != Stream::Stderr {
                 return;
@@ -211,6 +213,21 @@ impl AlembicRunner {
                         applied.push(a);
                     }
                 }
+                "stmt" => match serde_json::from_value(payload) {
+                    Ok(stmt) => observed.statement(
+                        stmt,
+                        current.as_ref().map(|(rev, _)| rev.clone()),
+                        |f| rel_path(&self.root, Path::new(f)),
+                    ),
+                    Err(e) => observe_problems.push(format!("unreadable observation: {e}")),
+                },
+                "txend" => observed.transaction_end(payload["at"].as_f64().unwrap_or_default()),
+                "observe-failed" => observe_problems.push(
+                    payload["message"]
+                        .as_str()
+                        .unwrap_or("observation failed")
+                        .to_string(),
+                ),
                 "error" => error = Some(payload),
                 "no-alembic" => no_alembic = true,
                 "python" => executable = payload["executable"].as_str().map(str::to_string),
@@ -272,6 +289,8 @@ impl AlembicRunner {
             return Ok(RunOutcome {
                 applied,
                 failure: None,
+                observed: observed.finish(),
+                observe_problems,
             });
         }
         // The last started revision is the culprit.
@@ -308,6 +327,8 @@ impl AlembicRunner {
         Ok(RunOutcome {
             applied,
             failure: Some(failure),
+            observed: observed.finish(),
+            observe_problems,
         })
     }
 

@@ -1,0 +1,43 @@
+-- What a migration statement may change, read before and after it on the migration's own
+-- connection (inside a savepoint): user tables with their relfilenode and the relation locks
+-- this backend holds on them, indexes, CHECK/FOREIGN KEY constraints with whether they are
+-- validated, and columns with whether they are NOT NULL (and proven so by a validated CHECK).
+-- Columns: kind, oid, name, filenode, table oid, table name, extra.
+WITH rel AS (
+    SELECT c.oid, c.relname, c.relkind, c.relfilenode, n.nspname
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'm', 'i')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+), tbl AS (
+    SELECT oid, quote_ident(nspname) || '.' || quote_ident(relname) AS qname
+    FROM rel WHERE relkind IN ('r', 'p', 'm')
+), held AS (
+    SELECT l.relation, string_agg(l.mode, ',' ORDER BY l.mode) AS modes
+    FROM pg_locks l
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    GROUP BY l.relation
+)
+SELECT 'r'::text, t.oid::bigint, t.qname, r.relfilenode::bigint, t.oid::bigint, t.qname,
+       coalesce(h.modes, '')
+FROM tbl t JOIN rel r ON r.oid = t.oid LEFT JOIN held h ON h.relation = t.oid
+UNION ALL
+SELECT 'i', r.oid::bigint, quote_ident(r.relname), r.relfilenode::bigint, i.indrelid::bigint,
+       t.qname, CASE WHEN i.indisvalid THEN 'valid' ELSE 'invalid' END
+FROM rel r JOIN pg_index i ON i.indexrelid = r.oid JOIN tbl t ON t.oid = i.indrelid
+UNION ALL
+SELECT 'c', k.oid::bigint, quote_ident(k.conname), 0::bigint, k.conrelid::bigint, t.qname,
+       k.contype::text || CASE WHEN k.convalidated THEN 'v' ELSE '-' END
+FROM pg_constraint k JOIN tbl t ON t.oid = k.conrelid
+WHERE k.contype IN ('c', 'f')
+UNION ALL
+SELECT 'n', a.attrelid::bigint, quote_ident(a.attname), 0::bigint, a.attrelid::bigint, t.qname,
+       CASE WHEN NOT a.attnotnull THEN 'null'
+            WHEN EXISTS (SELECT 1 FROM pg_constraint k
+                         WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND k.convalidated
+                           AND pg_get_constraintdef(k.oid)
+                               = 'CHECK ((' || quote_ident(a.attname) || ' IS NOT NULL))')
+            THEN 'notnull-proven' ELSE 'notnull' END
+FROM pg_attribute a JOIN tbl t ON t.oid = a.attrelid
+WHERE a.attnum > 0 AND NOT a.attisdropped
