@@ -15,6 +15,14 @@ use crate::observe::{Change, ObservedStatement};
 
 const ACCESS_EXCLUSIVE: &str = "AccessExclusiveLock";
 
+/// Lock modes that make writers of the table wait (SHARE and stronger).
+const BLOCKS_WRITES: &[&str] = &[
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    ACCESS_EXCLUSIVE,
+];
+
 /// The L0xx findings of `observed`: warnings, errors under `--strict`.
 pub fn findings(observed: &[ObservedStatement], strict: bool) -> Vec<Finding> {
     let severity = if strict {
@@ -25,13 +33,22 @@ pub fn findings(observed: &[ObservedStatement], strict: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, s) in observed.iter().enumerate() {
         let later = later_in_transaction(observed, i);
+        // An index re-created on the storage of one the statement dropped (a type change
+        // PostgreSQL does without a rewrite) was not built.
+        let kept_storage: Vec<i64> = s
+            .changes
+            .iter()
+            .filter_map(|c| c.before.as_ref().filter(|_| c.after.is_none()))
+            .filter(|b| b.kind == "i")
+            .map(|b| b.filenode)
+            .collect();
         let mut judged: BTreeMap<&str, Judgement> = BTreeMap::new();
         for c in s.changes.iter().filter(|c| !c.new_in_transaction) {
             let table = c.row().table.as_str();
             if s.rows.get(table).copied().unwrap_or(0) == 0 {
                 continue;
             }
-            if let Some(j) = judge(s, c) {
+            if let Some(j) = judge(s, c, &kept_storage) {
                 let slot = judged.entry(table).or_insert(j.clone());
                 if j.rank() < slot.rank() {
                     *slot = j;
@@ -66,7 +83,7 @@ impl Judgement {
     }
 }
 
-fn judge(s: &ObservedStatement, c: &Change) -> Option<Judgement> {
+fn judge(s: &ObservedStatement, c: &Change, kept_storage: &[i64]) -> Option<Judgement> {
     let (before, after) = (c.before.as_ref(), c.after.as_ref()?);
     let upper = s.sql.to_ascii_uppercase();
     match after.kind.as_str() {
@@ -77,7 +94,7 @@ fn judge(s: &ObservedStatement, c: &Change) -> Option<Judgement> {
                 return Some(Judgement {
                     code: Code::L002,
                     what: format!(
-                        "rewrote the table (relfilenode {} -> {})",
+                        "rewrote the table under ACCESS EXCLUSIVE (relfilenode {} -> {})",
                         b.filenode, after.filenode
                     ),
                     help: rewrite_help(&upper),
@@ -92,7 +109,7 @@ fn judge(s: &ObservedStatement, c: &Change) -> Option<Judgement> {
                 },
             )
         }
-        "i" if before.is_none() => {
+        "i" if before.is_none() && !kept_storage.contains(&after.filenode) => {
             // CONCURRENTLY cannot run inside a transaction: an index built inside one was not.
             let concurrent = !s.in_transaction && upper.contains("CONCURRENTLY");
             (!concurrent).then(|| Judgement {
@@ -233,6 +250,12 @@ pub fn section(observed: &[ObservedStatement], problems: &[String]) -> Section {
         }
         let e = per.entry(key).or_default();
         e.0 += 1;
+        let dropped: Vec<i64> = s
+            .changes
+            .iter()
+            .filter(|c| c.after.is_none())
+            .filter_map(|c| c.before.as_ref().map(|b| b.filenode))
+            .collect();
         for c in s.changes.iter().filter(|c| !c.new_in_transaction) {
             let Some(a) = &c.after else { continue };
             let rows = s.rows.get(&a.table).copied().unwrap_or(0);
@@ -243,14 +266,14 @@ pub fn section(observed: &[ObservedStatement], problems: &[String]) -> Section {
                     let new: Vec<&str> = a
                         .extra
                         .split(',')
-                        .filter(|m| !m.is_empty() && !has_mode(was, m))
+                        .filter(|m| BLOCKS_WRITES.contains(m) && !has_mode(was, m))
                         .collect();
                     if new.is_empty() {
                         continue;
                     }
                     new.join("+")
                 }
-                ("i", None) => format!("new index {}", a.name),
+                ("i", None) if !dropped.contains(&a.filenode) => format!("new index {}", a.name),
                 ("c", _) if a.extra.ends_with('v') => format!("validated {}", a.name),
                 ("n", Some(b)) if b.extra == "null" && a.extra != "null" => {
                     format!("SET NOT NULL {}", a.name)
