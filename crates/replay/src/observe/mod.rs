@@ -160,11 +160,36 @@ pub(crate) struct WrapperStatement {
 #[derive(Debug, Default)]
 pub(crate) struct WrapperLog {
     done: Vec<ObservedStatement>,
+    problems: Vec<String>,
     /// Index into `done` of statements whose transaction is still open, with their end time.
     open: Vec<(usize, f64)>,
 }
 
 impl WrapperLog {
+    /// One of the wrapper's observation lines (`stmt`, `txend`, `observe-failed`);
+    /// `revision` is the one running.
+    pub fn line(
+        &mut self,
+        kind: &str,
+        payload: serde_json::Value,
+        revision: Option<String>,
+        rel: impl Fn(&str) -> String,
+    ) {
+        match kind {
+            "stmt" => match serde_json::from_value(payload) {
+                Ok(s) => self.statement(s, revision, rel),
+                Err(e) => self.problems.push(format!("unreadable observation: {e}")),
+            },
+            "txend" => self.transaction_end(payload["at"].as_f64().unwrap_or_default()),
+            _ => self.problems.push(
+                payload["message"]
+                    .as_str()
+                    .unwrap_or("observation failed")
+                    .to_string(),
+            ),
+        }
+    }
+
     /// A `stmt` line; `file` is made repository-relative by `rel`.
     pub fn statement(
         &mut self,
@@ -196,8 +221,13 @@ impl WrapperLog {
         }
     }
 
-    pub fn finish(self) -> Vec<ObservedStatement> {
-        self.done
+    /// The observation as a run's outcome carries it (with nothing applied and no failure).
+    pub fn finish(self) -> crate::runner::RunOutcome {
+        crate::runner::RunOutcome {
+            observed: self.done,
+            observe_problems: self.problems,
+            ..crate::runner::RunOutcome::default()
+        }
     }
 }
 
@@ -252,7 +282,7 @@ mod tests {
         log.statement(s(10.0, true), Some("a".into()), |f| f.replace("/r/", ""));
         log.statement(s(10.5, false), None, |f| f.to_string());
         log.transaction_end(12.0);
-        let done = log.finish();
+        let done = log.finish().observed;
         assert_eq!(done[0].held, Some(Duration::from_secs(2)));
         assert_eq!(done[0].file.as_deref(), Some("v/a.py"));
         assert_eq!(done[1].held, None);

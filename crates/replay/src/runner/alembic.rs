@@ -175,7 +175,6 @@ impl AlembicRunner {
             .env("GATE_REPLAY_VERSIONS", &self.versions)
             .env("PYTHONUNBUFFERED", "1");
         db.apply(&mut cmd);
-        let started = Instant::now();
         let mut current: Option<(String, Instant)> = None;
         let mut applied = Vec::new();
         let mut error: Option<serde_json::Value> = None;
@@ -183,7 +182,6 @@ impl AlembicRunner {
         let mut executable: Option<String> = None;
         let mut step_seen = false;
         let mut observed = crate::observe::WrapperLog::default();
-        let mut observe_problems = Vec::new();
         let finished = run_streaming(cmd, deadline, |stream, line, at| {
             if stream != Stream::Stderr {
                 return;
@@ -213,20 +211,11 @@ impl AlembicRunner {
                         applied.push(a);
                     }
                 }
-                "stmt" => match serde_json::from_value(payload) {
-                    Ok(stmt) => observed.statement(
-                        stmt,
-                        current.as_ref().map(|(rev, _)| rev.clone()),
-                        |f| rel_path(&self.root, Path::new(f)),
-                    ),
-                    Err(e) => observe_problems.push(format!("unreadable observation: {e}")),
-                },
-                "txend" => observed.transaction_end(payload["at"].as_f64().unwrap_or_default()),
-                "observe-failed" => observe_problems.push(
-                    payload["message"]
-                        .as_str()
-                        .unwrap_or("observation failed")
-                        .to_string(),
+                "stmt" | "txend" | "observe-failed" => observed.line(
+                    kind,
+                    payload,
+                    current.as_ref().map(|(rev, _)| rev.clone()),
+                    |f| rel_path(&self.root, Path::new(f)),
                 ),
                 "error" => error = Some(payload),
                 "no-alembic" => no_alembic = true,
@@ -242,7 +231,6 @@ impl AlembicRunner {
             advice: format!("; set replay.python to an interpreter that has Alembic ({PIP_HINT})"),
             source: e,
         })?;
-        let _ = started;
         let interpreter = match &executable {
             Some(exe) if *exe != self.python => {
                 format!("{exe} (replay.python = `{}`)", self.python)
@@ -289,8 +277,7 @@ impl AlembicRunner {
             return Ok(RunOutcome {
                 applied,
                 failure: None,
-                observed: observed.finish(),
-                observe_problems,
+                ..observed.finish()
             });
         }
         // The last started revision is the culprit.
@@ -327,8 +314,7 @@ impl AlembicRunner {
         Ok(RunOutcome {
             applied,
             failure: Some(failure),
-            observed: observed.finish(),
-            observe_problems,
+            ..observed.finish()
         })
     }
 
