@@ -18,6 +18,15 @@ WITH rel AS (
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
     GROUP BY l.relation
+), proven AS (
+    -- columns a validated CHECK (col IS NOT NULL) proves: its expression tree is one
+    -- IS NOT NULL test (nulltesttype 1) of that column alone (read from conbin, cheaper than
+    -- pg_get_constraintdef)
+    SELECT DISTINCT k.conrelid, k.conkey[1] AS attnum
+    FROM pg_constraint k
+    WHERE k.contype = 'c' AND k.convalidated AND cardinality(k.conkey) = 1
+      AND k.conbin::text LIKE '{NULLTEST :arg {VAR %'
+      AND k.conbin::text LIKE '% :nulltesttype 1 %'
 )
 SELECT 'r'::text, t.oid::bigint, t.qname, r.relfilenode::bigint, t.oid::bigint, t.qname,
        coalesce(h.modes, '')
@@ -34,10 +43,7 @@ WHERE k.contype IN ('c', 'f')
 UNION ALL
 SELECT 'n', a.attrelid::bigint, quote_ident(a.attname), 0::bigint, a.attrelid::bigint, t.qname,
        CASE WHEN NOT a.attnotnull THEN 'null'
-            WHEN EXISTS (SELECT 1 FROM pg_constraint k
-                         WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND k.convalidated
-                           AND pg_get_constraintdef(k.oid)
-                               = 'CHECK ((' || quote_ident(a.attname) || ' IS NOT NULL))')
-            THEN 'notnull-proven' ELSE 'notnull' END
+            WHEN p.attnum IS NOT NULL THEN 'notnull-proven' ELSE 'notnull' END
 FROM pg_attribute a JOIN tbl t ON t.oid = a.attrelid
+LEFT JOIN proven p ON p.conrelid = a.attrelid AND p.attnum = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped

@@ -118,7 +118,9 @@ def _observe():
 
     sql = os.environ["GATE_REPLAY_OBSERVE_SQL"]
     cap = 1000000
-    state = {"busy": False, "start": None, "pending": None}
+    # "last": the catalog after the previous observed statement of the open transaction, the
+    # "before" of the next one when nothing else ran in between (one read per statement).
+    state = {"busy": False, "start": None, "pending": None, "last": None}
 
     # Each migration in its own transaction, as production applies a new migration to tables
     # committed long before: locks taken on a table are then the migration's own.
@@ -182,12 +184,16 @@ def _observe():
             return
         at = where()
         if at is None:
+            state["last"] = None
             return
-        state["busy"] = True
-        try:
-            before, in_tx = guarded(cursor.connection, snapshot)
-        finally:
-            state["busy"] = False
+        before, in_tx = state["last"], True
+        state["last"] = None
+        if before is None:
+            state["busy"] = True
+            try:
+                before, in_tx = guarded(cursor.connection, snapshot)
+            finally:
+                state["busy"] = False
         if before is None:
             return
         if state["start"] is None or not in_tx:
@@ -226,6 +232,8 @@ def _observe():
                 return out
 
             rows = guarded(cursor.connection, count)[0] if tables else {}
+            if in_tx:
+                state["last"] = after
         finally:
             state["busy"] = False
         emit("stmt", {"sql": statement, "file": at["file"], "line": at["line"],
@@ -234,6 +242,7 @@ def _observe():
 
     def _end(conn):
         state["start"] = None
+        state["last"] = None
         emit("txend", {"at": time.monotonic()})
 
     event.listen(Engine, "commit", _end)

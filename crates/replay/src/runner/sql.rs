@@ -475,17 +475,21 @@ impl SqlRunner {
                     .map_err(|err| failure(err, part, part.start))?;
             }
             let problems = &mut outcome.observe_problems;
-            let at_start = if in_tx {
-                observe::conn::snapshot(conn, true, problems)
-                    .await
-                    .map(|rows| observe::table_oids(&rows))
+            // Inside the transaction the catalog after one statement is the catalog before
+            // the next: one read per statement.
+            let mut last = if in_tx {
+                observe::conn::snapshot(conn, true, problems).await
             } else {
                 None
             };
+            let at_start = last.as_deref().map(observe::table_oids);
             for (s, e) in sqlsplit::split(part.sql()) {
                 let stmt = &part.sql()[s..e];
                 let offset = part.start + s;
-                let before = observe::conn::snapshot(conn, in_tx, problems).await;
+                let before = match last.take() {
+                    Some(rows) => Some(rows),
+                    None => observe::conn::snapshot(conn, in_tx, problems).await,
+                };
                 let t0 = Instant::now();
                 timed(
                     url,
@@ -500,6 +504,9 @@ impl SqlRunner {
                 let (Some(before), Some(after)) = (before, after) else {
                     continue;
                 };
+                if in_tx {
+                    last = Some(after.clone());
+                }
                 let start = match &at_start {
                     Some(t) => t.clone(),
                     None => observe::table_oids(&before),
