@@ -432,3 +432,29 @@ fn observing_does_not_change_what_a_failing_migration_reports() {
     assert_eq!(r001(&plain), r001(&observed));
     assert!(r001(&plain).0.contains("23514"), "{:?}", r001(&plain));
 }
+
+#[test]
+fn a_psycopg3_engine_is_observed_the_same_way() {
+    let repo = project(&seeded_chain(true));
+    let dir = repo.path();
+    let policy = std::fs::read_to_string(dir.join("policy.toml")).unwrap();
+    assert!(policy.contains("\n[replay]\n"));
+    write(
+        dir,
+        "policy.toml",
+        &policy.replacen(
+            "\n[replay]\n",
+            "\n[replay]\ndatabase-url = \"postgresql+psycopg://{user}:{password}@{host}:{port}/{database}\"\n",
+            1,
+        ),
+    );
+    let file = file_of("a2");
+    let mut expected: Vec<(String, String, u64)> = HAZARDS
+        .iter()
+        .map(|(stmt, code)| (code.to_string(), file.clone(), line_of(dir, &file, stmt)))
+        .collect();
+    expected.sort();
+    let run = replay_data(dir, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(lock_findings(&run), expected, "{}", run.stdout);
+}
