@@ -458,3 +458,51 @@ fn a_psycopg3_engine_is_observed_the_same_way() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(lock_findings(&run), expected, "{}", run.stdout);
 }
+
+#[test]
+fn validating_in_the_transaction_that_added_the_constraint_not_valid_is_l004() {
+    let seed: &'static [&'static str] = Box::leak([SEED, ROWS].concat().into_boxed_slice());
+    let add = "ALTER TABLE users ADD CONSTRAINT users_n_pos CHECK (n > 0) NOT VALID";
+    let validate = "ALTER TABLE users VALIDATE CONSTRAINT users_n_pos";
+    let revs = [
+        Rev {
+            id: "a1",
+            parent: None,
+            up: seed,
+            autocommit: &[],
+        },
+        Rev {
+            id: "a2",
+            parent: Some("a1"),
+            up: &[add, validate],
+            autocommit: &[],
+        },
+    ];
+    let repo = project(&revs);
+    let dir = repo.path();
+    // PostgreSQL: ADD … NOT VALID takes ACCESS EXCLUSIVE, which the transaction still holds
+    // while VALIDATE scans.
+    let db = Server::from_env().create(None);
+    alembic(dir, &db, &["upgrade", "a1"]);
+    let t = truth(&db, "users", add);
+    assert!(
+        t.locks.contains("AccessExclusiveLock") && !t.validated,
+        "{t:?}"
+    );
+    let file = file_of("a2");
+    let run = replay_data(dir, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        lock_findings(&run),
+        vec![
+            ("L001".to_string(), file.clone(), line_of(dir, &file, add)),
+            (
+                "L004".to_string(),
+                file.clone(),
+                line_of(dir, &file, validate)
+            ),
+        ],
+        "{}",
+        run.stdout
+    );
+}

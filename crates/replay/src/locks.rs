@@ -48,7 +48,8 @@ pub fn findings(observed: &[ObservedStatement], strict: bool) -> Vec<Finding> {
             if s.rows.get(table).copied().unwrap_or(0) == 0 {
                 continue;
             }
-            if let Some(j) = judge(s, c, &kept_storage) {
+            let held = held_earlier(observed, i, table);
+            if let Some(j) = judge(s, c, &kept_storage, held) {
                 let slot = judged.entry(table).or_insert(j.clone());
                 if j.rank() < slot.rank() {
                     *slot = j;
@@ -83,7 +84,12 @@ impl Judgement {
     }
 }
 
-fn judge(s: &ObservedStatement, c: &Change, kept_storage: &[i64]) -> Option<Judgement> {
+fn judge(
+    s: &ObservedStatement,
+    c: &Change,
+    kept_storage: &[i64],
+    held: Option<(&str, Option<u32>)>,
+) -> Option<Judgement> {
     let (before, after) = (c.before.as_ref(), c.after.as_ref()?);
     let upper = s.sql.to_ascii_uppercase();
     match after.kind.as_str() {
@@ -120,8 +126,22 @@ fn judge(s: &ObservedStatement, c: &Change, kept_storage: &[i64]) -> Option<Judg
         }
         "c" if after.extra.ends_with('v') && before.is_none_or(|b| !b.extra.ends_with('v')) => {
             if before.is_some() {
-                // VALIDATE CONSTRAINT of a NOT VALID one: SHARE UPDATE EXCLUSIVE, the safe form.
-                return None;
+                // VALIDATE CONSTRAINT of a NOT VALID one takes SHARE UPDATE EXCLUSIVE, the safe
+                // form, unless its own transaction already holds a lock that blocks writes
+                // (the ADD … NOT VALID just before it, in the same migration).
+                let (mode, line) = held?;
+                let at = line.map_or_else(String::new, |l| format!(" since line {l}"));
+                return Some(Judgement {
+                    code: Code::L004,
+                    what: format!(
+                        "validated {} while its transaction held {mode}{at}",
+                        after.name
+                    ),
+                    help: format!(
+                        "Run `VALIDATE CONSTRAINT {}` in a later migration (its own transaction), so only SHARE UPDATE EXCLUSIVE is held while it scans.",
+                        after.name
+                    ),
+                });
             }
             let (kind, lock) = if after.extra.starts_with('f') {
                 ("foreign key", "SHARE ROW EXCLUSIVE on both tables")
@@ -152,6 +172,37 @@ fn judge(s: &ObservedStatement, c: &Change, kept_storage: &[i64]) -> Option<Judg
         }
         _ => None,
     }
+}
+
+/// A lock that blocks writes on `table`, taken by an earlier statement of statement `i`'s
+/// transaction (and so still held): its mode and line.
+fn held_earlier<'a>(
+    observed: &'a [ObservedStatement],
+    i: usize,
+    table: &str,
+) -> Option<(&'a str, Option<u32>)> {
+    let s = &observed[i];
+    if !s.in_transaction {
+        return None;
+    }
+    observed[..i]
+        .iter()
+        .rev()
+        .take_while(|o| o.in_transaction && o.revision == s.revision)
+        .find_map(|o| {
+            o.changes.iter().find_map(|c| {
+                let a = c
+                    .after
+                    .as_ref()
+                    .filter(|a| a.kind == "r" && a.table == table)?;
+                let was = c.before.as_ref().map_or("", |b| b.extra.as_str());
+                let mode = a
+                    .extra
+                    .split(',')
+                    .find(|m| BLOCKS_WRITES.contains(m) && !has_mode(was, m))?;
+                Some((mode, o.line))
+            })
+        })
 }
 
 fn rewrite_help(upper_sql: &str) -> String {
