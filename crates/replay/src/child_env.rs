@@ -218,6 +218,10 @@ impl ChildEnv {
             "GATE_REPLAY_OBSERVE_SQL".into(),
             crate::observe::SNAPSHOT_SQL.into(),
         ));
+        env.set.push((
+            "GATE_REPLAY_OBSERVE_SQL_LOCKED".into(),
+            crate::observe::locked_only_sql(),
+        ));
         env
     }
 

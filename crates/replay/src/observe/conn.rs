@@ -21,8 +21,25 @@ pub async fn snapshot(
     in_transaction: bool,
     problems: &mut Vec<String>,
 ) -> Option<Vec<CatalogRow>> {
+    read_catalog(conn, in_transaction, SNAPSHOT_SQL.to_string(), problems).await
+}
+
+/// [`super::locked_only_sql`] on `conn` (inside a transaction).
+pub async fn snapshot_locked(
+    conn: &mut PgConnection,
+    problems: &mut Vec<String>,
+) -> Option<Vec<CatalogRow>> {
+    read_catalog(conn, true, super::locked_only_sql(), problems).await
+}
+
+async fn read_catalog(
+    conn: &mut PgConnection,
+    in_transaction: bool,
+    sql: String,
+    problems: &mut Vec<String>,
+) -> Option<Vec<CatalogRow>> {
     let read = async |c: &mut PgConnection| {
-        let rows: Vec<Row> = sqlx::query_as(SNAPSHOT_SQL).fetch_all(c).await?;
+        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await?;
         Ok(rows
             .into_iter()
             .map(

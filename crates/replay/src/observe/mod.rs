@@ -20,6 +20,43 @@ use serde::{Deserialize, Serialize};
 /// gets it as `GATE_REPLAY_OBSERVE_SQL`).
 pub const SNAPSHOT_SQL: &str = include_str!("snapshot.sql");
 
+/// [`SNAPSHOT_SQL`] limited to the tables this backend holds a lock on: the read after a
+/// statement inside a transaction (given to the Alembic wrapper as
+/// `GATE_REPLAY_OBSERVE_SQL_LOCKED`).
+pub fn locked_only_sql() -> String {
+    SNAPSHOT_SQL.replace(
+        "-- gate:locked-only",
+        "AND oid IN (SELECT relation FROM held)",
+    )
+}
+
+/// What a transaction's catalog is after a statement whose read covered only the tables it
+/// holds locks on (`after`): those tables as read, every other table as it was.
+pub fn merge(state: &[CatalogRow], after: &[CatalogRow]) -> Vec<CatalogRow> {
+    let scope = table_oids(after);
+    state
+        .iter()
+        .filter(|r| !scope.contains(&r.table_oid))
+        .chain(after)
+        .cloned()
+        .collect()
+}
+
+/// [`diff`] of a read limited to locked tables: only the tables in `after` are compared.
+pub fn diff_locked(
+    state: &[CatalogRow],
+    after: &[CatalogRow],
+    tables_at_start: &BTreeSet<i64>,
+) -> Vec<Change> {
+    let scope = table_oids(after);
+    let before: Vec<CatalogRow> = state
+        .iter()
+        .filter(|r| scope.contains(&r.table_oid))
+        .cloned()
+        .collect();
+    diff(&before, after, tables_at_start)
+}
+
 /// Rows are counted up to this many (`SELECT count(*) FROM (SELECT 1 … LIMIT cap)`), so a large
 /// table costs a bounded scan.
 pub const ROW_CAP: u64 = 1_000_000;
@@ -256,6 +293,22 @@ mod tests {
         assert_eq!(changes[0].before.as_ref().unwrap().filenode, 10);
         assert_eq!(changes[0].after.as_ref().unwrap().filenode, 11);
         assert!(!changes[0].new_in_transaction);
+    }
+
+    #[test]
+    fn a_read_of_locked_tables_compares_and_replaces_only_those() {
+        let state = [row("r", 1, 10, ""), row("r", 2, 20, "")];
+        let after = [row("r", 1, 11, "AccessExclusiveLock")];
+        let changes = diff_locked(&state, &after, &[1, 2].into());
+        assert_eq!(
+            changes.len(),
+            1,
+            "table 2 was not read, so it did not go away"
+        );
+        let merged = merge(&state, &after);
+        assert_eq!(merged.len(), 2);
+        assert!(merged.contains(&after[0]) && merged.contains(&state[1]));
+        assert!(locked_only_sql().contains("SELECT relation FROM held"));
     }
 
     #[test]

@@ -2,8 +2,16 @@
 -- connection (inside a savepoint): user tables with their relfilenode and the relation locks
 -- this backend holds on them, indexes, CHECK/FOREIGN KEY constraints with whether they are
 -- validated, and columns with whether they are NOT NULL (and proven so by a validated CHECK).
--- Columns: kind, oid, name, filenode, table oid, table name, extra.
-WITH rel AS (
+-- Columns: kind, oid, name, filenode, table oid, table name, extra. The marker line in `tbl`
+-- becomes a filter to the tables this backend holds a lock on (the read after a statement
+-- inside a transaction: a statement changes only tables it locks, and keeps the locks).
+WITH held AS (
+    SELECT l.relation, string_agg(l.mode, ',' ORDER BY l.mode) AS modes
+    FROM pg_locks l
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    GROUP BY l.relation
+), rel AS (
     SELECT c.oid, c.relname, c.relkind, c.relfilenode, n.nspname
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'm', 'i')
@@ -12,12 +20,7 @@ WITH rel AS (
 ), tbl AS (
     SELECT oid, quote_ident(nspname) || '.' || quote_ident(relname) AS qname
     FROM rel WHERE relkind IN ('r', 'p', 'm')
-), held AS (
-    SELECT l.relation, string_agg(l.mode, ',' ORDER BY l.mode) AS modes
-    FROM pg_locks l
-    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-    GROUP BY l.relation
+    -- gate:locked-only
 ), proven AS (
     -- columns a validated CHECK (col IS NOT NULL) proves: its expression tree is one
     -- IS NOT NULL test (nulltesttype 1) of that column alone (read from conbin, cheaper than

@@ -117,6 +117,9 @@ def _observe():
     from sqlalchemy.engine import Engine
 
     sql = os.environ["GATE_REPLAY_OBSERVE_SQL"]
+    # After a statement inside a transaction only the tables it holds locks on can have
+    # changed (it keeps its locks): read those, keep the rest from the last read.
+    locked_sql = os.environ.get("GATE_REPLAY_OBSERVE_SQL_LOCKED", sql)
     cap = 1000000
     # "last": the catalog after the previous observed statement of the open transaction, the
     # "before" of the next one when nothing else ran in between (one read per statement).
@@ -169,8 +172,8 @@ def _observe():
             except Exception:
                 pass
 
-    def snapshot(cur):
-        cur.execute(sql)
+    def snapshot(cur, text=sql):
+        cur.execute(text)
         return {(r[0], int(r[1]), r[2]): [r[0], int(r[1]), r[2], int(r[3]), int(r[4]), r[5], r[6]]
                 for r in cur.fetchall()}
 
@@ -198,20 +201,34 @@ def _observe():
             return
         if state["start"] is None or not in_tx:
             state["start"] = {k[1] for k in before if k[0] == "r"}
-        state["pending"] = (before, at, time.monotonic())
+        state["pending"] = (before, at, time.monotonic(), in_tx)
 
     @event.listens_for(Engine, "after_cursor_execute")
     def _after(conn, cursor, statement, parameters, context, executemany):
         pending, state["pending"] = state["pending"], None
         if pending is None or state["busy"]:
             return
-        before, at, t0 = pending
+        before, at, t0, was_in_tx = pending
+        state_before = before
         ended = time.monotonic()
         state["busy"] = True
         try:
-            after, in_tx = guarded(cursor.connection, snapshot)
+            restricted = False
+            if was_in_tx:
+                after, restricted = guarded(cursor.connection, lambda c: snapshot(c, locked_sql))
+                in_tx = restricted
+            if not restricted:
+                # outside a transaction now (autocommit, or the statement ended it): no locks
+                # are left to scope the read by
+                after, in_tx = guarded(cursor.connection, snapshot)
             if after is None:
                 return
+            if restricted:
+                # compare only the tables read; the next "before" is the rest as it was
+                scope = {k[1] for k in after if k[0] == "r"}
+                before = {k: v for k, v in before.items() if v[4] in scope}
+                merged = {k: v for k, v in state_before.items() if v[4] not in scope}
+                merged.update(after)
             start = state["start"] or set()
             changes = []
             for k in set(before) | set(after):
@@ -232,8 +249,8 @@ def _observe():
                 return out
 
             rows = guarded(cursor.connection, count)[0] if tables else {}
-            if in_tx:
-                state["last"] = after
+            if restricted:
+                state["last"] = merged
         finally:
             state["busy"] = False
         emit("stmt", {"sql": statement, "file": at["file"], "line": at["line"],

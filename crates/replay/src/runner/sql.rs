@@ -500,18 +500,24 @@ impl SqlRunner {
                 .map_err(|err| failure(err, part, offset))?;
                 let duration = t0.elapsed();
                 let ended = Instant::now();
-                let after = observe::conn::snapshot(conn, in_tx, problems).await;
+                let after = if in_tx {
+                    observe::conn::snapshot_locked(conn, problems).await
+                } else {
+                    observe::conn::snapshot(conn, false, problems).await
+                };
                 let (Some(before), Some(after)) = (before, after) else {
                     continue;
                 };
-                if in_tx {
-                    last = Some(after.clone());
-                }
-                let start = match &at_start {
-                    Some(t) => t.clone(),
-                    None => observe::table_oids(&before),
+                let changes = if in_tx {
+                    let start = at_start
+                        .clone()
+                        .unwrap_or_else(|| observe::table_oids(&before));
+                    let changes = observe::diff_locked(&before, &after, &start);
+                    last = Some(observe::merge(&before, &after));
+                    changes
+                } else {
+                    observe::diff(&before, &after, &observe::table_oids(&before))
                 };
-                let changes = observe::diff(&before, &after, &start);
                 let rows = observe::conn::count_rows(
                     conn,
                     in_tx,
