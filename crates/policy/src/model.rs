@@ -267,6 +267,9 @@ pub struct Replay {
     pub roundtrip: bool,
     /// Per revision: upgrade, downgrade one step, upgrade again (R007). Default false.
     pub stairway: bool,
+    /// Rows in the tables while migrations run, and what each statement does to them observed
+    /// (L0xx locks and rewrites; R009 with the seeded pass). Default false.
+    pub data: bool,
     /// Alembic's own model comparison (`alembic check`) at head (R008). Default false.
     pub models: bool,
     /// Expected schema at head, repository-relative. Default `schema.snapshot.json`.

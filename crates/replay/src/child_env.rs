@@ -208,6 +208,28 @@ impl ChildEnv {
             .map(|(_, v)| v.as_str())
     }
 
+    /// This environment with observation switched on (the L0xx checks): the Alembic wrapper
+    /// sees `GATE_REPLAY_OBSERVE=1` and the catalog query to read around each statement; the
+    /// in-process SQL runner asks [`ChildEnv::is_observing`].
+    pub fn observing(&self) -> ChildEnv {
+        let mut env = self.clone();
+        env.set.push(("GATE_REPLAY_OBSERVE".into(), "1".into()));
+        env.set.push((
+            "GATE_REPLAY_OBSERVE_SQL".into(),
+            crate::observe::SNAPSHOT_SQL.into(),
+        ));
+        env.set.push((
+            "GATE_REPLAY_OBSERVE_SQL_LOCKED".into(),
+            crate::observe::locked_only_sql(),
+        ));
+        env
+    }
+
+    /// Whether runs in this environment are observed ([`ChildEnv::observing`]).
+    pub fn is_observing(&self) -> bool {
+        self.get("GATE_REPLAY_OBSERVE") == Some("1")
+    }
+
     /// Give `cmd` this environment: inherited database variables removed, scratch ones set.
     pub fn apply(&self, cmd: &mut tokio::process::Command) {
         for k in &self.remove {

@@ -10,7 +10,9 @@ mod ctx;
 mod drift;
 mod error;
 mod fixes;
+mod locks;
 mod models;
+pub mod observe;
 mod production;
 mod progress;
 mod roundtrip;
@@ -134,6 +136,13 @@ struct ReplayArgs {
     /// Step every revision: upgrade, downgrade one step, upgrade again (R007) [default: replay.stairway]
     #[arg(long, global = true)]
     stairway: bool,
+    /// Observe what each migration statement does to tables with rows: locks, rewrites,
+    /// index builds, constraint validation (L0xx) [default: replay.data]
+    #[arg(long, global = true)]
+    data: bool,
+    /// L0xx lock and rewrite findings are errors (exit 1) instead of warnings
+    #[arg(long, global = true)]
+    strict: bool,
     /// Compare env.py's models with the replayed head via `alembic check` (R008) [default: replay.models]
     #[arg(long, global = true)]
     models: bool,
@@ -235,6 +244,8 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         timeout: Duration::from_secs(timeout),
         roundtrip: policy.replay.roundtrip && !a.no_roundtrip,
         stairway: policy.replay.stairway || a.stairway,
+        data: policy.replay.data || a.data,
+        strict: a.strict,
         models: policy.replay.models || a.models,
         fixes: policy.replay.fixes && !a.no_fixes,
         env,

@@ -357,6 +357,38 @@ const CATALOGUE: [Rule; Code::COUNT] = [
         why: "Whatever relaxes a gate (a wider ignore, a later deadline, `rollback = \"true\"`, a new approver) is an approval; a file anyone can edit is not one.",
         fix: "Have a listed approver commit the change themselves (re-commit or amend it as them) with the trailer `Approved-by: <email>`; only the commit that adopted policy.toml needs none.",
     },
+    Rule {
+        code: Code::L001,
+        severity: W,
+        name: "access-exclusive-held",
+        what: "A migration statement took ACCESS EXCLUSIVE on a table that holds rows and the transaction kept it across later statements (observed in `pg_locks` during replay with `replay.data`).",
+        why: "While ACCESS EXCLUSIVE is held every read and write of the table waits, and so does everything queued behind them: the application stalls for as long as the rest of the migration runs.",
+        fix: "Keep the statement that takes ACCESS EXCLUSIVE alone in its migration with a short `lock_timeout`; move backfills and other slow work to their own transactions.",
+    },
+    Rule {
+        code: Code::L002,
+        severity: W,
+        name: "table-rewrite",
+        what: "A migration statement rewrote a table that holds rows (its relfilenode changed during replay with `replay.data`), e.g. a column type change or a column added with a volatile default.",
+        why: "A rewrite copies the whole table and rebuilds its indexes under ACCESS EXCLUSIVE: on a large production table that is minutes of downtime.",
+        fix: "Add a new column (nullable, or with a constant default), backfill it in batches, and swap in a short migration; or use a type change PostgreSQL does without a rewrite.",
+    },
+    Rule {
+        code: Code::L003,
+        severity: W,
+        name: "index-not-concurrent",
+        what: "A migration built an index on a table that holds rows without CONCURRENTLY (observed during replay with `replay.data`).",
+        why: "CREATE INDEX holds a SHARE lock for the whole build: every INSERT, UPDATE and DELETE on the table waits until it ends.",
+        fix: "Use `CREATE INDEX CONCURRENTLY` outside a transaction (Alembic: `autocommit_block()` with `postgresql_concurrently=True`); for a unique constraint, build the index concurrently, then `ADD CONSTRAINT … USING INDEX`.",
+    },
+    Rule {
+        code: Code::L004,
+        severity: W,
+        name: "constraint-validated-under-lock",
+        what: "A migration added a CHECK or FOREIGN KEY constraint, or SET NOT NULL, that scanned a table holding rows under ACCESS EXCLUSIVE / SHARE ROW EXCLUSIVE (observed during replay with `replay.data`).",
+        why: "The validating scan runs while the lock blocks writes (and, for ACCESS EXCLUSIVE, reads) of the table.",
+        fix: "Add the constraint `NOT VALID`, then `VALIDATE CONSTRAINT` in a later transaction; for NOT NULL, validate a `CHECK (col IS NOT NULL)` first, then SET NOT NULL.",
+    },
 ];
 
 /// The rule with this code as written (`"G001"`), if it exists; see [`Code::rule`] for a

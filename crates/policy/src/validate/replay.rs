@@ -17,6 +17,7 @@ pub(super) const REPLAY_KEYS: &[&str] = &[
     "prelude",
     "roundtrip",
     "stairway",
+    "data",
     "models",
     "snapshot",
     "fixes",
@@ -35,6 +36,7 @@ impl Checker<'_> {
             prelude: String::new(),
             roundtrip: true,
             stairway: false,
+            data: false,
             models: false,
             snapshot: "schema.snapshot.json".into(),
             fixes: true,
@@ -77,6 +79,7 @@ impl Checker<'_> {
         for (key, slot) in [
             ("roundtrip", &mut r.roundtrip),
             ("stairway", &mut r.stairway),
+            ("data", &mut r.data),
             ("models", &mut r.models),
             ("fixes", &mut r.fixes),
         ] {

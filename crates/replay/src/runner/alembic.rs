@@ -175,13 +175,13 @@ impl AlembicRunner {
             .env("GATE_REPLAY_VERSIONS", &self.versions)
             .env("PYTHONUNBUFFERED", "1");
         db.apply(&mut cmd);
-        let started = Instant::now();
         let mut current: Option<(String, Instant)> = None;
         let mut applied = Vec::new();
         let mut error: Option<serde_json::Value> = None;
         let mut no_alembic = false;
         let mut executable: Option<String> = None;
         let mut step_seen = false;
+        let mut observed = crate::observe::WrapperLog::default();
         let finished = run_streaming(cmd, deadline, |stream, line, at| {
             if stream != Stream::Stderr {
                 return;
@@ -211,6 +211,12 @@ impl AlembicRunner {
                         applied.push(a);
                     }
                 }
+                "stmt" | "txend" | "observe-failed" => observed.line(
+                    kind,
+                    payload,
+                    current.as_ref().map(|(rev, _)| rev.clone()),
+                    |f| rel_path(&self.root, Path::new(f)),
+                ),
                 "error" => error = Some(payload),
                 "no-alembic" => no_alembic = true,
                 "python" => executable = payload["executable"].as_str().map(str::to_string),
@@ -225,7 +231,6 @@ impl AlembicRunner {
             advice: format!("; set replay.python to an interpreter that has Alembic ({PIP_HINT})"),
             source: e,
         })?;
-        let _ = started;
         let interpreter = match &executable {
             Some(exe) if *exe != self.python => {
                 format!("{exe} (replay.python = `{}`)", self.python)
@@ -272,6 +277,7 @@ impl AlembicRunner {
             return Ok(RunOutcome {
                 applied,
                 failure: None,
+                ..observed.finish()
             });
         }
         // The last started revision is the culprit.
@@ -308,6 +314,7 @@ impl AlembicRunner {
         Ok(RunOutcome {
             applied,
             failure: Some(failure),
+            ..observed.finish()
         })
     }
 

@@ -102,6 +102,174 @@ def _report_error(e):
                    "where": where, "phase": phase, "module": module})
 
 
+def _observe():
+    # GATE_REPLAY_OBSERVE=1 (the L0xx checks): around every statement a migration file issues,
+    # read the catalog on the migration's own connection (GATE_REPLAY_OBSERVE_SQL) and emit
+    # what changed as "stmt", and "txend" when a transaction ends (how long locks were held).
+    # The reads go through the DBAPI cursor, not SQLAlchemy, so they are not in the migration's
+    # SQL log or its events; each runs inside a SAVEPOINT that is rolled back on any error, so
+    # an observation failure cannot abort or commit the migration's transaction (outside a
+    # transaction the SAVEPOINT itself fails and the reads are plain autocommit queries).
+    import time
+
+    from alembic.runtime.environment import EnvironmentContext
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    sql = os.environ["GATE_REPLAY_OBSERVE_SQL"]
+    # After a statement inside a transaction only the tables it holds locks on can have
+    # changed (it keeps its locks): read those, keep the rest from the last read.
+    locked_sql = os.environ.get("GATE_REPLAY_OBSERVE_SQL_LOCKED", sql)
+    cap = 1000000
+    # "last": the catalog after the previous observed statement of the open transaction, the
+    # "before" of the next one when nothing else ran in between (one read per statement).
+    state = {"busy": False, "start": None, "pending": None, "last": None}
+
+    # Each migration in its own transaction, as production applies a new migration to tables
+    # committed long before: locks taken on a table are then the migration's own.
+    configure = EnvironmentContext.configure
+
+    def _configure(self, *a, **k):
+        k["transaction_per_migration"] = True
+        return configure(self, *a, **k)
+
+    EnvironmentContext.configure = _configure
+
+    def where():
+        f = sys._getframe(1)
+        while f is not None:
+            name = os.path.realpath(f.f_code.co_filename)
+            if name.startswith(versions + os.sep):
+                return {"file": name, "line": f.f_lineno}
+            f = f.f_back
+        return None
+
+    def guarded(dbapi_conn, read):
+        cur = dbapi_conn.cursor()
+        try:
+            try:
+                cur.execute("SAVEPOINT gate_replay_observe")
+                in_tx = True
+            except Exception:
+                in_tx = False
+            try:
+                value = read(cur)
+            except Exception as e:
+                value = None
+                if not state.get("failed"):
+                    state["failed"] = True
+                    emit("observe-failed", {"message": str(e).strip()[:300]})
+                if in_tx:
+                    cur.execute("ROLLBACK TO SAVEPOINT gate_replay_observe")
+            if in_tx:
+                cur.execute("RELEASE SAVEPOINT gate_replay_observe")
+            return value, in_tx
+        except Exception:
+            return None, False
+        finally:
+            try:
+                cur.close()
+            except Exception:
+                pass
+
+    def snapshot(cur, text=sql):
+        cur.execute(text)
+        return {(r[0], int(r[1]), r[2]): [r[0], int(r[1]), r[2], int(r[3]), int(r[4]), r[5], r[6]]
+                for r in cur.fetchall()}
+
+    def as_row(r):
+        return None if r is None else dict(zip(
+            ("kind", "oid", "name", "filenode", "table_oid", "table", "extra"), r))
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        if state["busy"]:
+            return
+        at = where()
+        if at is None:
+            state["last"] = None
+            return
+        before, in_tx = state["last"], True
+        state["last"] = None
+        if before is None:
+            state["busy"] = True
+            try:
+                before, in_tx = guarded(cursor.connection, snapshot)
+            finally:
+                state["busy"] = False
+        if before is None:
+            return
+        if state["start"] is None or not in_tx:
+            state["start"] = {k[1] for k in before if k[0] == "r"}
+        state["pending"] = (before, at, time.monotonic(), in_tx)
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        pending, state["pending"] = state["pending"], None
+        if pending is None or state["busy"]:
+            return
+        before, at, t0, was_in_tx = pending
+        state_before = before
+        ended = time.monotonic()
+        state["busy"] = True
+        try:
+            restricted = False
+            if was_in_tx:
+                after, restricted = guarded(cursor.connection, lambda c: snapshot(c, locked_sql))
+                in_tx = restricted
+            if not restricted:
+                # outside a transaction now (autocommit, or the statement ended it): no locks
+                # are left to scope the read by
+                after, in_tx = guarded(cursor.connection, snapshot)
+            if after is None:
+                return
+            if restricted:
+                # compare only the tables read; the next "before" is the rest as it was
+                scope = {k[1] for k in after if k[0] == "r"}
+                before = {k: v for k, v in before.items() if v[4] in scope}
+                merged = {k: v for k, v in state_before.items() if v[4] not in scope}
+                merged.update(after)
+            start = state["start"] or set()
+            changes = []
+            for k in set(before) | set(after):
+                b, a = before.get(k), after.get(k)
+                if a != b:
+                    table_oid = (a or b)[4]
+                    changes.append({"before": as_row(b), "after": as_row(a),
+                                    "new_in_transaction": table_oid not in start})
+            tables = sorted({c["after"]["table"] for c in changes
+                             if c["after"] is not None and not c["new_in_transaction"]})
+
+            def count(cur):
+                out = {}
+                for t in tables:
+                    cur.execute("SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d) AS gate_rows"
+                                % (t, cap))
+                    out[t] = int(cur.fetchone()[0])
+                return out
+
+            rows = guarded(cursor.connection, count)[0] if tables else {}
+            if restricted:
+                state["last"] = merged
+        finally:
+            state["busy"] = False
+        emit("stmt", {"sql": statement, "file": at["file"], "line": at["line"],
+                      "ms": (ended - t0) * 1000.0, "ended": ended, "in_transaction": in_tx,
+                      "changes": changes, "rows": rows or {}})
+
+    def _end(conn):
+        state["start"] = None
+        state["last"] = None
+        emit("txend", {"at": time.monotonic()})
+
+    event.listen(Engine, "commit", _end)
+    event.listen(Engine, "rollback", _end)
+
+
+if os.environ.get("GATE_REPLAY_OBSERVE") == "1" and os.environ.get("GATE_REPLAY_OBSERVE_SQL"):
+    _observe()
+
+
 def _serve(config_args):
     # One interpreter for many commands (the stairway, `check`): each stdin line is a JSON
     # list of alembic arguments; after each, "stepend" says whether it succeeded, and the

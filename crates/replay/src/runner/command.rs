@@ -106,6 +106,7 @@ impl CommandRunner {
             return Ok(RunOutcome {
                 applied: vec![a],
                 failure: None,
+                ..RunOutcome::default()
             });
         }
         let message = if finished.timed_out {
@@ -126,6 +127,7 @@ impl CommandRunner {
                 timed_out: finished.timed_out,
                 ..Failure::default()
             }),
+            ..RunOutcome::default()
         })
     }
 }

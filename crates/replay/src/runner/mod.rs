@@ -69,6 +69,10 @@ impl Failure {
 pub struct RunOutcome {
     pub applied: Vec<Applied>,
     pub failure: Option<Failure>,
+    /// What each statement did, when the run was observed ([`ChildEnv::observing`]).
+    pub observed: Vec<crate::observe::ObservedStatement>,
+    /// Why some statements could not be observed (the migration itself ran on).
+    pub observe_problems: Vec<String>,
 }
 
 /// A run that could not happen at all (tool missing, configuration unreadable): exit 2.

@@ -23,6 +23,7 @@ use sqlx::{AssertSqlSafe, raw_sql};
 use super::sqlsplit;
 use super::{Applied, Failure, RunOutcome, RunnerError, Target, terminate_sessions};
 use crate::child_env::ChildEnv;
+use crate::observe::{self, ObservedStatement};
 
 /// One SQL text to run: a whole file, or a dbmate section of one.
 #[derive(Debug, Clone)]
@@ -188,10 +189,17 @@ impl SqlRunner {
         let mut conn = connect(url).await?;
         self.ensure_bookkeeping(&mut conn).await?;
         let mut outcome = RunOutcome::default();
+        let observing = db.is_observing();
         for i in from..to {
             let m = &self.migrations[i];
             let started = Instant::now();
-            if let Err(f) = self.apply(&mut conn, url, m, &m.up, deadline, true).await {
+            let applied = if observing {
+                self.apply_observed(&mut conn, url, m, deadline, &mut outcome)
+                    .await
+            } else {
+                self.apply(&mut conn, url, m, &m.up, deadline, true).await
+            };
+            if let Err(f) = applied {
                 let mut f = f;
                 f.revision = Some(label(m));
                 outcome.failure = Some(f);
@@ -441,6 +449,141 @@ impl SqlRunner {
             .await
             .map_err(|err| failure(err, part, part.start))?;
         Ok(())
+    }
+}
+
+impl SqlRunner {
+    /// [`SqlRunner::apply`] of `m`'s up part, one statement at a time with the catalog read
+    /// around each (crate::observe), in the same transaction (or none) the plain run uses.
+    async fn apply_observed(
+        &self,
+        conn: &mut PgConnection,
+        url: &str,
+        m: &Migration,
+        deadline: Instant,
+        outcome: &mut RunOutcome,
+    ) -> Result<(), Failure> {
+        let part = &m.up;
+        let in_tx = !part.no_transaction;
+        let started = Instant::now();
+        let first = outcome.observed.len();
+        let mut ends = Vec::new();
+        let result: Result<(), Failure> = async {
+            if in_tx {
+                timed(url, deadline, raw_sql("BEGIN").execute(&mut *conn))
+                    .await
+                    .map_err(|err| failure(err, part, part.start))?;
+            }
+            let problems = &mut outcome.observe_problems;
+            // Inside the transaction the catalog after one statement is the catalog before
+            // the next: one read per statement.
+            let mut last = if in_tx {
+                observe::conn::snapshot(conn, true, problems).await
+            } else {
+                None
+            };
+            let at_start = last.as_deref().map(observe::table_oids);
+            for (s, e) in sqlsplit::split(part.sql()) {
+                let stmt = &part.sql()[s..e];
+                let offset = part.start + s;
+                let before = match last.take() {
+                    Some(rows) => Some(rows),
+                    None => observe::conn::snapshot(conn, in_tx, problems).await,
+                };
+                let t0 = Instant::now();
+                timed(
+                    url,
+                    deadline,
+                    raw_sql(AssertSqlSafe(stmt.to_string())).execute(&mut *conn),
+                )
+                .await
+                .map_err(|err| failure(err, part, offset))?;
+                let duration = t0.elapsed();
+                let ended = Instant::now();
+                let after = if in_tx {
+                    observe::conn::snapshot_locked(conn, problems).await
+                } else {
+                    observe::conn::snapshot(conn, false, problems).await
+                };
+                let (Some(before), Some(after)) = (before, after) else {
+                    continue;
+                };
+                let changes = if in_tx {
+                    let start = at_start
+                        .clone()
+                        .unwrap_or_else(|| observe::table_oids(&before));
+                    let changes = observe::diff_locked(&before, &after, &start);
+                    last = Some(observe::merge(&before, &after));
+                    changes
+                } else {
+                    observe::diff(&before, &after, &observe::table_oids(&before))
+                };
+                let rows = observe::conn::count_rows(
+                    conn,
+                    in_tx,
+                    &observe::tables_to_count(&changes),
+                    problems,
+                )
+                .await;
+                let line = sqlsplit::line_col(
+                    &part.file_text,
+                    sqlsplit::chars_before(&part.file_text, offset + leading_blank(stmt)) + 1,
+                )
+                .0;
+                ends.push((outcome.observed.len(), ended));
+                outcome.observed.push(ObservedStatement {
+                    sql: stmt.trim().to_string(),
+                    file: Some(part.file.clone()),
+                    line: Some(line),
+                    revision: Some(label(m)),
+                    duration,
+                    held: None,
+                    in_transaction: in_tx,
+                    changes,
+                    rows,
+                });
+            }
+            if let Some(b) = self.bookkeeping_sql(m, true, started.elapsed().as_millis()) {
+                timed(url, deadline, raw_sql(AssertSqlSafe(b)).execute(&mut *conn))
+                    .await
+                    .map_err(|err| failure(err, part, part.start))?;
+            }
+            if in_tx {
+                timed(url, deadline, raw_sql("COMMIT").execute(&mut *conn))
+                    .await
+                    .map_err(|err| failure(err, part, part.start))?;
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            if in_tx {
+                let _ = raw_sql("ROLLBACK").execute(&mut *conn).await;
+            }
+            return result;
+        }
+        // Locks taken inside the transaction were held until its COMMIT.
+        let committed = Instant::now();
+        for (i, ended) in ends {
+            if in_tx && i >= first {
+                outcome.observed[i].held = Some(committed - ended);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of whitespace and comments before a statement's first token, so its line is the
+/// line of its text, not of the blank lines after the previous `;`.
+fn leading_blank(stmt: &str) -> usize {
+    let mut rest = stmt;
+    loop {
+        let t = rest.trim_start();
+        if let Some(after) = t.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else {
+            return stmt.len() - t.len();
+        }
     }
 }
 

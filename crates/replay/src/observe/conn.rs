@@ -1,0 +1,110 @@
+//! The catalog reads of an observation on an in-process connection (the SQL runner): inside a
+//! transaction each read runs in a savepoint that is rolled back when it fails, so the
+//! migration's transaction stays as it was; outside one they are plain autocommit queries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, raw_sql};
+
+use super::{CatalogRow, SNAPSHOT_SQL, count_sql};
+
+const SAVEPOINT: &str = "SAVEPOINT gate_replay_observe";
+const ROLLBACK: &str = "ROLLBACK TO SAVEPOINT gate_replay_observe";
+const RELEASE: &str = "RELEASE SAVEPOINT gate_replay_observe";
+
+type Row = (String, i64, String, i64, i64, String, String);
+
+/// [`SNAPSHOT_SQL`] on `conn`; `None` (and a problem recorded) when it fails.
+pub async fn snapshot(
+    conn: &mut PgConnection,
+    in_transaction: bool,
+    problems: &mut Vec<String>,
+) -> Option<Vec<CatalogRow>> {
+    read_catalog(conn, in_transaction, SNAPSHOT_SQL.to_string(), problems).await
+}
+
+/// [`super::locked_only_sql`] on `conn` (inside a transaction).
+pub async fn snapshot_locked(
+    conn: &mut PgConnection,
+    problems: &mut Vec<String>,
+) -> Option<Vec<CatalogRow>> {
+    read_catalog(conn, true, super::locked_only_sql(), problems).await
+}
+
+async fn read_catalog(
+    conn: &mut PgConnection,
+    in_transaction: bool,
+    sql: String,
+    problems: &mut Vec<String>,
+) -> Option<Vec<CatalogRow>> {
+    let read = async |c: &mut PgConnection| {
+        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kind, oid, name, filenode, table_oid, table, extra)| CatalogRow {
+                    kind,
+                    oid,
+                    name,
+                    filenode,
+                    table_oid,
+                    table,
+                    extra,
+                },
+            )
+            .collect())
+    };
+    guarded(conn, in_transaction, problems, read).await
+}
+
+/// Exact row counts (capped) of `tables`.
+pub async fn count_rows(
+    conn: &mut PgConnection,
+    in_transaction: bool,
+    tables: &BTreeSet<String>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, u64> {
+    if tables.is_empty() {
+        return BTreeMap::new();
+    }
+    let read = async |c: &mut PgConnection| {
+        let mut out = BTreeMap::new();
+        for t in tables {
+            let (n,): (i64,) = sqlx::query_as(AssertSqlSafe(count_sql(t)))
+                .fetch_one(&mut *c)
+                .await?;
+            out.insert(t.clone(), u64::try_from(n).unwrap_or_default());
+        }
+        Ok(out)
+    };
+    guarded(conn, in_transaction, problems, read)
+        .await
+        .unwrap_or_default()
+}
+
+async fn guarded<T>(
+    conn: &mut PgConnection,
+    in_transaction: bool,
+    problems: &mut Vec<String>,
+    read: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+) -> Option<T> {
+    if in_transaction && raw_sql(SAVEPOINT).execute(&mut *conn).await.is_err() {
+        problems.push("cannot open a savepoint for the observation".into());
+        return None;
+    }
+    let value = read(&mut *conn).await;
+    if in_transaction {
+        if value.is_err() {
+            let _ = raw_sql(ROLLBACK).execute(&mut *conn).await;
+        }
+        let _ = raw_sql(RELEASE).execute(&mut *conn).await;
+    }
+    match value {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.push(format!("observation query failed: {e}"));
+            None
+        }
+    }
+}
