@@ -190,6 +190,12 @@ fn dry_run(repo: &Repo, conflicts: usize) -> String {
 /// `--write`, then plain Alembic, psql and pg_dump: one head, upgrade from empty, the
 /// consolidation twice, and production by hand against `gate-replay production`.
 fn write_and_check(repo: &Repo, fixes: &[Fix], conflicts: usize) {
+    write_and_check_rows(repo, fixes, conflicts, &[]);
+}
+
+/// [`write_and_check`], and the rows of `tables` (`SELECT *` ordered by every column, as
+/// psql prints them) are the same on the written chain from empty as on production.
+fn write_and_check_rows(repo: &Repo, fixes: &[Fix], conflicts: usize, tables: &[&str]) {
     let new = dry_run(repo, conflicts);
     let server = Server::from_env();
     let production = server.create(None);
@@ -215,9 +221,21 @@ fn write_and_check(repo: &Repo, fixes: &[Fix], conflicts: usize) {
     let clean = server.create(None);
     ok(alembic(repo, &clean, &["upgrade", "head"]));
     consolidation_twice_is_a_no_op(repo, &clean, &old_head, &new);
+    let rows = |db: &Db| -> Vec<String> {
+        tables
+            .iter()
+            .map(|t| db.psql(&format!("SELECT * FROM {t} ORDER BY 1, 2")))
+            .collect()
+    };
+    let clean_rows = rows(&clean);
     downgrade_returns_the_old_head(repo, &server, &clean, &old_head);
 
     ok(alembic(repo, &production, &["upgrade", "head"]));
+    assert_eq!(clean_rows, rows(&production), "rows of {tables:?}");
+    assert!(
+        clean_rows.iter().all(|r| !r.trim().is_empty()),
+        "{clean_rows:?}"
+    );
     no_difference_with_production(repo, &production);
     approved_and_green(repo);
 }
@@ -430,6 +448,16 @@ fn migration_file(rev: &str, parent: Option<&str>, up: &str, down: &str) -> Stri
 /// revisions (some also make an object of their own), and a data fix. Returns the repository
 /// (committed, locked) and its fixes.
 fn generated(seed: u64) -> (Repo, Vec<Fix>) {
+    generated_with(
+        seed,
+        &format!(
+            "INSERT INTO users (email, role) VALUES ('ops{seed}@example.com', 'admin');\nUPDATE users SET role = 'admin' WHERE email = 'lead@example.com';\n"
+        ),
+    )
+}
+
+/// [`generated`] with the data fix's SQL given.
+fn generated_with(seed: u64, data_fix: &str) -> (Repo, Vec<Fix>) {
     let mut rng = Lcg(seed);
     let repo = Repo::new();
     let crisis = workspace_root().join("examples/crisis");
@@ -481,10 +509,7 @@ fn generated(seed: u64) -> (Repo, Vec<Fix>) {
         );
     }
     let data_after = &revs[rng.below(count)];
-    repo.write(
-        "fixes/fix_data.sql",
-        format!("INSERT INTO users (email, role) VALUES ('ops{seed}@example.com', 'admin');\nUPDATE users SET role = 'admin' WHERE email = 'lead@example.com';\n"),
-    );
+    repo.write("fixes/fix_data.sql", data_fix);
     register(
         &repo,
         &mut policy,
@@ -525,6 +550,54 @@ fn generated_crisis_two_is_consolidated_and_proven() {
     write_and_check(&repo, &fixes, 5);
 }
 
+/// A data fix that inserts rows without a key (into a table it creates) and creates a lookup
+/// table with its rows: the consolidation creates both tables and carries every row guarded
+/// (key-less rows as `INSERT … SELECT … WHERE NOT EXISTS`), so psql shows the same rows on the
+/// written chain from empty as on production, and a second run adds none.
+#[test]
+fn key_less_rows_and_a_lookup_table_made_by_a_fix_are_carried() {
+    let (repo, fixes) = generated_with(
+        4,
+        "INSERT INTO users (email, role) VALUES ('ops4@example.com', 'admin');\n\
+         CREATE TABLE feature_flag (name text NOT NULL, enabled boolean);\n\
+         INSERT INTO feature_flag (name, enabled) VALUES ('beta', true), ('legacy', NULL);\n\
+         CREATE TABLE plan_tier (code text PRIMARY KEY, label text);\n\
+         INSERT INTO plan_tier VALUES ('free', 'Free'), ('pro', 'Pro');\n",
+    );
+    let run = consolidate(&repo, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let json = run.json();
+    let consolidation = &section(&json, "Consolidation")["data"];
+    let data: Vec<&str> = consolidation["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["sql"].as_str().unwrap())
+        .collect();
+    assert!(
+        data.iter()
+            .filter(
+                |d| d.starts_with("INSERT INTO feature_flag (name, enabled) SELECT ")
+                    && d.contains("WHERE NOT EXISTS")
+            )
+            .count()
+            == 2,
+        "{data:?}"
+    );
+    assert!(
+        data.contains(
+            &"INSERT INTO plan_tier VALUES ('free', 'Free'), ('pro', 'Pro') ON CONFLICT DO NOTHING;"
+        ),
+        "{data:?}"
+    );
+    let proofs = section(&json, "Proof (scratch databases)")["data"]["proofs"].to_string();
+    assert!(
+        proofs.contains("rows compared: public.feature_flag, public.plan_tier, public.users"),
+        "{proofs}"
+    );
+    write_and_check_rows(&repo, &fixes, 5, &["feature_flag", "plan_tier"]);
+}
+
 /// A data fix whose UPDATE computes from the row cannot be made safe to run twice: exit 1,
 /// F008 names it, and `--write` writes nothing.
 #[test]
@@ -545,6 +618,9 @@ fn a_leftover_exits_1_and_nothing_is_written() {
             m.contains("email || '.old'")
                 && m.contains("computed from the row")
                 && m.contains("wrote nothing")
+                // Located in the fix, at the line that holds the statement.
+                && f["path"] == "fixes/fix_data.sql"
+                && f["line"] == 2
         }),
         "{}",
         run.stdout

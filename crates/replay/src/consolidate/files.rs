@@ -5,7 +5,7 @@ use gate_schema::Snapshot;
 use sha2::Digest as _;
 
 use super::clean::{Around, CleanChain};
-use super::{Amendment, Consolidation, NewMigration, carry};
+use super::{Amendment, Consolidation, Left, NewMigration, carry};
 use crate::ctx::Settings;
 use crate::error::ReplayError;
 use crate::production::PathRun;
@@ -22,7 +22,7 @@ pub(crate) fn propose(
     let mut amendments = Vec::new();
     for a in &clean.around {
         let amended = amendment(settings, a)?;
-        left.extend(tagged(&amended.plan.left, &amended.revision));
+        left.extend(tagged(&amended));
         amendments.push(amended);
     }
     let new = new_migration(settings, discovery, clean, production, run, &mut left)?;
@@ -42,12 +42,19 @@ pub(crate) fn propose(
     })
 }
 
-/// Leftovers of an amendment, naming the revision they are in.
-fn tagged(left: &[Leftover], revision: &str) -> Vec<Leftover> {
-    left.iter()
-        .map(|l| Leftover {
-            object: l.object.clone(),
-            reason: format!("in the amendment of revision {revision}: {}", l.reason),
+/// Leftovers of an amendment, naming the revision and located in its file (at the body the
+/// amendment replaces).
+fn tagged(a: &Amendment) -> Vec<Left> {
+    a.plan
+        .left
+        .iter()
+        .map(|l| Left {
+            item: Leftover {
+                object: l.object.clone(),
+                reason: format!("in the amendment of revision {}: {}", a.revision, l.reason),
+            },
+            file: Some(a.file.clone()),
+            line: a.line,
         })
         .collect()
 }
@@ -60,9 +67,13 @@ fn amendment(settings: &Settings, a: &Around) -> Result<Amendment, ReplayError> 
         .map_err(|e| ReplayError::Config(format!("cannot read {}: {e}", a.conflict.file)))?;
     let text = amend_alembic(&original, &plan, &a.conflict.fixes)
         .map_err(|why| ReplayError::Config(format!("{}: {why}", a.conflict.file)))?;
+    let line = def_line(&original, "upgrade")
+        .map(|at| original[..at].matches('\n').count() + 1)
+        .and_then(|n| u32::try_from(n).ok());
     Ok(Amendment {
         revision: a.conflict.revision.clone(),
         file: a.conflict.file.clone(),
+        line,
         fixes: a.conflict.fixes.clone(),
         plan,
         text,
@@ -77,7 +88,7 @@ fn new_migration(
     clean: &CleanChain,
     production: &Snapshot,
     run: &PathRun,
-    left: &mut Vec<Leftover>,
+    left: &mut Vec<Left>,
 ) -> Result<NewMigration, ReplayError> {
     let [head] = clean.heads.as_slice() else {
         return Err(ReplayError::Config(format!(
@@ -87,8 +98,12 @@ fn new_migration(
         )));
     };
     let plan = plan(&clean.head, production);
-    left.extend(plan.left.iter().cloned());
-    let (data, data_left) = carry::data_statements(run, production);
+    left.extend(plan.left.iter().cloned().map(Left::unlocated));
+    let carry::Carried {
+        statements: data,
+        left: data_left,
+        tables: data_tables,
+    } = carry::data_statements(&settings.root, run, production);
     left.extend(data_left);
     let id = new_revision_id(head, production, &data);
     if discovery.graph.get(&id).is_some() {
@@ -115,6 +130,7 @@ fn new_migration(
         file,
         plan,
         data,
+        data_tables,
         text,
     })
 }

@@ -96,13 +96,57 @@ async fn lines(
         ));
         return Ok((out, head));
     };
-    out.push(equal(
-        "(c) clean path and production path have equal schemas",
-        ctx.diff(&a_schema, &b_schema, "clean path", "production path"),
-    ));
+    out.push(equal_schemas_and_rows(ctx, clean, prod, plan, &a_schema, &b_schema).await?);
     out.push(twice(ctx, clean, plan, &a_schema).await?);
     out.push(downgrade(ctx, clean, plan, clean_head).await?);
     Ok((out, head))
+}
+
+/// (c) equal schemas, and equal rows in every table the fixes wrote (the data carried into
+/// the consolidation, a table a fix created included).
+async fn equal_schemas_and_rows(
+    ctx: &Ctx<'_>,
+    clean: &Scratch,
+    prod: &Scratch,
+    plan: &Consolidation,
+    a: &Snapshot,
+    b: &Snapshot,
+) -> Result<Proof, ReplayError> {
+    let check = "(c) clean path and production path have equal schemas";
+    let mut diffs: Vec<String> = ctx
+        .diff(a, b, "clean path", "production path")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let tables = &plan.new.data_tables;
+    if tables.is_empty() {
+        return Ok(equal_lines(check, diffs, "no difference".into()));
+    }
+    let written = |mut d: gate_schema::DataSnapshot| {
+        d.tables.retain(|name, _| tables.contains(name));
+        d
+    };
+    let clean_rows = written(ctx.data(clean).await?);
+    let prod_rows = written(ctx.data(prod).await?);
+    diffs.extend(clean_rows.diff(&prod_rows, "on the clean path", "on the production path"));
+    let names = tables.iter().cloned().collect::<Vec<_>>().join(", ");
+    Ok(equal_lines(
+        &format!("{check} and equal rows in the tables the fixes wrote"),
+        diffs,
+        format!("no difference (rows compared: {names})"),
+    ))
+}
+
+fn equal_lines(check: &str, diffs: Vec<String>, same: String) -> Proof {
+    Proof {
+        check: check.into(),
+        passed: diffs.is_empty(),
+        detail: if diffs.is_empty() {
+            same
+        } else {
+            diffs.join("; ")
+        },
+    }
 }
 
 fn not_reached(check: &str) -> Proof {

@@ -121,8 +121,17 @@ fn leftovers(plan: &Consolidation, write: bool) -> Section {
         ));
     }
     for l in &plan.left {
-        text.push_str(&format!("  {}: {}\n", l.object, l.reason));
-        md.push_str(&format!("| {} | {} |\n", cell(&l.object), cell(&l.reason)));
+        let (object, reason) = (&l.item.object, &l.item.reason);
+        let at = l.file.as_ref().map_or(String::new(), |f| match l.line {
+            Some(n) => format!(" ({f}:{n})"),
+            None => format!(" ({f})"),
+        });
+        text.push_str(&format!("  {object}{at}: {reason}\n"));
+        md.push_str(&format!(
+            "| {} | {} |\n",
+            cell(&format!("{object}{at}")),
+            cell(reason)
+        ));
     }
     Section {
         title: "Left over".into(),
