@@ -16,6 +16,7 @@ mod clean;
 mod files;
 mod proof;
 mod section;
+mod sql_files;
 mod write;
 
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ pub(crate) struct Amendment {
     pub plan: Plan,
     /// The amended file's full text.
     pub text: String,
+    /// The other files of the same migration, rewritten too (a SQL down file): path, text.
+    pub extra: Vec<(String, String)>,
 }
 
 /// The new revision at the head.
@@ -68,6 +71,24 @@ pub(crate) struct NewMigration {
     /// The tables those statements write (`schema.table`): proof (c) compares their rows.
     pub data_tables: std::collections::BTreeSet<String>,
     pub text: String,
+    /// The other files of the new migration (a SQL down file): path, text.
+    pub extra: Vec<(String, String)>,
+    /// Said in the report: why no down file is written (a SQL naming without down files).
+    pub note: Option<String>,
+}
+
+impl NewMigration {
+    /// Every file of the new migration: path, text.
+    pub(crate) fn files(&self) -> impl Iterator<Item = (&String, &String)> {
+        std::iter::once((&self.file, &self.text)).chain(self.extra.iter().map(|(p, t)| (p, t)))
+    }
+}
+
+impl Amendment {
+    /// Every file of the amended migration: path, text.
+    pub(crate) fn files(&self) -> impl Iterator<Item = (&String, &String)> {
+        std::iter::once((&self.file, &self.text)).chain(self.extra.iter().map(|(p, t)| (p, t)))
+    }
 }
 
 impl NewMigration {
@@ -211,10 +232,21 @@ fn findings(plan: &Consolidation, write: bool) -> Vec<Finding> {
 /// Plan and prove on one server: the report (header and findings of the paths) and the
 /// consolidation.
 async fn consolidate(settings: &Settings) -> Result<(Report, Consolidation), ReplayError> {
-    if settings.policy.migrations.kind != MigrationKind::Alembic {
-        return Err(ReplayError::Config(
-            "gate-replay consolidate writes Alembic revisions: it needs migrations.kind = \"alembic\" (SQL chains are not supported yet)".into(),
-        ));
+    match settings.policy.migrations.kind {
+        MigrationKind::Alembic => {}
+        MigrationKind::Sql
+            if settings.policy.migrations.naming != gate_policy::SqlNaming::Plain => {}
+        MigrationKind::Sql => {
+            return Err(ReplayError::Config(format!(
+                "gate-replay consolidate cannot name the next migration: {}",
+                sql_files::PLAIN
+            )));
+        }
+        MigrationKind::Command => {
+            return Err(ReplayError::Config(
+                "gate-replay consolidate writes migrations into the chain's folder: migrations.kind = \"command\" has no folder it can read (use \"alembic\" or \"sql\")".into(),
+            ));
+        }
     }
     let discovery = gate_chain::discover(&settings.root, &settings.policy)
         .map_err(|e| ReplayError::Config(e.to_string()))?;
@@ -313,6 +345,8 @@ mod tests {
                 data: Vec::new(),
                 data_tables: Default::default(),
                 text: String::new(),
+                extra: Vec::new(),
+                note: None,
             },
             left,
             proofs: Vec::new(),
