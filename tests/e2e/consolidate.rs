@@ -721,7 +721,7 @@ fn psql_file(repo: &Repo, db: &Db, file: &str, single: bool) -> bool {
         cmd.arg("-1");
     }
     cmd.arg("-f")
-        .arg(repo.path(&format!("migrations/{file}")))
+        .arg(repo.path(format!("migrations/{file}")))
         .output()
         .unwrap()
         .status
@@ -759,7 +759,7 @@ fn a_sql_crisis_is_consolidated_as_the_next_file_and_proven_with_psql() {
     let new_up = format!("{next}_consolidate_emergency_fixes.up.sql");
     assert_eq!(after.last(), Some(&new_up), "{after:?}");
     assert_eq!(after.len(), before.len() + 1);
-    let new_down = repo.path(&format!(
+    let new_down = repo.path(format!(
         "migrations/{next}_consolidate_emergency_fixes.down.sql"
     ));
     assert!(new_down.exists(), "golang-migrate pairs: a down file too");
