@@ -190,6 +190,12 @@ fn dry_run(repo: &Repo, conflicts: usize) -> String {
 /// `--write`, then plain Alembic, psql and pg_dump: one head, upgrade from empty, the
 /// consolidation twice, and production by hand against `gate-replay production`.
 fn write_and_check(repo: &Repo, fixes: &[Fix], conflicts: usize) {
+    write_and_check_rows(repo, fixes, conflicts, &[]);
+}
+
+/// [`write_and_check`], and the rows of `tables` (`SELECT *` ordered by every column, as
+/// psql prints them) are the same on the written chain from empty as on production.
+fn write_and_check_rows(repo: &Repo, fixes: &[Fix], conflicts: usize, tables: &[&str]) {
     let new = dry_run(repo, conflicts);
     let server = Server::from_env();
     let production = server.create(None);
@@ -215,9 +221,21 @@ fn write_and_check(repo: &Repo, fixes: &[Fix], conflicts: usize) {
     let clean = server.create(None);
     ok(alembic(repo, &clean, &["upgrade", "head"]));
     consolidation_twice_is_a_no_op(repo, &clean, &old_head, &new);
+    let rows = |db: &Db| -> Vec<String> {
+        tables
+            .iter()
+            .map(|t| db.psql(&format!("SELECT * FROM {t} ORDER BY 1, 2")))
+            .collect()
+    };
+    let clean_rows = rows(&clean);
     downgrade_returns_the_old_head(repo, &server, &clean, &old_head);
 
     ok(alembic(repo, &production, &["upgrade", "head"]));
+    assert_eq!(clean_rows, rows(&production), "rows of {tables:?}");
+    assert!(
+        clean_rows.iter().all(|r| !r.trim().is_empty()),
+        "{clean_rows:?}"
+    );
     no_difference_with_production(repo, &production);
     models_follow_production(repo, &production);
     approved_and_green(repo);
@@ -451,6 +469,16 @@ fn migration_file(rev: &str, parent: Option<&str>, up: &str, down: &str) -> Stri
 /// revisions (some also make an object of their own), and a data fix. Returns the repository
 /// (committed, locked) and its fixes.
 fn generated(seed: u64) -> (Repo, Vec<Fix>) {
+    generated_with(
+        seed,
+        &format!(
+            "INSERT INTO users (email, role) VALUES ('ops{seed}@example.com', 'admin');\nUPDATE users SET role = 'admin' WHERE email = 'lead@example.com';\n"
+        ),
+    )
+}
+
+/// [`generated`] with the data fix's SQL given.
+fn generated_with(seed: u64, data_fix: &str) -> (Repo, Vec<Fix>) {
     let mut rng = Lcg(seed);
     let repo = Repo::new();
     let crisis = workspace_root().join("examples/crisis");
@@ -502,10 +530,7 @@ fn generated(seed: u64) -> (Repo, Vec<Fix>) {
         );
     }
     let data_after = &revs[rng.below(count)];
-    repo.write(
-        "fixes/fix_data.sql",
-        format!("INSERT INTO users (email, role) VALUES ('ops{seed}@example.com', 'admin');\nUPDATE users SET role = 'admin' WHERE email = 'lead@example.com';\n"),
-    );
+    repo.write("fixes/fix_data.sql", data_fix);
     register(
         &repo,
         &mut policy,
@@ -546,6 +571,54 @@ fn generated_crisis_two_is_consolidated_and_proven() {
     write_and_check(&repo, &fixes, 5);
 }
 
+/// A data fix that inserts rows without a key (into a table it creates) and creates a lookup
+/// table with its rows: the consolidation creates both tables and carries every row guarded
+/// (key-less rows as `INSERT … SELECT … WHERE NOT EXISTS`), so psql shows the same rows on the
+/// written chain from empty as on production, and a second run adds none.
+#[test]
+fn key_less_rows_and_a_lookup_table_made_by_a_fix_are_carried() {
+    let (repo, fixes) = generated_with(
+        4,
+        "INSERT INTO users (email, role) VALUES ('ops4@example.com', 'admin');\n\
+         CREATE TABLE feature_flag (name text NOT NULL, enabled boolean);\n\
+         INSERT INTO feature_flag (name, enabled) VALUES ('beta', true), ('legacy', NULL);\n\
+         CREATE TABLE plan_tier (code text PRIMARY KEY, label text);\n\
+         INSERT INTO plan_tier VALUES ('free', 'Free'), ('pro', 'Pro');\n",
+    );
+    let run = consolidate(&repo, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let json = run.json();
+    let consolidation = &section(&json, "Consolidation")["data"];
+    let data: Vec<&str> = consolidation["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["sql"].as_str().unwrap())
+        .collect();
+    assert!(
+        data.iter()
+            .filter(
+                |d| d.starts_with("INSERT INTO feature_flag (name, enabled) SELECT ")
+                    && d.contains("WHERE NOT EXISTS")
+            )
+            .count()
+            == 2,
+        "{data:?}"
+    );
+    assert!(
+        data.contains(
+            &"INSERT INTO plan_tier VALUES ('free', 'Free'), ('pro', 'Pro') ON CONFLICT DO NOTHING;"
+        ),
+        "{data:?}"
+    );
+    let proofs = section(&json, "Proof (scratch databases)")["data"]["proofs"].to_string();
+    assert!(
+        proofs.contains("rows compared: public.feature_flag, public.plan_tier, public.users"),
+        "{proofs}"
+    );
+    write_and_check_rows(&repo, &fixes, 5, &["feature_flag", "plan_tier"]);
+}
+
 /// A data fix whose UPDATE computes from the row cannot be made safe to run twice: exit 1,
 /// F008 names it, and `--write` writes nothing.
 #[test]
@@ -566,6 +639,9 @@ fn a_leftover_exits_1_and_nothing_is_written() {
             m.contains("email || '.old'")
                 && m.contains("computed from the row")
                 && m.contains("wrote nothing")
+                // Located in the fix, at the line that holds the statement.
+                && f["path"] == "fixes/fix_data.sql"
+                && f["line"] == 2
         }),
         "{}",
         run.stdout
@@ -575,4 +651,187 @@ fn a_leftover_exits_1_and_nothing_is_written() {
         std::fs::read_to_string(repo.path("policy.toml")).unwrap(),
         policy
     );
+}
+
+/// A generated crisis on a SQL chain (golang-migrate naming: `0001_step_0.up.sql` and its
+/// `.down.sql`), with the same conflicting fixes as [`generated`]. Returns the repository
+/// (committed, locked), its fixes (after which version) and the versions in order.
+fn generated_sql(seed: u64) -> (Repo, Vec<Fix>, Vec<String>) {
+    let mut rng = Lcg(seed);
+    let repo = Repo::new();
+    let count = 7 + rng.below(4);
+    let versions: Vec<String> = (1..=count).map(|i| format!("{i:04}")).collect();
+    let mut positions: Vec<usize> = (1..count).collect();
+    let mut at = std::collections::BTreeMap::new();
+    for kind in ["table", "enum", "column", "index", "constraint"] {
+        let p = positions.remove(rng.below(positions.len()));
+        at.insert(p, kind);
+    }
+    let mut fixes = Vec::new();
+    let mut policy = String::from(
+        "version = 1\n\n[migrations]\nkind = \"sql\"\nnaming = \"golang-migrate\"\npath = \"migrations\"\nlockfile = \"migrations.lock\"\n\n[emergency]\nscope = [\"fixes\"]\n\n[governance]\napprovers = [\"lead@example.com\"]\n\n[replay]\nbackend = \"url\"\n",
+    );
+    for (i, version) in versions.iter().enumerate() {
+        let (up, down) = match at.get(&i) {
+            Some(kind) => {
+                let (up, down, extra) = conflict_ddl(kind, i);
+                let mut sql = format!("{up};\n");
+                if rng.below(2) == 0 {
+                    sql.push_str(&format!("{extra};\n"));
+                }
+                let path = format!("fixes/fix_{kind}_{i}.sql");
+                repo.write(&path, &sql);
+                register(&repo, &mut policy, &mut fixes, &path, &versions[i - 1]);
+                (up, down)
+            }
+            None if i == 0 => (
+                "CREATE TYPE userrole AS ENUM ('user', 'admin'); CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, role userrole)".to_string(),
+                "DROP TABLE users; DROP TYPE userrole".to_string(),
+            ),
+            None => (
+                format!("CREATE TABLE filler_{i} (id serial PRIMARY KEY, v integer)"),
+                format!("DROP TABLE filler_{i}"),
+            ),
+        };
+        repo.write(
+            format!("migrations/{version}_step_{i}.up.sql"),
+            format!("{up};\n"),
+        );
+        let down = if down.is_empty() {
+            String::new()
+        } else {
+            format!("{down};\n")
+        };
+        repo.write(format!("migrations/{version}_step_{i}.down.sql"), down);
+    }
+    let data_after = &versions[rng.below(count)];
+    repo.write(
+        "fixes/fix_data.sql",
+        format!("INSERT INTO users (email, role) VALUES ('ops{seed}@example.com', 'admin');\nCREATE TABLE feature_flag (name text NOT NULL, enabled boolean);\nINSERT INTO feature_flag (name, enabled) VALUES ('beta', true);\n"),
+    );
+    register(
+        &repo,
+        &mut policy,
+        &mut fixes,
+        "fixes/fix_data.sql",
+        data_after,
+    );
+    repo.write("policy.toml", policy);
+    let lock = repo.run(REPLAY, &["lock"]);
+    assert_eq!(lock.code, 0, "{lock}");
+    repo.commit_all_by("dev@example.com", "generated SQL crisis");
+    (repo, fixes, versions)
+}
+
+/// The up files of the folder in the order golang-migrate applies them (by version).
+fn up_files(repo: &Repo) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo.path("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".up.sql"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `psql -f migrations/FILE` (in one transaction when `single`); whether it succeeded.
+fn psql_file(repo: &Repo, db: &Db, file: &str, single: bool) -> bool {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.libpq()]);
+    if single {
+        cmd.arg("-1");
+    }
+    cmd.arg("-f")
+        .arg(repo.path(format!("migrations/{file}")))
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// A SQL crisis: the dry run proves, `--write` writes the next golang-migrate pair and the
+/// guarded rewrites; then with psql only: the folder applied in order from empty has the
+/// schema of production (built by hand: each file, a failing one skipped as production's tool
+/// was forced past it, each fix after its version, then the new file) by `pg_dump
+/// --schema-only`; the new file run again changes nothing; its down file returns the old
+/// head's schema; `gate-replay production --reference-dump` finds no difference; and after the
+/// lead's approving commit the three gates exit 0.
+#[test]
+fn a_sql_crisis_is_consolidated_as_the_next_file_and_proven_with_psql() {
+    let (repo, fixes, versions) = generated_sql(5);
+    let new = dry_run(&repo, 5);
+    let next = format!("{:04}", versions.len() + 1);
+    assert_eq!(new, next, "the next version in the folder's scheme");
+
+    let server = Server::from_env();
+    let production = server.create(None);
+    let before = up_files(&repo);
+    for (file, version) in before.iter().zip(&versions) {
+        // A migration whose objects a fix already made fails; production went past it.
+        let _ = psql_file(&repo, &production, file, true);
+        for fix in fixes.iter().filter(|f| &f.after == version) {
+            run_fix(&repo, &production, &fix.command);
+        }
+    }
+
+    let run = consolidate(&repo, &["--write"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let after = up_files(&repo);
+    let new_up = format!("{next}_consolidate_emergency_fixes.up.sql");
+    assert_eq!(after.last(), Some(&new_up), "{after:?}");
+    assert_eq!(after.len(), before.len() + 1);
+    let new_down = repo.path(format!(
+        "migrations/{next}_consolidate_emergency_fixes.down.sql"
+    ));
+    assert!(new_down.exists(), "golang-migrate pairs: a down file too");
+
+    let clean = server.create(None);
+    for file in &after {
+        assert!(
+            psql_file(&repo, &clean, file, false),
+            "{file} fails from empty"
+        );
+    }
+    assert!(psql_file(&repo, &production, &new_up, false));
+    assert_eq!(
+        clean.dump(true, &[]),
+        production.dump(true, &[]),
+        "the folder from empty and production differ"
+    );
+    assert_eq!(
+        clean.psql("SELECT name, enabled FROM feature_flag"),
+        production.psql("SELECT name, enabled FROM feature_flag")
+    );
+
+    let once = clean.dump(false, &[]);
+    assert!(psql_file(&repo, &clean, &new_up, false));
+    assert_eq!(
+        clean.dump(false, &[]),
+        once,
+        "the second run changed something"
+    );
+
+    let old = server.create(None);
+    for file in &before {
+        assert!(psql_file(&repo, &old, file, false), "{file}");
+    }
+    let down = std::fs::read_to_string(&new_down).unwrap();
+    std::fs::write(repo.tmp.path().join("down.sql"), &down).unwrap();
+    ok(Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &clean.libpq(),
+            "-f",
+        ])
+        .arg(repo.tmp.path().join("down.sql"))
+        .output()
+        .unwrap());
+    assert_eq!(clean.dump(true, &[]), old.dump(true, &[]), "the down file");
+
+    no_difference_with_production(&repo, &production);
+    approved_and_green(&repo);
 }

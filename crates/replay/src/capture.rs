@@ -9,9 +9,10 @@
 //! `pg_event_trigger_ddl_commands()` / `pg_event_trigger_dropped_objects()` reports, so a
 //! statement inside a transaction the fix rolled back is gone with it: only what really took
 //! effect is listed. Data statements fire no event trigger: a statement-level trigger on every
-//! table that exists before the fix records them (`INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`
-//! with the table), with the same `current_query()`; rows written into a table the fix itself
-//! creates are not seen (its `CREATE TABLE` is). Creating an event trigger needs a superuser:
+//! table that exists before the fix, and on every table the fix creates (added by the DDL
+//! event trigger right after its `CREATE TABLE`), records them (`INSERT`, `UPDATE`, `DELETE`,
+//! `TRUNCATE` with the table), with the same `current_query()`; rows a `CREATE TABLE … AS`
+//! writes are part of that statement, not seen apart. Creating an event trigger needs a superuser:
 //! elsewhere the capture is reported as unavailable, never guessed.
 //!
 //! Everything lives in the schema `gate_capture`, installed just before the fix and dropped
@@ -34,9 +35,17 @@ CREATE FUNCTION gate_capture.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 
 DECLARE r record;
 BEGIN
     FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
-        IF r.schema_name IS DISTINCT FROM 'gate_capture' THEN
+        -- The capture's own trigger on a table the fix created (below) is not the fix's.
+        IF r.schema_name IS DISTINCT FROM 'gate_capture'
+           AND NOT (r.object_type = 'trigger' AND r.object_identity LIKE 'gate_capture_dml on %') THEN
             INSERT INTO gate_capture.statements (query, command_tag, object_type, object_identity)
             VALUES (current_query(), r.command_tag, r.object_type, r.object_identity);
+        END IF;
+        -- A table the fix creates gets the data trigger too, so rows it then writes there
+        -- (a lookup table and its rows) are captured like rows in older tables.
+        IF r.command_tag = 'CREATE TABLE' AND r.object_type = 'table' THEN
+            EXECUTE format('CREATE TRIGGER gate_capture_dml AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION gate_capture.on_dml()', r.object_identity);
         END IF;
     END LOOP;
 END

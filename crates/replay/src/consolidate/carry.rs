@@ -1,13 +1,21 @@
 //! The data statements of data fixes (captured: `INSERT`, `UPDATE`, `DELETE` on a table that
-//! existed before the fix), carried into the consolidation guarded, or left over with the
-//! reason. Guarded means safe to run where the fix already ran: an `INSERT` gets
-//! `ON CONFLICT DO NOTHING` when a key of the table is among its columns (a second run then
-//! inserts nothing); an `UPDATE` that sets constants or a `DELETE` with no volatile function is
-//! idempotent as it is. Anything else is not guessed.
+//! existed before the fix or that the fix created), carried into the consolidation guarded, or
+//! left over with the reason. Guarded means safe to run where the fix already ran: an `INSERT`
+//! gets `ON CONFLICT DO NOTHING` when a key of the table is among its columns (a second run
+//! then inserts nothing); without a key, each row of constant `VALUES` becomes
+//! `INSERT … SELECT … WHERE NOT EXISTS` (the same row, every inserted column compared with
+//! `IS NOT DISTINCT FROM`); an `UPDATE` that sets constants or a `DELETE` with no volatile
+//! function is idempotent as it is. Anything else is not guessed.
+
+mod insert;
+
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use gate_recovery::consolidate::{GuardedStatement, Leftover};
 use gate_schema::Snapshot;
 
+use super::Left;
 use crate::capture::Captured;
 use crate::production::PathRun;
 
@@ -27,13 +35,19 @@ const VOLATILE: &[&str] = &[
     "txid_current",
 ];
 
+/// The captured data statements of the path: carried (guarded, in path order) or left over.
+pub(crate) struct Carried {
+    pub statements: Vec<GuardedStatement>,
+    pub left: Vec<Left>,
+    /// The tables written (`schema.table`, as the row snapshot names them).
+    pub tables: BTreeSet<String>,
+}
+
 /// Every captured data statement of the path, in path order.
-pub(crate) fn data_statements(
-    run: &PathRun,
-    production: &Snapshot,
-) -> (Vec<GuardedStatement>, Vec<Leftover>) {
+pub(crate) fn data_statements(root: &Path, run: &PathRun, production: &Snapshot) -> Carried {
     let mut carried = Vec::new();
     let mut left = Vec::new();
+    let mut tables = BTreeSet::new();
     for step in &run.steps {
         let Some(Captured::Statements(statements)) = &step.captured else {
             continue;
@@ -47,21 +61,45 @@ pub(crate) fn data_statements(
             else {
                 continue;
             };
+            tables.insert(table.replace('"', ""));
             let object = format!("data {table} ({})", step.step.name());
             match guard(&st.query, &table, production) {
-                Ok(sql) => carried.push(GuardedStatement { object, sql }),
-                Err(reason) => left.push(Leftover { object, reason }),
+                Ok(sqls) => carried.extend(sqls.into_iter().map(|sql| GuardedStatement {
+                    object: object.clone(),
+                    sql,
+                })),
+                Err(reason) => {
+                    let fix = step.step.name();
+                    left.push(Left {
+                        item: Leftover { object, reason },
+                        file: Some(fix.to_string()),
+                        line: line_in(&root.join(fix), &st.query),
+                    });
+                }
             }
         }
     }
-    (carried, left)
+    Carried {
+        statements: carried,
+        left,
+        tables,
+    }
 }
 
-/// The statement made safe to run twice, or why it cannot be.
-pub(crate) fn guard(query: &str, table: &str, schema: &Snapshot) -> Result<String, String> {
+/// The line of `file` where the statement's first line is written, when it is found there.
+fn line_in(file: &Path, query: &str) -> Option<u32> {
+    let first = query.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let n = text.lines().position(|l| l.contains(first))?;
+    u32::try_from(n + 1).ok()
+}
+
+/// The statement made safe to run twice (one statement per row for a key-less INSERT), or
+/// why it cannot be.
+pub(crate) fn guard(query: &str, table: &str, schema: &Snapshot) -> Result<Vec<String>, String> {
     let sql = query.trim().trim_end_matches(';').trim();
     let lower = sql.to_ascii_lowercase();
-    if sql.contains(';') {
+    if has_semicolon_outside_quotes(sql) {
         return Err(format!(
             "several statements in one query: `{}`; split them and run consolidate again",
             one_line(sql)
@@ -77,12 +115,12 @@ pub(crate) fn guard(query: &str, table: &str, schema: &Snapshot) -> Result<Strin
     let first = lower.split_whitespace().next().unwrap_or_default();
     match first {
         "insert" => guard_insert(sql, &lower, table, schema),
-        "update" if sets_constants(&lower) => Ok(format!("{sql};")),
+        "update" if sets_constants(&lower) => Ok(vec![format!("{sql};")]),
         "update" => Err(format!(
             "`{}` sets a value computed from the row: running it twice changes it twice",
             one_line(sql)
         )),
-        "delete" => Ok(format!("{sql};")),
+        "delete" => Ok(vec![format!("{sql};")]),
         _ => Err(format!(
             "`{}` is not a plain INSERT, UPDATE or DELETE",
             one_line(sql)
@@ -90,46 +128,107 @@ pub(crate) fn guard(query: &str, table: &str, schema: &Snapshot) -> Result<Strin
     }
 }
 
-fn guard_insert(sql: &str, lower: &str, table: &str, schema: &Snapshot) -> Result<String, String> {
+fn guard_insert(
+    sql: &str,
+    lower: &str,
+    table: &str,
+    schema: &Snapshot,
+) -> Result<Vec<String>, String> {
     if lower.contains(" on conflict ") {
-        return Ok(format!("{sql};"));
+        return Ok(vec![format!("{sql};")]);
     }
     if lower.contains(" returning ") {
         return Err(format!("`{}` has RETURNING", one_line(sql)));
     }
-    let Some(columns) = insert_columns(lower) else {
+    let insert = insert::parse(sql).ok_or_else(|| {
+        format!(
+            "`{}` is not an INSERT of constant VALUES (a SELECT or DEFAULT VALUES cannot be compared with the rows already there)",
+            one_line(sql)
+        )
+    })?;
+    // No column list: every column of the table, in order.
+    let columns: Vec<String> = match &insert.columns {
+        Some(c) => c.clone(),
+        None => schema
+            .tables
+            .get(table)
+            .map(|t| t.columns.iter().map(|c| quote_ident(&c.name)).collect())
+            .unwrap_or_default(),
+    };
+    let names: Vec<String> = columns.iter().map(|c| unquoted(c)).collect();
+    let keyed = keys(schema, table)
+        .iter()
+        .any(|key| !key.is_empty() && key.iter().all(|k| names.contains(k)));
+    if keyed {
+        return Ok(vec![format!("{sql} ON CONFLICT DO NOTHING;")]);
+    }
+    let no_key = format!("no primary key or unique key of {table} is among its columns");
+    let Some(rows) = insert.rows else {
         return Err(format!(
-            "`{}` names no column list, so no key of {table} can be seen in it",
+            "`{}`: {no_key}, and it inserts no constant VALUES to compare with the rows already there",
             one_line(sql)
         ));
     };
-    let keyed = keys(schema, table)
+    let mut out = Vec::new();
+    for row in rows {
+        if row.len() != columns.len() {
+            return Err(format!(
+                "`{}`: a row has {} value(s) for {} column(s)",
+                one_line(sql),
+                row.len(),
+                columns.len()
+            ));
+        }
+        if let Some(v) = row.iter().find(|v| !is_literal(&v.to_ascii_lowercase())) {
+            return Err(format!(
+                "`{}`: {no_key}, and `{v}` is not a constant, so the rows already there cannot be compared with it",
+                one_line(sql)
+            ));
+        }
+        out.push(guarded_row(&insert.target, &columns, &row));
+    }
+    Ok(out)
+}
+
+/// `INSERT INTO t (cols) SELECT vals WHERE NOT EXISTS (the same row)`: a second run finds the
+/// row and inserts nothing. `IS NOT DISTINCT FROM` so NULLs compare equal.
+fn guarded_row(target: &str, columns: &[String], values: &[String]) -> String {
+    let same = columns
         .iter()
-        .any(|key| !key.is_empty() && key.iter().all(|k| columns.contains(k)));
-    if keyed {
-        Ok(format!("{sql} ON CONFLICT DO NOTHING;"))
+        .zip(values)
+        .map(|(c, v)| format!("{c} IS NOT DISTINCT FROM {v}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!(
+        "INSERT INTO {target} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same});",
+        columns.join(", "),
+        values.join(", ")
+    )
+}
+
+fn quote_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        name.to_string()
     } else {
-        Err(format!(
-            "`{}`: no primary key or unique key of {table} is among its columns, so a second run would insert the rows again",
-            one_line(sql)
-        ))
+        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 
-/// The column list of `insert into t (a, b) …`, unquoted.
-fn insert_columns(lower: &str) -> Option<Vec<String>> {
-    let open = lower.find('(')?;
-    let head = &lower[..open];
-    if head.contains(" values") || head.contains(" select") {
-        return None;
+/// A column as the catalog names it: `"Name"` -> `Name`, `Name` -> `name`.
+fn unquoted(c: &str) -> String {
+    let c = c.trim();
+    match c.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+        Some(q) => q.replace("\"\"", "\""),
+        None => c.to_ascii_lowercase(),
     }
-    let close = open + lower[open..].find(')')?;
-    Some(
-        lower[open + 1..close]
-            .split(',')
-            .map(|c| c.trim().trim_matches('"').to_string())
-            .collect(),
-    )
+}
+
+fn has_semicolon_outside_quotes(sql: &str) -> bool {
+    insert::split_top(sql, ';').len() > 1
 }
 
 /// Whether every `SET col = value` of an UPDATE assigns a literal.
@@ -216,18 +315,66 @@ mod tests {
         );
         assert_eq!(
             got.unwrap(),
-            "INSERT INTO users (email, role) VALUES ('ops@example.com', 'admin') ON CONFLICT DO NOTHING;"
+            [
+                "INSERT INTO users (email, role) VALUES ('ops@example.com', 'admin') ON CONFLICT DO NOTHING;"
+            ]
         );
     }
 
     #[test]
-    fn an_insert_without_a_key_is_left_over() {
+    fn a_key_less_insert_of_constants_is_guarded_row_by_row() {
         let got = guard(
-            "INSERT INTO users (role) VALUES ('x')",
+            "INSERT INTO users (role, note) VALUES ('x', NULL), ('y;z', 'it''s')",
+            "public.users",
+            &schema(),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                "INSERT INTO users (role, note) SELECT 'x', NULL WHERE NOT EXISTS (SELECT 1 FROM users WHERE role IS NOT DISTINCT FROM 'x' AND note IS NOT DISTINCT FROM NULL);",
+                "INSERT INTO users (role, note) SELECT 'y;z', 'it''s' WHERE NOT EXISTS (SELECT 1 FROM users WHERE role IS NOT DISTINCT FROM 'y;z' AND note IS NOT DISTINCT FROM 'it''s');",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_less_insert_of_computed_values_is_left_over() {
+        let got = guard(
+            "INSERT INTO users (role) SELECT role FROM users",
             "public.users",
             &schema(),
         );
-        assert!(got.unwrap_err().contains("insert the rows again"));
+        assert!(got.unwrap_err().contains("inserts no constant VALUES"));
+        let got = guard(
+            "INSERT INTO users (role) VALUES (lower('X'))",
+            "public.users",
+            &schema(),
+        );
+        assert!(got.unwrap_err().contains("`lower('X')` is not a constant"));
+    }
+
+    #[test]
+    fn an_insert_without_a_column_list_uses_the_table_columns() {
+        let json = serde_json::json!({
+            "format": 1,
+            "tables": {"public.lookup": {"kind": "r", "columns": [
+                {"name": "code", "type": "text", "not_null": true},
+                {"name": "label", "type": "text", "not_null": false}
+            ], "constraints": {
+                "lookup_pkey": {"kind": "p", "definition": "PRIMARY KEY (code)"}
+            }}}
+        });
+        let schema: Snapshot = serde_json::from_value(json).unwrap();
+        let got = guard(
+            "INSERT INTO lookup VALUES ('a', 'A')",
+            "public.lookup",
+            &schema,
+        );
+        assert_eq!(
+            got.unwrap(),
+            ["INSERT INTO lookup VALUES ('a', 'A') ON CONFLICT DO NOTHING;"]
+        );
     }
 
     #[test]
@@ -243,5 +390,13 @@ mod tests {
         assert!(guard("UPDATE users SET n = n + 1", "public.users", &schema()).is_err());
         assert!(guard("UPDATE users SET seen = now()", "public.users", &schema()).is_err());
         assert!(guard("DELETE FROM users WHERE id = 3", "public.users", &schema()).is_ok());
+        assert!(
+            guard(
+                "DELETE FROM users; DELETE FROM users",
+                "public.users",
+                &schema()
+            )
+            .is_err()
+        );
     }
 }

@@ -72,7 +72,17 @@ async fn on(
     }
     upgrade(ctx, db, Target::Head).await?;
     let head = snapshot(ctx, db).await?;
-    let heads = ctx.runner.chain_heads().unwrap_or_default();
+    // A SQL chain's head as its file names it (`0007`), not as the tool records it (`7`):
+    // the next file's name follows it.
+    let heads = match discovery.graph.kind {
+        gate_chain::ChainKind::Alembic => ctx.runner.chain_heads().unwrap_or_default(),
+        _ => discovery
+            .graph
+            .heads()
+            .iter()
+            .map(|r| r.id.clone())
+            .collect(),
+    };
     Ok(CleanChain {
         around,
         head,

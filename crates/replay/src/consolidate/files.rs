@@ -5,7 +5,7 @@ use gate_schema::Snapshot;
 use sha2::Digest as _;
 
 use super::clean::{Around, CleanChain};
-use super::{Amendment, Consolidation, NewMigration, carry};
+use super::{Amendment, Consolidation, Left, NewMigration, carry, sql_files};
 use crate::ctx::Settings;
 use crate::error::ReplayError;
 use crate::production::PathRun;
@@ -21,8 +21,8 @@ pub(crate) fn propose(
     let mut left = Vec::new();
     let mut amendments = Vec::new();
     for a in &clean.around {
-        let amended = amendment(settings, a)?;
-        left.extend(tagged(&amended.plan.left, &amended.revision));
+        let amended = amendment(settings, discovery, a)?;
+        left.extend(tagged(&amended));
         amendments.push(amended);
     }
     let new = new_migration(settings, discovery, clean, production, run, &mut left)?;
@@ -42,30 +42,62 @@ pub(crate) fn propose(
     })
 }
 
-/// Leftovers of an amendment, naming the revision they are in.
-fn tagged(left: &[Leftover], revision: &str) -> Vec<Leftover> {
-    left.iter()
-        .map(|l| Leftover {
-            object: l.object.clone(),
-            reason: format!("in the amendment of revision {revision}: {}", l.reason),
+/// Leftovers of an amendment, naming the revision and located in its file (at the body the
+/// amendment replaces).
+fn tagged(a: &Amendment) -> Vec<Left> {
+    a.plan
+        .left
+        .iter()
+        .map(|l| Left {
+            item: Leftover {
+                object: l.object.clone(),
+                reason: format!("in the amendment of revision {}: {}", a.revision, l.reason),
+            },
+            file: Some(a.file.clone()),
+            line: a.line,
         })
         .collect()
 }
 
 /// The guarded rewrite of one conflicting revision.
-fn amendment(settings: &Settings, a: &Around) -> Result<Amendment, ReplayError> {
+fn amendment(
+    settings: &Settings,
+    discovery: &gate_chain::Discovery,
+    a: &Around,
+) -> Result<Amendment, ReplayError> {
     let plan = plan(&a.before, &a.after);
     let path = settings.root.join(&a.conflict.file);
     let original = std::fs::read_to_string(&path)
         .map_err(|e| ReplayError::Config(format!("cannot read {}: {e}", a.conflict.file)))?;
-    let text = amend_alembic(&original, &plan, &a.conflict.fixes)
-        .map_err(|why| ReplayError::Config(format!("{}: {why}", a.conflict.file)))?;
+    let sql = discovery
+        .graph
+        .get(&a.conflict.revision)
+        .and_then(|r| r.sql.as_ref());
+    let (text, extra, line) = if let Some(m) = sql {
+        let files = sql_files::amended(
+            settings.policy.migrations.naming,
+            &m.up,
+            m.down.as_deref(),
+            &plan,
+            &a.conflict.fixes,
+        );
+        (files.up.1, files.down.into_iter().collect(), Some(1))
+    } else {
+        let text = amend_alembic(&original, &plan, &a.conflict.fixes)
+            .map_err(|why| ReplayError::Config(format!("{}: {why}", a.conflict.file)))?;
+        let line = def_line(&original, "upgrade")
+            .map(|at| original[..at].matches('\n').count() + 1)
+            .and_then(|n| u32::try_from(n).ok());
+        (text, Vec::new(), line)
+    };
     Ok(Amendment {
         revision: a.conflict.revision.clone(),
         file: a.conflict.file.clone(),
+        line,
         fixes: a.conflict.fixes.clone(),
         plan,
         text,
+        extra,
     })
 }
 
@@ -77,7 +109,7 @@ fn new_migration(
     clean: &CleanChain,
     production: &Snapshot,
     run: &PathRun,
-    left: &mut Vec<Leftover>,
+    left: &mut Vec<Left>,
 ) -> Result<NewMigration, ReplayError> {
     let [head] = clean.heads.as_slice() else {
         return Err(ReplayError::Config(format!(
@@ -87,9 +119,29 @@ fn new_migration(
         )));
     };
     let plan = plan(&clean.head, production);
-    left.extend(plan.left.iter().cloned());
-    let (data, data_left) = carry::data_statements(run, production);
+    left.extend(plan.left.iter().cloned().map(Left::unlocated));
+    let carry::Carried {
+        statements: data,
+        left: data_left,
+        tables: data_tables,
+    } = carry::data_statements(&settings.root, run, production);
     left.extend(data_left);
+    let mut with_data = plan.clone();
+    with_data.upgrade.extend(data.iter().cloned());
+    if settings.policy.migrations.kind == gate_policy::MigrationKind::Sql {
+        let (id, files, note) = new_sql_files(settings, discovery, head, &with_data)?;
+        return Ok(NewMigration {
+            id,
+            down_revision: head.clone(),
+            file: files.up.0,
+            plan,
+            data,
+            data_tables,
+            text: files.up.1,
+            extra: files.down.into_iter().collect(),
+            note,
+        });
+    }
     let id = new_revision_id(head, production, &data);
     if discovery.graph.get(&id).is_some() {
         return Err(ReplayError::Config(format!(
@@ -102,8 +154,6 @@ fn new_migration(
         message: "consolidate emergency fixes".into(),
         created: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
     };
-    let mut with_data = plan.clone();
-    with_data.upgrade.extend(data.iter().cloned());
     let text = render_alembic(&rev, &with_data);
     let file = format!(
         "{}/{id}_consolidate_emergency_fixes.py",
@@ -115,8 +165,46 @@ fn new_migration(
         file,
         plan,
         data,
+        data_tables,
         text,
+        extra: Vec::new(),
+        note: None,
     })
+}
+
+/// The next SQL migration after `head` in the folder's naming: its version, files, and why it
+/// has no down file when it has none.
+fn new_sql_files(
+    settings: &Settings,
+    discovery: &gate_chain::Discovery,
+    head: &str,
+    plan: &Plan,
+) -> Result<(String, sql_files::SqlFiles, Option<String>), ReplayError> {
+    let naming = settings.policy.migrations.naming;
+    let version = sql_files::next_version(head).map_err(ReplayError::Config)?;
+    if discovery.graph.get(&version).is_some() {
+        return Err(ReplayError::Config(format!(
+            "version {version} already exists: the consolidation was written already"
+        )));
+    }
+    // Down files where the folder keeps them (dbmate: always a down section).
+    let with_down = discovery.graph.unique().any(|r| {
+        r.sql
+            .as_ref()
+            .is_some_and(|m| m.down.as_ref().is_some_and(|d| *d != m.up))
+    });
+    let files = sql_files::new_files(
+        naming,
+        &settings.policy.migrations.path,
+        &version,
+        with_down,
+        plan,
+    )
+    .map_err(ReplayError::Config)?;
+    let note = (files.down.is_none() && naming != gate_policy::SqlNaming::Dbmate).then(|| {
+        "no down file: the folder's migrations have none, so the downgrade below is proven on scratch databases (e) but not written".to_string()
+    });
+    Ok((version, files, note))
 }
 
 /// A 12-hex revision id that depends only on what it consolidates, so the dry run shows the

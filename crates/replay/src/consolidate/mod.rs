@@ -16,6 +16,7 @@ mod clean;
 mod files;
 mod proof;
 mod section;
+mod sql_files;
 mod write;
 
 use std::process::ExitCode;
@@ -46,11 +47,15 @@ pub(crate) struct Amendment {
     pub revision: String,
     /// Repository-relative path of the migration file.
     pub file: String,
+    /// The line of the body the amendment replaces (`def upgrade(`), when there is one.
+    pub line: Option<u32>,
     /// The fixes it conflicted with.
     pub fixes: Vec<String>,
     pub plan: Plan,
     /// The amended file's full text.
     pub text: String,
+    /// The other files of the same migration, rewritten too (a SQL down file): path, text.
+    pub extra: Vec<(String, String)>,
 }
 
 /// The new revision at the head.
@@ -63,7 +68,27 @@ pub(crate) struct NewMigration {
     pub plan: Plan,
     /// Data statements of data fixes, guarded; they run after the plan's upgrade.
     pub data: Vec<GuardedStatement>,
+    /// The tables those statements write (`schema.table`): proof (c) compares their rows.
+    pub data_tables: std::collections::BTreeSet<String>,
     pub text: String,
+    /// The other files of the new migration (a SQL down file): path, text.
+    pub extra: Vec<(String, String)>,
+    /// Said in the report: why no down file is written (a SQL naming without down files).
+    pub note: Option<String>,
+}
+
+impl NewMigration {
+    /// Every file of the new migration: path, text.
+    pub(crate) fn files(&self) -> impl Iterator<Item = (&String, &String)> {
+        std::iter::once((&self.file, &self.text)).chain(self.extra.iter().map(|(p, t)| (p, t)))
+    }
+}
+
+impl Amendment {
+    /// Every file of the amended migration: path, text.
+    pub(crate) fn files(&self) -> impl Iterator<Item = (&String, &String)> {
+        std::iter::once((&self.file, &self.text)).chain(self.extra.iter().map(|(p, t)| (p, t)))
+    }
 }
 
 impl NewMigration {
@@ -76,6 +101,30 @@ impl NewMigration {
             .map(|s| s.sql.as_str())
             .collect::<Vec<_>>()
             .join("\n\n")
+    }
+}
+
+/// Something the consolidation does not express, and where it comes from (the amended
+/// migration, or the fix whose statement it is): F008's location.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Left {
+    #[serde(flatten)]
+    pub item: Leftover,
+    /// Repository-relative path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+impl Left {
+    /// A leftover of the new migration's plan: no file holds it yet.
+    pub(crate) fn unlocated(item: Leftover) -> Left {
+        Left {
+            item,
+            file: None,
+            line: None,
+        }
     }
 }
 
@@ -93,7 +142,7 @@ pub(crate) struct Consolidation {
     pub amendments: Vec<Amendment>,
     pub new: NewMigration,
     /// What the plans could not express (and data statements that cannot be guarded).
-    pub left: Vec<Leftover>,
+    pub left: Vec<Left>,
     pub proofs: Vec<Proof>,
     /// The fixes the consolidation covers (every fix of the path).
     pub fixes: Vec<String>,
@@ -151,11 +200,21 @@ pub(crate) fn run(
 fn findings(plan: &Consolidation, write: bool) -> Vec<Finding> {
     let nothing = if write { "; --write wrote nothing" } else { "" };
     let left = plan.left.iter().map(|l| {
-        Finding::new(
+        let mut f = Finding::new(
             Code::F008,
-            format!("{}: not consolidated: {}{nothing}", l.object, l.reason),
+            format!(
+                "{}: not consolidated: {}{nothing}",
+                l.item.object, l.item.reason
+            ),
         )
-        .help("Write a migration for this difference by hand, then run consolidate again.")
+        .help("Write a migration for this difference by hand, then run consolidate again.");
+        if let Some(file) = &l.file {
+            f = f.at(file.clone());
+        }
+        if let Some(line) = l.line {
+            f = f.line(line);
+        }
+        f
     });
     let failed = plan.proofs.iter().filter(|p| !p.passed).map(|p| {
         Finding::new(
@@ -173,10 +232,21 @@ fn findings(plan: &Consolidation, write: bool) -> Vec<Finding> {
 /// Plan and prove on one server: the report (header and findings of the paths) and the
 /// consolidation.
 async fn consolidate(settings: &Settings) -> Result<(Report, Consolidation), ReplayError> {
-    if settings.policy.migrations.kind != MigrationKind::Alembic {
-        return Err(ReplayError::Config(
-            "gate-replay consolidate writes Alembic revisions: it needs migrations.kind = \"alembic\" (SQL chains are not supported yet)".into(),
-        ));
+    match settings.policy.migrations.kind {
+        MigrationKind::Alembic => {}
+        MigrationKind::Sql
+            if settings.policy.migrations.naming != gate_policy::SqlNaming::Plain => {}
+        MigrationKind::Sql => {
+            return Err(ReplayError::Config(format!(
+                "gate-replay consolidate cannot name the next migration: {}",
+                sql_files::PLAIN
+            )));
+        }
+        MigrationKind::Command => {
+            return Err(ReplayError::Config(
+                "gate-replay consolidate writes migrations into the chain's folder: migrations.kind = \"command\" has no folder it can read (use \"alembic\" or \"sql\")".into(),
+            ));
+        }
     }
     let discovery = gate_chain::discover(&settings.root, &settings.policy)
         .map_err(|e| ReplayError::Config(e.to_string()))?;
@@ -258,4 +328,60 @@ async fn production_run(
         )));
     }
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consolidation(left: Vec<Left>) -> Consolidation {
+        Consolidation {
+            amendments: Vec::new(),
+            new: NewMigration {
+                id: "n".into(),
+                down_revision: "h".into(),
+                file: "versions/n.py".into(),
+                plan: Plan::default(),
+                data: Vec::new(),
+                data_tables: Default::default(),
+                text: String::new(),
+                extra: Vec::new(),
+                note: None,
+            },
+            left,
+            proofs: Vec::new(),
+            fixes: Vec::new(),
+            head_schema: None,
+        }
+    }
+
+    #[test]
+    fn f008_of_an_amendment_names_its_file_and_line() {
+        let left = Left {
+            item: Leftover {
+                object: "enum public.role".into(),
+                reason: "in the amendment of revision abc: upgrade: cannot".into(),
+            },
+            file: Some("alembic/versions/abc_roles.py".into()),
+            line: Some(14),
+        };
+        let found = findings(
+            &consolidation(vec![
+                left,
+                Left::unlocated(Leftover {
+                    object: "view public.v".into(),
+                    reason: "upgrade: cannot".into(),
+                }),
+            ]),
+            true,
+        );
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            found[0].path.as_deref(),
+            Some("alembic/versions/abc_roles.py")
+        );
+        assert_eq!(found[0].line, Some(14));
+        assert!(found[0].message.ends_with("--write wrote nothing"));
+        assert_eq!(found[1].path, None);
+    }
 }

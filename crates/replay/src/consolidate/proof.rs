@@ -36,6 +36,13 @@ pub(crate) async fn prove(
     let discovery = gate_chain::discover(&settings.root, &settings.policy)
         .map_err(|e| ReplayError::Config(format!("the amended chain cannot be read: {e}")))?;
     let runner = Runner::with_chain(&settings.policy, &settings.root, &discovery)?;
+    // What the database records at the new head: Alembic the revision id, a SQL tool the
+    // version as it stores it (golang-migrate `0004` -> `4`, Flyway `1_3` -> `1.3`).
+    let recorded = discovery
+        .graph
+        .get(&plan.new.id)
+        .and_then(|r| r.sql.as_ref())
+        .map_or_else(|| plan.new.id.clone(), |m| m.recorded_version.clone());
     let proved = Ctx {
         settings: &settings,
         runner: &runner,
@@ -43,7 +50,10 @@ pub(crate) async fn prove(
     };
     let clean = proved.fresh().await?;
     let prod = proved.fresh().await?;
-    let lines = lines(&proved, path, scripts, plan, clean_head, &clean, &prod).await;
+    let lines = lines(
+        &proved, path, scripts, plan, &recorded, clean_head, &clean, &prod,
+    )
+    .await;
     proved.drop(&clean).await;
     proved.drop(&prod).await;
     lines
@@ -54,8 +64,8 @@ fn write_into(root: &std::path::Path, plan: &Consolidation) -> Result<(), Replay
     let files = plan
         .amendments
         .iter()
-        .map(|a| (&a.file, &a.text))
-        .chain([(&plan.new.file, &plan.new.text)]);
+        .flat_map(|a| a.files())
+        .chain(plan.new.files());
     for (file, text) in files {
         std::fs::write(root.join(file), text).map_err(|e| {
             ReplayError::Environment(format!(
@@ -72,15 +82,15 @@ async fn lines(
     path: &ProductionPath,
     scripts: &[&Script],
     plan: &Consolidation,
+    recorded: &str,
     clean_head: &Snapshot,
     clean: &Scratch,
     prod: &Scratch,
 ) -> Result<(Vec<Proof>, Option<Snapshot>), ReplayError> {
     let mut out = Vec::new();
-    let new_head = plan.new.id.as_str();
-    let a = clean_to_new_head(ctx, clean, new_head).await?;
+    let a = clean_to_new_head(ctx, clean, recorded).await?;
     out.push(a.0);
-    let b = production_to_new_head(ctx, path, scripts, plan, prod).await?;
+    let b = production_to_new_head(ctx, path, scripts, plan, recorded, prod).await?;
     out.push(b.0);
     // The raw head schema (bookkeeping included) is what `replay.snapshot` holds.
     let head = a.1.clone();
@@ -96,13 +106,57 @@ async fn lines(
         ));
         return Ok((out, head));
     };
-    out.push(equal(
-        "(c) clean path and production path have equal schemas",
-        ctx.diff(&a_schema, &b_schema, "clean path", "production path"),
-    ));
+    out.push(equal_schemas_and_rows(ctx, clean, prod, plan, &a_schema, &b_schema).await?);
     out.push(twice(ctx, clean, plan, &a_schema).await?);
     out.push(downgrade(ctx, clean, plan, clean_head).await?);
     Ok((out, head))
+}
+
+/// (c) equal schemas, and equal rows in every table the fixes wrote (the data carried into
+/// the consolidation, a table a fix created included).
+async fn equal_schemas_and_rows(
+    ctx: &Ctx<'_>,
+    clean: &Scratch,
+    prod: &Scratch,
+    plan: &Consolidation,
+    a: &Snapshot,
+    b: &Snapshot,
+) -> Result<Proof, ReplayError> {
+    let check = "(c) clean path and production path have equal schemas";
+    let mut diffs: Vec<String> = ctx
+        .diff(a, b, "clean path", "production path")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let tables = &plan.new.data_tables;
+    if tables.is_empty() {
+        return Ok(equal_lines(check, diffs, "no difference".into()));
+    }
+    let written = |mut d: gate_schema::DataSnapshot| {
+        d.tables.retain(|name, _| tables.contains(name));
+        d
+    };
+    let clean_rows = written(ctx.data(clean).await?);
+    let prod_rows = written(ctx.data(prod).await?);
+    diffs.extend(clean_rows.diff(&prod_rows, "on the clean path", "on the production path"));
+    let names = tables.iter().cloned().collect::<Vec<_>>().join(", ");
+    Ok(equal_lines(
+        &format!("{check} and equal rows in the tables the fixes wrote"),
+        diffs,
+        format!("no difference (rows compared: {names})"),
+    ))
+}
+
+fn equal_lines(check: &str, diffs: Vec<String>, same: String) -> Proof {
+    Proof {
+        check: check.into(),
+        passed: diffs.is_empty(),
+        detail: if diffs.is_empty() {
+            same
+        } else {
+            diffs.join("; ")
+        },
+    }
 }
 
 fn not_reached(check: &str) -> Proof {
@@ -161,7 +215,7 @@ async fn clean_to_new_head(
         ));
     }
     Ok((
-        pass(check, format!("alembic_version = {new_head}")),
+        pass(check, format!("recorded head {new_head}")),
         Some(ctx.capture(db).await?),
     ))
 }
@@ -173,6 +227,7 @@ async fn production_to_new_head(
     path: &ProductionPath,
     scripts: &[&Script],
     plan: &Consolidation,
+    recorded: &str,
     db: &Scratch,
 ) -> Result<(Proof, Option<Snapshot>), ReplayError> {
     let check =
@@ -200,11 +255,11 @@ async fn production_to_new_head(
         .recorded_heads(&db.db.url)
         .await
         .unwrap_or_default();
-    if heads != [plan.new.id.as_str()] {
+    if heads != [recorded] {
         return Ok((
             fail(
                 check,
-                format!("the database records {heads:?}, not [{}]", plan.new.id),
+                format!("the database records {heads:?}, not [{recorded}]"),
             ),
             None,
         ));
@@ -213,7 +268,7 @@ async fn production_to_new_head(
         .schema
         .map(|s| s.without_tables(ctx.runner.bookkeeping_tables()));
     Ok((
-        pass(check, format!("alembic_version = {}, no F003", plan.new.id)),
+        pass(check, format!("recorded head {recorded}, no F003")),
         schema,
     ))
 }

@@ -46,6 +46,14 @@ fn consolidation(plan: &Consolidation) -> Section {
         n.down_revision,
         plan.fixes.len()
     );
+    for (f, _) in &n.extra {
+        text.push_str(&format!("  down file {f}\n"));
+        md.push_str(&format!("\nDown file `{}`\n", cell(f)));
+    }
+    if let Some(note) = &n.note {
+        text.push_str(&format!("  {note}\n"));
+        md.push_str(&format!("\n{}\n", cell(note)));
+    }
     statements("upgrade", &n.plan.upgrade, &mut text, &mut md);
     statements("data carried from the fixes", &n.data, &mut text, &mut md);
     statements("downgrade", &n.plan.downgrade, &mut text, &mut md);
@@ -62,6 +70,8 @@ fn consolidation(plan: &Consolidation) -> Section {
             "downgrade": n.plan.downgrade,
             "fixes": plan.fixes,
             "content": n.text,
+            "other_files": n.extra.iter().map(|(f, t)| serde_json::json!({"file": f, "content": t})).collect::<Vec<_>>(),
+            "note": n.note,
         }),
     }
 }
@@ -96,6 +106,7 @@ fn amendments(plan: &Consolidation) -> Section {
             "upgrade": a.plan.upgrade,
             "downgrade": a.plan.downgrade,
             "content": a.text,
+            "other_files": a.extra.iter().map(|(f, t)| serde_json::json!({"file": f, "content": t})).collect::<Vec<_>>(),
         }));
     }
     Section {
@@ -121,8 +132,17 @@ fn leftovers(plan: &Consolidation, write: bool) -> Section {
         ));
     }
     for l in &plan.left {
-        text.push_str(&format!("  {}: {}\n", l.object, l.reason));
-        md.push_str(&format!("| {} | {} |\n", cell(&l.object), cell(&l.reason)));
+        let (object, reason) = (&l.item.object, &l.item.reason);
+        let at = l.file.as_ref().map_or(String::new(), |f| match l.line {
+            Some(n) => format!(" ({f}:{n})"),
+            None => format!(" ({f})"),
+        });
+        text.push_str(&format!("  {object}{at}: {reason}\n"));
+        md.push_str(&format!(
+            "| {} | {} |\n",
+            cell(&format!("{object}{at}")),
+            cell(reason)
+        ));
     }
     Section {
         title: "Left over".into(),

@@ -67,8 +67,13 @@ pub(crate) fn write_all(
 ) -> Result<Vec<String>, WriteError> {
     let root = &settings.root;
     let policy = &settings.policy;
-    let mut touched: Vec<PathBuf> = plan.amendments.iter().map(|a| root.join(&a.file)).collect();
-    touched.push(root.join(&plan.new.file));
+    let mut touched: Vec<PathBuf> = plan
+        .amendments
+        .iter()
+        .flat_map(|a| a.files())
+        .chain(plan.new.files())
+        .map(|(f, _)| root.join(f))
+        .collect();
     touched.push(root.join(&policy.migrations.lockfile));
     touched.push(policy.file.clone());
     touched.push(root.join(&policy.replay.snapshot));
@@ -88,7 +93,9 @@ fn write_steps(
     let mut written = Vec::new();
     // One amendment at a time: the lockfile re-pins one edited migration per record.
     for a in &plan.amendments {
-        write_file(root, &a.file, &a.text)?;
+        for (file, text) in a.files() {
+            write_file(root, file, text)?;
+        }
         let fixes = a.fixes.join(", ");
         let lockfile = &policy.migrations.lockfile;
         if is_pinned(root, lockfile, &a.revision) {
@@ -100,8 +107,16 @@ fn write_steps(
             written.push(format!("{} (amended; not pinned in {lockfile})", a.file));
         }
     }
-    write_file(root, &plan.new.file, &plan.new.text)?;
+    for (file, text) in plan.new.files() {
+        write_file(root, file, text)?;
+    }
     written.push(format!("{} (new revision {})", plan.new.file, plan.new.id));
+    written.extend(
+        plan.new
+            .extra
+            .iter()
+            .map(|(f, _)| format!("{f} (its down file)")),
+    );
     written.extend(refresh_snapshot(root, policy, plan)?);
     mark_converted(policy, &plan.fixes, &plan.new.id)?;
     written.push(format!(
