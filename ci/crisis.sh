@@ -163,12 +163,12 @@ pg_dump --schema-only --no-owner -d "$PROD_URL" -f "$OUT/production-after.sql"
 echo
 echo "$ alembic check   # production, models from before the recovery"
 set +e
-DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^INFO '
+DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^\(INFO\|ERROR\) '
 set -e
 cp recovery/models.py app/models.py
 git commit -q -am "The models follow the schema production really has"
 echo "$ alembic check   # after the models follow production"
-DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^INFO '
+DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^\(INFO\|ERROR\) '
 
 # 15. Every gate, green: the hook, the replay (fixes converted: the chain now makes what they
 #     made), the production path against production after the deploy (no difference, no
