@@ -14,6 +14,8 @@ mod models;
 mod production;
 mod progress;
 mod roundtrip;
+mod seed;
+mod seeded;
 pub mod run;
 pub mod runner;
 mod runtime;
@@ -137,6 +139,14 @@ struct ReplayArgs {
     /// Compare env.py's models with the replayed head via `alembic check` (R008) [default: replay.models]
     #[arg(long, global = true)]
     models: bool,
+    /// Replay the chain again with generated rows in every table before each migration; a
+    /// migration that fails only with rows is R009 [default: replay.data]
+    #[arg(long, global = true)]
+    data: bool,
+    /// Rows per table for --data [default: replay.rows, 3]
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=gate_policy::MAX_SEED_ROWS))]
+    rows: Option<u64>,
     /// Skip the emergency-fix checks
     #[arg(long, global = true)]
     no_fixes: bool,
@@ -236,6 +246,8 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         roundtrip: policy.replay.roundtrip && !a.no_roundtrip,
         stairway: policy.replay.stairway || a.stairway,
         models: policy.replay.models || a.models,
+        data: policy.replay.data || a.data,
+        rows: a.rows.unwrap_or(policy.replay.rows),
         fixes: policy.replay.fixes && !a.no_fixes,
         env,
         shard,

@@ -64,6 +64,9 @@ fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
     if settings.stairway {
         v.push("the stairway (R007)".into());
     }
+    if settings.data {
+        v.push("the seeded pass (R009)".into());
+    }
     v
 }
 
@@ -150,6 +153,9 @@ async fn steps(
     };
     if mode == Mode::Check && ctx.settings.stairway {
         crate::stairway::stairway(ctx, report).await?;
+    }
+    if mode == Mode::Check && ctx.settings.data {
+        crate::seeded::seeded_pass(ctx, report).await?;
     }
     // Step 5: emergency fixes.
     if mode == Mode::Check && ctx.settings.fixes {
