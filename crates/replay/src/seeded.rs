@@ -27,12 +27,21 @@ enum SeededRunner<'r> {
 
 impl SeededRunner<'_> {
     /// Upgrade to `revision`; the failure when it failed.
-    async fn upgrade(&mut self, revision: &str, deadline: Instant) -> Result<Option<Failure>, RunnerError> {
+    async fn upgrade(
+        &mut self,
+        revision: &str,
+        deadline: Instant,
+    ) -> Result<Option<Failure>, RunnerError> {
         Ok(match self {
-            SeededRunner::Alembic(session) => session.run(&["upgrade", revision], deadline).await?.failure,
+            SeededRunner::Alembic(session) => {
+                session.run(&["upgrade", revision], deadline).await?.failure
+            }
             SeededRunner::Sql(runner, env) => {
                 let to = Target::Revision(revision.to_string());
-                runner.upgrade(env, &to, deadline, &mut |_| {}).await?.failure
+                runner
+                    .upgrade(env, &to, deadline, &mut |_| {})
+                    .await?
+                    .failure
             }
         })
     }
@@ -117,7 +126,10 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
                 if rest > 0 {
                     report.findings.push(not_run(
                         path,
-                        &format!("the seeded pass stopped at revision {} (R009); {not_checked}", rev.id),
+                        &format!(
+                            "the seeded pass stopped at revision {} (R009); {not_checked}",
+                            rev.id
+                        ),
                     ));
                 }
             }
@@ -138,12 +150,9 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
         }
     }
     report.checked(Code::R009, path.clone());
-    report.sections.push(section(
-        &steps,
-        order.len(),
-        ctx.settings.rows,
-        elapsed,
-    ));
+    report
+        .sections
+        .push(section(&steps, order.len(), ctx.settings.rows, elapsed));
     Ok(())
 }
 
@@ -187,7 +196,14 @@ async fn walk(
                 named_table_rows(&mut conn, &failure, skip).await
             };
             let _ = conn.close().await;
-            return Ok((steps, Some(Stop { index, failure, rows })));
+            return Ok((
+                steps,
+                Some(Stop {
+                    index,
+                    failure,
+                    rows,
+                }),
+            ));
         }
     }
     let _ = conn.close().await;
@@ -263,7 +279,11 @@ async fn locate_statement(ctx: &Ctx<'_>, db: &Scratch, failure: &mut Failure) {
             {
                 continue;
             }
-            if sqlx::raw_sql("SAVEPOINT gate_locate").execute(&mut *tx).await.is_err() {
+            if sqlx::raw_sql("SAVEPOINT gate_locate")
+                .execute(&mut *tx)
+                .await
+                .is_err()
+            {
                 break;
             }
             let r = sqlx::raw_sql(sqlx::AssertSqlSafe(stmt.to_string()))
@@ -275,8 +295,9 @@ async fn locate_statement(ctx: &Ctx<'_>, db: &Scratch, failure: &mut Failure) {
                     let chars = crate::runner::sqlsplit::chars_before(&text, start) + 1;
                     let (line, column) = crate::runner::sqlsplit::line_col(&text, chars);
                     failure.statement = Some(stmt.to_string());
-                    failure.line = failure.line.or(Some(line));
-                    failure.column = failure.column.or(Some(column));
+                    // The runner points at the start of the file's transaction: this is exact.
+                    failure.line = Some(line);
+                    failure.column = Some(column);
                     break;
                 }
                 if sqlx::raw_sql("ROLLBACK TO SAVEPOINT gate_locate")
@@ -326,7 +347,9 @@ fn r009(rev: &gate_chain::Revision, stop: &Stop) -> Finding {
     let mut message = format!(
         "revision {} fails on a database with rows (SQLSTATE {code}{}) and passes on an empty one: {}",
         rev.id,
-        sqlstate_name(code).map(|n| format!(" {n}")).unwrap_or_default(),
+        sqlstate_name(code)
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default(),
         f.message
     );
     if let Some(stmt) = &f.statement {
@@ -394,8 +417,16 @@ fn section(steps: &[Step], total: usize, rows: u64, elapsed: Duration) -> Sectio
             text.push_str(&format!(
                 "before {}{failed}: {}{}\n",
                 s.revision,
-                if seeded.is_empty() { "-".to_string() } else { seeded.join(", ") },
-                if dropped.is_empty() { String::new() } else { format!("; dropped {}", dropped.join(", ")) }
+                if seeded.is_empty() {
+                    "-".to_string()
+                } else {
+                    seeded.join(", ")
+                },
+                if dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; dropped {}", dropped.join(", "))
+                }
             ));
             md.push_str(&format!(
                 "| `{}`{failed} | {} | {} |\n",

@@ -70,7 +70,9 @@ impl Table {
 
     /// Whether `column` belongs to a set of columns that must be distinct per row.
     pub fn is_unique(&self, column: &str) -> bool {
-        self.unique.iter().any(|set| set.iter().any(|c| c == column))
+        self.unique
+            .iter()
+            .any(|set| set.iter().any(|c| c == column))
     }
 }
 
@@ -176,7 +178,11 @@ pub(crate) async fn read(
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
-        let key = format!("{}.{}", r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
+        let key = format!(
+            "{}.{}",
+            r.try_get::<String, _>(0)?,
+            r.try_get::<String, _>(1)?
+        );
         let Some(table) = tables.get_mut(&key) else {
             continue;
         };
@@ -198,7 +204,11 @@ pub(crate) async fn read(
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
-        let key = format!("{}.{}", r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
+        let key = format!(
+            "{}.{}",
+            r.try_get::<String, _>(0)?,
+            r.try_get::<String, _>(1)?
+        );
         let columns: Vec<String> = r.try_get(2)?;
         if let Some(table) = tables.get_mut(&key)
             && !columns.is_empty()

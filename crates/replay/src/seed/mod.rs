@@ -78,7 +78,11 @@ pub(crate) async fn top_up(
 }
 
 /// Rows of each table, counted up to `cap` (only whether a table needs more matters).
-async fn counts(conn: &mut PgConnection, tables: &[&Table], cap: u64) -> Result<Vec<u64>, sqlx::Error> {
+async fn counts(
+    conn: &mut PgConnection,
+    tables: &[&Table],
+    cap: u64,
+) -> Result<Vec<u64>, sqlx::Error> {
     if tables.is_empty() {
         return Ok(Vec::new());
     }
@@ -200,8 +204,13 @@ async fn seed_table(
                     break;
                 }
             };
-            sqlx::raw_sql("SAVEPOINT gate_seed").execute(&mut *conn).await?;
-            match sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await {
+            sqlx::raw_sql("SAVEPOINT gate_seed")
+                .execute(&mut *conn)
+                .await?;
+            match sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+            {
                 Ok(_) => {
                     sqlx::raw_sql("RELEASE SAVEPOINT gate_seed")
                         .execute(&mut *conn)
@@ -232,11 +241,7 @@ async fn seed_table(
 /// The server's refusal in one line: `23514: new row ... violates check constraint "..."`.
 fn refused(e: &sqlx::Error) -> String {
     match e.as_database_error() {
-        Some(d) => format!(
-            "{}: {}",
-            d.code().as_deref().unwrap_or("?"),
-            d.message()
-        ),
+        Some(d) => format!("{}: {}", d.code().as_deref().unwrap_or("?"), d.message()),
         None => e.to_string(),
     }
 }

@@ -83,18 +83,39 @@ async fn every_table_of_a_schema_with_every_kind_gets_its_rows() {
         assert_eq!(rows, n, "{table}: {seeding:?}");
     }
     // Unique columns are distinct, others repeat, nullable ones hold a NULL.
-    assert_eq!(count(&mut conn, "SELECT count(DISTINCT name) FROM orgs").await, n);
+    assert_eq!(
+        count(&mut conn, "SELECT count(DISTINCT name) FROM orgs").await,
+        n
+    );
     assert!(count(&mut conn, "SELECT count(DISTINCT active) FROM users").await < n);
     assert!(count(&mut conn, "SELECT count(*) FROM users WHERE weight IS NULL").await >= 1);
     assert!(count(&mut conn, "SELECT count(*) FROM orgs WHERE slug IS NULL").await >= 1);
     // Foreign keys point at rows that exist; the self-reference is NULL.
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM users u JOIN orgs o ON o.id = u.org_id").await,
+        count(
+            &mut conn,
+            "SELECT count(*) FROM users u JOIN orgs o ON o.id = u.org_id"
+        )
+        .await,
         n
     );
-    assert_eq!(count(&mut conn, "SELECT count(*) FROM users WHERE manager_id IS NULL").await, n);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM users WHERE manager_id IS NULL"
+        )
+        .await,
+        n
+    );
     // Defaults were left to the server.
-    assert_eq!(count(&mut conn, "SELECT count(*) FROM memberships WHERE role = 'member'").await, n);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM memberships WHERE role = 'member'"
+        )
+        .await,
+        n
+    );
     // A second top-up finds nothing to do.
     let again = top_up(&mut conn, ROWS, &[]).await.unwrap();
     assert_eq!(again.inserted(), 0, "{again:?}");

@@ -19,7 +19,13 @@ pub(crate) fn value(column: &Column, key: u64, variant: u32, hints: &[String]) -
         let inner = scalar(element, &column.base_format, &column.labels, key, variant)?;
         return Some(format!("ARRAY[{inner}]"));
     }
-    scalar(&column.base, &column.base_format, &column.labels, key, variant)
+    scalar(
+        &column.base,
+        &column.base_format,
+        &column.labels,
+        key,
+        variant,
+    )
 }
 
 fn is_text(base: &str) -> bool {
@@ -60,9 +66,19 @@ fn scalar(base: &str, format: &str, labels: &[String], key: u64, variant: u32) -
         "uuid" => literal(&format!("00000000-0000-4000-8000-{k:012}")),
         "json" | "jsonb" => literal(&format!("{{\"seed\": {k}}}")),
         "bytea" => format!("'\\x{:02x}'::bytea", k % 256),
-        "inet" => literal(&format!("10.{}.{}.{}", (k >> 16) % 256, (k >> 8) % 256, k % 256)),
+        "inet" => literal(&format!(
+            "10.{}.{}.{}",
+            (k >> 16) % 256,
+            (k >> 8) % 256,
+            k % 256
+        )),
         "cidr" => literal(&format!("10.{}.{}.0/24", (k >> 8) % 256, k % 256)),
-        "macaddr" => literal(&format!("08:00:2b:{:02x}:{:02x}:{:02x}", (k >> 16) % 256, (k >> 8) % 256, k % 256)),
+        "macaddr" => literal(&format!(
+            "08:00:2b:{:02x}:{:02x}:{:02x}",
+            (k >> 16) % 256,
+            (k >> 8) % 256,
+            k % 256
+        )),
         "tsvector" => literal(&format!("seed{k}")),
         "xml" => literal(&format!("<seed>{k}</seed>")),
         "point" => literal(&format!("({k},{k})")),
@@ -108,7 +124,10 @@ fn numeric(format: &str, k: u64) -> String {
         return format!("{}.25", k + 1);
     };
     let (p, s): (u32, u32) = match inner.split_once(',') {
-        Some((p, s)) => (p.trim().parse().unwrap_or(10), s.trim().parse().unwrap_or(0)),
+        Some((p, s)) => (
+            p.trim().parse().unwrap_or(10),
+            s.trim().parse().unwrap_or(0),
+        ),
         None => (inner.trim().parse().unwrap_or(10), 0u32),
     };
     let int_digits = p.saturating_sub(s).min(18);
