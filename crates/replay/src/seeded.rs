@@ -169,10 +169,22 @@ async fn walk(
     let skip = ctx.runner.bookkeeping_tables();
     let mut conn = connect(&db.db.url).await?;
     let mut steps = Vec::new();
+    let mut seeder = seed::Seeder::default();
     for (index, rev) in order.iter().enumerate() {
-        let seeding = seed::top_up(&mut conn, rows, skip)
-            .await
-            .map_err(|e| RunnerError::database("cannot seed the scratch database", e))?;
+        // Seeding is a few INSERTs, but a user trigger may hang: the run's deadline holds.
+        let seeding = tokio::time::timeout_at(
+            ctx.deadline.into(),
+            seeder.top_up(&mut conn, rows, skip),
+        )
+        .await
+        .map_err(|_| {
+            ReplayError::Environment(format!(
+                "seeding the tables before revision {} timed out after {}s (replay.timeout-s / --timeout)",
+                rev.id,
+                ctx.timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| RunnerError::database("cannot seed the scratch database", e))?;
         let failure = runner.upgrade(&rev.id, ctx.deadline).await?;
         let ok = failure.is_none();
         steps.push(Step {

@@ -133,14 +133,35 @@ const UNIQUE_INDEXES: &str = "SELECT n.nspname::text, c.relname::text, \
      JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE i.indisunique AND ";
 
-/// Every user table except `skip` (the runner's bookkeeping, by bare name), by `schema.table`.
+/// The OIDs of every user table: cheap, so the full read can be limited to new tables.
+pub(crate) async fn table_oids(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT c.oid::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_TABLES}"
+    )))
+    .fetch_all(conn)
+    .await
+}
+
+/// The user tables among `oids` (all of them when `None`) except `skip` (the runner's
+/// bookkeeping, by bare name), by `schema.table`.
 pub(crate) async fn read(
     conn: &mut PgConnection,
     skip: &[&str],
+    oids: Option<&[i64]>,
 ) -> Result<BTreeMap<String, Table>, sqlx::Error> {
+    let only = match oids {
+        Some(oids) => format!(
+            " AND c.oid::int8 = ANY('{{{}}}'::int8[])",
+            oids.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        None => String::new(),
+    };
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{COLUMNS}{USER_TABLES} ORDER BY 1, 2, a.attnum"
+        "{COLUMNS}{USER_TABLES}{only} ORDER BY 1, 2, a.attnum"
     )))
     .fetch_all(&mut *conn)
     .await?;
@@ -173,7 +194,7 @@ pub(crate) async fn read(
         });
     }
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{CONSTRAINTS}{USER_TABLES} ORDER BY 1, 2, con.conname"
+        "{CONSTRAINTS}{USER_TABLES}{only} ORDER BY 1, 2, con.conname"
     )))
     .fetch_all(&mut *conn)
     .await?;
@@ -199,7 +220,7 @@ pub(crate) async fn read(
         }
     }
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{UNIQUE_INDEXES}{USER_TABLES}"
+        "{UNIQUE_INDEXES}{USER_TABLES}{only}"
     )))
     .fetch_all(&mut *conn)
     .await?;

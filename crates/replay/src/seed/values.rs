@@ -11,7 +11,7 @@ use super::catalog::{Column, literal};
 pub(crate) fn value(column: &Column, key: u64, variant: u32, hints: &[String]) -> Option<String> {
     // String literals of the checks that name the column (`status IN ('new', 'paid')`) are
     // values the constraint is known to accept: try them first for text-like columns.
-    if !hints.is_empty() && variant % 2 == 0 && is_text(&column.base) {
+    if !hints.is_empty() && variant.is_multiple_of(2) && is_text(&column.base) {
         let pick = (key as usize + variant as usize / 2) % hints.len();
         return Some(literal(&hints[pick]));
     }
@@ -54,7 +54,7 @@ fn scalar(base: &str, format: &str, labels: &[String], key: u64, variant: u32) -
         }
         "numeric" => numeric(format, k),
         "float4" | "float8" | "money" => format!("{}.5", k + 1),
-        "bool" => if k % 2 == 0 { "true" } else { "false" }.to_string(),
+        "bool" => if k.is_multiple_of(2) { "true" } else { "false" }.to_string(),
         "text" | "name" | "citext" => literal(&text(k, variant, None)),
         "varchar" | "bpchar" => literal(&text(k, variant, length(format))),
         "date" => format!("DATE '2024-01-01' + {k}"),
@@ -82,7 +82,7 @@ fn scalar(base: &str, format: &str, labels: &[String], key: u64, variant: u32) -
         "tsvector" => literal(&format!("seed{k}")),
         "xml" => literal(&format!("<seed>{k}</seed>")),
         "point" => literal(&format!("({k},{k})")),
-        "bit" | "varbit" => literal(if k % 2 == 0 { "0" } else { "1" }),
+        "bit" | "varbit" => literal(if k.is_multiple_of(2) { "0" } else { "1" }),
         // Anything else: its text form, judged by the server (a refusal is recorded).
         _ => literal(&(k + 1).to_string()),
     })
