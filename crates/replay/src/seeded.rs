@@ -1,6 +1,6 @@
 //! The seeded pass (R009, `--data` / `replay.data`): the chain replayed once more on its own
-//! scratch database, one revision at a time, with every user table topped up to `rows`
-//! generated rows before each migration (crates/replay/src/seed). A migration that fails
+//! scratch database, one revision at a time; before each migration, the tables that appeared
+//! since the last one are topped up to `rows` generated rows (crates/replay/src/seed). A migration that fails
 //! there is judged on an empty database at the same revision: if it passes there, it is
 //! R009 (it would fail on production's rows with the same SQLSTATE); if it fails there too
 //! it is the clean replay's R001, not reported twice. The pass stops at its first failure and
