@@ -154,7 +154,8 @@ async fn steps(
     if mode == Mode::Check && ctx.settings.stairway {
         crate::stairway::stairway(ctx, report).await?;
     }
-    if mode == Mode::Check && ctx.settings.data {
+    // A chain-level check: shard 1's, like the static checks.
+    if mode == Mode::Check && ctx.settings.data && crate::shard::runs_chain_checks(ctx.settings) {
         crate::seeded::seeded_pass(ctx, report).await?;
     }
     // Step 5: emergency fixes.
