@@ -40,6 +40,7 @@ mod precommit_staged;
 mod real_repo;
 mod replay_alembic;
 mod replay_command;
+mod replay_data;
 mod replay_error_chain;
 mod replay_example_backends;
 mod replay_fixes;

@@ -272,6 +272,11 @@ pub struct Replay {
     pub data: bool,
     /// Alembic's own model comparison (`alembic check`) at head (R008). Default false.
     pub models: bool,
+    /// Seed representative rows before each migration and replay the chain on them (R009).
+    /// Default false.
+    pub data: bool,
+    /// Rows per table the seeded pass keeps (`--rows`). Default [`DEFAULT_SEED_ROWS`].
+    pub rows: u64,
     /// Expected schema at head, repository-relative. Default `schema.snapshot.json`.
     pub snapshot: String,
     pub fixes: bool,
@@ -289,6 +294,13 @@ pub struct Replay {
 /// Upper bound of `replay.timeout-s` and `--timeout`: 7 days. Larger values would overflow
 /// the clock arithmetic; no replay legitimately runs longer.
 pub const MAX_TIMEOUT_S: u64 = 7 * 24 * 3600;
+
+/// Rows per table the seeded pass (R009) keeps when `replay.rows` / `--rows` is not set: enough
+/// for duplicates and NULLs in columns that allow them.
+pub const DEFAULT_SEED_ROWS: u64 = 3;
+
+/// Upper bound of `replay.rows` / `--rows`: a representative sample, not a load test.
+pub const MAX_SEED_ROWS: u64 = 10_000;
 
 /// The scratch URL form when `replay.database-url` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "postgresql://{user}:{password}@{host}:{port}/{database}";

@@ -38,6 +38,10 @@ pub struct Settings {
     pub strict: bool,
     /// `replay.models` or `--models`: `alembic check` at head (R008).
     pub models: bool,
+    /// `replay.data` or `--data`: the seeded pass (R009).
+    pub data: bool,
+    /// Rows per table in the seeded pass (`replay.rows` / `--rows`).
+    pub rows: u64,
     pub fixes: bool,
     /// What children get as environment (`replay.env`, `replay.database-url`).
     pub env: EnvTemplate,

@@ -19,6 +19,8 @@ mod roundtrip;
 pub mod run;
 pub mod runner;
 mod runtime;
+mod seed;
+mod seeded;
 pub mod shard;
 mod snapshot_cmd;
 mod stairway;
@@ -146,6 +148,14 @@ struct ReplayArgs {
     /// Compare env.py's models with the replayed head via `alembic check` (R008) [default: replay.models]
     #[arg(long, global = true)]
     models: bool,
+    /// Replay the chain again with generated rows in every table before each migration; a
+    /// migration that fails only with rows is R009 [default: replay.data]
+    #[arg(long, global = true)]
+    data: bool,
+    /// Rows per table for --data [default: replay.rows, 3]
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=gate_policy::MAX_SEED_ROWS))]
+    rows: Option<u64>,
     /// Skip the emergency-fix checks
     #[arg(long, global = true)]
     no_fixes: bool,
@@ -247,6 +257,8 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         data: policy.replay.data || a.data,
         strict: a.strict,
         models: policy.replay.models || a.models,
+        data: policy.replay.data || a.data,
+        rows: a.rows.unwrap_or(policy.replay.rows),
         fixes: policy.replay.fixes && !a.no_fixes,
         env,
         shard,

@@ -64,6 +64,9 @@ fn later_checks(settings: &Settings, mode: Mode) -> Vec<String> {
     if settings.stairway {
         v.push("the stairway (R007)".into());
     }
+    if settings.data {
+        v.push("the seeded pass (R009)".into());
+    }
     v
 }
 
@@ -150,6 +153,10 @@ async fn steps(
     };
     if mode == Mode::Check && ctx.settings.stairway {
         crate::stairway::stairway(ctx, report).await?;
+    }
+    // A chain-level check: shard 1's, like the static checks.
+    if mode == Mode::Check && ctx.settings.data && crate::shard::runs_chain_checks(ctx.settings) {
+        crate::seeded::seeded_pass(ctx, report).await?;
     }
     // Step 5: emergency fixes.
     if mode == Mode::Check && ctx.settings.fixes {

@@ -190,6 +190,14 @@ const CATALOGUE: [Rule; Code::COUNT] = [
         fix: "Add a migration for the difference (`alembic revision --autogenerate`), or change the models to match.",
     },
     Rule {
+        code: Code::R009,
+        severity: E,
+        name: "fails-with-rows",
+        what: "A migration fails on a database that holds rows (generated before each migration by `--data` / `replay.data`) but passes on an empty one: the message names the SQLSTATE production would raise, the statement and the table's row count.",
+        why: "Production tables are not empty: a NOT NULL column without a default, a unique index over duplicates or a check the existing rows break stops the deploy halfway, although the chain replays cleanly from empty.",
+        fix: "Make the migration work on existing rows: add a server default or backfill before SET NOT NULL, remove duplicates before a unique index, add a check NOT VALID and validate after cleaning the data.",
+    },
+    Rule {
         code: Code::R010,
         severity: E,
         name: "check-not-run",

@@ -7,7 +7,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::{Checker, Problem};
 use crate::model::{
-    Backend, DATABASE_URL_PLACEHOLDERS, DEFAULT_DATABASE_URL, MAX_TIMEOUT_S, RESERVED_ENV, Replay,
+    Backend, DATABASE_URL_PLACEHOLDERS, DEFAULT_DATABASE_URL, DEFAULT_SEED_ROWS, MAX_SEED_ROWS,
+    MAX_TIMEOUT_S, RESERVED_ENV, Replay,
 };
 
 pub(super) const REPLAY_KEYS: &[&str] = &[
@@ -19,6 +20,8 @@ pub(super) const REPLAY_KEYS: &[&str] = &[
     "stairway",
     "data",
     "models",
+    "data",
+    "rows",
     "snapshot",
     "fixes",
     "slow-ms",
@@ -38,6 +41,8 @@ impl Checker<'_> {
             stairway: false,
             data: false,
             models: false,
+            data: false,
+            rows: DEFAULT_SEED_ROWS,
             snapshot: "schema.snapshot.json".into(),
             fixes: true,
             slow_ms: 5000,
@@ -81,6 +86,7 @@ impl Checker<'_> {
             ("stairway", &mut r.stairway),
             ("data", &mut r.data),
             ("models", &mut r.models),
+            ("data", &mut r.data),
             ("fixes", &mut r.fixes),
         ] {
             if let Some(v) = self.get(t, p, key)
@@ -88,6 +94,11 @@ impl Checker<'_> {
             {
                 *slot = b;
             }
+        }
+        if let Some(v) = self.get(t, p, "rows")
+            && let Some(n) = self.integer_in("replay.rows", v, 1, MAX_SEED_ROWS, " rows per table")
+        {
+            r.rows = n;
         }
         if let Some(v) = self.get(t, p, "slow-ms")
             && let Some(n) =

@@ -292,6 +292,7 @@ impl AlembicRunner {
             failure.message = "timed out".into();
         } else if let Some(e) = error {
             failure.sqlstate = e["sqlstate"].as_str().map(str::to_string);
+            failure.statement = e["statement"].as_str().map(str::to_string);
             failure.message = clean_message(e["message"].as_str().unwrap_or_default());
             if failure.message.is_empty() {
                 failure.message = e["type"].as_str().unwrap_or("error").to_string();

@@ -98,8 +98,10 @@ def _report_error(e):
         tb = tb.tb_next
     phase = "migration" if (_state["started"] or where is not None) else "env"
     module = getattr(e, "name", None) if isinstance(e, ImportError) else None
+    statement = getattr(e, "statement", None)
     emit("error", {"sqlstate": code, "message": msg.strip(), "type": type(orig).__name__,
-                   "where": where, "phase": phase, "module": module})
+                   "where": where, "phase": phase, "module": module,
+                   "statement": statement if isinstance(statement, str) else None})
 
 
 def _observe():

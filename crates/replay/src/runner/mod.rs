@@ -43,6 +43,9 @@ pub struct Failure {
     pub column: Option<u32>,
     pub sqlstate: Option<String>,
     pub message: String,
+    /// The statement the server refused, when the runner knows it (SQLAlchemy's
+    /// `statement`; the seeded pass locates it in SQL files).
+    pub statement: Option<String>,
     pub timed_out: bool,
 }
 

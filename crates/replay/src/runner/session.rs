@@ -218,6 +218,7 @@ impl<'r> AlembicSession<'r> {
         }
         if let Some(e) = error {
             f.sqlstate = e["sqlstate"].as_str().map(str::to_string);
+            f.statement = e["statement"].as_str().map(str::to_string);
             f.message = clean_message(e["message"].as_str().unwrap_or_default());
             if f.message.is_empty() {
                 f.message = e["type"].as_str().unwrap_or("error").to_string();
