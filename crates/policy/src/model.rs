@@ -267,13 +267,10 @@ pub struct Replay {
     pub roundtrip: bool,
     /// Per revision: upgrade, downgrade one step, upgrade again (R007). Default false.
     pub stairway: bool,
-    /// Rows in the tables while migrations run, and what each statement does to them observed
-    /// (L0xx locks and rewrites; R009 with the seeded pass). Default false.
-    pub data: bool,
     /// Alembic's own model comparison (`alembic check`) at head (R008). Default false.
     pub models: bool,
-    /// Seed representative rows before each migration and replay the chain on them (R009).
-    /// Default false.
+    /// Seed representative rows before each migration and replay the chain on them (R009),
+    /// observing what each statement does to them (L0xx locks and rewrites). Default false.
     pub data: bool,
     /// Rows per table the seeded pass keeps (`--rows`). Default [`DEFAULT_SEED_ROWS`].
     pub rows: u64,

@@ -31,14 +31,11 @@ pub struct Settings {
     pub roundtrip: bool,
     /// `replay.stairway` or `--stairway`: per-revision down/up steps (R007).
     pub stairway: bool,
-    /// `replay.data` or `--data`: observe what each migration statement does to tables with
-    /// rows (L0xx).
-    pub data: bool,
     /// `--strict`: L0xx findings are errors (exit 1), not warnings.
     pub strict: bool,
     /// `replay.models` or `--models`: `alembic check` at head (R008).
     pub models: bool,
-    /// `replay.data` or `--data`: the seeded pass (R009).
+    /// `replay.data` or `--data`: the seeded pass (R009), its statements observed (L0xx).
     pub data: bool,
     /// Rows per table in the seeded pass (`replay.rows` / `--rows`).
     pub rows: u64,

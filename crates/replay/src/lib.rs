@@ -138,10 +138,6 @@ struct ReplayArgs {
     /// Step every revision: upgrade, downgrade one step, upgrade again (R007) [default: replay.stairway]
     #[arg(long, global = true)]
     stairway: bool,
-    /// Observe what each migration statement does to tables with rows: locks, rewrites,
-    /// index builds, constraint validation (L0xx) [default: replay.data]
-    #[arg(long, global = true)]
-    data: bool,
     /// L0xx lock and rewrite findings are errors (exit 1) instead of warnings
     #[arg(long, global = true)]
     strict: bool,
@@ -149,7 +145,8 @@ struct ReplayArgs {
     #[arg(long, global = true)]
     models: bool,
     /// Replay the chain again with generated rows in every table before each migration; a
-    /// migration that fails only with rows is R009 [default: replay.data]
+    /// migration that fails only with rows is R009, and what each statement does to tables
+    /// with rows (locks, rewrites, index builds, validation) is L0xx [default: replay.data]
     #[arg(long, global = true)]
     data: bool,
     /// Rows per table for --data [default: replay.rows, 3]
@@ -254,7 +251,6 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         timeout: Duration::from_secs(timeout),
         roundtrip: policy.replay.roundtrip && !a.no_roundtrip,
         stairway: policy.replay.stairway || a.stairway,
-        data: policy.replay.data || a.data,
         strict: a.strict,
         models: policy.replay.models || a.models,
         data: policy.replay.data || a.data,

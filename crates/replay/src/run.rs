@@ -278,29 +278,13 @@ async fn upgrade_from_empty(
     let policy = &ctx.settings.policy;
     ctx.progress.stage("upgrade to head");
     let started = Instant::now();
-    // `replay.data`: observe every statement (L0xx). The seeded pass (R009) is where this
-    // belongs once rows are generated before each migration; until then the rows are the
-    // ones the chain's own migrations insert.
-    let observe = ctx.settings.data;
-    let env = if observe {
-        db.env.observing()
-    } else {
-        db.env.clone()
-    };
+    // Not observed: statements are observed (L0xx) in the seeded pass, on tables with rows.
     let up = ctx
         .runner
-        .upgrade(&env, &Target::Head, ctx.deadline, &mut |a: &Applied| {
+        .upgrade(&db.env, &Target::Head, ctx.deadline, &mut |a: &Applied| {
             ctx.progress.applied(a)
         })
         .await?;
-    if observe {
-        report
-            .findings
-            .extend(lock_findings(&up, ctx.settings.strict));
-        report
-            .sections
-            .push(crate::locks::section(&up.observed, &up.observe_problems));
-    }
     report.sections.push(timings_section(
         &up,
         started.elapsed(),
@@ -319,12 +303,6 @@ async fn upgrade_from_empty(
             .push(r001_upgrade_failed(failure, ctx.timeout));
     }
     Ok(up)
-}
-
-/// L0xx of an observed run: the one call that turns a runner's observation into findings
-/// (warnings, errors under `--strict`).
-pub fn lock_findings(up: &RunOutcome, strict: bool) -> Vec<Finding> {
-    crate::locks::findings(&up.observed, strict)
 }
 
 /// The JUnit test cases of the upgrade: one R001 case per migration that ran (with its time)

@@ -26,22 +26,27 @@ enum SeededRunner<'r> {
 }
 
 impl SeededRunner<'_> {
-    /// Upgrade to `revision`; the failure when it failed.
+    /// Upgrade to `revision`; the failure when it failed. What its statements did goes to
+    /// `seen` (the L0xx checks).
     async fn upgrade(
         &mut self,
         revision: &str,
         deadline: Instant,
+        seen: &mut Observation,
     ) -> Result<Option<Failure>, RunnerError> {
         Ok(match self {
             SeededRunner::Alembic(session) => {
-                session.run(&["upgrade", revision], deadline).await?.failure
+                let r = session.run(&["upgrade", revision], deadline).await?;
+                seen.statements.extend(r.observed);
+                seen.problems.extend(r.observe_problems);
+                r.failure
             }
             SeededRunner::Sql(runner, env) => {
                 let to = Target::Revision(revision.to_string());
-                runner
-                    .upgrade(env, &to, deadline, &mut |_| {})
-                    .await?
-                    .failure
+                let r = runner.upgrade(env, &to, deadline, &mut |_| {}).await?;
+                seen.statements.extend(r.observed);
+                seen.problems.extend(r.observe_problems);
+                r.failure
             }
         })
     }
@@ -53,14 +58,22 @@ impl SeededRunner<'_> {
     }
 }
 
+/// What the pass's statements did to the seeded tables (locks, rewrites: L0xx).
+#[derive(Default)]
+struct Observation {
+    statements: Vec<crate::observe::ObservedStatement>,
+    problems: Vec<String>,
+}
+
 /// The one place the seeded pass starts what runs its migrations (an Alembic interpreter in
-/// serve mode, or the in-process sql runner) on `db`; statement observation hooks in here.
+/// serve mode, or the in-process sql runner) on `db`, with every statement observed.
 fn start_runner<'r>(runner: &'r Runner, db: &Scratch) -> Result<SeededRunner<'r>, RunnerError> {
+    let env = db.env.observing();
     match runner {
         Runner::Alembic(alembic) => {
-            AlembicSession::start(alembic, &db.env).map(|s| SeededRunner::Alembic(Box::new(s)))
+            AlembicSession::start(alembic, &env).map(|s| SeededRunner::Alembic(Box::new(s)))
         }
-        Runner::Sql(sql) => Ok(SeededRunner::Sql(sql, db.env.clone())),
+        Runner::Sql(sql) => Ok(SeededRunner::Sql(sql, env)),
         Runner::Command(_) => Err(RunnerError::Config(
             "migrations.kind = \"command\" cannot upgrade one revision at a time".into(),
         )),
@@ -98,9 +111,10 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
     ctx.progress.stage("seeded pass (--data)");
     let started = Instant::now();
     let db = ctx.fresh().await?;
+    let mut seen = Observation::default();
     let walked = match start_runner(ctx.runner, &db) {
         Ok(mut runner) => {
-            let r = walk(ctx, &db, &mut runner, &order).await;
+            let r = walk(ctx, &db, &mut runner, &order, &mut seen).await;
             runner.close().await;
             r
         }
@@ -153,6 +167,12 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
     report
         .sections
         .push(section(&steps, order.len(), ctx.settings.rows, elapsed));
+    report
+        .findings
+        .extend(crate::locks::findings(&seen.statements, ctx.settings.strict));
+    report
+        .sections
+        .push(crate::locks::section(&seen.statements, &seen.problems));
     Ok(())
 }
 
@@ -164,6 +184,7 @@ async fn walk(
     db: &Scratch,
     runner: &mut SeededRunner<'_>,
     order: &[&gate_chain::Revision],
+    seen: &mut Observation,
 ) -> Result<Walked, ReplayError> {
     let rows = ctx.settings.rows;
     let skip = ctx.runner.bookkeeping_tables();
@@ -185,7 +206,7 @@ async fn walk(
             ))
         })?
         .map_err(|e| RunnerError::database("cannot seed the scratch database", e))?;
-        let failure = runner.upgrade(&rev.id, ctx.deadline).await?;
+        let failure = runner.upgrade(&rev.id, ctx.deadline, seen).await?;
         let ok = failure.is_none();
         steps.push(Step {
             revision: rev.id.clone(),

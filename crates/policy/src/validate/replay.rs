@@ -18,7 +18,6 @@ pub(super) const REPLAY_KEYS: &[&str] = &[
     "prelude",
     "roundtrip",
     "stairway",
-    "data",
     "models",
     "data",
     "rows",
@@ -39,7 +38,6 @@ impl Checker<'_> {
             prelude: String::new(),
             roundtrip: true,
             stairway: false,
-            data: false,
             models: false,
             data: false,
             rows: DEFAULT_SEED_ROWS,
@@ -84,7 +82,6 @@ impl Checker<'_> {
         for (key, slot) in [
             ("roundtrip", &mut r.roundtrip),
             ("stairway", &mut r.stairway),
-            ("data", &mut r.data),
             ("models", &mut r.models),
             ("data", &mut r.data),
             ("fixes", &mut r.fixes),

@@ -26,6 +26,11 @@ pub struct StepResult {
     pub error: Option<serde_json::Value>,
     /// Revisions whose upgrade or downgrade ran, in order.
     pub ran: Vec<String>,
+    /// What each statement did, when the session's environment observes
+    /// ([`ChildEnv::observing`]); the L0xx checks read it.
+    pub observed: Vec<crate::observe::ObservedStatement>,
+    /// Why some statements could not be observed (the migration itself ran on).
+    pub observe_problems: Vec<String>,
 }
 
 /// A running wrapper in serve mode. Dropping it kills the interpreter.
@@ -107,6 +112,7 @@ impl<'r> AlembicSession<'r> {
         };
         let mut result = StepResult::default();
         let mut error: Option<serde_json::Value> = None;
+        let mut observed = crate::observe::WrapperLog::default();
         let sleep = tokio::time::sleep_until(deadline.into());
         tokio::pin!(sleep);
         loop {
@@ -134,6 +140,12 @@ impl<'r> AlembicSession<'r> {
                         result.ran.push(rev);
                     }
                 }
+                "stmt" | "txend" | "observe-failed" => {
+                    let root = self.runner.root().to_path_buf();
+                    observed.line(kind, payload, result.ran.last().cloned(), |f| {
+                        rel_path(&root, Path::new(f))
+                    });
+                }
                 "error" => error = Some(payload),
                 "diffs" => {
                     result.diffs = Some(
@@ -158,6 +170,9 @@ impl<'r> AlembicSession<'r> {
                         result.failure = Some(self.failure(&result.ran, error.as_ref(), false));
                     }
                     result.error = error;
+                    let seen = observed.finish();
+                    result.observed = seen.observed;
+                    result.observe_problems = seen.observe_problems;
                     return Ok(result);
                 }
                 _ => {}
