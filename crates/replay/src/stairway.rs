@@ -372,7 +372,7 @@ async fn rebuild(
 fn heads<'a>(applied: &[&'a gate_chain::Revision]) -> Vec<&'a str> {
     applied
         .iter()
-        .filter(|r| !applied.iter().any(|o| o.parents.iter().any(|p| *p == r.id)))
+        .filter(|r| !applied.iter().any(|o| o.parents.contains(&r.id)))
         .map(|r| r.id.as_str())
         .collect()
 }
