@@ -322,3 +322,122 @@ fn a_sql_chain_is_stepped_in_process_and_a_forgotten_down_is_r007() {
     assert!(msg.contains("000002_b.up.sql"), "{msg}");
     assert!(msg.contains("a.b") || msg.contains("column"), "{msg}");
 }
+
+#[test]
+fn an_upgrade_that_builds_something_else_the_second_time_is_r007() {
+    // d2's upgrade counts its own runs in a table of d1 (rows survive its downgrade): the
+    // downgrade comes back to d1's schema, the second upgrade makes another table.
+    let revs = [
+        Rev {
+            id: "d1",
+            parents: &[],
+            up: "CREATE TABLE runs (n integer)",
+            down: "DROP TABLE runs",
+        },
+        Rev {
+            id: "d2",
+            parents: &["d1"],
+            up: "INSERT INTO runs VALUES (1); DO $$ BEGIN IF (SELECT count(*) FROM runs) > 1 THEN CREATE TABLE second_t (id integer); ELSE CREATE TABLE first_t (id integer); END IF; END $$",
+            down: "DROP TABLE IF EXISTS first_t; DROP TABLE IF EXISTS second_t",
+        },
+    ];
+    let repo = project(&revs);
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(msg.contains("revision d2"), "{msg}");
+    assert!(msg.contains("upgrade again"), "{msg}");
+    assert!(msg.contains("first upgrade"), "{msg}");
+    assert!(msg.contains("first_t") && msg.contains("second_t"), "{msg}");
+    assert_eq!(r007[0]["path"], file_of("d2"), "{}", r007[0]);
+}
+
+/// Alembic's generic template's env.py (`alembic init`), the URL taken from DATABASE_URL.
+const TEMPLATE_ENV: &str = r#"import os
+from logging.config import fileConfig
+
+from sqlalchemy import engine_from_config
+from sqlalchemy import pool
+
+from alembic import context
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+target_metadata = None
+
+
+def run_migrations_online() -> None:
+    section = config.get_section(config.config_ini_section, {})
+    section["sqlalchemy.url"] = os.environ["DATABASE_URL"]
+    connectable = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()
+"#;
+
+#[test]
+fn each_step_gets_a_new_session_as_with_plain_alembic() {
+    // The stairway keeps env.py's engine and its connection from one command to the next
+    // (NullPool in both env.py files here); what one command leaves in its session must not
+    // reach the next. s2's upgrade sets search_path, so its table lands in `side`; its
+    // downgrade names the table unqualified, which a new session (plain Alembic: one process,
+    // one connection per command) does not find.
+    let revs = [
+        Rev {
+            id: "s1",
+            parents: &[],
+            up: "CREATE SCHEMA side",
+            down: "DROP SCHEMA side",
+        },
+        Rev {
+            id: "s2",
+            parents: &["s1"],
+            up: "SET search_path TO side, public; CREATE TABLE t2 (id integer)",
+            down: "DROP TABLE t2",
+        },
+    ];
+    for env_py in [None, Some(TEMPLATE_ENV)] {
+        let repo = project(&revs);
+        if let Some(text) = env_py {
+            write(repo.path(), "alembic/env.py", text);
+        }
+        // Plain Alembic on a database of its own: the downgrade fails.
+        let server = crate::support::db::Server::from_env();
+        let db = server.create(None);
+        let alembic = |args: &[&str]| {
+            std::process::Command::new("python3")
+                .args(["-m", "alembic", "-c", "alembic.ini"])
+                .args(args)
+                .current_dir(repo.path())
+                .env("DATABASE_URL", db.libpq())
+                .output()
+                .expect("python3 with alembic")
+        };
+        let up = alembic(&["upgrade", "s2"]);
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let down = alembic(&["downgrade", "-1"]);
+        let stderr = String::from_utf8_lossy(&down.stderr);
+        assert!(!down.status.success(), "plain alembic downgrade: {stderr}");
+        assert!(stderr.contains("t2"), "{stderr}");
+
+        let run = stairway(repo.path());
+        assert_eq!(run.code, 1, "{}", run.all());
+        let r007 = run.findings("R007");
+        assert_eq!(r007.len(), 1, "{}", run.stdout);
+        let msg = r007[0]["message"].as_str().unwrap();
+        assert!(msg.contains("revision s2"), "{msg}");
+        assert!(msg.contains("downgrade"), "{msg}");
+        assert!(msg.contains("42P01"), "{msg}");
+    }
+}

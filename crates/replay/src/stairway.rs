@@ -2,13 +2,17 @@
 //! (a merge: to each parent in turn), upgrade again; the schema after the downgrade must be
 //! the one before the upgrade, and the schema after the second upgrade the one after the
 //! first. One Alembic interpreter runs every step (runner/session.rs), SQL chains step with
-//! the in-process sql runner; the catalog is read between steps on one connection. The first broken revision stops the stairway: the database is no longer
-//! in a state the later steps could be judged from.
+//! the in-process sql runner; the catalog is compared between steps by its fingerprint (one
+//! query on one connection, gate_schema::Fingerprint). Only when a fingerprint differs are the
+//! two schemas read in full to name the difference: the current one from the database, the
+//! expected one from a database of its own upgraded to the same revisions (the state it was
+//! read from is gone by then). The first broken revision stops the stairway: the database is
+//! no longer in a state the later steps could be judged from.
 
 use std::time::Instant;
 
 use gate_report::{Code, Finding, Report, Section};
-use gate_schema::Snapshot;
+use gate_schema::{Fingerprint, Snapshot};
 
 use crate::child_env::ChildEnv;
 use crate::ctx::{Ctx, Scratch, not_run};
@@ -60,6 +64,23 @@ impl<'a> Reader<'a> {
                 source: Box::new(source),
             })
     }
+
+    async fn fingerprint(&mut self) -> Result<Fingerprint, ReplayError> {
+        Snapshot::fingerprint(&mut self.conn)
+            .await
+            .map_err(|source| ReplayError::Schema {
+                what: "cannot read the catalog fingerprint of the scratch database",
+                database: self.db.db.name.clone(),
+                source: Box::new(source),
+            })
+    }
+}
+
+/// A schema state the stairway compares against: its fingerprint, and the full snapshot when
+/// it was read (the empty database at the start).
+struct State {
+    fingerprint: Fingerprint,
+    snapshot: Option<Snapshot>,
 }
 
 /// What broke in a step.
@@ -164,13 +185,18 @@ async fn steps<'a>(
     order: &[&'a gate_chain::Revision],
 ) -> Result<Outcome<'a>, ReplayError> {
     let mut reader = Reader::open(db).await?;
-    let mut before = reader.capture().await?;
+    let snapshot = reader.capture().await?;
+    let mut before = State {
+        fingerprint: reader.fingerprint().await?,
+        snapshot: Some(snapshot),
+    };
     let mut rows = Vec::new();
     let sql = matches!(stepper, Stepper::Sql(..));
     for (i, rev) in order.iter().enumerate() {
         let started = Instant::now();
         let down_to = downgrade_targets(rev, i, sql);
-        let step = step(ctx, &mut reader, stepper, rev, &down_to, &before).await?;
+        let at = Position { order, index: i };
+        let step = step(ctx, &mut reader, stepper, at, &down_to, &before).await?;
         let ok = step.is_ok();
         rows.push(Row {
             revision: rev.id.clone(),
@@ -210,38 +236,145 @@ fn downgrade_targets(rev: &gate_chain::Revision, position: usize, sql: bool) -> 
     vec![format!("{}@-1", rev.id)]
 }
 
-/// Up, then for each target down and up again; `Ok` holds the schema at the revision.
+/// The revision being stepped: `order[index]`.
+#[derive(Clone, Copy)]
+struct Position<'o, 'a> {
+    order: &'o [&'a gate_chain::Revision],
+    index: usize,
+}
+
+/// Up, then for each target down and up again; `Ok` holds the state at the revision.
 async fn step(
     ctx: &Ctx<'_>,
     reader: &mut Reader<'_>,
     stepper: &mut Stepper<'_>,
-    rev: &gate_chain::Revision,
+    at: Position<'_, '_>,
     down_to: &[String],
-    before: &Snapshot,
-) -> Result<Result<Snapshot, Broken>, ReplayError> {
+    before: &State,
+) -> Result<Result<State, Broken>, ReplayError> {
+    let rev = at.order[at.index];
     if let Some(b) = stepper.run(ctx, true, &rev.id, "upgrade to it").await? {
         return Ok(Err(b));
     }
-    let at = reader.capture().await?;
+    let first = State {
+        fingerprint: reader.fingerprint().await?,
+        snapshot: None,
+    };
     for target in down_to {
         let down = format!("downgrade to {target}");
         if let Some(b) = stepper.run(ctx, false, target, &down).await? {
             return Ok(Err(b));
         }
-        let after_down = reader.capture().await?;
-        if let Some(b) = differs(ctx, before, &after_down, "before its upgrade", &down) {
+        // Expected: every revision before this one applied.
+        let expected = Expected {
+            state: before,
+            applied: &at.order[..at.index],
+            name: "before its upgrade",
+        };
+        if let Some(b) = compare(ctx, reader, expected, &down).await? {
             return Ok(Err(b));
         }
         let again = format!("upgrade again after the {down}");
         if let Some(b) = stepper.run(ctx, true, &rev.id, &again).await? {
             return Ok(Err(b));
         }
-        let after_up = reader.capture().await?;
-        if let Some(b) = differs(ctx, &at, &after_up, "first upgrade", &again) {
+        let expected = Expected {
+            state: &first,
+            applied: &at.order[..=at.index],
+            name: "first upgrade",
+        };
+        if let Some(b) = compare(ctx, reader, expected, &again).await? {
             return Ok(Err(b));
         }
     }
-    Ok(Ok(at))
+    Ok(Ok(first))
+}
+
+/// The state a step must come back to, and how to build it again.
+struct Expected<'s, 'o, 'a> {
+    state: &'s State,
+    /// The revisions applied in that state, in upgrade order.
+    applied: &'o [&'a gate_chain::Revision],
+    name: &'static str,
+}
+
+/// `None` when the database's fingerprint is the expected one, or when the full schemas
+/// turn out equal for everything the diff compares (the runner's bookkeeping table, say).
+async fn compare(
+    ctx: &Ctx<'_>,
+    reader: &mut Reader<'_>,
+    expected: Expected<'_, '_, '_>,
+    now_name: &str,
+) -> Result<Option<Broken>, ReplayError> {
+    if reader.fingerprint().await? == expected.state.fingerprint {
+        return Ok(None);
+    }
+    let now = reader.capture().await?;
+    let rebuilt;
+    let then = match &expected.state.snapshot {
+        Some(s) => s,
+        None => match rebuild(ctx, expected.applied).await? {
+            Ok(s) => {
+                rebuilt = s;
+                &rebuilt
+            }
+            Err(why) => {
+                return Ok(Some(Broken {
+                    what: format!(
+                        "{now_name} gives a different schema than the {} (catalog fingerprints differ; the differences cannot be named: {why})",
+                        expected.name
+                    ),
+                    failure: None,
+                }));
+            }
+        },
+    };
+    Ok(differs(ctx, then, &now, expected.name, now_name))
+}
+
+/// The schema with `applied` upgraded on a database of its own: the heads of `applied`, one
+/// upgrade each (an ancestor-closed prefix of the upgrade order, so that is all of it). `Err`
+/// says why it could not be built.
+async fn rebuild(
+    ctx: &Ctx<'_>,
+    applied: &[&gate_chain::Revision],
+) -> Result<Result<Snapshot, String>, ReplayError> {
+    let db = ctx.fresh().await?;
+    let mut result = Ok(());
+    for head in heads(applied) {
+        let target = Target::Revision(head.to_string());
+        match ctx
+            .runner
+            .upgrade(&db.env, &target, ctx.deadline, &mut |_| {})
+            .await
+        {
+            Ok(outcome) => {
+                if let Some(f) = outcome.failure {
+                    result = Err(format!("upgrade to {head} failed: {}", f.describe()));
+                    break;
+                }
+            }
+            Err(e) => {
+                result = Err(format!("upgrade to {head}: {e}"));
+                break;
+            }
+        }
+    }
+    let snapshot = match result {
+        Ok(()) => ctx.capture(&db).await.map(Ok),
+        Err(why) => Ok(Err(why)),
+    };
+    ctx.drop(&db).await;
+    snapshot
+}
+
+/// The revisions of `applied` that no other revision of it builds on.
+fn heads<'a>(applied: &[&'a gate_chain::Revision]) -> Vec<&'a str> {
+    applied
+        .iter()
+        .filter(|r| !applied.iter().any(|o| o.parents.contains(&r.id)))
+        .map(|r| r.id.as_str())
+        .collect()
 }
 
 fn differs(ctx: &Ctx<'_>, a: &Snapshot, b: &Snapshot, an: &str, bn: &str) -> Option<Broken> {

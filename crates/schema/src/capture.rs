@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use crate::SchemaError;
 use crate::model::Snapshot;
 use assemble::assemble;
-use queries::Q;
+pub(crate) use queries::Q;
 
 /// A URL (or a message quoting one) with its password masked, for error messages: the
 /// workspace's one redactor, `gate_report::redact`.
@@ -64,17 +64,17 @@ async fn fetch_group(
 
 /// Repeatable read: every query sees the same catalog state. Read only: the reference database
 /// is never written, even by accident.
-const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+pub(crate) const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// A fixed search_path makes format_type, pg_get_*def and defaults qualify every user object the
 /// same way in every database, whatever the role's own search_path is.
 /// A lock timeout, because a reference database may be mid-migration: waiting behind an
 /// ACCESS EXCLUSIVE lock for a minute is patience, forever would be a hung CI job.
+pub(crate) const SEARCH_PATH: &str = "SET LOCAL search_path = pg_catalog";
+pub(crate) const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '60s'";
+
 async fn set_search_path(conn: &mut PgConnection) -> Result<(), SchemaError> {
-    for sql in [
-        "SET LOCAL search_path = pg_catalog",
-        "SET LOCAL lock_timeout = '60s'",
-    ] {
+    for sql in [SEARCH_PATH, LOCK_TIMEOUT] {
         sqlx::query(sql)
             .execute(&mut *conn)
             .await

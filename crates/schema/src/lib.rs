@@ -8,9 +8,11 @@
 mod capture;
 mod data;
 mod diff;
+mod fingerprint;
 mod model;
 
 pub use data::{DataSnapshot, TableData};
+pub use fingerprint::Fingerprint;
 pub use model::{
     Column, Constraint, Domain, Enum, Extension, Function, Index, SchemaObject, Sequence, Snapshot,
     Table, Trigger, View,

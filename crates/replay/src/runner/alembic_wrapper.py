@@ -276,6 +276,11 @@ def _serve(config_args):
     # One interpreter for many commands (the stairway, `check`): each stdin line is a JSON
     # list of alembic arguments; after each, "stepend" says whether it succeeded, and the
     # wrapper waits for the next line, so gate-replay can read the catalog in between.
+    # One command line parser for all of them: `alembic.config.main` builds Alembic's whole
+    # parser (every subcommand) per call, a fifth of a stairway step; it keeps no state.
+    from alembic.config import CommandLine
+
+    cli = CommandLine(prog="alembic")
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -284,7 +289,7 @@ def _serve(config_args):
         _state["started"] = False
         ok = False
         try:
-            main(argv=["--raiseerr"] + config_args + args, prog="alembic")
+            cli.main(argv=["--raiseerr"] + config_args + args)
             emit("done", {})
             ok = True
         except SystemExit as e:
@@ -320,9 +325,87 @@ def _cache_scripts():
     ScriptDirectory.from_config = classmethod(from_config)
 
 
+def _plain(value):
+    # Values that compare by content: only engines made from such arguments are kept, so a
+    # later command reuses an engine exactly when env.py asked for the same one.
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _reuse_engines():
+    # env.py makes a new engine per command (Alembic's template: NullPool), so every command
+    # pays a connect and SQLAlchemy's first-connect set-up (~half of a stairway step). In serve
+    # mode a sync engine made from the same URL and arguments is made once and keeps one idle
+    # connection (QueuePool of size 1; a second connection at the same time is opened and
+    # closed as before). What a command sees stays as with a new connection: the pool rolls
+    # back on return (a failed step leaves no aborted transaction), and every reuse starts
+    # with DISCARD ALL (settings, temp tables, prepared statements, advisory locks of the
+    # previous command are gone). Async engines are left alone: each command runs its own
+    # event loop, and an asyncpg connection cannot move between loops.
+    import sqlalchemy
+    import sqlalchemy.engine
+    import sqlalchemy.engine.create
+    from sqlalchemy import event, exc, pool
+
+    original = sqlalchemy.engine.create.create_engine
+    engines = {}
+
+    def reset_session(dbapi_connection, record, _proxy):
+        if not record.info.get("gate_used"):
+            record.info["gate_used"] = True
+            return
+        try:
+            before = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            cursor = dbapi_connection.cursor()
+            cursor.execute("DISCARD ALL")
+            cursor.close()
+            # psycopg 3 remembers what it prepared on this connection; DISCARD ALL dropped it.
+            prepared = getattr(dbapi_connection, "_prepared", None)
+            if prepared is not None and hasattr(prepared, "clear"):
+                prepared.clear()
+            dbapi_connection.autocommit = before
+        except Exception as e:
+            # The pool then opens a new connection, as NullPool would have.
+            raise exc.DisconnectionError("cannot reset the reused connection: %s" % e)
+
+    def create_engine(url, *args, **kwargs):
+        pool_class = kwargs.get("poolclass")
+        keyable = not args and not kwargs.get("_is_async") and all(
+            _plain(v) for k, v in kwargs.items() if k != "poolclass"
+        )
+        if not keyable or pool_class not in (None, pool.NullPool, pool.QueuePool):
+            return original(url, *args, **kwargs)
+        if isinstance(url, str):
+            name = url
+        else:
+            name = url.render_as_string(hide_password=False)
+        key = (name, repr(sorted((k, v) for k, v in kwargs.items() if k != "poolclass")))
+        engine = engines.get(key)
+        if engine is None:
+            options = dict(kwargs, poolclass=pool.QueuePool, pool_size=1, max_overflow=-1)
+            engine = original(url, **options)
+            event.listen(engine, "checkout", reset_session)
+            engines[key] = engine
+        return engine
+
+    sqlalchemy.create_engine = create_engine
+    sqlalchemy.engine.create_engine = create_engine
+    sqlalchemy.engine.create.create_engine = create_engine
+    return engines
+
+
 if len(sys.argv) > 1 and sys.argv[1] == "--gate-serve":
     _cache_scripts()
+    _engines = _reuse_engines()
     _serve(sys.argv[2:])
+    for _engine in _engines.values():
+        _engine.dispose()
     sys.exit(0)
 
 try:

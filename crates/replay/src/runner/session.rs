@@ -1,7 +1,10 @@
 //! One Alembic interpreter for many commands (the stairway's hundreds of steps, `alembic
 //! check`): the wrapper's serve mode reads one JSON list of alembic arguments per stdin line
 //! and answers each with a `stepend` line, then waits. The caller reads the catalog between
-//! steps, so the Python start-up and imports are paid once, not per step.
+//! steps, so the Python start-up and imports are paid once, not per step. In this mode the
+//! wrapper also keeps env.py's engine and one connection between commands (reset with
+//! `DISCARD ALL` before each reuse, rolled back after each command) and one Alembic
+//! command-line parser.
 
 use std::path::Path;
 use std::process::Stdio;

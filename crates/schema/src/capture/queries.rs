@@ -190,7 +190,7 @@ const TRIGGERS: &str = concat!(
 
 /// The catalog queries, one per object kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Q {
+pub(crate) enum Q {
     Schemas,
     Extensions,
     Tables,
@@ -207,7 +207,7 @@ pub(super) enum Q {
 }
 
 impl Q {
-    pub(super) const ALL: [Q; 13] = [
+    pub(crate) const ALL: [Q; 13] = [
         Q::Schemas,
         Q::Extensions,
         Q::Tables,
@@ -240,7 +240,7 @@ impl Q {
         ],
     ];
 
-    pub(super) fn sql(self) -> &'static str {
+    pub(crate) fn sql(self) -> &'static str {
         match self {
             Q::Schemas => SCHEMAS,
             Q::Extensions => EXTENSIONS,
