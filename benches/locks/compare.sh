@@ -27,10 +27,13 @@ psql -X -q -d "$server" -c "CREATE DATABASE $db" >/dev/null
 alembic() { (cd "$work" && DATABASE_URL="${dburl/postgres:\/\//postgresql://}" python3 -m alembic -c alembic.ini "$@" 2>/dev/null); }
 q() { psql -X -q -t -A -d "$dburl" -c "$1"; }
 
-# gate-replay once over the whole chain: L codes per migration file.
-"$gate" --backend url --database-url "$server" --data --no-fixes --no-roundtrip --format json \
-  --repo "$work" > "$work/gate.json" 2>/dev/null || true
-python3 - "$work/gate.json" > "$work/gate.tsv" <<'PY'
+# gate-replay over the whole chain, twice: with the seeded pass's generated rows (3 per
+# table, the default) and with only the rows the chain itself writes (--rows 0). L codes per
+# migration file.
+for rows in 3 0; do
+  "$gate" --backend url --database-url "$server" --data --rows "$rows" --no-fixes --no-roundtrip \
+    --format json --repo "$work" > "$work/gate-$rows.json" 2>/dev/null || true
+  python3 - "$work/gate-$rows.json" > "$work/gate-$rows.tsv" <<'PY'
 import json, sys, collections
 d = json.load(open(sys.argv[1]))
 codes = collections.defaultdict(list)
@@ -40,9 +43,10 @@ for f in d["findings"]:
 for k, v in codes.items():
     print(k + "\t" + ", ".join(sorted(set(v))))
 PY
+done
 
-echo "| case | PostgreSQL: relfilenode before/after (psql) | squawk $(squawk --version | cut -d' ' -f2) | gate-replay --data |"
-echo "|---|---|---|---|"
+echo "| case | PostgreSQL: relfilenode before/after (psql) | squawk $(squawk --version | cut -d' ' -f2) | gate-replay --data | gate-replay --data --rows 0 |"
+echo "|---|---|---|---|---|"
 prev=""
 for f in $(cd "$work/alembic/versions" && ls c*_case.py | sort); do
   rev=${f%%_*}
@@ -61,7 +65,8 @@ for f in $(cd "$work/alembic/versions" && ls c*_case.py | sort); do
   sq=$( (squawk --pg-version 15 --reporter gcc "$work/$rev.sql" || true) \
         | grep -oE 'warning: [a-z-]+|error: [a-z-]+' | awk '{print $2}' \
         | { grep -vE '^require-(lock|statement)-timeout$' || true; } | sort -u | paste -sd, - | sed 's/,/, /g')
-  lg=$(awk -F'\t' -v r="$rev" '$1 == r {print $2}' "$work/gate.tsv")
-  echo "| $rev $desc | $pg | ${sq:--} | ${lg:--} |"
+  lg=$(awk -F'\t' -v r="$rev" '$1 == r {print $2}' "$work/gate-3.tsv")
+  l0=$(awk -F'\t' -v r="$rev" '$1 == r {print $2}' "$work/gate-0.tsv")
+  echo "| $rev $desc | $pg | ${sq:--} | ${lg:--} | ${l0:--} |"
   prev=$rev
 done

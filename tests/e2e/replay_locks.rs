@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::alembic::crisis;
+use crate::support::alembic::crisis_setup;
 use crate::support::db::{Db, Server};
 use crate::support::replay::*;
 use crate::support::run::Run;
@@ -51,13 +51,8 @@ fn migration(r: &Rev) -> String {
 /// The crisis example's Alembic setup (alembic.ini, env.py reading DATABASE_URL, one
 /// transaction for the whole upgrade as env.py configures it) with `revs` as its chain.
 fn project(revs: &[Rev]) -> tempfile::TempDir {
-    let repo = crisis();
+    let repo = crisis_setup();
     let dir = repo.path();
-    std::fs::remove_file(dir.join("migrations.lock")).unwrap();
-    std::fs::remove_file(dir.join("schema.snapshot.json")).unwrap();
-    let versions = dir.join("alembic/versions");
-    std::fs::remove_dir_all(&versions).unwrap();
-    std::fs::create_dir_all(&versions).unwrap();
     for r in revs {
         write(dir, &file_of(r.id), &migration(r));
     }
@@ -312,9 +307,21 @@ fn the_same_hazards_on_empty_tables_are_no_findings() {
     let dir = repo.path();
     let t = truths(dir, &["ALTER TABLE users ALTER COLUMN n TYPE bigint"]);
     assert!(t[0].rewrote && t[0].rows == 0, "{t:?}");
-    let run = replay_data(dir, &["--strict"]);
+    // Only the rows the chain writes (none): nobody waits on an empty table's lock.
+    let run = replay_data(dir, &["--strict", "--rows", "0"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(lock_findings(&run).is_empty(), "{}", run.stdout);
+    // The seeded pass's generated rows (3 per table, the default) stand for production's:
+    // the same statements are findings there, each naming the rows it met.
+    let seeded = replay_data(dir, &["--strict"]);
+    assert_eq!(seeded.code, 1, "{}", seeded.all());
+    let l002 = seeded.findings("L002");
+    assert!(!l002.is_empty(), "{}", seeded.stdout);
+    assert!(
+        l002.iter()
+            .all(|f| f["message"].as_str().unwrap().contains("3 rows")),
+        "{l002:?}"
+    );
 }
 
 /// The safe forms, each in its own migration (its own transaction).

@@ -53,13 +53,8 @@ fn migration(r: &Rev) -> String {
 /// The crisis example's Alembic setup (alembic.ini, env.py reading DATABASE_URL, policy)
 /// with its chain, lockfile and snapshot replaced by `revs`.
 pub(crate) fn project(revs: &[Rev]) -> tempfile::TempDir {
-    let repo = crisis();
+    let repo = crisis_setup();
     let dir = repo.path();
-    std::fs::remove_file(dir.join("migrations.lock")).unwrap();
-    std::fs::remove_file(dir.join("schema.snapshot.json")).unwrap();
-    let versions = dir.join("alembic/versions");
-    std::fs::remove_dir_all(&versions).unwrap();
-    std::fs::create_dir_all(&versions).unwrap();
     for r in revs {
         write(dir, &file_of(r.id), &migration(r));
     }

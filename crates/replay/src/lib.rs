@@ -149,9 +149,10 @@ struct ReplayArgs {
     /// with rows (locks, rewrites, index builds, validation) is L0xx [default: replay.data]
     #[arg(long, global = true)]
     data: bool,
-    /// Rows per table for --data [default: replay.rows, 3]
+    /// Rows generated per table for --data; 0: only the rows the chain itself writes
+    /// [default: replay.rows, 3]
     #[arg(long, global = true, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..=gate_policy::MAX_SEED_ROWS))]
+          value_parser = clap::value_parser!(u64).range(0..=gate_policy::MAX_SEED_ROWS))]
     rows: Option<u64>,
     /// Skip the emergency-fix checks
     #[arg(long, global = true)]

@@ -4,8 +4,12 @@
 //! there is judged on an empty database at the same revision: if it passes there, it is
 //! R009 (it would fail on production's rows with the same SQLSTATE); if it fails there too
 //! it is the clean replay's R001, not reported twice. The pass stops at its first failure and
-//! says what it did not check (R010).
+//! says what it did not check (R010), except at a released migration (pinned in the
+//! lockfile): production ran it on rows of its own, so the tables are emptied, it runs again,
+//! and the pass goes on with fresh rows (its R009 is a note). Every statement is observed
+//! (L0xx, crates/replay/src/locks.rs).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use gate_report::{Code, Finding, Report, Section};
@@ -112,9 +116,20 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
     let started = Instant::now();
     let db = ctx.fresh().await?;
     let mut seen = Observation::default();
+    let released = released_paths(ctx);
+    let mut passed_empty = Vec::new();
     let walked = match start_runner(ctx.runner, &db) {
         Ok(mut runner) => {
-            let r = walk(ctx, &db, &mut runner, &order, &mut seen).await;
+            let r = walk(
+                ctx,
+                &db,
+                &mut runner,
+                &order,
+                &mut seen,
+                &released,
+                &mut passed_empty,
+            )
+            .await;
             runner.close().await;
             r
         }
@@ -130,6 +145,9 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
     ctx.drop(&db).await;
     let (steps, stop) = walked?;
     let elapsed = started.elapsed();
+    for stop in &passed_empty {
+        report.findings.push(r009(order[stop.index], stop));
+    }
     if let Some(stop) = &stop {
         let rev = order[stop.index];
         let rest = order.len() - stop.index - 1;
@@ -170,6 +188,7 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
     report
         .findings
         .extend(crate::locks::findings(&seen.statements, ctx.settings.strict));
+    released_is_history(ctx, &mut report.findings);
     report
         .sections
         .push(crate::locks::section(&seen.statements, &seen.problems));
@@ -185,12 +204,14 @@ async fn walk(
     runner: &mut SeededRunner<'_>,
     order: &[&gate_chain::Revision],
     seen: &mut Observation,
+    released: &BTreeSet<String>,
+    passed_empty: &mut Vec<Stop>,
 ) -> Result<Walked, ReplayError> {
     let rows = ctx.settings.rows;
     let skip = ctx.runner.bookkeeping_tables();
     let mut conn = connect(&db.db.url).await?;
     let mut steps = Vec::new();
-    let mut seeder = seed::Seeder::default();
+    let seeder = &mut seed::Seeder::default();
     for (index, rev) in order.iter().enumerate() {
         // Seeding is a few INSERTs, but a user trigger may hang: the run's deadline holds.
         let seeding = tokio::time::timeout_at(
@@ -228,15 +249,31 @@ async fn walk(
             } else {
                 named_table_rows(&mut conn, &failure, skip).await
             };
+            let stop = Stop {
+                index,
+                failure,
+                rows,
+            };
+            // A released migration already ran on production's own rows: the generated ones
+            // broke it, not the next deploy. Empty the tables and run it again; if it passes
+            // there (R009, a note), go on with fresh rows for every table; if not, it fails
+            // on empty tables too (the clean replay's R001) and the pass stops.
+            if released.contains(rev.path.as_str()) && !stop.failure.timed_out {
+                seed::empty_all(&mut conn, skip)
+                    .await
+                    .map_err(|e| RunnerError::database("cannot empty the seeded tables", e))?;
+                *seeder = seed::Seeder::default();
+                let again = runner.upgrade(&rev.id, ctx.deadline, seen).await?;
+                if again.is_none() {
+                    if let Some(step) = steps.last_mut() {
+                        step.ok = true;
+                    }
+                    passed_empty.push(stop);
+                    continue;
+                }
+            }
             let _ = conn.close().await;
-            return Ok((
-                steps,
-                Some(Stop {
-                    index,
-                    failure,
-                    rows,
-                }),
-            ));
+            return Ok((steps, Some(stop)));
         }
     }
     let _ = conn.close().await;
@@ -498,3 +535,34 @@ fn section(steps: &[Step], total: usize, rows: u64, elapsed: Duration) -> Sectio
         }),
     }
 }
+
+/// The files of released migrations (pinned in `migrations.lock`); none when the lockfile is
+/// missing or broken (the lockfile checks report that).
+fn released_paths(ctx: &Ctx<'_>) -> BTreeSet<String> {
+    let lockfile = &ctx.settings.policy.migrations.lockfile;
+    std::fs::read(ctx.settings.root.join(lockfile))
+        .ok()
+        .and_then(|bytes| gate_chain::lock::parse_lock(lockfile, &bytes).ok())
+        .map(|lock| lock.entries.into_iter().map(|e| e.path).collect())
+        .unwrap_or_default()
+}
+
+/// R009 and L0xx about a released migration (one `migrations.lock` pins) are notes:
+/// production already ran it, on its own rows, so what the generated rows make it do says
+/// nothing about the next deploy. New migrations keep their severity. A missing or broken
+/// lockfile changes nothing here (the lockfile checks report it).
+fn released_is_history(ctx: &Ctx<'_>, findings: &mut [Finding]) {
+    let lockfile = &ctx.settings.policy.migrations.lockfile;
+    let released = released_paths(ctx);
+    for f in findings.iter_mut() {
+        let judged = f.code == Code::R009 || f.code.as_str().starts_with('L');
+        if judged && f.path.as_deref().is_some_and(|p| released.contains(p)) {
+            f.severity = gate_report::Severity::Note;
+            f.help = format!(
+                "Released (pinned in {lockfile}): production already ran this migration on its own rows; this is history, not the next deploy. {}",
+                f.help
+            );
+        }
+    }
+}
+

@@ -18,6 +18,31 @@ pub fn crisis() -> tempfile::TempDir {
     dir
 }
 
+/// The crisis example's Alembic setup alone (alembic.ini, env.py, policy.toml) for a chain of
+/// the test's own: no migrations (an empty versions folder), no lockfile, no snapshot, and no
+/// application (`app/`, `recovery/`): its models describe the crisis chain, not the test's.
+/// The example's optional replay checks (stairway, models, data) are off: a test turns on
+/// what it tests with the flags.
+pub fn crisis_setup() -> tempfile::TempDir {
+    let repo = crisis();
+    let dir = repo.path();
+    let policy = std::fs::read_to_string(dir.join("policy.toml")).unwrap();
+    let mut plain = policy.clone();
+    for key in ["stairway", "models", "data"] {
+        plain = plain.replace(&format!("\n{key} = true\n"), &format!("\n{key} = false\n"));
+    }
+    assert_ne!(plain, policy, "examples/crisis/policy.toml turns on no optional check");
+    std::fs::write(dir.join("policy.toml"), plain).unwrap();
+    for file in ["migrations.lock", "schema.snapshot.json"] {
+        std::fs::remove_file(dir.join(file)).unwrap();
+    }
+    for folder in ["alembic/versions", "app", "recovery"] {
+        std::fs::remove_dir_all(dir.join(folder)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("alembic/versions")).unwrap();
+    repo
+}
+
 /// An Alembic migration file for the crisis chain.
 pub fn alembic_migration(rev: &str, parent: &str, upgrade: &str, downgrade: &str) -> String {
     format!(

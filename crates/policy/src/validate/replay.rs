@@ -93,7 +93,7 @@ impl Checker<'_> {
             }
         }
         if let Some(v) = self.get(t, p, "rows")
-            && let Some(n) = self.integer_in("replay.rows", v, 1, MAX_SEED_ROWS, " rows per table")
+            && let Some(n) = self.integer_in("replay.rows", v, 0, MAX_SEED_ROWS, " rows per table")
         {
             r.rows = n;
         }

@@ -164,6 +164,30 @@ pub(crate) async fn exact_counts(
     Ok(out)
 }
 
+/// Empty every user table (one `TRUNCATE … CASCADE`): the seeded pass's way past a released
+/// migration that production ran on rows of its own.
+pub(crate) async fn empty_all(conn: &mut PgConnection, skip: &[&str]) -> Result<(), sqlx::Error> {
+    let tables: Vec<String> = catalog::read(conn, skip, None)
+        .await?
+        .into_values()
+        .map(|t| {
+            let display = t.display();
+            let (schema, name) = display.split_once('.').unwrap_or(("public", &display));
+            format!("{}.{}", ident(schema), ident(name))
+        })
+        .collect();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "TRUNCATE {} CASCADE",
+        tables.join(", ")
+    )))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// User tables of the database (`schema.table`, bare name), for matching names in messages.
 pub(crate) async fn table_names(
     conn: &mut PgConnection,
