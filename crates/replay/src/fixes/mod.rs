@@ -10,9 +10,10 @@
 //!
 //! What cannot be checked (the chain does not build up to where the fix ran) is `R010`.
 //!
-//! Every check starts from a copy of the template at its `applied-after` (`templates.rs`:
-//! all templates in one forward pass over the chain); the fixes are verified concurrently,
-//! at most one per core (`bounded.rs`), and reported in registry order.
+//! Every fix starts from the template at its `applied-after` or a copy of it (`templates.rs`:
+//! all templates in one forward pass over the chain); the production path continues from a
+//! copy taken right after the first run. The fixes are verified concurrently, at most one
+//! per core (`bounded.rs`), and reported in registry order.
 
 use std::time::Instant;
 
@@ -73,7 +74,8 @@ pub(crate) async fn verify(
     let mut templates = Templates::build(ctx, &scripts).await?;
     let jobs = scripts
         .iter()
-        .map(|script| verify_with_summary(ctx, &templates, script, clean_head, because))
+        .enumerate()
+        .map(|(i, script)| verify_with_summary(ctx, &templates, i, script, clean_head, because))
         .collect();
     let results = bounded::in_order(jobs, bounded::parallelism()).await;
     templates.drop_all(ctx).await;
@@ -91,6 +93,7 @@ pub(crate) async fn verify(
 async fn verify_with_summary(
     ctx: &Ctx<'_>,
     templates: &Templates,
+    index: usize,
     script: &Script,
     clean_head: Option<&Snapshot>,
     because: &str,
@@ -99,7 +102,16 @@ async fn verify_with_summary(
         .stage(&format!("emergency fix {}", script.path));
     let mut summary = FixSummary::new(script);
     let started = Instant::now();
-    let found = verify_one(ctx, templates, script, clean_head, because, &mut summary).await?;
+    let found = verify_one(
+        ctx,
+        templates,
+        index,
+        script,
+        clean_head,
+        because,
+        &mut summary,
+    )
+    .await?;
     summary.ms = started.elapsed().as_millis();
     Ok((converted_is_history(script, found), summary))
 }

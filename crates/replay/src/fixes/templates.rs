@@ -8,6 +8,11 @@
 //! revisions the target needs (`Runner::applied_at`), and upgrading it to the target applies
 //! the rest in the same order. Where the runner cannot tell (command runner, symbolic
 //! dependencies), a template is built from an empty database as before.
+//!
+//! Once every template is built, each fix gets the database it starts from: the last fix at a
+//! target takes the template itself (nothing copies from it any more), the others a copy.
+//! A copy costs about as much as a replay of the chain (`CREATE DATABASE` writes the whole
+//! catalog), so this saves one per target.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -33,6 +38,10 @@ pub(super) struct Template {
 #[derive(Default)]
 pub(super) struct Templates {
     at: BTreeMap<String, Result<Template, String>>,
+    /// Targets whose template database was handed to a fix (it owns and drops it).
+    handed_over: BTreeSet<String>,
+    /// The database each fix starts from, by its index in `scripts`, until it takes it.
+    starts: std::sync::Mutex<BTreeMap<usize, Scratch>>,
 }
 
 impl Templates {
@@ -51,26 +60,77 @@ impl Templates {
             };
             templates.at.insert(target_name(&t), built);
         }
+        if let Err(e) = templates.hand_out(ctx, scripts).await {
+            templates.drop_all(ctx).await;
+            return Err(e);
+        }
         Ok(templates)
     }
 
-    /// A copy of the template `script` needs, with the state it starts in; `Err(why)` when
-    /// the chain does not build to its `applied-after`.
-    pub async fn copy_for(
+    /// Make the database each of `scripts` starts from: a copy of its template for all but
+    /// the last fix at that target, which gets the template itself.
+    async fn hand_out(&mut self, ctx: &Ctx<'_>, scripts: &[&Script]) -> Result<(), ReplayError> {
+        let mut users: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, s) in scripts.iter().enumerate() {
+            users.entry(target_name(&target(s))).or_default().push(i);
+        }
+        for (name, users) in users {
+            let Some(Ok(t)) = self.at.get(&name) else {
+                continue;
+            };
+            let Some((&last, others)) = users.split_last() else {
+                continue;
+            };
+            let mut made = Vec::with_capacity(users.len());
+            for &i in others {
+                made.push((i, ctx.copy(&t.db).await?));
+            }
+            made.push((last, t.db.clone()));
+            self.handed_over.insert(name);
+            self.starts_mut().extend(made);
+        }
+        Ok(())
+    }
+
+    fn starts_mut(&mut self) -> &mut BTreeMap<usize, Scratch> {
+        self.starts
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The database fix number `index` (`script`) starts from, which the caller now owns and
+    /// drops, with the state it is in; `Err(why)` when the chain does not build to its
+    /// `applied-after`.
+    pub fn take_start(
         &self,
-        ctx: &Ctx<'_>,
+        index: usize,
         script: &Script,
-    ) -> Result<Result<(Scratch, Arc<State>), String>, ReplayError> {
+    ) -> Result<(Scratch, Arc<State>), String> {
         match self.at.get(&target_name(&target(script))) {
-            Some(Ok(t)) => Ok(Ok((ctx.copy(&t.db).await?, t.state.clone()))),
-            Some(Err(why)) => Ok(Err(why.clone())),
-            None => Ok(Err("no template was built for its applied-after".into())),
+            Some(Ok(t)) => self
+                .starts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&index)
+                .map(|db| (db, t.state.clone()))
+                .ok_or_else(|| "no database was prepared for it".to_string()),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("no template was built for its applied-after".into()),
         }
     }
 
+    /// Drop every template and start database no fix took.
     pub async fn drop_all(&mut self, ctx: &Ctx<'_>) {
-        for t in std::mem::take(&mut self.at).into_values().flatten() {
-            ctx.drop(&t.db).await;
+        let handed_over = std::mem::take(&mut self.handed_over);
+        for (name, t) in std::mem::take(&mut self.at) {
+            if let Ok(t) = t
+                && !handed_over.contains(&name)
+            {
+                ctx.drop(&t.db).await;
+            }
+        }
+        for db in std::mem::take(self.starts_mut()).into_values() {
+            ctx.drop(&db).await;
         }
     }
 
