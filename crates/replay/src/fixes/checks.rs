@@ -6,8 +6,7 @@ use super::*;
 
 pub(super) async fn verify_one(
     ctx: &Ctx<'_>,
-    templates: &Templates,
-    index: usize,
+    start: templates::Start,
     script: &Script,
     clean_head: Option<&Snapshot>,
     because: &str,
@@ -15,7 +14,7 @@ pub(super) async fn verify_one(
 ) -> Result<Vec<Finding>, ReplayError> {
     let mut out = Vec::new();
     let at = target_name(&target(script));
-    let (db, pre) = match templates.take_start(index, script) {
+    let (db, pre) = match start {
         Ok(prepared) => prepared,
         Err(why) => {
             summary.checks.push("not verified".into());
