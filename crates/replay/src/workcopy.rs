@@ -43,6 +43,16 @@ impl WorkCopy {
         Ok(WorkCopy { dir, copied })
     }
 
+    /// An empty folder, for a fix that runs no command (`sql =` and no rollback): nothing
+    /// runs in it, so the tree is not copied (a quarter of a second per fix on a loaded
+    /// machine).
+    pub(crate) fn empty() -> std::io::Result<WorkCopy> {
+        Ok(WorkCopy {
+            dir: tempfile::Builder::new().prefix("gate-fix-").tempdir()?,
+            copied: BTreeMap::new(),
+        })
+    }
+
     pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }

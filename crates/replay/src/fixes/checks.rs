@@ -6,7 +6,7 @@ use super::*;
 
 pub(super) async fn verify_one(
     ctx: &Ctx<'_>,
-    templates: &Templates,
+    start: templates::Start,
     script: &Script,
     clean_head: Option<&Snapshot>,
     because: &str,
@@ -14,16 +14,7 @@ pub(super) async fn verify_one(
 ) -> Result<Vec<Finding>, ReplayError> {
     let mut out = Vec::new();
     let at = target_name(&target(script));
-    // Copying the tree is blocking I/O: off the task that drives the other fixes' checks.
-    let root = ctx.settings.root.clone();
-    let work = tokio::task::spawn_blocking(move || WorkCopy::new(&root))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-        .map_err(|source| ReplayError::WorkCopy {
-            script: script.path.clone(),
-            source,
-        })?;
-    let (db, pre) = match templates.copy_for(ctx, script).await? {
+    let (db, pre) = match start {
         Ok(prepared) => prepared,
         Err(why) => {
             summary.checks.push("not verified".into());
@@ -37,37 +28,124 @@ pub(super) async fn verify_one(
             return Ok(out);
         }
     };
+    // Copying the tree is blocking I/O: off the task that drives the other fixes' checks.
+    let root = ctx.settings.root.clone();
+    let runs_commands = script.run.is_some() || script.rollback.is_some();
+    let work = match tokio::task::spawn_blocking(move || {
+        if runs_commands {
+            WorkCopy::new(&root)
+        } else {
+            WorkCopy::empty()
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    {
+        Ok(w) => w,
+        Err(source) => {
+            ctx.drop(&db).await;
+            return Err(ReplayError::WorkCopy {
+                script: script.path.clone(),
+                source,
+            });
+        }
+    };
+    let path = path_check(ctx, script, clean_head, because);
     let result = at_applied_after(
-        ctx, templates, script, &db, &pre, &work, &at, &mut out, summary,
+        ctx,
+        script,
+        &db,
+        &pre,
+        &work,
+        &at,
+        path.is_ok(),
+        &mut out,
+        summary,
     )
     .await;
     ctx.drop(&db).await;
-    let first_run_ok = result?;
+    let first_run = result?;
 
-    if first_run_ok {
-        production_path(
-            ctx, templates, script, &work, clean_head, because, &mut out, summary,
-        )
-        .await?;
+    match (first_run, path, clean_head) {
+        (FirstRun::Failed, _, _) => {}
+        (FirstRun::Ok(Some(once)), Ok(continue_upgrade), Some(clean_head)) => {
+            let r =
+                production_tail(ctx, script, &once, clean_head, continue_upgrade, &mut out).await;
+            ctx.drop(&once).await;
+            summary.checks.push(format!("production path: {}", r?));
+        }
+        (FirstRun::Ok(once), not_checked, _) => {
+            if let Some(once) = once {
+                ctx.drop(&once).await;
+            }
+            if let Err((found, words)) = not_checked {
+                out.extend(found);
+                summary.checks.extend(words.map(String::from));
+            }
+        }
     }
     summary.written = work.written();
     Ok(out)
 }
 
-/// F001, F006 and F002 on one database at `applied-after`. Returns whether the first run
-/// succeeded (the production path is only meaningful then).
+/// Whether the production path can be checked for `script` (`Ok(continue to head)`), else
+/// the findings that say why not and the summary's words: only reported when the first run
+/// succeeds, as the path is only meaningful then.
+#[allow(clippy::type_complexity)]
+fn path_check(
+    ctx: &Ctx<'_>,
+    script: &Script,
+    clean_head: Option<&Snapshot>,
+    because: &str,
+) -> Result<bool, (Vec<Finding>, Option<&'static str>)> {
+    if clean_head.is_none() {
+        return Err((
+            vec![not_run(
+                &script.path,
+                &format!(
+                    "{}: the production path (fix, then the later migrations) was not checked: {because}",
+                    script.path
+                ),
+            )],
+            Some("production path not checked"),
+        ));
+    }
+    let continue_upgrade = matches!(target(script), Target::Revision(_));
+    if continue_upgrade && !ctx.runner.supports_targets() {
+        return Err((
+            vec![finding(Code::F003, script, "the production path is not checked: migrations.kind = \"command\" cannot stop at applied-after".into()).help("Use the alembic or sql runner to check the production path.")
+            .severity(Severity::Note)],
+            None,
+        ));
+    }
+    Ok(continue_upgrade)
+}
+
+/// How the first run at applied-after went.
+enum FirstRun {
+    /// It failed (F001 reported): nothing else is meaningful.
+    Failed,
+    /// It succeeded; the database right after it, when asked for.
+    Ok(Option<Scratch>),
+}
+
+/// F001, F006 and F002 on `db`, a database at `applied-after` this check owns. When the first
+/// run succeeds and `keep_once` (the production path needs it) or the fix has a rollback,
+/// returns a copy of `db` taken right after the first run: a database holding exactly one
+/// application, which the production path continues from (no second copy of the template,
+/// no third run of the fix).
 #[allow(clippy::too_many_arguments)]
 async fn at_applied_after(
     ctx: &Ctx<'_>,
-    templates: &Templates,
     script: &Script,
     db: &Scratch,
     pre: &State,
     work: &WorkCopy,
     at: &str,
+    keep_once: bool,
     out: &mut Vec<Finding>,
     summary: &mut FixSummary,
-) -> Result<bool, ReplayError> {
+) -> Result<FirstRun, ReplayError> {
     let before = counters(db).await;
     if let Applied::Failed(e) = apply(ctx, script, db, work).await? {
         summary.checks.push("first run failed".into());
@@ -79,7 +157,7 @@ async fn at_applied_after(
             )
             .help("Make the fix apply cleanly at applied-after, or correct applied-after."),
         );
-        return Ok(false);
+        return Ok(FirstRun::Failed);
     }
     let after = counters(db).await;
     let once = State::read(ctx, db).await?;
@@ -105,7 +183,52 @@ async fn at_applied_after(
         };
         out.push(f);
     }
+    // Every session of the first run has ended (`counters` waited for them, the reads closed
+    // theirs), so `db` can be a template now.
+    let one_application = if keep_once || script.rollback.is_some() {
+        Some(ctx.copy(db).await?)
+    } else {
+        None
+    };
+    let r = second_run_and_rollback(
+        ctx,
+        script,
+        db,
+        pre,
+        &once,
+        one_application.as_ref(),
+        keep_once,
+        work,
+        out,
+        summary,
+    )
+    .await;
+    match (r, one_application) {
+        (Ok(()), Some(o)) if keep_once => Ok(FirstRun::Ok(Some(o))),
+        (r, o) => {
+            if let Some(o) = o {
+                ctx.drop(&o).await;
+            }
+            r.map(|()| FirstRun::Ok(None))
+        }
+    }
+}
 
+/// F001 (the second run) and F002 (the rollback). `one_application` holds the database after
+/// the first run; when `keep_it` it must come back unchanged (the production path needs it).
+#[allow(clippy::too_many_arguments)]
+async fn second_run_and_rollback(
+    ctx: &Ctx<'_>,
+    script: &Script,
+    db: &Scratch,
+    pre: &State,
+    once: &State,
+    one_application: Option<&Scratch>,
+    keep_it: bool,
+    work: &WorkCopy,
+    out: &mut Vec<Finding>,
+    summary: &mut FixSummary,
+) -> Result<(), ReplayError> {
     let mut idempotent = true;
     match apply(ctx, script, db, work).await? {
         Applied::Failed(e) => {
@@ -120,7 +243,7 @@ async fn at_applied_after(
             let twice = State::read(ctx, db).await?;
             let d = State::diff(
                 ctx,
-                &once,
+                once,
                 &twice,
                 "after the first run",
                 "after the second run",
@@ -145,18 +268,17 @@ async fn at_applied_after(
     );
 
     if let Some(rb) = &script.rollback {
-        let ok = if idempotent {
-            rollback_check(ctx, script, rb, db, work, pre, false, out).await?
-        } else {
-            // The database holds two applications; roll back from one, on a fresh one.
-            match templates.copy_for(ctx, script).await? {
-                Ok((db2, _)) => {
-                    let r = rollback_check(ctx, script, rb, &db2, work, pre, true, out).await;
-                    ctx.drop(&db2).await;
-                    r?
-                }
-                Err(_) => false,
+        let ok = match one_application {
+            _ if idempotent => rollback_check(ctx, script, rb, db, work, pre, out).await?,
+            // The database holds two applications; roll back from one.
+            Some(one) if !keep_it => rollback_check(ctx, script, rb, one, work, pre, out).await?,
+            Some(one) => {
+                let copy = ctx.copy(one).await?;
+                let r = rollback_check(ctx, script, rb, &copy, work, pre, out).await;
+                ctx.drop(&copy).await;
+                r?
             }
+            None => false,
         };
         summary.checks.push(
             if ok {
@@ -167,10 +289,9 @@ async fn at_applied_after(
             .into(),
         );
     }
-    Ok(true)
+    Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn rollback_check(
     ctx: &Ctx<'_>,
     script: &Script,
@@ -178,20 +299,8 @@ async fn rollback_check(
     db: &Scratch,
     work: &WorkCopy,
     pre: &State,
-    apply_first: bool,
     out: &mut Vec<Finding>,
 ) -> Result<bool, ReplayError> {
-    if apply_first && let Applied::Failed(e) = apply(ctx, script, db, work).await? {
-        out.push(
-            finding(
-                Code::F002,
-                script,
-                format!("cannot apply the fix before testing its rollback: {e}"),
-            )
-            .help("Make the fix apply cleanly at applied-after."),
-        );
-        return Ok(false);
-    }
     if let Applied::Failed(e) = run_command(ctx, rollback, &[], db, work).await? {
         out.push(finding(
             Code::F002,
@@ -216,62 +325,16 @@ async fn rollback_check(
     Ok(true)
 }
 
-/// F003/F004/F005: migrations up to applied-after, the fix, then on to head.
-#[allow(clippy::too_many_arguments)]
-async fn production_path(
-    ctx: &Ctx<'_>,
-    templates: &Templates,
-    script: &Script,
-    work: &WorkCopy,
-    clean_head: Option<&Snapshot>,
-    because: &str,
-    out: &mut Vec<Finding>,
-    summary: &mut FixSummary,
-) -> Result<(), ReplayError> {
-    let Some(clean_head) = clean_head else {
-        summary.checks.push("production path not checked".into());
-        out.push(not_run(
-            &script.path,
-            &format!(
-                "{}: the production path (fix, then the later migrations) was not checked: {because}",
-                script.path
-            ),
-        ));
-        return Ok(());
-    };
-    let continue_upgrade = matches!(target(script), Target::Revision(_));
-    if continue_upgrade && !ctx.runner.supports_targets() {
-        out.push(
-            finding(Code::F003, script, "the production path is not checked: migrations.kind = \"command\" cannot stop at applied-after".into()).help("Use the alembic or sql runner to check the production path.")
-            .severity(Severity::Note),
-        );
-        return Ok(());
-    }
-    let db = match templates.copy_for(ctx, script).await? {
-        Ok((db, _)) => db,
-        Err(_) => return Ok(()),
-    };
-    let r = production_tail(ctx, script, &db, work, clean_head, continue_upgrade, out).await;
-    ctx.drop(&db).await;
-    if let Some(verdict) = r? {
-        summary.checks.push(format!("production path: {verdict}"));
-    }
-    Ok(())
-}
-
+/// F003/F004/F005: on `db`, a copy taken right after the fix's first run at applied-after,
+/// the chain on to head.
 async fn production_tail(
     ctx: &Ctx<'_>,
     script: &Script,
     db: &Scratch,
-    work: &WorkCopy,
     clean_head: &Snapshot,
     continue_upgrade: bool,
     out: &mut Vec<Finding>,
-) -> Result<Option<&'static str>, ReplayError> {
-    if let Applied::Failed(_) = apply(ctx, script, db, work).await? {
-        // Already reported by the first-run check.
-        return Ok(None);
-    }
+) -> Result<&'static str, ReplayError> {
     if continue_upgrade {
         let up = ctx
             .runner
@@ -295,7 +358,7 @@ async fn production_tail(
                 }
             }
             out.push(finding);
-            return Ok(Some("a later migration fails (F003)"));
+            return Ok("a later migration fails (F003)");
         }
     }
     let prod = ctx.capture(db).await?;
@@ -324,11 +387,11 @@ async fn production_tail(
         };
         let list: Vec<String> = d.iter().map(ToString::to_string).collect();
         out.push(finding(code, script, format!("{what}: {}", list.join("; "))).help(help));
-        return Ok(Some(if code == Code::F005 {
+        return Ok(if code == Code::F005 {
             "still differs after conversion (F005)"
         } else {
             "schema the migrations do not produce (F004)"
-        }));
+        });
     }
-    Ok(Some("same schema as the migrations alone"))
+    Ok("same schema as the migrations alone")
 }

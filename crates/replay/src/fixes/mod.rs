@@ -10,9 +10,10 @@
 //!
 //! What cannot be checked (the chain does not build up to where the fix ran) is `R010`.
 //!
-//! Every check starts from a copy of the template at its `applied-after` (`templates.rs`:
-//! all templates in one forward pass over the chain); the fixes are verified concurrently,
-//! at most one per core (`bounded.rs`), and reported in registry order.
+//! Every fix starts from the template at its `applied-after` or a copy of it (`templates.rs`:
+//! all templates in one forward pass over the chain, handed out while the pass goes on); the
+//! production path continues from a copy taken right after the first run. The fixes are
+//! verified concurrently, at most one per core (`bounded.rs`), and reported in registry order.
 
 use std::time::Instant;
 
@@ -70,13 +71,27 @@ pub(crate) async fn verify(
     because: &str,
 ) -> Result<(Vec<Finding>, Option<Section>), ReplayError> {
     let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
-    let mut templates = Templates::build(ctx, &scripts).await?;
-    let jobs = scripts
+    let templates = Templates::default();
+    // At most one fix per core is checked at once; a fix waits for its start database
+    // without holding a slot, while the templates are still being built.
+    let slots = tokio::sync::Semaphore::new(bounded::parallelism());
+    let jobs: Vec<_> = scripts
         .iter()
-        .map(|script| verify_with_summary(ctx, &templates, script, clean_head, because))
+        .enumerate()
+        .map(|(i, script)| {
+            let (templates, slots) = (&templates, &slots);
+            async move {
+                let start = templates.take_start(i).await;
+                let _slot = slots.acquire().await;
+                verify_with_summary(ctx, start, script, clean_head, because).await
+            }
+        })
         .collect();
-    let results = bounded::in_order(jobs, bounded::parallelism()).await;
-    templates.drop_all(ctx).await;
+    let all = jobs.len();
+    let (built, results) =
+        tokio::join!(templates.build(ctx, &scripts), bounded::in_order(jobs, all));
+    templates.drop_untaken(ctx).await;
+    built?;
     let mut out = Vec::new();
     let mut rows = Vec::new();
     for r in results {
@@ -90,7 +105,7 @@ pub(crate) async fn verify(
 /// The findings on one fix and what was checked.
 async fn verify_with_summary(
     ctx: &Ctx<'_>,
-    templates: &Templates,
+    start: templates::Start,
     script: &Script,
     clean_head: Option<&Snapshot>,
     because: &str,
@@ -99,7 +114,7 @@ async fn verify_with_summary(
         .stage(&format!("emergency fix {}", script.path));
     let mut summary = FixSummary::new(script);
     let started = Instant::now();
-    let found = verify_one(ctx, templates, script, clean_head, because, &mut summary).await?;
+    let found = verify_one(ctx, start, script, clean_head, because, &mut summary).await?;
     summary.ms = started.elapsed().as_millis();
     Ok((converted_is_history(script, found), summary))
 }
