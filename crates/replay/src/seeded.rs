@@ -185,9 +185,10 @@ pub(crate) async fn seeded_pass(ctx: &Ctx<'_>, report: &mut Report) -> Result<()
     report
         .sections
         .push(section(&steps, order.len(), ctx.settings.rows, elapsed));
-    report
-        .findings
-        .extend(crate::locks::findings(&seen.statements, ctx.settings.strict));
+    report.findings.extend(crate::locks::findings(
+        &seen.statements,
+        ctx.settings.strict,
+    ));
     released_is_history(ctx, &mut report.findings);
     report
         .sections
@@ -565,4 +566,3 @@ fn released_is_history(ctx: &Ctx<'_>, findings: &mut [Finding]) {
         }
     }
 }
-

@@ -31,7 +31,10 @@ pub fn crisis_setup() -> tempfile::TempDir {
     for key in ["stairway", "models", "data"] {
         plain = plain.replace(&format!("\n{key} = true\n"), &format!("\n{key} = false\n"));
     }
-    assert_ne!(plain, policy, "examples/crisis/policy.toml turns on no optional check");
+    assert_ne!(
+        plain, policy,
+        "examples/crisis/policy.toml turns on no optional check"
+    );
     std::fs::write(dir.join("policy.toml"), plain).unwrap();
     for file in ["migrations.lock", "schema.snapshot.json"] {
         std::fs::remove_file(dir.join(file)).unwrap();
