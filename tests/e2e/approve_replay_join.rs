@@ -141,8 +141,14 @@ fn shards_join_into_one_report_with_findings_styles_captures_and_a_missing_shard
     union.extend(coded(&second));
     union.sort();
     assert_eq!(union, coded(&whole));
+    // The fixes' findings (the example's chain-level notes, e.g. about its released
+    // migrations on seeded rows, have no entry).
+    let of_fixes: Vec<(String, String)> = union
+        .into_iter()
+        .filter(|(_, entry)| !entry.is_empty())
+        .collect();
     assert_eq!(
-        union,
+        of_fixes,
         [
             ("F001".to_string(), ENUM_FIX.to_string()),
             ("F003".to_string(), ENUM_FIX.to_string()),

@@ -38,7 +38,7 @@ const NESTED: [(&str, &str); 4] = [
 /// The crisis example with part of its chain moved into year/quarter subfolders and one new
 /// revision, after the old head, living only in a subfolder.
 fn nested_crisis(recursive: bool) -> tempfile::TempDir {
-    let repo = crisis();
+    let repo = crisis_plain();
     let dir = repo.path();
     // Moving released migrations is what the lockfile forbids (G003); this test is about
     // discovery, so the project has no lockfile and no expected snapshot yet.

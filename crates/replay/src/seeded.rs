@@ -37,6 +37,7 @@ impl SeededRunner<'_> {
         revision: &str,
         deadline: Instant,
         seen: &mut Observation,
+        conn: &mut sqlx::PgConnection,
     ) -> Result<Option<Failure>, RunnerError> {
         Ok(match self {
             SeededRunner::Alembic(session) => {
@@ -47,7 +48,10 @@ impl SeededRunner<'_> {
             }
             SeededRunner::Sql(runner, env) => {
                 let to = Target::Revision(revision.to_string());
-                let r = runner.upgrade(env, &to, deadline, &mut |_| {}).await?;
+                // On the pass's own connection: no connect per revision.
+                let r = runner
+                    .upgrade_on(conn, env, &to, deadline, &mut |_| {})
+                    .await?;
                 seen.statements.extend(r.observed);
                 seen.problems.extend(r.observe_problems);
                 r.failure
@@ -228,7 +232,9 @@ async fn walk(
             ))
         })?
         .map_err(|e| RunnerError::database("cannot seed the scratch database", e))?;
-        let failure = runner.upgrade(&rev.id, ctx.deadline, seen).await?;
+        let failure = runner
+            .upgrade(&rev.id, ctx.deadline, seen, &mut conn)
+            .await?;
         let ok = failure.is_none();
         steps.push(Step {
             revision: rev.id.clone(),
@@ -264,7 +270,9 @@ async fn walk(
                     .await
                     .map_err(|e| RunnerError::database("cannot empty the seeded tables", e))?;
                 *seeder = seed::Seeder::default();
-                let again = runner.upgrade(&rev.id, ctx.deadline, seen).await?;
+                let again = runner
+                    .upgrade(&rev.id, ctx.deadline, seen, &mut conn)
+                    .await?;
                 if again.is_none() {
                     if let Some(step) = steps.last_mut() {
                         step.ok = true;

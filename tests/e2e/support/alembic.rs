@@ -18,15 +18,13 @@ pub fn crisis() -> tempfile::TempDir {
     dir
 }
 
-/// The crisis example's Alembic setup alone (alembic.ini, env.py, policy.toml) for a chain of
-/// the test's own: no migrations (an empty versions folder), no lockfile, no snapshot, and no
-/// application (`app/`, `recovery/`): its models describe the crisis chain, not the test's.
-/// The example's optional replay checks (stairway, models, data) are off: a test turns on
-/// what it tests with the flags.
-pub fn crisis_setup() -> tempfile::TempDir {
+/// A copy of examples/crisis with the example's optional replay checks (stairway, models,
+/// data) off, for tests that change the chain to test one thing: a new migration is not in
+/// the example's models, and a test turns on what it tests with the flags.
+pub fn crisis_plain() -> tempfile::TempDir {
     let repo = crisis();
-    let dir = repo.path();
-    let policy = std::fs::read_to_string(dir.join("policy.toml")).unwrap();
+    let path = repo.path().join("policy.toml");
+    let policy = std::fs::read_to_string(&path).unwrap();
     let mut plain = policy.clone();
     for key in ["stairway", "models", "data"] {
         plain = plain.replace(&format!("\n{key} = true\n"), &format!("\n{key} = false\n"));
@@ -35,7 +33,18 @@ pub fn crisis_setup() -> tempfile::TempDir {
         plain, policy,
         "examples/crisis/policy.toml turns on no optional check"
     );
-    std::fs::write(dir.join("policy.toml"), plain).unwrap();
+    std::fs::write(path, plain).unwrap();
+    repo
+}
+
+/// The crisis example's Alembic setup alone (alembic.ini, env.py, policy.toml) for a chain of
+/// the test's own: no migrations (an empty versions folder), no lockfile, no snapshot, and no
+/// application (`app/`, `recovery/`): its models describe the crisis chain, not the test's.
+/// The example's optional replay checks (stairway, models, data) are off: a test turns on
+/// what it tests with the flags.
+pub fn crisis_setup() -> tempfile::TempDir {
+    let repo = crisis_plain();
+    let dir = repo.path();
     for file in ["migrations.lock", "schema.snapshot.json"] {
         std::fs::remove_file(dir.join(file)).unwrap();
     }

@@ -104,6 +104,18 @@ impl AlembicRunner {
         self.files.get(revision).cloned()
     }
 
+    /// The interpreter that really ran (the wrapper reports it), as errors name it.
+    fn interpreter(&self, executable: Option<&str>) -> String {
+        match executable {
+            Some(exe) if exe != self.python => {
+                format!("{exe} (replay.python = `{}`)", self.python)
+            }
+            Some(exe) => exe.to_string(),
+            None => format!("`{}` (replay.python)", self.python),
+        }
+    }
+
+    /// The repository root (observed statements name their files relative to it).
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }
@@ -231,13 +243,7 @@ impl AlembicRunner {
             advice: format!("; set replay.python to an interpreter that has Alembic ({PIP_HINT})"),
             source: e,
         })?;
-        let interpreter = match &executable {
-            Some(exe) if *exe != self.python => {
-                format!("{exe} (replay.python = `{}`)", self.python)
-            }
-            Some(exe) => exe.clone(),
-            None => format!("`{}` (replay.python)", self.python),
-        };
+        let interpreter = self.interpreter(executable.as_deref());
         let pip = executable.as_deref().unwrap_or(&self.python);
         if no_alembic {
             return Err(RunnerError::Environment(format!(

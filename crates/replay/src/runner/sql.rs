@@ -162,6 +162,24 @@ impl SqlRunner {
         deadline: Instant,
         on_applied: &mut (dyn FnMut(&Applied) + Send),
     ) -> Result<RunOutcome, RunnerError> {
+        let mut conn = connect(db.url()).await?;
+        let outcome = self
+            .upgrade_on(&mut conn, db, target, deadline, on_applied)
+            .await;
+        let _ = conn.close().await;
+        outcome
+    }
+
+    /// [`SqlRunner::upgrade`] on a connection the caller holds to `db` (no transaction open):
+    /// a caller that upgrades one revision at a time pays no connect per revision.
+    pub async fn upgrade_on(
+        &self,
+        conn: &mut PgConnection,
+        db: &ChildEnv,
+        target: &Target,
+        deadline: Instant,
+        on_applied: &mut (dyn FnMut(&Applied) + Send),
+    ) -> Result<RunOutcome, RunnerError> {
         let url = db.url();
         let from = self.position(url);
         let versioned = self.migrations.iter().filter(|m| !m.repeatable).count();
@@ -186,18 +204,17 @@ impl SqlRunner {
         } else {
             to
         };
-        let mut conn = connect(url).await?;
-        self.ensure_bookkeeping(&mut conn).await?;
+        self.ensure_bookkeeping(conn).await?;
         let mut outcome = RunOutcome::default();
         let observing = db.is_observing();
         for i in from..to {
             let m = &self.migrations[i];
             let started = Instant::now();
             let applied = if observing {
-                self.apply_observed(&mut conn, url, m, deadline, &mut outcome)
+                self.apply_observed(conn, url, m, deadline, &mut outcome)
                     .await
             } else {
-                self.apply(&mut conn, url, m, &m.up, deadline, true).await
+                self.apply(conn, url, m, &m.up, deadline, true).await
             };
             if let Err(f) = applied {
                 let mut f = f;
@@ -214,7 +231,6 @@ impl SqlRunner {
             on_applied(&a);
             outcome.applied.push(a);
         }
-        let _ = conn.close().await;
         Ok(outcome)
     }
 
