@@ -165,7 +165,7 @@ echo "$ alembic check   # production, models from before the recovery"
 set +e
 DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^\(INFO\|ERROR\) '
 set -e
-cp recovery/models.py app/models.py
+git apply recovery/models.patch
 git commit -q -am "The models follow the schema production really has"
 echo "$ alembic check   # after the models follow production"
 DATABASE_URL="$PROD_URL" python3 -m alembic check 2>&1 | grep -v '^\(INFO\|ERROR\) '

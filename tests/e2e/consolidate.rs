@@ -243,10 +243,9 @@ fn write_and_check_rows(repo: &Repo, fixes: &[Fix], conflicts: usize, tables: &[
 
 /// The crisis example has application models (app/models.py, R008): they describe the chain
 /// before the recovery, so plain `alembic check` against production fails until the developer
-/// takes the models that follow production (recovery/models.py, ci/crisis.sh step 14).
+/// applies the models that follow production (recovery/models.patch, ci/crisis.sh step 14).
 fn models_follow_production(repo: &Repo, production: &Db) {
-    let after = repo.path("recovery/models.py");
-    if !after.exists() {
+    if !repo.path("recovery/models.patch").exists() {
         return;
     }
     let before = alembic(repo, production, &["check"]);
@@ -257,7 +256,7 @@ fn models_follow_production(repo: &Repo, production: &Db) {
     );
     assert!(!before.status.success(), "{said}");
     assert!(said.contains("is_verified"), "{said}");
-    std::fs::copy(after, repo.path("app/models.py")).unwrap();
+    repo.git(&["apply", "recovery/models.patch"]);
     ok(alembic(repo, production, &["check"]));
 }
 
@@ -449,6 +448,41 @@ fn conflict_ddl(kind: &str, n: usize) -> (String, String, String) {
     }
 }
 
+/// Step `i` of a generated crisis, (up, down): with a conflict of `kind`, the fix running the
+/// same DDL (sometimes with an object of its own) is written and registered where production
+/// ran it, at the step `before`; the base table at step 0; a filler table elsewhere.
+fn step_ddl(
+    i: usize,
+    kind: Option<&str>,
+    rng: &mut Lcg,
+    repo: &Repo,
+    policy: &mut String,
+    fixes: &mut Vec<Fix>,
+    before: Option<&str>,
+) -> (String, String) {
+    match kind {
+        Some(kind) => {
+            let (up, down, extra) = conflict_ddl(kind, i);
+            let mut sql = format!("{up};\n");
+            if rng.below(2) == 0 {
+                sql.push_str(&format!("{extra};\n"));
+            }
+            let path = format!("fixes/fix_{kind}_{i}.sql");
+            repo.write(&path, &sql);
+            register(repo, policy, fixes, &path, before.expect("no conflict at step 0"));
+            (up, down)
+        }
+        None if i == 0 => (
+            "CREATE TYPE userrole AS ENUM ('user', 'admin'); CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, role userrole)".to_string(),
+            "DROP TABLE users; DROP TYPE userrole".to_string(),
+        ),
+        None => (
+            format!("CREATE TABLE filler_{i} (id serial PRIMARY KEY, v integer)"),
+            format!("DROP TABLE filler_{i}"),
+        ),
+    }
+}
+
 fn migration_file(rev: &str, parent: Option<&str>, up: &str, down: &str) -> String {
     let parent = parent.map_or("None".to_string(), |p| format!("'{p}'"));
     let body = |sql: &str| {
@@ -503,27 +537,16 @@ fn generated_with(seed: u64, data_fix: &str) -> (Repo, Vec<Fix>) {
     );
     for (i, rev) in revs.iter().enumerate() {
         let parent = i.checked_sub(1).map(|p| revs[p].as_str());
-        let (up, down) = match at.get(&i) {
-            Some(kind) => {
-                let (up, down, extra) = conflict_ddl(kind, i);
-                let mut sql = format!("{up};\n");
-                if rng.below(2) == 0 {
-                    sql.push_str(&format!("{extra};\n"));
-                }
-                let path = format!("fixes/fix_{kind}_{i}.sql");
-                repo.write(&path, &sql);
-                register(&repo, &mut policy, &mut fixes, &path, &revs[i - 1]);
-                (up, down)
-            }
-            None if i == 0 => (
-                "CREATE TYPE userrole AS ENUM ('user', 'admin'); CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, role userrole)".to_string(),
-                "DROP TABLE users; DROP TYPE userrole".to_string(),
-            ),
-            None => (
-                format!("CREATE TABLE filler_{i} (id serial PRIMARY KEY, v integer)"),
-                format!("DROP TABLE filler_{i}"),
-            ),
-        };
+        let before = i.checked_sub(1).map(|p| revs[p].as_str());
+        let (up, down) = step_ddl(
+            i,
+            at.get(&i).copied(),
+            &mut rng,
+            &repo,
+            &mut policy,
+            &mut fixes,
+            before,
+        );
         repo.write(
             format!("alembic/versions/{rev}_step_{i}.py"),
             migration_file(rev, parent, &up, &down),
@@ -672,27 +695,16 @@ fn generated_sql(seed: u64) -> (Repo, Vec<Fix>, Vec<String>) {
         "version = 1\n\n[migrations]\nkind = \"sql\"\nnaming = \"golang-migrate\"\npath = \"migrations\"\nlockfile = \"migrations.lock\"\n\n[emergency]\nscope = [\"fixes\"]\n\n[governance]\napprovers = [\"lead@example.com\"]\n\n[replay]\nbackend = \"url\"\n",
     );
     for (i, version) in versions.iter().enumerate() {
-        let (up, down) = match at.get(&i) {
-            Some(kind) => {
-                let (up, down, extra) = conflict_ddl(kind, i);
-                let mut sql = format!("{up};\n");
-                if rng.below(2) == 0 {
-                    sql.push_str(&format!("{extra};\n"));
-                }
-                let path = format!("fixes/fix_{kind}_{i}.sql");
-                repo.write(&path, &sql);
-                register(&repo, &mut policy, &mut fixes, &path, &versions[i - 1]);
-                (up, down)
-            }
-            None if i == 0 => (
-                "CREATE TYPE userrole AS ENUM ('user', 'admin'); CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, role userrole)".to_string(),
-                "DROP TABLE users; DROP TYPE userrole".to_string(),
-            ),
-            None => (
-                format!("CREATE TABLE filler_{i} (id serial PRIMARY KEY, v integer)"),
-                format!("DROP TABLE filler_{i}"),
-            ),
-        };
+        let before = i.checked_sub(1).map(|p| versions[p].as_str());
+        let (up, down) = step_ddl(
+            i,
+            at.get(&i).copied(),
+            &mut rng,
+            &repo,
+            &mut policy,
+            &mut fixes,
+            before,
+        );
         repo.write(
             format!("migrations/{version}_step_{i}.up.sql"),
             format!("{up};\n"),
