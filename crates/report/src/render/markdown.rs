@@ -173,8 +173,9 @@ pub fn escape_inline(s: &str) -> String {
 }
 
 /// Where escaped text goes. GitHub links no mention or issue number inside `<code>`, so a
-/// command there keeps its `@` and `#` as typed (copy-paste must work); Markdown inside the
-/// tag is still parsed, so the rest is escaped the same.
+/// command there keeps its `@` and `#` as typed (copy-paste must work; an `@` gets an
+/// invisible `<wbr>` against the email autolink); Markdown inside the tag is still parsed, so
+/// the rest is escaped the same.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Context {
     Text,
@@ -191,6 +192,9 @@ fn escape(s: &str, context: Context) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '@' if text => out.push_str("@&#8203;"),
+            // The email autolink still applies inside `<code>` (GitHub parses the tag's
+            // content): an invisible `<wbr>` breaks `user@host` there and copies as nothing.
+            '@' => out.push_str("@<wbr>"),
             // `#12` links an issue on GitHub.
             '#' if text && chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
                 out.push_str("#&#8203;")

@@ -539,6 +539,7 @@ pub fn check_markdown(report: &Report) {
             }
             let without_br = cell
                 .replace("<br>", "")
+                .replace("<wbr>", "")
                 .replace("<code>", "")
                 .replace("</code>", "");
             assert!(!without_br.contains('<'), "raw HTML in {cell:?}");
