@@ -69,6 +69,17 @@ fn line_of(dir: &Path, file: &str, needle: &str) -> u64 {
     i as u64 + 1
 }
 
+/// (code, file, line) each hazard of migration a2 should get, sorted as [`lock_findings`].
+fn expected_hazards(dir: &Path) -> Vec<(String, String, u64)> {
+    let file = file_of("a2");
+    let mut expected: Vec<(String, String, u64)> = HAZARDS
+        .iter()
+        .map(|(stmt, code)| (code.to_string(), file.clone(), line_of(dir, &file, stmt)))
+        .collect();
+    expected.sort();
+    expected
+}
+
 fn replay_data(dir: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["--data", "--no-fixes", "--no-roundtrip"];
     args.extend_from_slice(extra);
@@ -257,12 +268,7 @@ fn each_hazard_on_a_table_with_rows_is_reported_where_it_is_written() {
             _ => unreachable!(),
         }
     }
-    let file = file_of("a2");
-    let mut expected: Vec<(String, String, u64)> = HAZARDS
-        .iter()
-        .map(|(stmt, code)| (code.to_string(), file.clone(), line_of(dir, &file, stmt)))
-        .collect();
-    expected.sort();
+    let expected = expected_hazards(dir);
 
     let run = replay_data(dir, &[]);
     assert_eq!(run.code, 0, "warnings by default: {}", run.all());
@@ -455,12 +461,7 @@ fn a_psycopg3_engine_is_observed_the_same_way() {
             1,
         ),
     );
-    let file = file_of("a2");
-    let mut expected: Vec<(String, String, u64)> = HAZARDS
-        .iter()
-        .map(|(stmt, code)| (code.to_string(), file.clone(), line_of(dir, &file, stmt)))
-        .collect();
-    expected.sort();
+    let expected = expected_hazards(dir);
     let run = replay_data(dir, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(lock_findings(&run), expected, "{}", run.stdout);

@@ -199,11 +199,7 @@ pub(crate) async fn read(
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
-        let key = format!(
-            "{}.{}",
-            r.try_get::<String, _>(0)?,
-            r.try_get::<String, _>(1)?
-        );
+        let key = table_key(&r)?;
         let Some(table) = tables.get_mut(&key) else {
             continue;
         };
@@ -225,11 +221,7 @@ pub(crate) async fn read(
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
-        let key = format!(
-            "{}.{}",
-            r.try_get::<String, _>(0)?,
-            r.try_get::<String, _>(1)?
-        );
+        let key = table_key(&r)?;
         let columns: Vec<String> = r.try_get(2)?;
         if let Some(table) = tables.get_mut(&key)
             && !columns.is_empty()
@@ -275,4 +267,13 @@ pub(crate) fn dependency_order(tables: &BTreeMap<String, Table>) -> Vec<&Table> 
             .map(|(_, t)| t),
     );
     order
+}
+
+/// `schema.table` of a catalog row whose first two columns are the schema and the table.
+fn table_key(r: &sqlx::postgres::PgRow) -> Result<String, sqlx::Error> {
+    Ok(format!(
+        "{}.{}",
+        r.try_get::<String, _>(0)?,
+        r.try_get::<String, _>(1)?
+    ))
 }
