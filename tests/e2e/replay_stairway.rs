@@ -436,3 +436,216 @@ fn each_step_gets_a_new_session_as_with_plain_alembic() {
         assert!(msg.contains("42P01"), "{msg}");
     }
 }
+
+/// An env.py that opens a transaction of its own before `context.configure()`: Alembic then
+/// commits only when env.py ends, so the migrations of one command cannot be read from
+/// another connection before it returns.
+const OWN_TRANSACTION_ENV: &str = r#"import os
+
+from sqlalchemy import create_engine, pool
+
+from alembic import context
+
+target_metadata = None
+
+
+def run_migrations_online() -> None:
+    engine = create_engine(os.environ["DATABASE_URL"], poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        with connection.begin():
+            context.configure(connection=connection, target_metadata=target_metadata)
+            context.run_migrations()
+
+
+run_migrations_online()
+"#;
+
+#[test]
+fn an_env_py_with_a_transaction_of_its_own_is_stepped_one_command_at_a_time() {
+    // Within one env.py run such a transaction would hide every step from the stairway's
+    // catalog reads until the end, and a forgotten downgrade would pass unseen: the stairway
+    // falls back to one command per step. a2's downgrade leaves c2 behind, as plain Alembic
+    // shows: after `upgrade a2` and `downgrade a1`, c2 is still there.
+    let revs = [
+        CLEAN[0],
+        Rev {
+            id: "a2",
+            parents: &["a1"],
+            up: "ALTER TABLE t1 ADD COLUMN c2 text",
+            down: "",
+        },
+    ];
+    let repo = project(&revs);
+    write(repo.path(), "alembic/env.py", OWN_TRANSACTION_ENV);
+    let server = crate::support::db::Server::from_env();
+    let db = server.create(None);
+    for args in [["upgrade", "a2"], ["downgrade", "a1"]] {
+        let out = std::process::Command::new("python3")
+            .args(["-m", "alembic", "-c", "alembic.ini"])
+            .args(args)
+            .current_dir(repo.path())
+            .env("DATABASE_URL", db.libpq())
+            .output()
+            .expect("python3 with alembic");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let columns = db.psql(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 't1' ORDER BY 1",
+    );
+    assert_eq!(columns.trim(), "c2\nid", "plain alembic: {columns}");
+
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(msg.contains("revision a2") && msg.contains("c2"), "{msg}");
+}
+
+#[test]
+fn a_type_dropped_and_created_again_is_created_again_as_by_plain_alembic() {
+    // SQLAlchemy remembers, per Alembic migration context, which enum types a create_table
+    // made, and skips their CREATE TYPE the next time; one command per step starts with a
+    // new context each time, and so must each step of the stairway.
+    let revs = [Rev {
+        id: "e1",
+        parents: &[],
+        up: "",
+        down: "",
+    }];
+    let repo = project(&revs);
+    write(
+        repo.path(),
+        &file_of("e1"),
+        "\"\"\"enum\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\nfrom sqlalchemy.dialects import postgresql\n\nrevision = 'e1'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n    op.create_table('t', sa.Column('id', sa.Integer(), primary_key=True), sa.Column('kind', postgresql.ENUM('a', 'b', name='kind'), nullable=False))\n\n\ndef downgrade() -> None:\n    op.drop_table('t')\n    postgresql.ENUM(name='kind').drop(op.get_bind())\n",
+    );
+    let server = crate::support::db::Server::from_env();
+    let db = server.create(None);
+    for args in [["upgrade", "e1"], ["downgrade", "base"], ["upgrade", "e1"]] {
+        let out = std::process::Command::new("python3")
+            .args(["-m", "alembic", "-c", "alembic.ini"])
+            .args(args)
+            .current_dir(repo.path())
+            .env("DATABASE_URL", db.libpq())
+            .output()
+            .expect("python3 with alembic");
+        assert!(
+            out.status.success(),
+            "plain alembic {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.findings("R007").is_empty(), "{}", run.stdout);
+    assert_eq!(steps(&run)["stepped"], 1);
+}
+
+/// `n` revisions, each adding a table; the ones in `forgetful` leave theirs behind on the way
+/// down.
+fn long_chain(n: usize, forgetful: &[usize]) -> tempfile::TempDir {
+    let ids: Vec<String> = (1..=n).map(|i| format!("l{i:03}")).collect();
+    let ups: Vec<String> = (1..=n)
+        .map(|i| format!("CREATE TABLE t{i:03} (id integer PRIMARY KEY)"))
+        .collect();
+    let downs: Vec<String> = (1..=n)
+        .map(|i| {
+            if forgetful.contains(&i) {
+                String::new()
+            } else {
+                format!("DROP TABLE t{i:03}")
+            }
+        })
+        .collect();
+    let parents: Vec<Vec<&str>> = (0..n)
+        .map(|i| {
+            if i == 0 {
+                vec![]
+            } else {
+                vec![ids[i - 1].as_str()]
+            }
+        })
+        .collect();
+    let revs: Vec<Rev> = (0..n)
+        .map(|i| Rev {
+            id: &ids[i],
+            parents: &parents[i],
+            up: &ups[i],
+            down: &downs[i],
+        })
+        .collect();
+    project(&revs)
+}
+
+#[test]
+fn a_long_chain_reports_its_first_broken_revision_wherever_it_is() {
+    // 60 revisions: long enough to be stepped in parts at once on a machine with more than
+    // one core; the verdict must be the one a single database stepping them all gives.
+    // l045 alone: R007 there, every revision before it stepped.
+    let repo = long_chain(60, &[45]);
+    // Plain Alembic: l045's downgrade leaves t045 behind.
+    let server = crate::support::db::Server::from_env();
+    let db = server.create(None);
+    for args in [["upgrade", "l045"], ["downgrade", "-1"]] {
+        let out = std::process::Command::new("python3")
+            .args(["-m", "alembic", "-c", "alembic.ini"])
+            .args(args)
+            .current_dir(repo.path())
+            .env("DATABASE_URL", db.libpq())
+            .output()
+            .expect("python3 with alembic");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        db.psql("SELECT count(*) FROM pg_tables WHERE tablename = 't045'")
+            .trim(),
+        "1"
+    );
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("revision l045") && msg.contains("t045"),
+        "{msg}"
+    );
+    assert!(msg.contains("15 later revision(s) not stepped"), "{msg}");
+    let data = steps(&run);
+    assert_eq!(data["stepped"], 45, "{data}");
+    let stepped: Vec<&str> = data["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revision"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=45).map(|i| format!("l{i:03}")).collect();
+    assert_eq!(stepped, expected);
+
+    // l010 and l045: only the first is reported, as one database stepping them in order
+    // stops there.
+    let repo = long_chain(60, &[10, 45]);
+    let run = stairway(repo.path());
+    let r007 = run.findings("R007");
+    assert_eq!(r007.len(), 1, "{}", run.stdout);
+    let msg = r007[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("revision l010") && msg.contains("t010"),
+        "{msg}"
+    );
+    assert_eq!(steps(&run)["stepped"], 10);
+
+    // None: all 60 stepped, silent.
+    let repo = long_chain(60, &[]);
+    let run = stairway(repo.path());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(steps(&run)["stepped"], 60);
+}

@@ -2,6 +2,7 @@
 //! trips, schema drift and registered emergency fixes.
 
 mod backend_smoke;
+mod bounded;
 mod capture;
 mod chain_cmd;
 pub mod child_env;

@@ -141,23 +141,28 @@ async fn steps(
     mode: Mode,
     report: &mut Report,
 ) -> Result<Option<Snapshot>, ReplayError> {
-    let db = ctx.fresh().await?;
-    let at_head = if crate::shard::runs_chain_checks(ctx.settings) {
-        checks_on(ctx, mode, report, &db).await
-    } else {
-        clean_head_of_shard(ctx, mode, report, &db).await
+    let main = async {
+        let db = ctx.fresh().await?;
+        let at_head = if crate::shard::runs_chain_checks(ctx.settings) {
+            checks_on(ctx, mode, report, &db).await
+        } else {
+            clean_head_of_shard(ctx, mode, report, &db).await
+        };
+        ctx.drop(&db).await;
+        at_head
     };
-    ctx.drop(&db).await;
+    // The stairway and the seeded pass each replay the chain on databases of their own: they
+    // run while the upgrade from empty does (the server and the interpreters have more than
+    // one core to share). What they found counts only when the chain builds from empty, as
+    // when they ran after it; otherwise R001 says why nothing later was checked.
+    let (at_head, optional) = tokio::join!(main, optional_passes(ctx, mode));
     let Some(head) = at_head? else {
         return Ok(None);
     };
-    if mode == Mode::Check && ctx.settings.stairway {
-        crate::stairway::stairway(ctx, report).await?;
-    }
-    // A chain-level check: shard 1's, like the static checks.
-    if mode == Mode::Check && ctx.settings.data && crate::shard::runs_chain_checks(ctx.settings) {
-        crate::seeded::seeded_pass(ctx, report).await?;
-    }
+    let optional = optional?;
+    report.findings.extend(optional.findings);
+    report.checks.extend(optional.checks);
+    report.sections.extend(optional.sections);
     // Step 5: emergency fixes.
     if mode == Mode::Check && ctx.settings.fixes {
         ctx.progress.stage("emergency fixes");
@@ -167,6 +172,20 @@ async fn steps(
         fix_checks_run(ctx.settings, report);
     }
     Ok(Some(head))
+}
+
+/// The stairway (R007) and the seeded pass (R009, L0xx) when they are asked for, in a report
+/// of their own.
+async fn optional_passes(ctx: &Ctx<'_>, mode: Mode) -> Result<Report, ReplayError> {
+    let mut report = Report::new("gate-replay", "");
+    if mode == Mode::Check && ctx.settings.stairway {
+        crate::stairway::stairway(ctx, &mut report).await?;
+    }
+    // A chain-level check: shard 1's, like the static checks.
+    if mode == Mode::Check && ctx.settings.data && crate::shard::runs_chain_checks(ctx.settings) {
+        crate::seeded::seeded_pass(ctx, &mut report).await?;
+    }
+    Ok(report)
 }
 
 /// The static findings (C, G) are chain-level: shard 1 reports them, other shards drop them

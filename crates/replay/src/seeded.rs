@@ -41,7 +41,7 @@ impl SeededRunner<'_> {
     ) -> Result<Option<Failure>, RunnerError> {
         Ok(match self {
             SeededRunner::Alembic(session) => {
-                let r = session.run(&["upgrade", revision], deadline).await?;
+                let r = session.step(true, revision, deadline).await?;
                 seen.statements.extend(r.observed);
                 seen.problems.extend(r.observe_problems);
                 r.failure

@@ -1,13 +1,16 @@
 //! R007, the stairway: for each revision in upgrade order, upgrade to it, downgrade one step
 //! (a merge: to each parent in turn), upgrade again; the schema after the downgrade must be
 //! the one before the upgrade, and the schema after the second upgrade the one after the
-//! first. One Alembic interpreter runs every step (runner/session.rs), SQL chains step with
-//! the in-process sql runner; the catalog is compared between steps by its fingerprint (one
-//! query on one connection, gate_schema::Fingerprint). Only when a fingerprint differs are the
+//! first. One Alembic interpreter and one env.py run take every step of a segment
+//! (runner/session.rs, the wrapper's walk), SQL chains step with the in-process sql runner;
+//! the catalog is compared between steps by its fingerprint (one query on one connection,
+//! gate_schema::Fingerprint). Only when a fingerprint differs are the
 //! two schemas read in full to name the difference: the current one from the database, the
 //! expected one from a database of its own upgraded to the same revisions (the state it was
 //! read from is gone by then). The first broken revision stops the stairway: the database is
-//! no longer in a state the later steps could be judged from.
+//! no longer in a state the later steps could be judged from. A long chain is cut into
+//! contiguous segments, one per core, each stepped on a database of its own upgraded to
+//! where it starts; the segments' rows are joined in order, up to the first broken revision.
 
 use std::time::Instant;
 
@@ -89,10 +92,11 @@ struct Broken {
     failure: Option<Failure>,
 }
 
-/// What runs the steps: one Alembic interpreter, or the in-process sql runner.
+/// What runs the steps: one Alembic interpreter, or the in-process sql runner on one
+/// connection of its own.
 enum Stepper<'r> {
     Alembic(Box<AlembicSession<'r>>),
-    Sql(&'r SqlRunner, ChildEnv),
+    Sql(&'r SqlRunner, ChildEnv, sqlx::PgConnection),
 }
 
 impl Stepper<'_> {
@@ -105,20 +109,20 @@ impl Stepper<'_> {
         what: &str,
     ) -> Result<Option<Broken>, ReplayError> {
         let failure = match self {
-            Stepper::Alembic(session) => {
-                let verb = if up { "upgrade" } else { "downgrade" };
-                session.run(&[verb, target], ctx.deadline).await?.failure
-            }
-            Stepper::Sql(runner, env) if up => {
+            Stepper::Alembic(session) => session.step(up, target, ctx.deadline).await?.failure,
+            Stepper::Sql(runner, env, conn) if up => {
                 let to = Target::Revision(target.to_string());
                 runner
-                    .upgrade(env, &to, ctx.deadline, &mut |_| {})
+                    .upgrade_on(conn, env, &to, ctx.deadline, &mut |_| {})
                     .await?
                     .failure
             }
-            Stepper::Sql(runner, env) => {
+            Stepper::Sql(runner, env, conn) => {
                 let keep = runner.position(env.url()).saturating_sub(1);
-                runner.downgrade_to(env, keep, ctx.deadline).await?.failure
+                runner
+                    .downgrade_to_on(conn, env, keep, ctx.deadline)
+                    .await?
+                    .failure
             }
         };
         Ok(failure.map(|f| Broken {
@@ -132,8 +136,12 @@ impl Stepper<'_> {
     }
 
     async fn close(self) {
-        if let Stepper::Alembic(session) = self {
-            session.close().await;
+        match self {
+            Stepper::Alembic(session) => session.close().await,
+            Stepper::Sql(_, _, conn) => {
+                use sqlx::Connection as _;
+                let _ = conn.close().await;
+            }
         }
     }
 }
@@ -151,24 +159,21 @@ pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), R
         .map_err(ReplayError::Chain)?;
     let order: Vec<&gate_chain::Revision> = discovery.graph.order();
     ctx.progress.stage("stairway");
-    let db = ctx.fresh().await?;
-    let stepper = match ctx.runner {
-        Runner::Alembic(alembic) => {
-            AlembicSession::start(alembic, &db.env).map(|s| Stepper::Alembic(Box::new(s)))
+    let jobs = segments(order.len(), crate::bounded::parallelism())
+        .into_iter()
+        .map(|range| segment(ctx, &order, range))
+        .collect();
+    let mut rows = Vec::new();
+    let mut broken = None;
+    // In order: the first broken revision of the chain stops the stairway, as when one
+    // database steps them all; what later segments found is not reported.
+    for outcome in crate::bounded::in_order(jobs, crate::bounded::parallelism()).await {
+        let (segment_rows, segment_broken) = outcome?;
+        if broken.is_none() {
+            rows.extend(segment_rows);
+            broken = segment_broken;
         }
-        Runner::Sql(sql) => Ok(Stepper::Sql(sql, db.env.clone())),
-        Runner::Command(_) => unreachable!("returned above"),
-    };
-    let result = match stepper {
-        Ok(mut stepper) => {
-            let r = steps(ctx, &db, &mut stepper, &order).await;
-            stepper.close().await;
-            r
-        }
-        Err(e) => Err(e.into()),
-    };
-    ctx.drop(&db).await;
-    let (rows, broken) = result?;
+    }
     if let Some((rev, b)) = &broken {
         report.findings.push(r007(rev, b, order.len() - rows.len()));
     }
@@ -176,23 +181,104 @@ pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), R
     Ok(())
 }
 
+/// Fewest revisions a segment of its own is worth: each costs a database, an interpreter and
+/// an upgrade to where it starts.
+const SEGMENT_MIN: usize = 25;
+
+/// The upgrade order cut into at most `parallel` contiguous ranges of at least
+/// [`SEGMENT_MIN`] revisions, stepped at the same time on databases of their own: each
+/// revision's steps depend only on the schema before it, which an upgrade from empty gives a
+/// segment's first revision as well as the previous revision's stairway does.
+fn segments(revisions: usize, parallel: usize) -> Vec<std::ops::Range<usize>> {
+    let count = (revisions / SEGMENT_MIN).clamp(1, parallel.max(1));
+    (0..count)
+        .map(|k| revisions * k / count..revisions * (k + 1) / count)
+        .collect()
+}
+
 type Outcome<'a> = (Vec<Row>, Option<(&'a gate_chain::Revision, Broken)>);
+
+/// The revisions `range` of `order` stepped on a database of their own, first upgraded to
+/// every revision before the range.
+async fn segment<'a>(
+    ctx: &Ctx<'_>,
+    order: &[&'a gate_chain::Revision],
+    range: std::ops::Range<usize>,
+) -> Result<Outcome<'a>, ReplayError> {
+    let db = ctx.fresh().await?;
+    let stepper = match ctx.runner {
+        Runner::Alembic(alembic) => {
+            AlembicSession::start(alembic, &db.env).map(|s| Stepper::Alembic(Box::new(s)))
+        }
+        Runner::Sql(sql) => {
+            use sqlx::Connection as _;
+            sqlx::PgConnection::connect(db.env.url())
+                .await
+                .map(|conn| Stepper::Sql(sql, db.env.clone(), conn))
+                .map_err(|e| {
+                    crate::runner::RunnerError::database(
+                        "cannot connect to the stairway's scratch database",
+                        e,
+                    )
+                })
+        }
+        Runner::Command(_) => unreachable!("stairway() returns before"),
+    };
+    let result = match stepper {
+        Ok(mut stepper) => {
+            let r = match prepare(ctx, &mut stepper, order, range.start).await {
+                Ok(None) => steps(ctx, &db, &mut stepper, order, range).await,
+                Ok(Some(b)) => Ok((Vec::new(), Some((order[range.start], b)))),
+                Err(e) => Err(e),
+            };
+            stepper.close().await;
+            r
+        }
+        Err(e) => Err(e.into()),
+    };
+    ctx.drop(&db).await;
+    result
+}
+
+/// Upgrades a segment's database to every revision before `start` (one upgrade per head of
+/// that prefix); `Some` says why it could not.
+async fn prepare(
+    ctx: &Ctx<'_>,
+    stepper: &mut Stepper<'_>,
+    order: &[&gate_chain::Revision],
+    start: usize,
+) -> Result<Option<Broken>, ReplayError> {
+    for head in heads(&order[..start]) {
+        let what = format!("upgrade to {head}, where this part of the stairway starts");
+        if let Some(b) = stepper.run(ctx, true, head, &what).await? {
+            return Ok(Some(b));
+        }
+    }
+    Ok(None)
+}
 
 async fn steps<'a>(
     ctx: &Ctx<'_>,
     db: &Scratch,
     stepper: &mut Stepper<'_>,
     order: &[&'a gate_chain::Revision],
+    range: std::ops::Range<usize>,
 ) -> Result<Outcome<'a>, ReplayError> {
     let mut reader = Reader::open(db).await?;
-    let snapshot = reader.capture().await?;
+    // The full schema only where it is cheap and most often needed: the empty database.
+    let snapshot = if range.start == 0 {
+        Some(reader.capture().await?)
+    } else {
+        None
+    };
     let mut before = State {
         fingerprint: reader.fingerprint().await?,
-        snapshot: Some(snapshot),
+        snapshot,
     };
     let mut rows = Vec::new();
     let sql = matches!(stepper, Stepper::Sql(..));
-    for (i, rev) in order.iter().enumerate() {
+    for i in range {
+        let rev = order[i];
         let started = Instant::now();
         let down_to = downgrade_targets(rev, i, sql);
         let at = Position { order, index: i };
@@ -207,7 +293,10 @@ async fn steps<'a>(
         });
         match step {
             Ok(after) => before = after,
-            Err(b) => return Ok((rows, Some((rev, b)))),
+            Err(b) => {
+                reader.close().await;
+                return Ok((rows, Some((rev, b))));
+            }
         }
     }
     reader.close().await;
@@ -454,5 +543,37 @@ fn section(rows: &[Row], total: usize) -> Section {
         text,
         markdown: md,
         data: serde_json::json!({"stepped": rows.len(), "revisions": total, "total_ms": total_ms, "steps": data}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_contiguous_and_cover_the_chain() {
+        for (revisions, parallel) in [
+            (0, 2),
+            (13, 2),
+            (49, 2),
+            (50, 2),
+            (200, 2),
+            (201, 3),
+            (60, 8),
+        ] {
+            let ranges = segments(revisions, parallel);
+            assert!(!ranges.is_empty() && ranges.len() <= parallel);
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges.last().unwrap().end, revisions);
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+            }
+            if ranges.len() > 1 {
+                assert!(ranges.iter().all(|r| r.len() >= SEGMENT_MIN), "{ranges:?}");
+            }
+        }
+        assert_eq!(segments(13, 2).len(), 1);
+        assert_eq!(segments(200, 2), vec![0..100, 100..200]);
+        assert_eq!(segments(200, 1), vec![0..200]);
     }
 }

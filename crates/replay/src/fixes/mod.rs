@@ -13,7 +13,7 @@
 //! Every fix starts from the template at its `applied-after` or a copy of it (`templates.rs`:
 //! all templates in one forward pass over the chain, handed out while the pass goes on); the
 //! production path continues from a copy taken right after the first run. The fixes are
-//! verified concurrently, at most one per core (`bounded.rs`), and reported in registry order.
+//! verified concurrently, at most one per core (`crate::bounded`), and reported in registry order.
 
 use std::time::Instant;
 
@@ -28,7 +28,6 @@ use crate::runner::Target;
 use crate::runner::process::{Finished, run_streaming};
 use crate::workcopy::WorkCopy;
 
-mod bounded;
 mod checks;
 mod templates;
 
@@ -74,7 +73,7 @@ pub(crate) async fn verify(
     let templates = Templates::default();
     // At most one fix per core is checked at once; a fix waits for its start database
     // without holding a slot, while the templates are still being built.
-    let slots = tokio::sync::Semaphore::new(bounded::parallelism());
+    let slots = tokio::sync::Semaphore::new(crate::bounded::parallelism());
     let jobs: Vec<_> = scripts
         .iter()
         .enumerate()
@@ -88,8 +87,10 @@ pub(crate) async fn verify(
         })
         .collect();
     let all = jobs.len();
-    let (built, results) =
-        tokio::join!(templates.build(ctx, &scripts), bounded::in_order(jobs, all));
+    let (built, results) = tokio::join!(
+        templates.build(ctx, &scripts),
+        crate::bounded::in_order(jobs, all)
+    );
     templates.drop_untaken(ctx).await;
     built?;
     let mut out = Vec::new();

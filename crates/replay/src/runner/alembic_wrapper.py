@@ -272,22 +272,182 @@ if os.environ.get("GATE_REPLAY_OBSERVE") == "1" and os.environ.get("GATE_REPLAY_
     _observe()
 
 
+def _config(cli, config_args):
+    # The Config `alembic <config_args> ...` would build (CommandLine.main), for a command of
+    # our own; Alembic 1.16 added pyproject.toml next to the ini file.
+    from alembic.config import Config
+
+    options = cli.parser.parse_args(["--raiseerr"] + config_args + ["current"])
+    if hasattr(cli, "_inis_from_config"):
+        toml, ini = cli._inis_from_config(options)
+        return Config(file_=ini, toml_file=toml, ini_section=options.name, cmd_opts=options)
+    return Config(file_=options.config, ini_section=options.name, cmd_opts=options)
+
+
+class _WalkOver(Exception):
+    pass
+
+
+def _session_settings(connection):
+    # The settings env.py gave its session (SET search_path, SET ROLE, lock_timeout...):
+    # each step of a walk starts from these, as a new command would after env.py ran.
+    cur = connection.connection.dbapi_connection.cursor()
+    try:
+        cur.execute("SELECT name, current_setting(name) FROM pg_settings WHERE source = 'session'")
+        return [tuple(r) for r in cur.fetchall()]
+    finally:
+        cur.close()
+
+
+def _new_session(context, settings):
+    # What a new `alembic` command would start a step with: a new session (DISCARD ALL's
+    # parts, less DEALLOCATE ALL: the driver keeps its own prepared statements) with env.py's
+    # settings, and a new MigrationContext's memo (SQLAlchemy notes there which named types
+    # it created: a second CREATE TABLE with the same enum would skip its CREATE TYPE).
+    memo = getattr(context.impl, "memo", None)
+    if isinstance(memo, dict):
+        memo.clear()
+    connection = context.connection
+    if connection.in_transaction():
+        connection.commit()
+    dbapi = connection.connection.dbapi_connection
+    before = dbapi.autocommit
+    dbapi.autocommit = True
+    cur = dbapi.cursor()
+    try:
+        # one round trip (a step is a few of them)
+        cur.execute("CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; "
+                    "SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; "
+                    "DISCARD SEQUENCES")
+        if settings:
+            cur.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(settings)),
+                        [v for pair in settings for v in pair])
+    finally:
+        cur.close()
+        dbapi.autocommit = before
+
+
+def _walk(cli, config_args, walk):
+    # One env.py run for many steps (the stairway's up/down/up per revision, the seeded
+    # pass's one revision at a time): env.py, its engine, its connection and
+    # context.configure() are paid once, not per step. Alembic's upgrade and downgrade
+    # commands hand run_migrations() the list of steps to apply; here it gets a generator
+    # that reads the next request from stdin ({"up": target} / {"down": target} /
+    # {"end": true}), yields the steps Alembic's own commands would (_upgrade_revs /
+    # _downgrade_revs from the current heads), and answers "stepend" once they ran. Each
+    # migration commits on its own (transaction_per_migration), so gate-replay reads the
+    # catalog between steps from its own connection as after a separate command. An env.py
+    # that holds a transaction of its own around the migrations cannot commit per step: the
+    # walk then says "unsupported" before any step ran, and gate-replay runs one command
+    # per step instead.
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+
+    config = _config(cli, config_args)
+    script = ScriptDirectory.from_config(config)
+    def steps(heads, context):
+        if getattr(context, "_in_external_transaction", False) or not context.impl.transactional_ddl:
+            emit("stepend", {"ok": False, "unsupported":
+                             "env.py runs the migrations inside a transaction of its own"})
+            walk["pending"] = False
+            return
+        settings = _session_settings(context.connection)
+        emit("stepend", {"ok": True})
+        walk["pending"] = False
+        first = True
+        known = {"table": False}
+        while True:
+            line = sys.stdin.readline()
+            if not line:
+                raise _WalkOver()
+            line = line.strip()
+            if not line:
+                continue
+            request = json.loads(line)
+            walk["pending"] = True
+            _state["started"] = False
+            if request.get("end"):
+                # answered by _serve once env.py has committed and closed
+                return
+            if not first:
+                _new_session(context, settings)
+            first = False
+            current = context.get_current_heads()
+            if current and not known["table"]:
+                # Alembic asks the catalog whether alembic_version exists before every read
+                # of it; once it does, it stays (online downgrades only delete its rows).
+                known["table"] = True
+                context._has_version_table = lambda: True
+            if "up" in request:
+                todo = script._upgrade_revs(request["up"], current)
+            else:
+                todo = script._downgrade_revs(request["down"], current)
+            for step in todo:
+                yield step
+            emit("done", {})
+            emit("stepend", {"ok": True})
+            walk["pending"] = False
+
+    configure = EnvironmentContext.configure
+
+    def per_migration(self, *a, **k):
+        k["transaction_per_migration"] = True
+        return configure(self, *a, **k)
+
+    EnvironmentContext.configure = per_migration
+    try:
+        with EnvironmentContext(config, script, fn=steps, as_sql=False):
+            script.run_env()
+    finally:
+        EnvironmentContext.configure = configure
+
+
 def _serve(config_args):
     # One interpreter for many commands (the stairway, `check`): each stdin line is a JSON
     # list of alembic arguments; after each, "stepend" says whether it succeeded, and the
     # wrapper waits for the next line, so gate-replay can read the catalog in between.
     # One command line parser for all of them: `alembic.config.main` builds Alembic's whole
     # parser (every subcommand) per call, a fifth of a stairway step; it keeps no state.
+    # A line {"walk": true} starts a walk (_walk): the lines after it are its steps, up to
+    # {"end": true}; every line gets one "stepend".
     from alembic.config import CommandLine
 
     cli = CommandLine(prog="alembic")
-    for line in sys.stdin:
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
         line = line.strip()
         if not line:
             continue
         args = json.loads(line)
         _state["started"] = False
         ok = False
+        if isinstance(args, dict):
+            if not args.get("walk"):
+                # a step after its walk ended (a failed migration ends it)
+                emit("error", {"sqlstate": None, "message": "no walk is running",
+                               "type": "WalkOver", "where": None, "phase": "env",
+                               "module": None})
+                emit("stepend", {"ok": False})
+                continue
+            # "pending": the last request read is not answered yet (the walk line until env.py
+            # reached run_migrations, a step until its migrations ran, {"end": true} until
+            # env.py committed and returned).
+            walk = {"pending": True}
+            try:
+                _walk(cli, config_args, walk)
+                ok = True
+            except _WalkOver:
+                break
+            except BaseException as e:
+                if walk["pending"]:
+                    _report_error(e)
+            if walk["pending"]:
+                if ok:
+                    emit("done", {})
+                emit("stepend", {"ok": ok})
+            continue
         try:
             cli.main(argv=["--raiseerr"] + config_args + args)
             emit("done", {})

@@ -34,6 +34,19 @@ pub struct StepResult {
     pub observed: Vec<crate::observe::ObservedStatement>,
     /// Why some statements could not be observed (the migration itself ran on).
     pub observe_problems: Vec<String>,
+    /// The wrapper cannot walk (see [`AlembicSession::step`]): why.
+    pub unsupported: Option<String>,
+}
+
+/// How [`AlembicSession::step`] runs steps right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walking {
+    /// No walk is running: the next step starts one.
+    Idle,
+    /// A walk is running: steps go to it.
+    Running,
+    /// env.py cannot walk: one command per step.
+    PerCommand,
 }
 
 /// A running wrapper in serve mode. Dropping it kills the interpreter.
@@ -45,6 +58,7 @@ pub struct AlembicSession<'r> {
     /// Output lines that are not the wrapper's own, last few, for messages.
     tail: Vec<String>,
     pgid: Option<i32>,
+    walking: Walking,
     _group: Option<gate_backends::CleanupGuard>,
 }
 
@@ -95,6 +109,7 @@ impl<'r> AlembicSession<'r> {
             lines: rx,
             tail: Vec::new(),
             pgid,
+            walking: Walking::Idle,
             _group: group,
         })
     }
@@ -106,7 +121,76 @@ impl<'r> AlembicSession<'r> {
         args: &[&str],
         deadline: Instant,
     ) -> Result<StepResult, RunnerError> {
-        let line = serde_json::to_string(args).unwrap_or_default() + "\n";
+        self.end_walk(deadline).await?;
+        self.request(&serde_json::json!(args), deadline).await
+    }
+
+    /// Upgrade (`up`) or downgrade to `target` (any revision expression Alembic takes:
+    /// `rev`, `rev@-1`, `base`), as `alembic upgrade|downgrade <target>` would, committed when
+    /// it returns. The steps of one session share one env.py run (the wrapper's walk): env.py,
+    /// its connection and its `context.configure()` are set up once, and each migration
+    /// commits on its own (`transaction_per_migration`), which is what a separate command per
+    /// step gives the catalog reads in between. A failed step ends the walk (the next step
+    /// starts another); an env.py that keeps a transaction of its own around the migrations
+    /// gets one command per step.
+    pub async fn step(
+        &mut self,
+        up: bool,
+        target: &str,
+        deadline: Instant,
+    ) -> Result<StepResult, RunnerError> {
+        if self.walking == Walking::Idle {
+            let started = self
+                .request(&serde_json::json!({"walk": true}), deadline)
+                .await?;
+            if started.unsupported.is_some() {
+                self.walking = Walking::PerCommand;
+            } else if started.failure.is_some() {
+                return Ok(started);
+            } else {
+                self.walking = Walking::Running;
+            }
+        }
+        if self.walking == Walking::PerCommand {
+            let verb = if up { "upgrade" } else { "downgrade" };
+            return self
+                .request(&serde_json::json!([verb, target]), deadline)
+                .await;
+        }
+        let key = if up { "up" } else { "down" };
+        let result = self
+            .request(&serde_json::json!({ key: target }), deadline)
+            .await?;
+        if result.failure.is_some() {
+            self.walking = Walking::Idle;
+        }
+        Ok(result)
+    }
+
+    /// Ends a running walk: env.py returns and closes its connection.
+    async fn end_walk(&mut self, deadline: Instant) -> Result<(), RunnerError> {
+        if self.walking == Walking::Running {
+            self.walking = Walking::Idle;
+            let ended = self
+                .request(&serde_json::json!({"end": true}), deadline)
+                .await?;
+            if let Some(f) = ended.failure {
+                return Err(RunnerError::Environment(format!(
+                    "env.py failed after its last step: {}",
+                    f.describe()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Send one request line and read until its `stepend`.
+    async fn request(
+        &mut self,
+        request: &serde_json::Value,
+        deadline: Instant,
+    ) -> Result<StepResult, RunnerError> {
+        let line = request.to_string() + "\n";
         let sent = match self.stdin.as_mut() {
             Some(stdin) => {
                 stdin.write_all(line.as_bytes()).await.is_ok() && stdin.flush().await.is_ok()
@@ -169,6 +253,10 @@ impl<'r> AlembicSession<'r> {
                     )));
                 }
                 "stepend" => {
+                    if let Some(why) = payload["unsupported"].as_str() {
+                        result.unsupported = Some(why.to_string());
+                        return Ok(result);
+                    }
                     if payload["ok"].as_bool() != Some(true) && result.diffs.is_none() {
                         result.failure = Some(self.failure(&result.ran, error.as_ref(), false));
                     }
@@ -262,6 +350,10 @@ impl<'r> AlembicSession<'r> {
 
     /// Close stdin (the wrapper exits at end of input) and reap it; kill it if it lingers.
     pub async fn close(mut self) {
+        // A walk's env.py returns first (its connection closed before the database is dropped).
+        let _ = self
+            .end_walk(Instant::now() + std::time::Duration::from_secs(10))
+            .await;
         drop(self.stdin.take());
         let waited =
             tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await;

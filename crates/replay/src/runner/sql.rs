@@ -277,9 +277,23 @@ impl SqlRunner {
         keep: usize,
         deadline: Instant,
     ) -> Result<RunOutcome, RunnerError> {
+        let mut conn = connect(db.url()).await?;
+        let outcome = self.downgrade_to_on(&mut conn, db, keep, deadline).await;
+        let _ = conn.close().await;
+        outcome
+    }
+
+    /// [`SqlRunner::downgrade_to`] on an open connection to `db` (the stairway's hundreds of
+    /// steps: no connect per step).
+    pub async fn downgrade_to_on(
+        &self,
+        conn: &mut PgConnection,
+        db: &ChildEnv,
+        keep: usize,
+        deadline: Instant,
+    ) -> Result<RunOutcome, RunnerError> {
         let url = db.url();
         let from = self.position(url);
-        let mut conn = connect(url).await?;
         let mut outcome = RunOutcome::default();
         for i in (keep..from).rev() {
             let m = &self.migrations[i];
@@ -293,7 +307,7 @@ impl SqlRunner {
                 break;
             };
             let started = Instant::now();
-            if let Err(mut f) = self.apply(&mut conn, url, m, down, deadline, false).await {
+            if let Err(mut f) = self.apply(conn, url, m, down, deadline, false).await {
                 f.revision = Some(label(m));
                 outcome.failure = Some(f);
                 break;
@@ -305,7 +319,6 @@ impl SqlRunner {
                 duration: started.elapsed(),
             });
         }
-        let _ = conn.close().await;
         Ok(outcome)
     }
 

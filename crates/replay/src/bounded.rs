@@ -8,14 +8,14 @@ use std::task::Poll;
 
 use tokio::sync::Semaphore;
 
-/// How many fixes to verify at once: the machine's cores (the server and the fixes' own
-/// processes share them), at least one.
-pub(super) fn parallelism() -> usize {
+/// How many fixes to verify (or stairway segments to step) at once: the machine's cores (the
+/// server and the child processes share them), at least one.
+pub(crate) fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// Each of `jobs` run to completion, at most `limit` at once, outputs in input order.
-pub(super) async fn in_order<F: Future>(jobs: Vec<F>, limit: usize) -> Vec<F::Output> {
+pub(crate) async fn in_order<F: Future>(jobs: Vec<F>, limit: usize) -> Vec<F::Output> {
     let gate = Semaphore::new(limit.max(1));
     let gate = &gate;
     let mut running: Vec<Pin<Box<_>>> = jobs
