@@ -95,21 +95,55 @@ pub(super) fn plain_fragment(fragment: &str, at_top: bool) -> bool {
 }
 
 /// The governed keys that differ between a version and its parent, parsing only the tables
-/// that differ when that is safe.
-pub(super) fn changed_governed(child: &[u8], parent: &[u8], multiline: bool) -> Vec<String> {
+/// that differ when that is safe; and whether the version repairs its parent: it parses as a
+/// whole and the parent does not (known only when the window did not parse, the only time
+/// both are parsed whole; an error the window does not reach is in both versions).
+pub(super) fn changed_governed(
+    child: &[u8],
+    parent: &[u8],
+    multiline: bool,
+) -> (Vec<String>, bool) {
     if !multiline {
         let (start, end_c, end_p) = changed_window(child, parent);
         let c = String::from_utf8_lossy(&child[start..end_c]);
         let p = String::from_utf8_lossy(&parent[start..end_p]);
         if plain_fragment(&c, start == 0)
             && plain_fragment(&p, start == 0)
+            && !header_outside(child, start, end_c)
+            && !header_outside(parent, start, end_p)
             && let (Some(c), Some(p)) = (governed_of(&c), governed_of(&p))
         {
-            return differing(&c, &p);
+            return (differing(&c, &p), false);
         }
     }
-    let whole = |t: &[u8]| governed_of(&String::from_utf8_lossy(t)).unwrap_or_default();
-    differing(&whole(child), &whole(parent))
+    let whole = |t: &[u8]| governed_of(&String::from_utf8_lossy(t));
+    let (c, p) = (whole(child), whole(parent));
+    let repairs = c.is_some() && p.is_none();
+    (
+        differing(&c.unwrap_or_default(), &p.unwrap_or_default()),
+        repairs,
+    )
+}
+
+/// A `[table]` header line of `text[start..end]` that opens a table outside it too (a merge
+/// that duplicated a table): the window parses while the whole file does not, so both
+/// versions are parsed whole. `[[array]]` headers repeat legitimately and are not searched, so
+/// the usual window (registry entries) costs nothing here.
+fn header_outside(text: &[u8], start: usize, end: usize) -> bool {
+    text[start..end]
+        .split(|b| *b == b'\n')
+        .map(|l| l.trim_ascii_end())
+        .filter(|l| l.starts_with(b"[") && !l.starts_with(b"[["))
+        .any(|l| {
+            let at = |i: usize| i == 0 || text[i - 1] == b'\n';
+            let outside = |from: usize, to: usize| {
+                text[from..to]
+                    .windows(l.len())
+                    .enumerate()
+                    .any(|(i, w)| w == l && at(from + i))
+            };
+            outside(0, start) || outside(end, text.len())
+        })
 }
 
 /// The approval settings of one policy version: who may approve and the trailer naming them.

@@ -70,12 +70,19 @@ pub fn text_at(repo: &Repository, commit: &git2::Commit<'_>, rel: &str) -> Optio
 
 /// For A012: the first-parent commit that set the current value of every governed key, and
 /// the commit that adopted the policy (the first one on the first-parent line to have it).
+/// A version of policy.toml that does not parse sets nothing: the next one that parses is
+/// compared with the nearest first-parent ancestor whose version parses.
 #[derive(Debug, Default)]
 pub struct GovernedSetters {
-    /// Key -> the newest first-parent commit where its value differs from its first parent's.
+    /// Key -> the newest first-parent commit where its value differs from its first parent's
+    /// (from the version in `bases` when the first parent's does not parse).
     /// Includes keys that HEAD no longer has (their removal is the change).
     pub setters: BTreeMap<String, Oid>,
     pub adoption: Option<Oid>,
+    /// A commit whose first parent's policy.toml does not parse -> the commit it was compared
+    /// with instead: the nearest first-parent ancestor whose policy parses (`None`: none
+    /// before it has one, so it adopted the policy).
+    pub bases: HashMap<Oid, Option<Oid>>,
 }
 
 /// HEAD's first-parent line, newest first, with the blob of one more file on each commit.

@@ -237,7 +237,8 @@ fn changed_governed_agrees_with_full_parse() {
         ),
     ];
     for (child, expected) in &cases {
-        let mut windowed = changed_governed(child.as_bytes(), parent.as_bytes(), false);
+        let (mut windowed, repairs) = changed_governed(child.as_bytes(), parent.as_bytes(), false);
+        assert!(!repairs);
         let mut whole = differing(&governed_of(child).unwrap(), &governed_of(&parent).unwrap());
         windowed.sort();
         whole.sort();
@@ -259,4 +260,160 @@ fn approvers_from_the_governance_table_alone() {
     assert_eq!(approvers_of(dotted).approvers, ["c@x"]);
     assert_eq!(approvers_of(dotted).trailer, "Approved-by");
     assert!(approvers_of("not toml [").approvers.is_empty());
+}
+
+/// A first-parent line of policy.toml versions (`None`: no policy.toml, another file), one
+/// commit each, oldest first; their ids.
+fn line_of(repo: &Repository, versions: &[Option<&str>]) -> Vec<Oid> {
+    let sig = git2::Signature::now("dev", "dev@example.com").unwrap();
+    let mut ids: Vec<Oid> = Vec::new();
+    for (n, v) in versions.iter().enumerate() {
+        let mut tb = repo.treebuilder(None).unwrap();
+        let (name, text) = match v {
+            Some(t) => ("policy.toml", t.to_string()),
+            None => ("README.md", format!("{n}\n")),
+        };
+        tb.insert(name, repo.blob(text.as_bytes()).unwrap(), 0o100644)
+            .unwrap();
+        let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+        let parents: Vec<git2::Commit<'_>> = ids
+            .last()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .into_iter()
+            .collect();
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        ids.push(
+            repo.commit(Some("HEAD"), &sig, &sig, &format!("c{n}"), &tree, &refs)
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+const GOOD: &str = "version = 1\n[emergency]\nscope = [\".\"]\nignore = [\"docs/*\"]\n\n[governance]\napprovers = [\"lead@x\"]\n\n[replay]\ndata = true\n";
+
+/// `GOOD` with `[replay]` as a bad merge leaves it: two `data =` keys in one table.
+fn broken(text: &str) -> String {
+    text.replace("data = true\n", "data = true\ndata = false\n")
+}
+
+fn governed_walk(repo: &Repository) -> GovernedSetters {
+    walk(repo, "policy.toml", &HashMap::new(), true, None)
+        .unwrap()
+        .governed
+        .unwrap()
+}
+
+/// C1 leaves policy.toml unparseable, C2 repairs it to C0's values: nothing governed changed
+/// after C0, so no key is set by C1 or C2 (A012 would judge C2 for every key otherwise).
+#[test]
+fn repair_of_an_unparseable_version_is_compared_with_the_last_parseable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let bad = broken(GOOD);
+    let ids = line_of(&repo, &[Some(GOOD), Some(&bad), Some(GOOD)]);
+    // The fixture is what it claims: C1 does not parse, C0 and C2 do, with the same values.
+    assert!(governed_of(&bad).is_none());
+    assert!("data = 1\ndata = 2\n".parse::<toml::Table>().is_err());
+    let g = governed_walk(&repo);
+    assert_eq!(g.adoption, Some(ids[0]));
+    assert!(!g.setters.is_empty());
+    for (k, s) in &g.setters {
+        assert_eq!(*s, ids[0], "{k}");
+    }
+    assert_eq!(g.bases.get(&ids[2]), Some(&Some(ids[0])));
+
+    // A merge that duplicated a whole table: the changed part parses on its own, the file
+    // does not (a table defined twice).
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let twice = format!("{GOOD}\n[governance]\napprovers = [\"dev@x\"]\n");
+    assert!(governed_of(&twice).is_none());
+    assert!(governed_of("[governance]\napprovers = [\"dev@x\"]\n").is_some());
+    let ids = line_of(&repo, &[Some(GOOD), Some(&twice), Some(GOOD)]);
+    let g = governed_walk(&repo);
+    for (k, s) in &g.setters {
+        assert_eq!(*s, ids[0], "{k}");
+    }
+    assert_eq!(g.bases.get(&ids[2]), Some(&Some(ids[0])));
+}
+
+/// The repair changes a governed key relative to C0: the repair is its setter.
+#[test]
+fn repair_that_changes_a_governed_key_sets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let bad = broken(GOOD);
+    let relaxed = GOOD.replace("[\"docs/*\"]", "[\"docs/*\", \"*.py\"]");
+    let ids = line_of(&repo, &[Some(GOOD), Some(&bad), Some(&relaxed)]);
+    let g = governed_walk(&repo);
+    assert_eq!(g.setters["emergency.ignore"], ids[2]);
+    for (k, s) in &g.setters {
+        if k != "emergency.ignore" {
+            assert_eq!(*s, ids[0], "{k}");
+        }
+    }
+    // The same change made while the file is broken (C1 relaxes and breaks it, C2 only
+    // repairs): still the repair's, the first version where it can be read.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let ids = line_of(
+        &repo,
+        &[Some(GOOD), Some(&broken(&relaxed)), Some(&relaxed)],
+    );
+    let g = governed_walk(&repo);
+    assert_eq!(g.setters["emergency.ignore"], ids[2]);
+    assert_eq!(g.setters["governance.approvers"], ids[0]);
+}
+
+/// Several unparseable versions in a row: one that changes a table the error is not in (its
+/// own comparison reads only that table) and one that reverts a change. The repair is
+/// compared with C0; the versions in between set nothing.
+#[test]
+fn unparseable_versions_in_between_set_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let bad = broken(GOOD);
+    let new_approver = bad.replace("[\"lead@x\"]", "[\"lead@x\", \"dev@x\"]");
+    let ignore = new_approver.replace("[\"docs/*\"]", "[\"*\"]");
+    let repaired = GOOD.replace("[\"lead@x\"]", "[\"lead@x\", \"dev@x\"]");
+    let ids = line_of(
+        &repo,
+        &[
+            Some(GOOD),
+            Some(&bad),
+            Some(&new_approver),
+            Some(&ignore),
+            Some(&new_approver),
+            Some(&repaired),
+        ],
+    );
+    let g = governed_walk(&repo);
+    assert_eq!(g.setters["governance.approvers"], ids[5]);
+    assert_eq!(g.setters["emergency.ignore"], ids[0]);
+    assert_eq!(g.setters["emergency.scope"], ids[0]);
+    assert_eq!(g.bases.get(&ids[5]), Some(&Some(ids[0])));
+}
+
+/// The adopting commit's policy does not parse and the next one repairs it: the repair
+/// adopts. An unparseable HEAD is not skipped: compared with its parent, it still changes
+/// every key (the check refuses an unparseable policy before this anyway).
+#[test]
+fn unparseable_adoption_and_unparseable_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let bad = broken(GOOD);
+    let ids = line_of(&repo, &[None, Some(&bad), Some(GOOD)]);
+    let g = governed_walk(&repo);
+    assert_eq!(g.adoption, Some(ids[2]));
+    assert!(g.setters.values().all(|s| *s == ids[2]));
+    assert_eq!(g.bases.get(&ids[2]), Some(&None));
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let ids = line_of(&repo, &[Some(GOOD), Some(&bad)]);
+    let g = governed_walk(&repo);
+    assert_eq!(g.adoption, Some(ids[0]));
+    assert!(!g.setters.is_empty());
+    assert!(g.setters.values().all(|s| *s == ids[1]));
 }

@@ -1,7 +1,7 @@
 //! The walk of policy.toml's history: which commit set each entry's pin (A010) and each
 //! governed key (A012), newest first, in rounds of commits.
 
-use super::governed::changed_governed;
+use super::governed::{changed_governed, governed_of};
 use super::pins::{fast_pins, pins_of};
 use super::window::{changed_window, has_multiline_strings};
 use super::*;
@@ -48,9 +48,19 @@ pub(super) struct Change {
 pub(super) struct Found {
     /// Pending A010 entries whose pin this change sets.
     set: Vec<String>,
-    /// A012, first-parent changes only: the governed keys that differ from the first parent,
-    /// and whether the first parent has no policy at all (every key is new).
-    governed: Option<(Vec<String>, bool)>,
+    /// A012, first-parent changes only.
+    governed: Option<GovernedDiff>,
+}
+
+/// A012: what one first-parent change did to the governed keys, relative to its first parent.
+#[derive(Debug, Default)]
+pub(super) struct GovernedDiff {
+    keys: Vec<String>,
+    /// The first parent has no policy at all (every key is new).
+    adopts: bool,
+    /// This version parses and its first parent's does not: compared again in order, with
+    /// the nearest ancestor whose version parses.
+    repairs: bool,
 }
 
 /// Commits compared per round; each round is split between the threads and merged in walk
@@ -105,6 +115,8 @@ pub fn walk(
     let repo_path = repo.path().to_path_buf();
     let done = |pending: &HashMap<String, Pin>| pending.is_empty() && !governed;
     let mut line = None;
+    // First-parent commits whose unparseable version a newer repair was compared across.
+    let mut covered: HashSet<Oid> = HashSet::new();
     std::thread::scope(|scope| -> Result<(), HistoryError> {
         // Pass 1 (trees only) runs on its own thread and hands over the changing commits round
         // by round, so pass 2 compares contents while the tree walk goes on.
@@ -161,18 +173,31 @@ pub fn walk(
             found.sort_by_key(|(i, _)| *i);
             for (i, f) in found {
                 let change = &round[i];
-                if let (Some(g), Some((keys, adopts))) = (gov.as_mut(), f.governed) {
+                if let (Some(g), Some(mut d)) = (gov.as_mut(), f.governed) {
                     if change.cut_off {
                         return Err(HistoryError::ShallowGoverned {
                             policy: policy_rel.to_string(),
                             commit: change.commit.to_string()[..12].to_string(),
                         });
                     }
-                    for k in keys {
-                        g.setters.entry(k).or_insert(change.commit);
+                    if d.repairs {
+                        // Compared with its unparseable parent every key would look new here
+                        // (a repair after a bad merge): compare with the nearest parseable
+                        // first-parent ancestor instead. The versions in between set nothing;
+                        // whatever they changed is in this comparison.
+                        let (keys, base) =
+                            across_unparseable(repo, policy_rel, shallow, change, &mut covered)?;
+                        d.adopts = base.is_none();
+                        d.keys = keys;
+                        g.bases.insert(change.commit, base);
                     }
-                    if adopts {
-                        g.adoption = Some(change.commit); // the oldest one wins
+                    if !covered.contains(&change.commit) {
+                        for k in d.keys {
+                            g.setters.entry(k).or_insert(change.commit);
+                        }
+                        if d.adopts {
+                            g.adoption = Some(change.commit); // the oldest one wins
+                        }
                     }
                 }
                 for path in f.set {
@@ -318,20 +343,28 @@ pub(super) fn candidates(
             found.governed = Some(match change.parents.first() {
                 Some(Some(p)) if !change.cut_off => {
                     let parent = text_of(*p)?;
-                    let keys = changed_governed(
+                    let (keys, repairs) = changed_governed(
                         here.blob.content(),
                         parent.blob.content(),
                         here.multiline || parent.multiline,
                     );
-                    (keys, false)
+                    GovernedDiff {
+                        keys,
+                        adopts: false,
+                        repairs,
+                    }
                 }
                 // A cut-off commit is an error of the walk; the keys do not matter.
-                _ if change.cut_off => (Vec::new(), false),
+                _ if change.cut_off => GovernedDiff::default(),
                 // No first parent, or one without the policy: every key is new here.
                 _ => {
                     let all = governed_of(&String::from_utf8_lossy(here.blob.content()))
                         .unwrap_or_default();
-                    (all.into_keys().collect(), true)
+                    GovernedDiff {
+                        keys: all.into_keys().collect(),
+                        adopts: true,
+                        repairs: false,
+                    }
                 }
             });
         }
@@ -381,6 +414,73 @@ pub(super) fn candidates(
         }
     }
     Ok(out)
+}
+
+/// A012 for a change whose first parent's policy.toml does not parse: the governed keys that
+/// differ from the nearest first-parent ancestor whose policy parses, and that ancestor
+/// (`None` when no ancestor before the unparseable ones has a policy: every key is new, the
+/// change adopts it). The first-parent commits passed over are added to `covered`.
+pub(super) fn across_unparseable(
+    repo: &Repository,
+    policy_rel: &str,
+    shallow: &HashSet<Oid>,
+    change: &Change,
+    covered: &mut HashSet<Oid>,
+) -> Result<(Vec<String>, Option<Oid>), HistoryError> {
+    let git = |source: git2::Error| HistoryError::Git {
+        policy: policy_rel.to_string(),
+        source,
+    };
+    let cut = |c: Oid| HistoryError::ShallowGoverned {
+        policy: policy_rel.to_string(),
+        commit: c.to_string()[..12].to_string(),
+    };
+    let here = repo.find_blob(change.blob).map_err(git)?;
+    let mut c = repo
+        .find_commit(change.commit)
+        .and_then(|c| c.parent(0))
+        .map_err(git)?;
+    let mut unparseable: Option<Oid> = None; // the same blob is usually kept for a while
+    let base = loop {
+        let Some(blob) = c
+            .tree()
+            .ok()
+            .and_then(|t| t.get_path(std::path::Path::new(policy_rel)).ok())
+            .map(|e| e.id())
+        else {
+            break None;
+        };
+        if unparseable != Some(blob) {
+            let b = repo.find_blob(blob).map_err(git)?;
+            if governed_of(&String::from_utf8_lossy(b.content())).is_some() {
+                break Some((c.id(), b));
+            }
+            unparseable = Some(blob);
+        }
+        covered.insert(c.id());
+        if c.parent_count() == 0 {
+            break None;
+        }
+        if shallow.contains(&c.id()) {
+            return Err(cut(c.id()));
+        }
+        c = c.parent(0).map_err(|_| cut(c.id()))?;
+    };
+    let text = |b: &git2::Blob<'_>| String::from_utf8_lossy(b.content()).into_owned();
+    Ok(match base {
+        Some((id, b)) => {
+            let multiline =
+                has_multiline_strings(here.content()) || has_multiline_strings(b.content());
+            (
+                changed_governed(here.content(), b.content(), multiline).0,
+                Some(id),
+            )
+        }
+        None => {
+            let all = governed_of(&text(&here)).unwrap_or_default();
+            (all.into_keys().collect(), None)
+        }
+    })
 }
 
 /// Commits whose parents this (shallow) clone does not have.

@@ -18,14 +18,18 @@ fn entry_table(text: Option<String>, path: &str) -> Option<toml::Table> {
         .cloned()
 }
 
-/// What `commit` did to the entry `path`, relative to its first parent: "added the registry
-/// entry `p`", "removed ...", or "changed ... (status, convert-by)".
-fn entry_change(repo: &Repository, commit: &Commit<'_>, policy_rel: &str, path: &str) -> String {
+/// What `commit` did to the entry `path`, relative to `base` (its first parent, or the
+/// nearest version before it that parses): "added the registry entry `p`", "removed ...",
+/// or "changed ... (status, convert-by)".
+fn entry_change(
+    repo: &Repository,
+    commit: &Commit<'_>,
+    base: Option<&Commit<'_>>,
+    policy_rel: &str,
+    path: &str,
+) -> String {
     let here = entry_table(history::text_at(repo, commit, policy_rel), path);
-    let before = commit
-        .parent(0)
-        .ok()
-        .and_then(|p| entry_table(history::text_at(repo, &p, policy_rel), path));
+    let before = base.and_then(|p| entry_table(history::text_at(repo, p, policy_rel), path));
     match (here, before) {
         (Some(_), None) => format!("added the registry entry `{path}`"),
         (None, _) => format!("removed the registry entry `{path}`"),
@@ -48,6 +52,48 @@ fn entry_change(repo: &Repository, commit: &Commit<'_>, policy_rel: &str, path: 
 /// first-parent commit that brought the change).
 type Group = (Oid, Vec<String>, Oid);
 
+/// Versions of policy.toml parsed as governed keys, cached by commit.
+struct Parsed<'r> {
+    versions: Versions<'r>,
+    governed: HashMap<Oid, Option<history::Governed>>,
+}
+
+impl<'r> Parsed<'r> {
+    /// `c`'s own governed keys; `None` when it has no policy or its policy does not parse.
+    fn own(&mut self, c: &Commit<'_>) -> Option<&history::Governed> {
+        let versions = &mut self.versions;
+        self.governed
+            .entry(c.id())
+            .or_insert_with(|| versions.text(c).and_then(|t| history::governed_of(&t)))
+            .as_ref()
+    }
+
+    /// Whether `c`'s policy.toml exists but does not parse.
+    fn unparseable(&mut self, c: &Commit<'_>) -> bool {
+        self.own(c).is_none() && self.versions.text(c).is_some()
+    }
+
+    /// The version `c` is compared with, as the walk does: its first parent, or past first
+    /// parents whose policy does not parse, the nearest one that parses or has none.
+    fn base(&mut self, c: &Commit<'_>) -> Option<Commit<'r>> {
+        let mut p = self.versions.repo.find_commit(c.parent_id(0).ok()?).ok()?;
+        while self.unparseable(&p) {
+            p = self.versions.repo.find_commit(p.parent_id(0).ok()?).ok()?;
+        }
+        Some(p)
+    }
+
+    /// `key`'s value at `c`; a version that does not parse holds the value of the one before
+    /// it that does (it changed nothing by itself).
+    fn value(&mut self, c: &Commit<'_>, key: &str) -> Option<String> {
+        if self.unparseable(c) {
+            let base = self.base(c)?;
+            return self.own(&base).and_then(|g| g.get(key).cloned());
+        }
+        self.own(c).and_then(|g| g.get(key).cloned())
+    }
+}
+
 /// A012 for every governed key whose value was set after the adoption by a commit that does
 /// not approve it. `skip`: (entry path, commit) pairs A010 already reports.
 pub fn a012(
@@ -60,20 +106,17 @@ pub fn a012(
         policy: ctx.policy_rel.clone(),
         source,
     };
-    let mut governed: HashMap<Oid, Option<history::Governed>> = HashMap::new();
-    let mut versions = Versions::new(ctx.repo, &ctx.policy_rel);
+    let mut parsed = Parsed {
+        versions: Versions::new(ctx.repo, &ctx.policy_rel),
+        governed: HashMap::new(),
+    };
     // (judged commit, entry path or None for settings) -> (judged, keys, first-parent setter).
     let mut groups: BTreeMap<(String, Option<String>), Group> = BTreeMap::new();
     for (key, setter) in &gs.setters {
         if Some(*setter) == gs.adoption {
             continue;
         }
-        let mut value = |c: &Commit<'_>| -> Option<String> {
-            let g = governed
-                .entry(c.id())
-                .or_insert_with(|| versions.text(c).and_then(|t| history::governed_of(&t)));
-            g.as_ref().and_then(|g| g.get(key).cloned())
-        };
+        let mut value = |c: &Commit<'_>| parsed.value(c, key);
         let judged = resolve(ctx.repo, &ctx.policy_rel, *setter, &mut value, 0).map_err(git)?;
         let entry = key.strip_prefix(ENTRY).map(str::to_string);
         if let Some(p) = &entry
@@ -88,6 +131,15 @@ pub fn a012(
             .push(key.clone());
     }
     let mut verdicts: HashMap<Oid, Option<String>> = HashMap::new();
+    // The commit each judged commit is compared with: the walk's for the first-parent line,
+    // the same search here for a branch commit.
+    let mut base_of = |c: &Commit<'_>| -> Option<Oid> {
+        match gs.bases.get(&c.id()) {
+            Some(base) => *base,
+            None if gs.setters.values().any(|s| *s == c.id()) => c.parent_id(0).ok(),
+            None => parsed.base(c).map(|b| b.id()),
+        }
+    };
     let mut out = Vec::new();
     for ((_, entry), (id, keys, setter)) in groups {
         // A merge commit made and signed off by an approver approves what it brings in.
@@ -95,7 +147,18 @@ pub fn a012(
             if let Some(v) = verdicts.get(&c) {
                 return Ok(v.clone());
             }
-            let v = disapproval(ctx.repo, &ctx.policy_rel, &ctx.repo.find_commit(c)?);
+            let commit = ctx.repo.find_commit(c)?;
+            let base = base_of(&commit).and_then(|b| ctx.repo.find_commit(b).ok());
+            let whose = match &base {
+                Some(b) if commit.parent_id(0).ok() != Some(b.id()) => {
+                    format!("commit {}", short(b.id()))
+                }
+                _ => "its parent".to_string(),
+            };
+            let base_text = base
+                .and_then(|b| history::text_at(ctx.repo, &b, &ctx.policy_rel))
+                .unwrap_or_default();
+            let v = disapproval_after(ctx.repo, &commit, &base_text, &whose);
             verdicts.insert(c, v.clone());
             Ok(v)
         };
@@ -107,6 +170,20 @@ pub fn a012(
             continue;
         };
         let why = with_merge_method(ctx.repo, &ctx.policy_rel, &commit, why);
+        let base = base_of(&commit).and_then(|b| ctx.repo.find_commit(b).ok());
+        // Named when it is not the parent: the versions in between do not parse.
+        let across = match &base {
+            Some(b) if commit.parent_id(0).ok() != Some(b.id()) => format!(
+                " (compared with commit {}, the nearest version of {} before it that parses)",
+                short(b.id()),
+                ctx.policy_rel
+            ),
+            None if commit.parent_count() > 0 && gs.bases.contains_key(&id) => format!(
+                " (no version of {} before it parses, back to a commit without the file)",
+                ctx.policy_rel
+            ),
+            _ => String::new(),
+        };
         let mut f = match &entry {
             Some(p) => {
                 let current = policy
@@ -114,11 +191,11 @@ pub fn a012(
                     .scripts
                     .iter()
                     .find(|s| s.path.trim_start_matches("./") == p);
-                let what = entry_change(ctx.repo, &commit, &ctx.policy_rel, p);
+                let what = entry_change(ctx.repo, &commit, base.as_ref(), &ctx.policy_rel, p);
                 let f = Finding::new(
                     Code::A012,
                     format!(
-                        "{} {what} but does not approve it: {why}",
+                        "{} {what}{across} but does not approve it: {why}",
                         commit_line(&commit)
                     ),
                 )
@@ -134,7 +211,7 @@ pub fn a012(
                 let f = Finding::new(
                     Code::A012,
                     format!(
-                        "{} changed {} but does not approve it: {why}",
+                        "{} changed {}{across} but does not approve it: {why}",
                         commit_line(&commit),
                         names.join(", ")
                     ),

@@ -74,14 +74,26 @@ fn disapproval(repo: &Repository, policy_rel: &str, commit: &Commit<'_>) -> Opti
         .ok()
         .and_then(|p| history::text_at(repo, &p, policy_rel))
         .unwrap_or_default();
-    let gov = history::approvers_of(&parent_text);
+    disapproval_after(repo, commit, &parent_text, "its parent")
+}
+
+/// [`disapproval`] with the approval settings of `parent_text`, the version `commit` is
+/// compared with (its first parent's, or across unparseable ones the nearest that parses),
+/// which `whose` names.
+fn disapproval_after(
+    repo: &Repository,
+    commit: &Commit<'_>,
+    parent_text: &str,
+    whose: &str,
+) -> Option<String> {
+    let gov = history::approvers_of(parent_text);
     let committer = email(&commit.committer());
     if !gov.approvers.iter().any(|a| eq_email(a, &committer)) {
         return Some(if gov.approvers.is_empty() {
-            format!("it was committed by {committer} and its parent's policy lists no approvers")
+            format!("it was committed by {committer} and {whose}'s policy lists no approvers")
         } else {
             format!(
-                "it was committed by {committer}, who is not in governance.approvers of its parent ({})",
+                "it was committed by {committer}, who is not in governance.approvers of {whose} ({})",
                 gov.approvers.join(", ")
             )
         });
