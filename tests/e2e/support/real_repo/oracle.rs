@@ -314,6 +314,31 @@ impl<'a> ByHand<'a> {
         t
     }
 
+    /// `checks_by_hand.py MODE REVS` (plain Alembic's Python API, pg_dump and the catalog) on
+    /// a fresh database: the stairway (`stairway`) or the seeded pass with what each migration
+    /// does to tables with rows (`seeded`), one entry per revision. The database is returned
+    /// at the last revision reached.
+    pub fn checks(&self, mode: &str, revs: &[&str]) -> (Vec<serde_json::Value>, Db) {
+        // Outside the repository: nothing the check brings may land in the tree it checks.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("checks_by_hand.py");
+        std::fs::write(&script, include_str!("checks_by_hand.py")).unwrap();
+        let db = self.server.create(None);
+        let ran = Ran::from(
+            self.child(&self.repo.options.python, &db)
+                .arg(&script)
+                .arg(mode)
+                .args(revs)
+                .output()
+                .expect("python3 checks_by_hand.py"),
+        );
+        assert!(ran.ok, "checks_by_hand.py {mode}: {}", ran.all());
+        let last = ran.stdout.lines().last().unwrap_or_default();
+        let steps: Vec<serde_json::Value> = serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("checks_by_hand.py {mode} ({e}): {}", ran.all()));
+        (steps, db)
+    }
+
     /// Files in the repository (relative), to see what a fix leaves behind.
     fn listing(&self) -> BTreeSet<String> {
         list_files(self.repo.path())
