@@ -1,21 +1,25 @@
-"""What gate-replay's stairway, seeded pass and lock observation claim about the generated
-repository's (linear) chain, checked by hand: plain Alembic through its Python API (one
-command after another, each reading env.py afresh as the CLI does), pg_dump and the catalog.
-Run in the repository with the application's variables set; prints one JSON list (one entry
-per revision) on its last line of stdout.
+"""What gate-replay's stairway, seeded pass and lock observation claim about a generated
+repository's linear chain (the application of `support::real_repo`), checked by hand on the
+database DATABASE_URL names: the migrations run by plain Alembic through its Python API (one
+command after another, each reading env.py afresh as the CLI does) or, for a SQL chain, each
+file's statements sent by psycopg2 the way golang-migrate sends them (one transaction per
+file, none for a file with CONCURRENTLY); pg_dump and the catalog judge. Run in the
+repository with the application's variables set; prints one JSON list (one entry per
+migration) on the last line of stdout.
 
-  checks_by_hand.py stairway REV...
-      per revision: upgrade to it, `downgrade -1`, upgrade again; pg_dump --schema-only says
-      whether the downgrade restored the schema before the revision and the second upgrade
-      built the same schema as the first.
-  checks_by_hand.py seeded REV...
-      per revision, on tables holding the rows written below (each table filled once it
-      exists): whether the upgrade passes, the indexes it builds on tables with rows, the
-      tables with rows it rewrites (relfilenode), the constraints and NOT NULLs it validates
-      on them, and per statement the table locks its transaction holds right after it.
+  checks_by_hand.py stairway alembic REV...  |  stairway sql UP:DOWN...
+      per migration: apply it, step it down (`downgrade -1`, or the down file), apply it
+      again; pg_dump --schema-only says whether the step down restored the schema before the
+      migration and the second application built the same schema as the first.
+  checks_by_hand.py seeded alembic REV...  |  seeded sql UP:DOWN...
+      per migration, on tables holding the rows written below (each table filled once it
+      exists): whether it passes, the indexes it builds on tables with rows, the tables with
+      rows it rewrites (relfilenode), the constraints and NOT NULLs it validates on them, and
+      per statement the table locks its transaction holds right after it.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -25,10 +29,44 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-MODE, REVS = sys.argv[1], sys.argv[2:]
+MODE, KIND, REVS = sys.argv[1], sys.argv[2], sys.argv[3:]
 # DATABASE_URL as the application reads it (it may name a SQLAlchemy driver); libpq's form.
 LIBPQ = "postgresql://" + os.environ["DATABASE_URL"].split("://", 1)[1]
 CFG = Config("alembic.ini")
+OBSERVE = False
+
+
+def run_file(path):
+    """A SQL file as golang-migrate runs it: its statements in one transaction, or each on
+    its own when the file builds an index CONCURRENTLY (which refuses a transaction)."""
+    text = open(path).read()
+    code = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("--"))
+    statements = [s.strip() for s in re.split(r";\s*(?:\n|$)", code) if s.strip()]
+    conn = psycopg2.connect(LIBPQ)
+    conn.autocommit = "CONCURRENTLY" in code.upper()
+    try:
+        cur = conn.cursor()
+        for sql in statements:
+            cur.execute(sql)
+            if OBSERVE:
+                STATEMENTS.append({"sql": sql, "locks": locks_held(cur)})
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def up(step):
+    if KIND == "alembic":
+        command.upgrade(CFG, step)
+    else:
+        run_file(step.split(":")[0])
+
+
+def down(step):
+    if KIND == "alembic":
+        command.downgrade(CFG, "-1")
+    else:
+        run_file(step.split(":")[1])
 
 
 def dump():
@@ -49,16 +87,16 @@ def stairway():
         step = {"revision": rev}
         steps.append(step)
         try:
-            command.upgrade(CFG, rev)
-            up = dump()
-            command.downgrade(CFG, "-1")
+            up(rev)
+            applied = dump()
+            down(rev)
             step["down_restores"] = dump() == before
-            command.upgrade(CFG, rev)
-            step["again_equal"] = dump() == up
-        except Exception as e:  # what Alembic raised, for the assertion message
+            up(rev)
+            step["again_equal"] = dump() == applied
+        except Exception as e:  # what Alembic or the server raised, for the assertion message
             step["error"] = f"{type(e).__name__}: {e}"
             break
-        before = up
+        before = applied
     return steps
 
 
@@ -110,21 +148,28 @@ def catalog(cur):
 STATEMENTS = []
 
 
+def locks_held(cur):
+    """The table locks the cursor's transaction holds (pg_locks rows of its own backend)."""
+    cur.execute(
+        "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        f"WHERE l.pid = pg_backend_pid() AND l.granted AND {PUBLIC_TABLE}"
+    )
+    return sorted(list(r) for r in cur.fetchall())
+
+
 def held(conn, cursor, statement, parameters, context, executemany):
-    """After each statement: the table locks its transaction holds (pg_locks, its own pid)."""
+    """After each statement Alembic sends, the locks its transaction holds."""
     if "alembic_version" in statement:
         return
     # A cursor of its own: the statement's cursor still holds the result Alembic reads.
     mine = cursor.connection.cursor()
-    mine.execute(
-        "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-        f"WHERE l.pid = pg_backend_pid() AND l.granted AND {PUBLIC_TABLE}"
-    )
-    STATEMENTS.append({"sql": statement.strip(), "locks": sorted(list(r) for r in mine.fetchall())})
+    STATEMENTS.append({"sql": statement.strip(), "locks": locks_held(mine)})
     mine.close()
 
 
 def seeded():
+    global OBSERVE
+    OBSERVE = True
     event.listen(Engine, "after_cursor_execute", held)
     conn = psycopg2.connect(LIBPQ)
     conn.autocommit = True
@@ -143,7 +188,7 @@ def seeded():
         step["rows"] = before["rows"]
         STATEMENTS.clear()
         try:
-            command.upgrade(CFG, rev)
+            up(rev)
         except Exception as e:
             step["error"] = f"{type(e).__name__}: {e}"
             break
