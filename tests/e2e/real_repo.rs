@@ -8,7 +8,10 @@
 //!   a driver that is not installed) are exit 2 naming the interpreter and the next step;
 //! - a chain with two bases is still replayed, so a failing revision deep in it is R001;
 //! - no secret in any output format; no write outside the scratch database when the
-//!   environment names another database.
+//!   environment names another database;
+//! - the optional checks (stairway, seeded pass and locks, models) are silent where the same
+//!   checks done by hand (`support::real_repo::checks_by_hand.py`, plain `alembic check`)
+//!   find the chain clean, and their lock findings are the ones plain PostgreSQL shows.
 //!
 //! Needs: `eval "$(bash ci/test-postgres.sh)"` (a server with TLS), python3 with alembic,
 //! sqlalchemy, psycopg2, psycopg and pydantic-settings (ci/requirements.txt), PostgreSQL server
@@ -16,13 +19,16 @@
 //! skipped.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::support::db::*;
 use crate::support::docker::require_docker_image;
+use crate::support::real_repo::oracle::checks_by_hand;
 use crate::support::real_repo::oracle::{ByHand, Verdict, last_started};
 use crate::support::real_repo::*;
+use crate::support::replay::{assert_each_revision_checked, replay_url, section};
 use crate::support::run::Run;
 use crate::support::sha256_hex;
 
@@ -661,4 +667,259 @@ fn with_hostile_pg_variables_nothing_is_written_outside_the_scratch_database() {
             "{backend}: the sentinel database changed"
         );
     }
+}
+
+/// The 1-based line of file `rel` under `root` that first holds `needle`, and that line.
+fn line_of(root: &Path, rel: &str, needle: &str) -> (u64, String) {
+    let text = std::fs::read_to_string(root.join(rel)).unwrap();
+    let (i, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} is not in {rel}"));
+    (i as u64 + 1, line.to_string())
+}
+
+/// The lock findings what `checks_by_hand.py seeded` saw implies, as (code, file, line; 0
+/// where the line is not compared): an index built under a SHARE lock on a table with rows
+/// (L003, at the line naming the index); a table with rows rewritten (L002); a constraint or
+/// NOT NULL validated on one while its writes wait (L004); an ACCESS EXCLUSIVE lock on one
+/// still held when a later statement of the migration runs (L001).
+fn lock_findings_by_hand(
+    root: &Path,
+    seeded: &[serde_json::Value],
+    files: &[String],
+) -> BTreeSet<(String, String, u64)> {
+    let list = |v: &serde_json::Value| v.as_array().unwrap().clone();
+    let mut expected = BTreeSet::new();
+    for (step, file) in seeded.iter().zip(files) {
+        let full: BTreeSet<&str> = step["rows"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, n)| n.as_u64() > Some(0))
+            .map(|(t, _)| t.as_str())
+            .collect();
+        // (table, mode) of the locks held after each statement.
+        let locks: Vec<Vec<(String, String)>> = list(&step["statements"])
+            .iter()
+            .map(|s| {
+                list(&s["locks"])
+                    .iter()
+                    .map(|l| (l[0].as_str().unwrap().into(), l[1].as_str().unwrap().into()))
+                    .collect()
+            })
+            .collect();
+        for index in list(&step["indexes_on_rows"]) {
+            let (name, table) = (index[0].as_str().unwrap(), index[1].as_str().unwrap());
+            let share = (table.to_string(), "ShareLock".to_string());
+            if locks.iter().flatten().any(|l| *l == share) {
+                let (line, text) = line_of(root, file, name);
+                assert!(text.contains(table), "{file}:{line}: {text}");
+                assert!(!text.to_lowercase().contains("concurrently"), "{text}");
+                expected.insert(("L003".into(), file.clone(), line));
+            }
+        }
+        let held_early = locks
+            .iter()
+            .take(locks.len().saturating_sub(1))
+            .flatten()
+            .any(|(t, mode)| mode == "AccessExclusiveLock" && full.contains(t.as_str()));
+        let rewritten = !list(&step["rewritten"]).is_empty();
+        // Validated while writes wait: under SHARE ROW EXCLUSIVE or ACCESS EXCLUSIVE (VALIDATE
+        // CONSTRAINT alone takes SHARE UPDATE EXCLUSIVE, which lets them through).
+        let blocking = |table: &str| {
+            locks.iter().flatten().any(|(t, mode)| {
+                t == table && (mode == "AccessExclusiveLock" || mode == "ShareRowExclusiveLock")
+            })
+        };
+        let validated = list(&step["validated_on_rows"])
+            .iter()
+            .any(|c| blocking(c[1].as_str().unwrap()))
+            || list(&step["set_not_null_on_rows"])
+                .iter()
+                .any(|c| blocking(c[0].as_str().unwrap()));
+        for (code, hit) in [
+            ("L001", held_early),
+            ("L002", rewritten),
+            ("L004", validated),
+        ] {
+            if hit {
+                expected.insert((code.into(), file.clone(), 0));
+            }
+        }
+    }
+    expected
+}
+
+/// gate-replay's lock findings as (code, path, line; the line only for L003), each checked to
+/// be a warning (no lockfile: nothing is released).
+fn lock_findings(run: &Run) -> BTreeSet<(String, String, u64)> {
+    let json = run.json();
+    let mut got = BTreeSet::new();
+    for f in json["findings"].as_array().expect("findings") {
+        let code = f["code"].as_str().unwrap_or_default();
+        if !code.starts_with('L') {
+            continue;
+        }
+        assert_eq!(f["severity"], "warning", "{f}");
+        let line = if code == "L003" {
+            f["line"].as_u64().unwrap_or_default()
+        } else {
+            0
+        };
+        let path = f["path"].as_str().unwrap_or_default().to_string();
+        got.insert((code.to_string(), path, line));
+    }
+    got
+}
+
+/// By hand, the chain is clean: every step down and up again comes back to the same schema,
+/// and every migration passes on tables that hold rows (`revs`: the migrations as the checks
+/// by hand name them, in order).
+fn assert_clean_by_hand(
+    stairway: &[serde_json::Value],
+    seeded: &[serde_json::Value],
+    revs: &[&str],
+) {
+    let revisions = |steps: &[serde_json::Value]| -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| s["revision"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(revisions(stairway), revs);
+    for step in stairway {
+        assert!(step["error"].is_null(), "by hand: {step}");
+        assert_eq!(step["down_restores"], true, "{step}");
+        assert_eq!(step["again_equal"], true, "{step}");
+    }
+    assert_eq!(revisions(seeded), revs);
+    for step in seeded {
+        assert!(step["error"].is_null(), "by hand, on rows: {step}");
+    }
+    assert!(
+        seeded
+            .iter()
+            .skip(1)
+            .all(|s| !s["rows"].as_object().unwrap().is_empty()),
+        "every migration after the first ran on tables with rows: {seeded:?}"
+    );
+}
+
+/// gate-replay: exit 0, no R007, R008, R009 or R010, nothing at error severity; its lock
+/// findings are `expected`; anything else is a note.
+fn assert_silent_but_for(run: &Run, expected: &BTreeSet<(String, String, u64)>) {
+    assert_eq!(run.code, 0, "{run}");
+    for code in ["R007", "R008", "R009", "R010"] {
+        assert!(run.findings(code).is_empty(), "{code}: {run}");
+    }
+    assert_eq!(
+        &lock_findings(run),
+        expected,
+        "lock findings by gate-replay (left) and by hand (right): {run}"
+    );
+    for f in run.json()["findings"].as_array().unwrap() {
+        if !f["code"].as_str().unwrap_or_default().starts_with('L') {
+            assert_eq!(f["severity"], "note", "{f}");
+        }
+    }
+}
+
+/// Issue 12, "silent on the real chains that are clean": the stairway, the seeded pass, the
+/// lock observation and the models comparison on the issue-8 repository (env.py importing the
+/// application's settings and models, a nested versions folder). The same checks done by hand
+/// (`checks_by_hand.py`, plain `alembic check`) find the chain clean, so gate-replay raises no
+/// R007, R008, R009 and nothing at error severity; its lock findings are exactly the ones the
+/// catalog and `pg_locks` show by hand (two index builds on tables with rows); and each
+/// section names every revision, so the checks really ran.
+#[test]
+fn the_optional_checks_are_silent_on_the_real_repository_as_the_same_checks_by_hand() {
+    let repo = RealRepo::generate(Options::default());
+    let chain = &repo.options.migrations;
+    // `downgrade -1` by hand steps to the parent: the chain is linear.
+    for (i, m) in chain.iter().enumerate() {
+        let parent: Vec<&str> = i.checked_sub(1).map(|p| chain[p].rev).into_iter().collect();
+        assert_eq!(m.parents, parent, "{} is not linear", m.rev);
+    }
+    let revs: Vec<&str> = chain.iter().map(|m| m.rev).collect();
+    let files: Vec<String> = chain.iter().map(Migration::file).collect();
+
+    // The checks by hand run while gate-replay does.
+    let (run, stairway, check, seeded) = std::thread::scope(|s| {
+        let by_hand = s.spawn(|| {
+            let hand = ByHand::new(&repo);
+            let (stairway, last) = hand.checks("stairway", &revs);
+            let check = hand.alembic(&last, &["check"]);
+            (stairway, check, hand.checks("seeded", &revs).0)
+        });
+        let flags = ["--no-fixes", "--stairway", "--data", "--models"];
+        let run = gate_url(&repo, &[&flags[..], &["--format", "json"]].concat(), &[]);
+        let (stairway, check, seeded) = by_hand.join().expect("checks by hand");
+        (run, stairway, check, seeded)
+    });
+
+    assert!(check.ok, "plain alembic check: {}", check.all());
+    assert!(
+        check.all().contains("No new upgrade operations detected"),
+        "{}",
+        check.all()
+    );
+    assert_clean_by_hand(&stairway, &seeded, &revs);
+    let expected = lock_findings_by_hand(repo.path(), &seeded, &files);
+    // Index builds on tables with rows (ix_users_organisation_id, ix_feature_flags_name):
+    // without them the comparison below would only check silence.
+    assert!(expected.iter().any(|(c, _, _)| c == "L003"), "{expected:?}");
+    assert_silent_but_for(&run, &expected);
+
+    // The checks really ran, on every revision.
+    assert_each_revision_checked(&run, &revs, &files);
+    let models = section(&run, "Models");
+    assert_eq!(models["differences"], serde_json::json!([]), "{models}");
+}
+
+/// The same application as a golang-migrate chain (`SqlRepo`: the SQL runner's stairway,
+/// seeded pass and statement-by-statement observation), written with the safe forms (a
+/// CONCURRENTLY index alone in its file, a CHECK added NOT VALID then validated) and one
+/// index built without CONCURRENTLY on a table with rows. By hand (`checks_by_hand.py` sends
+/// each file's statements as golang-migrate does, pg_dump and the catalog judge) the chain is
+/// clean; gate-replay agrees, its only lock finding is that index, and its sections name every
+/// migration.
+#[test]
+fn the_optional_checks_are_silent_on_the_same_application_as_a_golang_migrate_chain() {
+    let repo = SqlRepo::generate();
+    let revs: Vec<String> = repo.chain.iter().map(SqlMigration::recorded).collect();
+    let revs: Vec<&str> = revs.iter().map(String::as_str).collect();
+    let files: Vec<String> = repo.chain.iter().map(SqlMigration::up_file).collect();
+    let steps: Vec<String> = repo
+        .chain
+        .iter()
+        .map(|m| format!("{}:{}", m.up_file(), m.down_file()))
+        .collect();
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+
+    let by_hand = |mode: &str| {
+        let db = Server::from_env().create(None);
+        let mut python = Command::new("python3");
+        for v in crate::support::run::DATABASE_VARS {
+            python.env_remove(v);
+        }
+        python
+            .env("DATABASE_URL", db.libpq())
+            .current_dir(repo.path());
+        checks_by_hand(python, mode, "sql", &steps)
+    };
+    let (run, stairway, seeded) = std::thread::scope(|s| {
+        let hand = s.spawn(|| (by_hand("stairway"), by_hand("seeded")));
+        let run = replay_url(repo.path(), &["--stairway", "--data"]);
+        let (stairway, seeded) = hand.join().expect("checks by hand");
+        (run, stairway, seeded)
+    });
+
+    // By hand, each migration is named by its "UP:DOWN" files.
+    assert_clean_by_hand(&stairway, &seeded, &steps);
+    let expected = lock_findings_by_hand(repo.path(), &seeded, &files);
+    assert!(expected.iter().any(|(c, _, _)| c == "L003"), "{expected:?}");
+    assert_silent_but_for(&run, &expected);
+    assert_each_revision_checked(&run, &revs, &files);
 }

@@ -254,6 +254,175 @@ op.drop_table("api_keys")"#,
 }
 
 // ---------------------------------------------------------------------------------------------
+// The same application as a golang-migrate SQL chain
+
+/// Where [`SqlRepo`] keeps its migrations.
+pub const SQL_MIGRATIONS: &str = "db/migrations";
+
+/// One golang-migrate migration: `{version}_{slug}.up.sql` and its `.down.sql`.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlMigration {
+    pub version: &'static str,
+    pub slug: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+}
+
+impl SqlMigration {
+    pub fn up_file(&self) -> String {
+        format!("{SQL_MIGRATIONS}/{}_{}.up.sql", self.version, self.slug)
+    }
+
+    pub fn down_file(&self) -> String {
+        format!("{SQL_MIGRATIONS}/{}_{}.down.sql", self.version, self.slug)
+    }
+
+    /// The version as golang-migrate records it (no leading zeros).
+    pub fn recorded(&self) -> String {
+        self.version.trim_start_matches('0').to_string()
+    }
+}
+
+/// The application of [`chain`] written the way golang-migrate teams write it: one file per
+/// step with comments, a CONCURRENTLY index alone in its file (golang-migrate sends a file as
+/// one implicit transaction otherwise), the enum value guarded, and a CHECK added NOT VALID
+/// then validated in the next file. Migration 000009 still builds `ix_feature_flags_name`
+/// without CONCURRENTLY, as the Alembic chain does.
+pub fn sql_chain() -> Vec<SqlMigration> {
+    let m = |version, slug, up, down| SqlMigration {
+        version,
+        slug,
+        up,
+        down,
+    };
+    vec![
+        m(
+            "000001",
+            "create_organisations",
+            "-- Organisations own users, feature flags and API keys.\nCREATE TABLE organisations (\n    id serial PRIMARY KEY,\n    name varchar(200) NOT NULL UNIQUE,\n    created_at timestamptz NOT NULL DEFAULT now()\n);\n",
+            "DROP TABLE organisations;\n",
+        ),
+        m(
+            "000002",
+            "create_users_and_userrole",
+            "CREATE TYPE userrole AS ENUM ('user', 'admin');\n\nCREATE TABLE users (\n    id serial PRIMARY KEY,\n    email varchar(320) NOT NULL UNIQUE,\n    role userrole NOT NULL,\n    organisation_id integer REFERENCES organisations (id) ON DELETE CASCADE\n);\n",
+            "DROP TABLE users;\nDROP TYPE userrole;\n",
+        ),
+        m(
+            "000003",
+            "index_users_organisation",
+            "-- Alone in its file: CONCURRENTLY refuses a transaction.\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_organisation_id ON users (organisation_id);\n",
+            "DROP INDEX CONCURRENTLY IF EXISTS ix_users_organisation_id;\n",
+        ),
+        m(
+            "000004",
+            "create_feature_flags",
+            "CREATE TABLE feature_flags (\n    id serial PRIMARY KEY,\n    name varchar(100) NOT NULL,\n    enabled boolean NOT NULL DEFAULT false\n);\n",
+            "DROP TABLE feature_flags;\n",
+        ),
+        m(
+            "000005",
+            "users_last_login",
+            "ALTER TABLE users ADD COLUMN last_login timestamptz;\n",
+            "ALTER TABLE users DROP COLUMN last_login;\n",
+        ),
+        m(
+            "000006",
+            "add_super_admin_role",
+            "-- INC-2211: production rejected role 'super_admin'.\nALTER TYPE userrole ADD VALUE IF NOT EXISTS 'super_admin';\n",
+            "-- PostgreSQL cannot drop an enum value: rebuild the type without it.\nUPDATE users SET role = 'admin' WHERE role = 'super_admin';\nALTER TYPE userrole RENAME TO userrole_old;\nCREATE TYPE userrole AS ENUM ('user', 'admin');\nALTER TABLE users ALTER COLUMN role TYPE userrole USING role::text::userrole;\nDROP TYPE userrole_old;\n",
+        ),
+        m(
+            "000007",
+            "create_audit_log",
+            "CREATE TABLE audit_log (\n    id serial PRIMARY KEY,\n    user_id integer REFERENCES users (id) ON DELETE SET NULL,\n    action varchar(100) NOT NULL,\n    created_at timestamptz NOT NULL DEFAULT now()\n);\n",
+            "DROP TABLE audit_log;\n",
+        ),
+        m(
+            "000008",
+            "organisation_plan",
+            "-- A constant default: no rewrite since PostgreSQL 11.\nALTER TABLE organisations ADD COLUMN plan varchar(20) NOT NULL DEFAULT 'free';\n",
+            "ALTER TABLE organisations DROP COLUMN plan;\n",
+        ),
+        m(
+            "000009",
+            "create_api_keys",
+            "CREATE TABLE api_keys (\n    id serial PRIMARY KEY,\n    organisation_id integer REFERENCES organisations (id) ON DELETE CASCADE,\n    key_hash varchar(128) NOT NULL UNIQUE,\n    created_at timestamptz NOT NULL DEFAULT now()\n);\n\n-- OPS-318 created this index by hand on production; tolerate it.\nCREATE INDEX IF NOT EXISTS ix_feature_flags_name ON feature_flags (name);\n",
+            "DROP INDEX IF EXISTS ix_feature_flags_name;\nDROP TABLE api_keys;\n",
+        ),
+        m(
+            "000010",
+            "feature_flag_status",
+            "ALTER TABLE feature_flags ADD COLUMN status varchar(20) NOT NULL DEFAULT 'active';\n",
+            "ALTER TABLE feature_flags DROP COLUMN status;\n",
+        ),
+        m(
+            "000011",
+            "feature_flag_status_check",
+            "-- NOT VALID: existing rows are checked by the next migration, without blocking writes.\nALTER TABLE feature_flags\n    ADD CONSTRAINT ck_feature_flags_status CHECK (status IN ('active', 'retired')) NOT VALID;\n",
+            "ALTER TABLE feature_flags DROP CONSTRAINT ck_feature_flags_status;\n",
+        ),
+        m(
+            "000012",
+            "validate_feature_flag_status_check",
+            "ALTER TABLE feature_flags VALIDATE CONSTRAINT ck_feature_flags_status;\n",
+            "-- A validated constraint cannot be marked NOT VALID again: add it back as 000011 did.\nALTER TABLE feature_flags DROP CONSTRAINT ck_feature_flags_status;\nALTER TABLE feature_flags\n    ADD CONSTRAINT ck_feature_flags_status CHECK (status IN ('active', 'retired')) NOT VALID;\n",
+        ),
+    ]
+}
+
+/// A git repository (committed) holding [`sql_chain`] with a `kind = "sql"` policy.
+#[derive(Debug)]
+pub struct SqlRepo {
+    pub dir: tempfile::TempDir,
+    pub chain: Vec<SqlMigration>,
+}
+
+impl SqlRepo {
+    pub fn generate() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let chain = sql_chain();
+        write(
+            root,
+            "policy.toml",
+            &format!(
+                "# Migration Gate policy of the Zebra admin API (golang-migrate).\nversion = 1\n\n[migrations]\nkind = \"sql\"\npath = \"{SQL_MIGRATIONS}\"\nnaming = \"golang-migrate\"\nmax-heads = 1\n\n[replay]\nbackend = \"url\"\n"
+            ),
+        );
+        write(
+            root,
+            "README.md",
+            "# Zebra admin API\n\n`migrate -path db/migrations -database $DATABASE_URL up`\n",
+        );
+        for m in &chain {
+            write(root, &m.up_file(), m.up);
+            write(root, &m.down_file(), m.down);
+        }
+        git_in(root, &["init", "-q", "."]);
+        git_in(root, &["add", "-A"]);
+        git_in(
+            root,
+            &[
+                "-c",
+                "user.name=dev",
+                "-c",
+                "user.email=dev@example.com",
+                "commit",
+                "-q",
+                "-m",
+                "zebra admin api (golang-migrate)",
+            ],
+        );
+        SqlRepo { dir, chain }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Emergency scripts
 
 /// One emergency script in the root and its `[[emergency.script]]` entry.

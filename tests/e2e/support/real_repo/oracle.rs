@@ -314,10 +314,46 @@ impl<'a> ByHand<'a> {
         t
     }
 
+    /// `checks_by_hand.py MODE alembic REVS` on a fresh database: the stairway (`stairway`)
+    /// or the seeded pass with what each migration does to tables with rows (`seeded`), by
+    /// hand (see [`checks_by_hand`]). The database is returned at the last revision reached.
+    pub fn checks(&self, mode: &str, revs: &[&str]) -> (Vec<serde_json::Value>, Db) {
+        let db = self.server.create(None);
+        let cmd = self.child(&self.repo.options.python, &db);
+        (checks_by_hand(cmd, mode, "alembic", revs), db)
+    }
+
     /// Files in the repository (relative), to see what a fix leaves behind.
     fn listing(&self) -> BTreeSet<String> {
         list_files(self.repo.path())
     }
+}
+
+/// `checks_by_hand.py MODE KIND STEPS` (plain Alembic's Python API or the SQL files sent by
+/// psycopg2, then pg_dump and the catalog) run by `python`, a command that already names the
+/// repository as its folder and the database in its environment: one entry per migration.
+pub fn checks_by_hand(
+    mut python: Command,
+    mode: &str,
+    kind: &str,
+    steps: &[&str],
+) -> Vec<serde_json::Value> {
+    // Outside the repository: nothing the check brings may land in the tree it checks.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("checks_by_hand.py");
+    std::fs::write(&script, include_str!("checks_by_hand.py")).unwrap();
+    let ran = Ran::from(
+        python
+            .arg(&script)
+            .args([mode, kind])
+            .args(steps)
+            .output()
+            .expect("python3 checks_by_hand.py"),
+    );
+    assert!(ran.ok, "checks_by_hand.py {mode} {kind}: {}", ran.all());
+    let last = ran.stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("checks_by_hand.py {mode} {kind} ({e}): {}", ran.all()))
 }
 
 pub fn list_files(root: &Path) -> BTreeSet<String> {
