@@ -35,7 +35,7 @@ struct Row {
 }
 
 /// One connection for every catalog read of the stairway (hundreds of them): no connect per
-/// snapshot.
+/// snapshot, and each fingerprint one round trip.
 struct Reader<'a> {
     db: &'a Scratch,
     conn: sqlx::PgConnection,
@@ -44,12 +44,19 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     async fn open(db: &'a Scratch) -> Result<Reader<'a>, ReplayError> {
         use sqlx::Connection as _;
-        let conn = sqlx::PgConnection::connect(&db.db.url).await.map_err(|e| {
+        let mut conn = sqlx::PgConnection::connect(&db.db.url).await.map_err(|e| {
             ReplayError::Runner(crate::runner::RunnerError::database(
                 "cannot connect to the stairway's scratch database",
                 e,
             ))
         })?;
+        Snapshot::prepare_fingerprint_session(&mut conn)
+            .await
+            .map_err(|source| ReplayError::Schema {
+                what: "cannot set up the catalog reads of the scratch database",
+                database: db.db.name.clone(),
+                source: Box::new(source),
+            })?;
         Ok(Reader { db, conn })
     }
 
@@ -69,7 +76,7 @@ impl<'a> Reader<'a> {
     }
 
     async fn fingerprint(&mut self) -> Result<Fingerprint, ReplayError> {
-        Snapshot::fingerprint(&mut self.conn)
+        Snapshot::fingerprint_in_session(&mut self.conn)
             .await
             .map_err(|source| ReplayError::Schema {
                 what: "cannot read the catalog fingerprint of the scratch database",

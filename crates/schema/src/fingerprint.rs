@@ -18,7 +18,7 @@ use crate::model::Snapshot;
 pub struct Fingerprint(String);
 
 impl Fingerprint {
-    /// The digest as hex (md5 of the per-kind digests).
+    /// The digest as hex (md5 of the per-kind row counts and hash sums).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -30,9 +30,10 @@ impl std::fmt::Display for Fingerprint {
     }
 }
 
-/// Per query: md5 of the sorted md5s of its rows' text (fixed width, so no two row sets
-/// concatenate alike; sorted, so the catalog's row order does not count), `-` when it has
-/// none; all of them in `Q::ALL` order, hashed once more.
+/// Per query: the number of its rows and the sum of a 64-bit hash of each row's text (a sum,
+/// so the catalog's row order does not count and nothing is sorted; numeric, so it never
+/// overflows); all of them in `Q::ALL` order, hashed once more. The queries' own ORDER BY
+/// is dropped: the sum does not need it, the sort costs.
 fn sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
@@ -40,13 +41,23 @@ fn sql() -> &'static str {
             .iter()
             .map(|q| {
                 format!(
-                    "(SELECT coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ({}) x)",
-                    q.sql()
+                    "(SELECT count(*) || ':' || coalesce(sum(hashtextextended(x::text, 0)), 0) FROM ({}) x)",
+                    unordered(q.sql())
                 )
             })
             .collect();
         format!("SELECT md5(concat_ws(',', {}))", parts.join(", "))
     })
+}
+
+/// `query` without its final top-level `ORDER BY` (the capture queries end with one or none).
+fn unordered(query: &str) -> &str {
+    match query.rfind(" ORDER BY ") {
+        Some(at) if query[at..].matches('(').count() == query[at..].matches(')').count() => {
+            &query[..at]
+        }
+        _ => query,
+    }
 }
 
 /// Opens the read-only transaction with the capture's settings, in one round trip.
@@ -55,7 +66,42 @@ fn open_sql() -> &'static str {
     SQL.get_or_init(|| format!("{BEGIN}; {SEARCH_PATH}; {LOCK_TIMEOUT}"))
 }
 
+/// The capture's settings for a whole session (SET, not SET LOCAL).
+fn session_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| format!("{SEARCH_PATH}; {LOCK_TIMEOUT}").replace("SET LOCAL ", "SET "))
+}
+
 impl Snapshot {
+    /// Gives the session of `conn` the settings a fingerprint reads the catalog with, for good:
+    /// after it, [`Snapshot::fingerprint_in_session`] reads one in a single round trip. For a
+    /// connection that only reads catalogs (the stairway reads hundreds of fingerprints).
+    pub async fn prepare_fingerprint_session(conn: &mut PgConnection) -> Result<(), SchemaError> {
+        sqlx::raw_sql(session_sql())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| SchemaError::query("the session settings for catalog fingerprints", e))
+    }
+
+    /// The catalog's fingerprint in one statement (one snapshot of its own, outside any
+    /// transaction), on a connection [`Snapshot::prepare_fingerprint_session`] set up; the same
+    /// value [`Snapshot::fingerprint`] reads.
+    pub async fn fingerprint_in_session(
+        conn: &mut PgConnection,
+    ) -> Result<Fingerprint, SchemaError> {
+        sqlx::query_scalar::<_, String>(sql())
+            .fetch_one(&mut *conn)
+            .await
+            .map(Fingerprint)
+            .map_err(|e| {
+                SchemaError::query(
+                    "the digest of every object kind for the catalog fingerprint",
+                    e,
+                )
+            })
+    }
+
     /// The catalog's fingerprint through an open connection: one query inside a read-only
     /// transaction with the settings of a capture, rolled back; three round trips in all (it
     /// runs between every two steps of a stairway). The connection must not be inside a

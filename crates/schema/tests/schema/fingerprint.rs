@@ -125,8 +125,18 @@ async fn connect(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("connect")
 }
 
+/// The fingerprint both ways (in a transaction of its own, and in one statement on a
+/// prepared session), which must agree.
 async fn fingerprint(conn: &mut PgConnection) -> Fingerprint {
-    Snapshot::fingerprint(conn).await.expect("fingerprint")
+    let in_transaction = Snapshot::fingerprint(conn).await.expect("fingerprint");
+    Snapshot::prepare_fingerprint_session(conn)
+        .await
+        .expect("session settings");
+    let in_session = Snapshot::fingerprint_in_session(conn)
+        .await
+        .expect("fingerprint in session");
+    assert_eq!(in_transaction, in_session);
+    in_transaction
 }
 
 #[tokio::test]
