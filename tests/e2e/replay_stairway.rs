@@ -61,6 +61,27 @@ pub(crate) fn project(revs: &[Rev]) -> tempfile::TempDir {
     repo
 }
 
+/// `python3 -m alembic <args>` in `dir` against `db`, as a developer would run it.
+fn alembic_on(dir: &Path, db: &crate::support::db::Db, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("python3")
+        .args(["-m", "alembic", "-c", "alembic.ini"])
+        .args(args)
+        .current_dir(dir)
+        .env("DATABASE_URL", db.libpq())
+        .output()
+        .expect("python3 with alembic")
+}
+
+/// [`alembic_on`], which must succeed.
+fn plain_alembic(dir: &Path, db: &crate::support::db::Db, args: &[&str]) {
+    let out = alembic_on(dir, db, args);
+    assert!(
+        out.status.success(),
+        "plain alembic {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn stairway(dir: &Path) -> crate::support::run::Run {
     replay_url(dir, &["--stairway"])
 }
@@ -406,22 +427,8 @@ fn each_step_gets_a_new_session_as_with_plain_alembic() {
         // Plain Alembic on a database of its own: the downgrade fails.
         let server = crate::support::db::Server::from_env();
         let db = server.create(None);
-        let alembic = |args: &[&str]| {
-            std::process::Command::new("python3")
-                .args(["-m", "alembic", "-c", "alembic.ini"])
-                .args(args)
-                .current_dir(repo.path())
-                .env("DATABASE_URL", db.libpq())
-                .output()
-                .expect("python3 with alembic")
-        };
-        let up = alembic(&["upgrade", "s2"]);
-        assert!(
-            up.status.success(),
-            "{}",
-            String::from_utf8_lossy(&up.stderr)
-        );
-        let down = alembic(&["downgrade", "-1"]);
+        plain_alembic(repo.path(), &db, &["upgrade", "s2"]);
+        let down = alembic_on(repo.path(), &db, &["downgrade", "-1"]);
         let stderr = String::from_utf8_lossy(&down.stderr);
         assert!(!down.status.success(), "plain alembic downgrade: {stderr}");
         assert!(stderr.contains("t2"), "{stderr}");
@@ -480,18 +487,7 @@ fn an_env_py_with_a_transaction_of_its_own_is_stepped_one_command_at_a_time() {
     let server = crate::support::db::Server::from_env();
     let db = server.create(None);
     for args in [["upgrade", "a2"], ["downgrade", "a1"]] {
-        let out = std::process::Command::new("python3")
-            .args(["-m", "alembic", "-c", "alembic.ini"])
-            .args(args)
-            .current_dir(repo.path())
-            .env("DATABASE_URL", db.libpq())
-            .output()
-            .expect("python3 with alembic");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        plain_alembic(repo.path(), &db, &args);
     }
     let columns = db.psql(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 't1' ORDER BY 1",
@@ -526,18 +522,7 @@ fn a_type_dropped_and_created_again_is_created_again_as_by_plain_alembic() {
     let server = crate::support::db::Server::from_env();
     let db = server.create(None);
     for args in [["upgrade", "e1"], ["downgrade", "base"], ["upgrade", "e1"]] {
-        let out = std::process::Command::new("python3")
-            .args(["-m", "alembic", "-c", "alembic.ini"])
-            .args(args)
-            .current_dir(repo.path())
-            .env("DATABASE_URL", db.libpq())
-            .output()
-            .expect("python3 with alembic");
-        assert!(
-            out.status.success(),
-            "plain alembic {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        plain_alembic(repo.path(), &db, &args);
     }
     let run = stairway(repo.path());
     assert_eq!(run.code, 0, "{}", run.all());
@@ -591,18 +576,7 @@ fn a_long_chain_reports_its_first_broken_revision_wherever_it_is() {
     let server = crate::support::db::Server::from_env();
     let db = server.create(None);
     for args in [["upgrade", "l045"], ["downgrade", "-1"]] {
-        let out = std::process::Command::new("python3")
-            .args(["-m", "alembic", "-c", "alembic.ini"])
-            .args(args)
-            .current_dir(repo.path())
-            .env("DATABASE_URL", db.libpq())
-            .output()
-            .expect("python3 with alembic");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        plain_alembic(repo.path(), &db, &args);
     }
     assert_eq!(
         db.psql("SELECT count(*) FROM pg_tables WHERE tablename = 't045'")

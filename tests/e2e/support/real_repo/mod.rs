@@ -399,21 +399,7 @@ impl SqlRepo {
             write(root, &m.up_file(), m.up);
             write(root, &m.down_file(), m.down);
         }
-        git_in(root, &["init", "-q", "."]);
-        git_in(root, &["add", "-A"]);
-        git_in(
-            root,
-            &[
-                "-c",
-                "user.name=dev",
-                "-c",
-                "user.email=dev@example.com",
-                "commit",
-                "-q",
-                "-m",
-                "zebra admin api (golang-migrate)",
-            ],
-        );
+        commit_all(root, "zebra admin api (golang-migrate)");
         SqlRepo { dir, chain }
     }
 
@@ -825,21 +811,7 @@ impl RealRepo {
         for (rel, text) in files(&options) {
             write(root, &rel, &text);
         }
-        git_in(root, &["init", "-q", "."]);
-        git_in(root, &["add", "-A"]);
-        git_in(
-            root,
-            &[
-                "-c",
-                "user.name=dev",
-                "-c",
-                "user.email=dev@example.com",
-                "commit",
-                "-q",
-                "-m",
-                "zebra admin api",
-            ],
-        );
+        commit_all(root, "zebra admin api");
         RealRepo { dir, options }
     }
 
@@ -1315,4 +1287,23 @@ pub fn backend_args(backend: &str, server: &Server) -> Vec<String> {
 /// Where a temp folder's path is, as a `String` (policy values, arguments).
 pub fn path_str(p: &Path) -> String {
     p.to_str().expect("UTF-8 temp path").to_string()
+}
+
+/// `git init` in `root` and one commit of everything in it, by a developer.
+fn commit_all(root: &Path, message: &str) {
+    git_in(root, &["init", "-q", "."]);
+    git_in(root, &["add", "-A"]);
+    git_in(
+        root,
+        &[
+            "-c",
+            "user.name=dev",
+            "-c",
+            "user.email=dev@example.com",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ],
+    );
 }
