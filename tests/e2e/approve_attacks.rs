@@ -233,3 +233,180 @@ fn a012_unparseable_commit_adding_an_approver_does_not_approve_the_repair() {
         run.stdout
     );
 }
+
+/// G005's hole of the same shape: the unparseable commit C2 adds the developer to the
+/// approvers (the `[governance]` table still reads on its own), C3 amends the released
+/// migration in migrations.lock "approved" by the developer's own trailer, and C4 repairs
+/// policy.toml to C0's approvers (no A012: nothing governed differs from C0). The approvers
+/// that judge C3 are those of C0, the nearest first-parent version that parses, as for A012.
+#[test]
+fn g005_unparseable_commit_adding_an_approver_does_not_approve_a_lockfile_amendment() {
+    let (r, c0, c1) = broken_by_a_merge();
+    r.edit_policy(
+        "approvers = [\"lead@example.com\"]",
+        "approvers = [\"lead@example.com\", \"dev@example.com\"]",
+    );
+    r.commit_all_by(DEV, "Add myself as an approver");
+    let c2 = r.head();
+    // The amendment as `gate-replay lock --amend` writes it (run on C0's policy: the tool
+    // refuses to read a broken one), committed next to the broken policy.
+    let broken = r.read("policy.toml");
+    r.write(
+        "policy.toml",
+        r.git(&["show", &format!("{c0}:policy.toml")]),
+    );
+    r.write(MIGRATION, migration("op.execute('DROP TABLE audit_log')"));
+    let amend = r.run(
+        REPLAY,
+        &["lock", "--amend", "ab12cd34ef56", "--reason", "hotfix"],
+    );
+    assert_eq!(amend.code, 0, "{}", amend.all());
+    r.write("policy.toml", &broken);
+    r.commit_all_by(
+        DEV,
+        "Amend the release\n\nApproved-by: Dana Developer <dev@example.com>\n",
+    );
+    let c3 = r.head();
+    r.edit_policy(
+        "approvers = [\"lead@example.com\", \"dev@example.com\"]",
+        "approvers = [\"lead@example.com\"]",
+    );
+    r.edit_policy("data = true\ndata = true\n", "data = true\n");
+    r.commit_all_by(DEV, "Repair policy.toml");
+    let c4 = r.head();
+    // Plain git and tomllib: C4 -> C3 -> C2 -> C1 -> C0 on the first-parent line; C1..C3 do
+    // not parse, C2 and C3 list the developer, C4 is C0 byte for byte, C3 changed the lock.
+    assert_eq!(
+        first_parents(&r)[..5],
+        [c4.clone(), c3.clone(), c2.clone(), c1.clone(), c0.clone()]
+    );
+    for c in [&c1, &c2, &c3] {
+        assert!(tomllib_at(&r, c).is_err(), "{c} must not parse");
+    }
+    for c in [&c2, &c3] {
+        let text = r.git(&["show", &format!("{c}:policy.toml")]);
+        assert!(text.contains("\"dev@example.com\"]"), "{text}");
+    }
+    assert_eq!(
+        r.git(&["show", &format!("{c0}:policy.toml")]),
+        r.git(&["show", &format!("{c4}:policy.toml")])
+    );
+    assert_eq!(tomllib_at(&r, &c4), Ok(()));
+    let names = r.git(&["show", "--name-only", "--format=", &c3]);
+    assert!(names.lines().any(|l| l == "migrations.lock"), "{names}");
+    let lock = r.git(&["show", &format!("{c3}:migrations.lock")]);
+    assert!(lock.contains("amend"), "{lock}");
+    // Exit 1 with the amendment as the one finding: no A012 (C4 equals C0), and G005 judges
+    // C3 with C0's approvers.
+    let run = r.check();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.text_codes().is_empty(), "{}", run.all());
+    let g005: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error["))
+        .collect();
+    assert_eq!(g005.len(), 1, "{}", run.stdout);
+    assert!(
+        g005[0].starts_with("error[G005]")
+            && g005[0].contains("amended released migration ab12cd34ef56")
+            && run.stdout.contains(&r.short(&c3))
+            && run.stdout.contains(&format!(
+                "not in governance.approvers of commit {} (lead@example.com)",
+                r.short(&c0)
+            )),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The merge-method check of the same shape. C0 says pull requests land by squash, so a merge
+/// commit is judged by itself; the lead approves a lockfile amendment on branch `fix`. C1, a
+/// broken policy whose `[governance]` still reads, says `merge-method = "merge"`; GitHub's
+/// merge commit M of `fix` (its first parent C1) would then be judged by the lead's branch
+/// commit; C2 repairs policy.toml to C0. M is judged under C0's squash, by itself.
+#[test]
+fn g005_unparseable_commit_switching_the_merge_method_does_not_judge_a_merge_by_its_branch() {
+    const GITHUB: &str = "noreply@github.com";
+    let r = Repo::new();
+    r.write(MIGRATION, migration("pass"));
+    r.write(
+        "policy.toml",
+        policy("merge-method = \"squash\"", "") + "\n[replay]\ndata = true\n",
+    );
+    let lock = r.run(REPLAY, &["lock"]);
+    assert_eq!(lock.code, 0, "{}", lock.all());
+    r.commit_all_by(DEV, "Adopt the gate");
+    assert_eq!(r.check().code, 0, "{}", r.check().all());
+    let c0 = r.head();
+    r.git_by(DEV, &["checkout", "-q", "-b", "fix"]);
+    r.write(MIGRATION, migration("op.execute('DROP TABLE audit_log')"));
+    let amend = r.run(
+        REPLAY,
+        &["lock", "--amend", "ab12cd34ef56", "--reason", "hotfix"],
+    );
+    assert_eq!(amend.code, 0, "{}", amend.all());
+    r.commit_approved("Amend the release");
+    let b = r.head();
+    r.git_by(DEV, &["checkout", "-q", "main"]);
+    r.edit_policy("merge-method = \"squash\"", "merge-method = \"merge\"");
+    r.edit_policy("data = true\n", "data = true\ndata = true\n");
+    r.commit_all_by(DEV, "Merge branch 'data'");
+    let c1 = r.head();
+    r.git_by(
+        GITHUB,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "fix",
+            "-m",
+            "Merge pull request #1",
+        ],
+    );
+    let m = r.head();
+    r.write(
+        "policy.toml",
+        r.git(&["show", &format!("{c0}:policy.toml")]),
+    );
+    r.commit_all_by(DEV, "Repair policy.toml");
+    let c2 = r.head();
+    // Plain git and tomllib: C2 -> M -> C1 -> C0 on the first-parent line, M merges `fix`
+    // (its second parent, the lead's commit) and brings the lockfile change; C1 and M do not
+    // parse and say "merge", C0 and C2 are the same file and say "squash".
+    assert_eq!(
+        first_parents(&r)[..4],
+        [c2.clone(), m.clone(), c1.clone(), c0.clone()]
+    );
+    assert_eq!(
+        r.git(&["log", "-1", "--format=%P", &m]).trim(),
+        format!("{c1} {b}")
+    );
+    let changed = r.git(&["diff", "--name-only", &c1, &m]);
+    assert!(changed.lines().any(|l| l == "migrations.lock"), "{changed}");
+    for c in [&c1, &m] {
+        assert!(tomllib_at(&r, c).is_err(), "{c} must not parse");
+        let text = r.git(&["show", &format!("{c}:policy.toml")]);
+        assert!(text.contains("merge-method = \"merge\""), "{text}");
+    }
+    assert_eq!(
+        r.git(&["show", &format!("{c0}:policy.toml")]),
+        r.git(&["show", &format!("{c2}:policy.toml")])
+    );
+    assert_eq!(tomllib_at(&r, &c2), Ok(()));
+    let run = r.check();
+    assert_eq!(run.code, 1, "{}", run.all());
+    let errors: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error["))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.stdout);
+    assert!(
+        errors[0].starts_with("error[G005]")
+            && errors[0].contains(&r.short(&m))
+            && errors[0].contains("governance.merge-method = \"squash\""),
+        "{}",
+        run.stdout
+    );
+}

@@ -52,7 +52,7 @@ mod window;
 pub use governed::{Approvers, ENTRY, Governed, approvers_of, differing, governed_of};
 pub use pins::pins_of;
 pub use trailers::{trailer_email, trailers};
-pub use walk::{find_setters, walk};
+pub use walk::{base_version, find_setters, walk};
 
 #[cfg(test)]
 mod tests;

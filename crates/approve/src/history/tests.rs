@@ -417,3 +417,52 @@ fn unparseable_adoption_and_unparseable_head() {
     assert!(!g.setters.is_empty());
     assert!(g.setters.values().all(|s| *s == ids[1]));
 }
+
+/// The version judging a commit (A012, G005, merge-method): past unparseable first parents,
+/// the nearest that parses, or one without the file; `None` when a root is reached; a shallow
+/// boundary among the unparseable ones is an error, not a guess.
+#[test]
+fn base_version_skips_unparseable_first_parents() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let bad = broken(GOOD);
+    let listed = bad.replace("[\"lead@x\"]", "[\"lead@x\", \"dev@x\"]");
+    let ids = line_of(&repo, &[Some(GOOD), Some(&bad), Some(&listed), Some(GOOD)]);
+    // The broken versions' [governance] reads on its own: what the old code trusted.
+    assert_eq!(approvers_of(&listed).approvers, ["lead@x", "dev@x"]);
+    let head = repo.find_commit(ids[3]).unwrap();
+    let mut passed = Vec::new();
+    let base = base_version(&repo, "policy.toml", &head, &HashSet::new(), &mut |c| {
+        passed.push(c)
+    })
+    .unwrap();
+    assert_eq!(base.map(|b| b.id()), Some(ids[0]));
+    assert_eq!(passed, [ids[2], ids[1]]);
+    // A parseable parent is the base itself.
+    let c1 = repo.find_commit(ids[1]).unwrap();
+    let base = base_version(&repo, "policy.toml", &c1, &HashSet::new(), &mut |_| {}).unwrap();
+    assert_eq!(base.map(|b| b.id()), Some(ids[0]));
+    // Cut off among the unparseable versions.
+    let shallow: HashSet<Oid> = [ids[1]].into();
+    assert!(matches!(
+        base_version(&repo, "policy.toml", &head, &shallow, &mut |_| {}),
+        Err(HistoryError::ShallowGoverned { .. })
+    ));
+
+    // Before the broken one, a commit without the file; and a broken root.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let ids = line_of(&repo, &[None, Some(&bad), Some(GOOD)]);
+    let c2 = repo.find_commit(ids[2]).unwrap();
+    let base = base_version(&repo, "policy.toml", &c2, &HashSet::new(), &mut |_| {}).unwrap();
+    assert_eq!(base.map(|b| b.id()), Some(ids[0]));
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let ids = line_of(&repo, &[Some(&bad), Some(GOOD)]);
+    let c1 = repo.find_commit(ids[1]).unwrap();
+    let root = repo.find_commit(ids[0]).unwrap();
+    for c in [&c1, &root] {
+        let base = base_version(&repo, "policy.toml", c, &HashSet::new(), &mut |_| {}).unwrap();
+        assert!(base.is_none());
+    }
+}

@@ -5,6 +5,7 @@ use super::governed::{changed_governed, governed_of};
 use super::pins::{fast_pins, pins_of};
 use super::window::{changed_window, has_multiline_strings};
 use super::*;
+use std::sync::{LazyLock, Mutex};
 
 /// One version of policy.toml, read once.
 #[derive(Debug)]
@@ -417,7 +418,8 @@ pub(super) fn candidates(
 }
 
 /// A012 for a change whose first parent's policy.toml does not parse: the governed keys that
-/// differ from the nearest first-parent ancestor whose policy parses, and that ancestor
+/// differ from the nearest first-parent ancestor whose policy parses ([`base_version`]), and
+/// that ancestor
 /// (`None` when no ancestor before the unparseable ones has a policy: every key is new, the
 /// change adopts it). The first-parent commits passed over are added to `covered`.
 pub(super) fn across_unparseable(
@@ -431,41 +433,23 @@ pub(super) fn across_unparseable(
         policy: policy_rel.to_string(),
         source,
     };
-    let cut = |c: Oid| HistoryError::ShallowGoverned {
-        policy: policy_rel.to_string(),
-        commit: c.to_string()[..12].to_string(),
-    };
     let here = repo.find_blob(change.blob).map_err(git)?;
-    let mut c = repo
-        .find_commit(change.commit)
-        .and_then(|c| c.parent(0))
-        .map_err(git)?;
-    let mut unparseable: Option<Oid> = None; // the same blob is usually kept for a while
-    let base = loop {
-        let Some(blob) = c
+    let commit = repo.find_commit(change.commit).map_err(git)?;
+    let base = base_version(repo, policy_rel, &commit, shallow, &mut |c| {
+        covered.insert(c);
+    })?
+    .and_then(|c| {
+        let blob = c
             .tree()
-            .ok()
-            .and_then(|t| t.get_path(std::path::Path::new(policy_rel)).ok())
-            .map(|e| e.id())
-        else {
-            break None;
-        };
-        if unparseable != Some(blob) {
-            let b = repo.find_blob(blob).map_err(git)?;
-            if governed_of(&String::from_utf8_lossy(b.content())).is_some() {
-                break Some((c.id(), b));
-            }
-            unparseable = Some(blob);
-        }
-        covered.insert(c.id());
-        if c.parent_count() == 0 {
-            break None;
-        }
-        if shallow.contains(&c.id()) {
-            return Err(cut(c.id()));
-        }
-        c = c.parent(0).map_err(|_| cut(c.id()))?;
-    };
+            .ok()?
+            .get_path(std::path::Path::new(policy_rel))
+            .ok()?
+            .id();
+        Some((c.id(), blob))
+    })
+    .map(|(id, blob)| repo.find_blob(blob).map(|b| (id, b)))
+    .transpose()
+    .map_err(git)?;
     let text = |b: &git2::Blob<'_>| String::from_utf8_lossy(b.content()).into_owned();
     Ok(match base {
         Some((id, b)) => {
@@ -481,6 +465,81 @@ pub(super) fn across_unparseable(
             (all.into_keys().collect(), None)
         }
     })
+}
+
+/// The version of policy.toml that `commit` (on a first-parent line) is compared with, and
+/// whose `[governance]` judges it: its first parent, or past first parents whose policy.toml
+/// is there but does not parse, the nearest one whose policy parses or that has none (that
+/// commit is returned). `None`: `commit` has no parent, or the unparseable versions reach a
+/// root commit. A broken version sets nothing, so its approvers approve nothing either (it
+/// could list its author while its `[governance]` table still reads on its own). `passed`
+/// sees each unparseable commit passed over; `shallow` (the clone's boundary, empty when not
+/// known) stops the search with an error rather than guessing.
+pub fn base_version<'r>(
+    repo: &'r Repository,
+    policy_rel: &str,
+    commit: &git2::Commit<'_>,
+    shallow: &HashSet<Oid>,
+    passed: &mut dyn FnMut(Oid),
+) -> Result<Option<git2::Commit<'r>>, HistoryError> {
+    let git = |source: git2::Error| HistoryError::Git {
+        policy: policy_rel.to_string(),
+        source,
+    };
+    let cut = |c: Oid| HistoryError::ShallowGoverned {
+        policy: policy_rel.to_string(),
+        commit: c.to_string()[..12].to_string(),
+    };
+    if commit.parent_count() == 0 {
+        return Ok(None);
+    }
+    let mut c = repo
+        .find_commit(commit.parent_id(0).map_err(git)?)
+        .map_err(|_| cut(commit.id()))?;
+    loop {
+        let Some(blob) = c
+            .tree()
+            .ok()
+            .and_then(|t| t.get_path(std::path::Path::new(policy_rel)).ok())
+            .map(|e| e.id())
+        else {
+            return Ok(Some(c));
+        };
+        if blob_parses(repo, blob).map_err(git)? {
+            return Ok(Some(c));
+        }
+        passed(c.id());
+        if c.parent_count() == 0 {
+            return Ok(None);
+        }
+        if shallow.contains(&c.id()) {
+            return Err(cut(c.id()));
+        }
+        c = c.parent(0).map_err(|_| cut(c.id()))?;
+    }
+}
+
+/// Whether a version of policy.toml parses, by blob id: content-addressed, so one answer per
+/// blob for the whole run. Judging asks it of the same parent once per governed key, and a
+/// large registry makes the whole-file parse the cost.
+fn blob_parses(repo: &Repository, blob: Oid) -> Result<bool, git2::Error> {
+    static PARSES: LazyLock<Mutex<HashMap<Oid, bool>>> = LazyLock::new(Default::default);
+    let cached = |p: &Mutex<HashMap<Oid, bool>>| {
+        p.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&blob)
+            .copied()
+    };
+    if let Some(p) = cached(&PARSES) {
+        return Ok(p);
+    }
+    let b = repo.find_blob(blob)?;
+    let p = governed_of(&String::from_utf8_lossy(b.content())).is_some();
+    PARSES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(blob, p);
+    Ok(p)
 }
 
 /// Commits whose parents this (shallow) clone does not have.

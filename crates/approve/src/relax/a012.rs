@@ -76,11 +76,9 @@ impl<'r> Parsed<'r> {
     /// The version `c` is compared with, as the walk does: its first parent, or past first
     /// parents whose policy does not parse, the nearest one that parses or has none.
     fn base(&mut self, c: &Commit<'_>) -> Option<Commit<'r>> {
-        let mut p = self.versions.repo.find_commit(c.parent_id(0).ok()?).ok()?;
-        while self.unparseable(&p) {
-            p = self.versions.repo.find_commit(p.parent_id(0).ok()?).ok()?;
-        }
-        Some(p)
+        base_of(self.versions.repo, &self.versions.rel, c)
+            .ok()
+            .flatten()
     }
 
     /// `key`'s value at `c`; a version that does not parse holds the value of the one before
@@ -133,7 +131,7 @@ pub fn a012(
     let mut verdicts: HashMap<Oid, Option<String>> = HashMap::new();
     // The commit each judged commit is compared with: the walk's for the first-parent line,
     // the same search here for a branch commit.
-    let mut base_of = |c: &Commit<'_>| -> Option<Oid> {
+    let mut compared_with = |c: &Commit<'_>| -> Option<Oid> {
         match gs.bases.get(&c.id()) {
             Some(base) => *base,
             None if gs.setters.values().any(|s| *s == c.id()) => c.parent_id(0).ok(),
@@ -148,17 +146,8 @@ pub fn a012(
                 return Ok(v.clone());
             }
             let commit = ctx.repo.find_commit(c)?;
-            let base = base_of(&commit).and_then(|b| ctx.repo.find_commit(b).ok());
-            let whose = match &base {
-                Some(b) if commit.parent_id(0).ok() != Some(b.id()) => {
-                    format!("commit {}", short(b.id()))
-                }
-                _ => "its parent".to_string(),
-            };
-            let base_text = base
-                .and_then(|b| history::text_at(ctx.repo, &b, &ctx.policy_rel))
-                .unwrap_or_default();
-            let v = disapproval_after(ctx.repo, &commit, &base_text, &whose);
+            let base = compared_with(&commit).and_then(|b| ctx.repo.find_commit(b).ok());
+            let v = disapproval_after(ctx.repo, &ctx.policy_rel, &commit, base.as_ref());
             verdicts.insert(c, v.clone());
             Ok(v)
         };
@@ -170,7 +159,7 @@ pub fn a012(
             continue;
         };
         let why = with_merge_method(ctx.repo, &ctx.policy_rel, &commit, why);
-        let base = base_of(&commit).and_then(|b| ctx.repo.find_commit(b).ok());
+        let base = compared_with(&commit).and_then(|b| ctx.repo.find_commit(b).ok());
         // Named when it is not the parent: the versions in between do not parse.
         let across = match &base {
             Some(b) if commit.parent_id(0).ok() != Some(b.id()) => format!(

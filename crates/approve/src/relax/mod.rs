@@ -2,8 +2,9 @@
 //!
 //! - `A012`: the commit that set the current value of a governed key (a setting of
 //!   `[emergency]`, `[governance]`, the paths of `[migrations]`, or any field of a registry
-//!   entry) must be committed by an approver listed in its parent's policy, with the trailer
-//!   naming them. The commit that adopted policy.toml is the baseline.
+//!   entry) must be committed by an approver listed in its parent's policy (across
+//!   unparseable versions, the nearest that parses), with the trailer naming them. The
+//!   commit that adopted policy.toml is the baseline.
 //! - `G005`: migrations.lock is neither deleted nor re-pinned without such a commit.
 //! - Four-eyes from git (`A003`): who wrote a script is what git says, not the typed `author`.
 
@@ -66,27 +67,43 @@ impl<'r> Versions<'r> {
 }
 
 /// Why `commit` does not approve what it changes, or `None` when it does: committed by an
-/// approver listed in its first parent's policy, with `trailer: <committer>`, signed when the
-/// parent's policy requires it.
+/// approver listed in the policy it is compared with ([`history::base_version`]: its first
+/// parent's, or across unparseable ones the nearest that parses), with `trailer: <committer>`,
+/// signed when that policy requires it.
 fn disapproval(repo: &Repository, policy_rel: &str, commit: &Commit<'_>) -> Option<String> {
-    let parent_text = commit
-        .parent(0)
-        .ok()
-        .and_then(|p| history::text_at(repo, &p, policy_rel))
-        .unwrap_or_default();
-    disapproval_after(repo, commit, &parent_text, "its parent")
+    match base_of(repo, policy_rel, commit) {
+        Ok(base) => disapproval_after(repo, policy_rel, commit, base.as_ref()),
+        // Fails closed: a cut-off history cannot show who may approve.
+        Err(e) => Some(e.to_string()),
+    }
 }
 
-/// [`disapproval`] with the approval settings of `parent_text`, the version `commit` is
-/// compared with (its first parent's, or across unparseable ones the nearest that parses),
-/// which `whose` names.
+/// The version of policy.toml whose governance settings judge `commit`: the same one A012's
+/// walk compares it with.
+fn base_of<'r>(
+    repo: &'r Repository,
+    policy_rel: &str,
+    commit: &Commit<'_>,
+) -> Result<Option<Commit<'r>>, HistoryError> {
+    history::base_version(repo, policy_rel, commit, &HashSet::new(), &mut |_| {})
+}
+
+/// [`disapproval`] with the approval settings of `base`'s policy, the version `commit` is
+/// compared with, named "its parent" or by its id when the versions in between do not parse.
 fn disapproval_after(
     repo: &Repository,
+    policy_rel: &str,
     commit: &Commit<'_>,
-    parent_text: &str,
-    whose: &str,
+    base: Option<&Commit<'_>>,
 ) -> Option<String> {
-    let gov = history::approvers_of(parent_text);
+    let whose = match base {
+        Some(b) if commit.parent_id(0).ok() != Some(b.id()) => format!("commit {}", short(b.id())),
+        _ => "its parent".to_string(),
+    };
+    let parent_text = base
+        .and_then(|b| history::text_at(repo, b, policy_rel))
+        .unwrap_or_default();
+    let gov = history::approvers_of(&parent_text);
     let committer = email(&commit.committer());
     if !gov.approvers.iter().any(|a| eq_email(a, &committer)) {
         return Some(if gov.approvers.is_empty() {
@@ -122,8 +139,9 @@ fn disapproval_after(
     None
 }
 
-/// `Some(method)` when `merge` is a merge commit and its first parent's policy says pull
-/// requests land by squash or rebase: then the merge is judged by itself.
+/// `Some(method)` when `merge` is a merge commit and the policy it is compared with (its first
+/// parent's, or across unparseable ones the nearest that parses) says pull requests land by
+/// squash or rebase: then the merge is judged by itself.
 fn merge_method_before(
     repo: &Repository,
     policy_rel: &str,
@@ -132,10 +150,14 @@ fn merge_method_before(
     if merge.parent_count() < 2 {
         return None;
     }
-    let parent_text = merge
-        .parent(0)
-        .ok()
-        .and_then(|p| history::text_at(repo, &p, policy_rel))
+    // A history cut off among unparseable versions (the walk of A012 stops at that first):
+    // the first parent's, as before.
+    let base = match base_of(repo, policy_rel, merge) {
+        Ok(base) => base,
+        Err(_) => merge.parent(0).ok(),
+    };
+    let parent_text = base
+        .and_then(|b| history::text_at(repo, &b, policy_rel))
         .unwrap_or_default();
     let method = history::approvers_of(&parent_text).merge_method;
     (method != MergeMethod::Merge).then_some(method)
