@@ -65,6 +65,19 @@ impl<'a> Reader<'a> {
         let _ = self.conn.close().await;
     }
 
+    /// Vacuums the catalogs the fingerprint reads: every step creates and drops objects, and
+    /// their dead rows would make each later fingerprint scan more. Best effort (a role that
+    /// may not vacuum them gets a warning, not an error; nothing depends on it).
+    async fn tidy(&mut self) {
+        let _ = sqlx::raw_sql(
+            "VACUUM pg_catalog.pg_class, pg_catalog.pg_attribute, pg_catalog.pg_attrdef, \
+             pg_catalog.pg_type, pg_catalog.pg_depend, pg_catalog.pg_index, \
+             pg_catalog.pg_constraint",
+        )
+        .execute(&mut self.conn)
+        .await;
+    }
+
     async fn capture(&mut self) -> Result<Snapshot, ReplayError> {
         Snapshot::capture_with(&mut self.conn)
             .await
@@ -188,6 +201,9 @@ pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), R
     Ok(())
 }
 
+/// How many revisions a segment steps between two vacuums of the catalogs ([`Reader::tidy`]).
+const TIDY_EVERY: usize = 20;
+
 /// Fewest revisions a segment of its own is worth: each costs a database, an interpreter and
 /// an upgrade to where it starts.
 const SEGMENT_MIN: usize = 25;
@@ -284,7 +300,10 @@ async fn steps<'a>(
     };
     let mut rows = Vec::new();
     let sql = matches!(stepper, Stepper::Sql(..));
-    for i in range {
+    for i in range.clone() {
+        if (i - range.start) % TIDY_EVERY == TIDY_EVERY - 1 {
+            reader.tidy().await;
+        }
         let rev = order[i];
         let started = Instant::now();
         let down_to = downgrade_targets(rev, i, sql);
