@@ -318,6 +318,8 @@ impl Server {
     async fn create(&self, template: &str) -> Result<ScratchDatabase, BackendError> {
         let name = format!("gate_replay_{:016x}", rand::random::<u64>());
         let url = remote::url_for(&self.admin_url, &name)?;
+        // A start-up: the signal cleanup's second pass waits for it (see below).
+        let _starting = Starting::begin();
         // Registered before CREATE so that an interruption in between still drops it.
         if let Kind::Url(created) = &self.kind {
             let guard = registry::Guard::register(registry::Resource::Database {
@@ -333,6 +335,16 @@ impl Server {
                 g.disarm();
             }
             return Err(e);
+        }
+        // The cleanup's first pass may have run while CREATE was in flight (its DROP found
+        // nothing): registered once more, the second pass drops it.
+        if interrupted()
+            && let Kind::Url(_) = &self.kind
+        {
+            std::mem::forget(registry::Guard::register(registry::Resource::Database {
+                admin_url: self.admin_url.clone(),
+                name: name.clone(),
+            }));
         }
         Ok(ScratchDatabase { name, url })
     }

@@ -78,6 +78,9 @@ impl<'r> AlembicSession<'r> {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // Spawn and registration are one start-up: the signal cleanup's second pass waits for
+        // it (a stairway segment or the seeded pass may be starting when Ctrl-C arrives).
+        let starting = gate_backends::Starting::begin();
         let mut child = cmd.spawn().map_err(|e| RunnerError::Spawn {
             action: "start",
             program: runner.python().to_string(),
@@ -91,6 +94,15 @@ impl<'r> AlembicSession<'r> {
                 pgid,
             })
         });
+        if gate_backends::interrupted() {
+            // The cleanup may have run before the group was registered: dropping the guard
+            // (and the child) kills it now.
+            drop(group);
+            return Err(RunnerError::Environment(
+                "interrupted before the alembic interpreter started".into(),
+            ));
+        }
+        drop(starting);
         let (tx, rx) = mpsc::unbounded_channel();
         if let Some(err) = child.stderr.take() {
             tokio::spawn(async move {
