@@ -151,10 +151,17 @@ def _observe():
 
     EnvironmentContext.configure = _configure
 
+    # realpath of each code file, once (a statement walks ~25 frames: realpath on each was
+    # most of the observation's own cost)
+    real = {}
+
     def where():
         f = sys._getframe(1)
         while f is not None:
-            name = os.path.realpath(f.f_code.co_filename)
+            code = f.f_code.co_filename
+            name = real.get(code)
+            if name is None:
+                name = real[code] = os.path.realpath(code)
             if name.startswith(versions + os.sep):
                 return {"file": name, "line": f.f_lineno}
             f = f.f_back
