@@ -220,7 +220,11 @@ impl ChildEnv {
         ));
         env.set.push((
             "GATE_REPLAY_OBSERVE_SQL_LOCKED".into(),
-            crate::observe::locked_only_sql(),
+            crate::observe::locked_only_sql().to_string(),
+        ));
+        env.set.push((
+            "GATE_REPLAY_OBSERVE_SQL_CHECKED".into(),
+            crate::observe::checked_sql().to_string(),
         ));
         env
     }

@@ -59,6 +59,14 @@ impl SeededRunner<'_> {
         })
     }
 
+    /// Something besides the migrations changed the catalog (a TRUNCATE): the next observed
+    /// migration reads it whole. (The Alembic wrapper sees that from the fingerprint.)
+    fn catalog_changed(&self) {
+        if let SeededRunner::Sql(runner, env) = self {
+            runner.forget_catalog(env.url());
+        }
+    }
+
     async fn close(self) {
         if let SeededRunner::Alembic(session) = self {
             session.close().await;
@@ -269,6 +277,7 @@ async fn walk(
                 seed::empty_all(&mut conn, skip)
                     .await
                     .map_err(|e| RunnerError::database("cannot empty the seeded tables", e))?;
+                runner.catalog_changed();
                 *seeder = seed::Seeder::default();
                 let again = runner
                     .upgrade(&rev.id, ctx.deadline, seen, &mut conn)

@@ -29,7 +29,18 @@ pub async fn snapshot_locked(
     conn: &mut PgConnection,
     problems: &mut Vec<String>,
 ) -> Option<Vec<CatalogRow>> {
-    read_catalog(conn, true, super::locked_only_sql(), problems).await
+    read_catalog(conn, true, super::locked_only_sql().to_string(), problems).await
+}
+
+/// [`super::checked_sql`] on `conn` (inside a transaction): the locked tables and the
+/// catalog's fingerprint.
+pub async fn snapshot_checked(
+    conn: &mut PgConnection,
+    problems: &mut Vec<String>,
+) -> Option<(Vec<CatalogRow>, String)> {
+    let mut rows = read_catalog(conn, true, super::checked_sql().to_string(), problems).await?;
+    let fingerprint = super::take_fingerprint(&mut rows)?;
+    Some((rows, fingerprint))
 }
 
 async fn read_catalog(

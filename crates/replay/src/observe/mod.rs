@@ -12,6 +12,7 @@
 pub mod conn;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -23,11 +24,67 @@ pub const SNAPSHOT_SQL: &str = include_str!("snapshot.sql");
 /// [`SNAPSHOT_SQL`] limited to the tables this backend holds a lock on: the read after a
 /// statement inside a transaction (given to the Alembic wrapper as
 /// `GATE_REPLAY_OBSERVE_SQL_LOCKED`).
-pub fn locked_only_sql() -> String {
-    SNAPSHOT_SQL.replace(
-        "-- gate:locked-only",
-        "AND oid IN (SELECT relation FROM held)",
-    )
+pub fn locked_only_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        // An array of the few locked oids, computed once: `IN (SELECT …)` joined every user
+        // table with `held` row by row.
+        SNAPSHOT_SQL.replace(
+            "-- gate:locked-only",
+            "AND c.oid = ANY (ARRAY(SELECT relation FROM held))",
+        )
+    });
+    &SQL
+}
+
+/// The kind of the extra row [`checked_sql`] adds: the catalog's fingerprint.
+pub const FINGERPRINT: &str = "f";
+
+/// [`locked_only_sql`] and one more row (kind [`FINGERPRINT`], the fingerprint in `extra`):
+/// the read at the end of a migration's transaction (what it changed, all of it locked until
+/// COMMIT) and at the start of the next one, where the catalog carried over from the last
+/// COMMIT is used instead of a full read only when the fingerprint is the same (given to the
+/// Alembic wrapper as `GATE_REPLAY_OBSERVE_SQL_CHECKED`).
+///
+/// The fingerprint is the count and the sum of the row versions' `xmin` of pg_class,
+/// pg_constraint, pg_index and pg_namespace: any DDL, TRUNCATE (a new relfilenode) or
+/// re-created table since, on any connection, writes new row versions there. pg_attribute is
+/// left out (it is most of the catalog's rows): its changes (NOT NULL, a renamed or dropped
+/// column) are seen when a transaction this observation watches makes them (they lock their
+/// table); committed by anything else between two migrations they would go unseen.
+pub fn checked_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let part = |catalog: &str| {
+            format!(
+                "(SELECT count(*)::text || ':' || coalesce(sum(xmin::text::int8), 0) FROM {catalog})"
+            )
+        };
+        format!(
+            "{}UNION ALL\nSELECT '{FINGERPRINT}', 0, '', 0, 0, '', \
+         (SELECT oid::text FROM pg_database WHERE datname = current_database()) || '/' || {} || '/' || {} || '/' || {} || '/' || {}\n",
+            locked_only_sql(),
+            part("pg_class"),
+            part("pg_constraint"),
+            part("pg_index"),
+            part("pg_namespace"),
+        )
+    });
+    &SQL
+}
+
+/// The fingerprint row of a [`checked_sql`] read, taken out of `rows`.
+pub fn take_fingerprint(rows: &mut Vec<CatalogRow>) -> Option<String> {
+    let i = rows.iter().position(|r| r.kind == FINGERPRINT)?;
+    Some(rows.remove(i).extra)
+}
+
+/// The catalog after COMMIT: the same, with no lock held.
+pub fn unlocked(mut rows: Vec<CatalogRow>) -> Vec<CatalogRow> {
+    for r in &mut rows {
+        if r.kind == "r" {
+            r.extra.clear();
+        }
+    }
+    rows
 }
 
 /// What a transaction's catalog is after a statement whose read covered only the tables it

@@ -11,15 +11,12 @@ WITH held AS (
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
     GROUP BY l.relation
-), rel AS (
-    SELECT c.oid, c.relname, c.relkind, c.relfilenode, n.nspname
+), tbl AS (
+    SELECT c.oid, c.relfilenode, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qname
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p', 'm', 'i')
+    WHERE c.relkind IN ('r', 'p', 'm')
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-), tbl AS (
-    SELECT oid, quote_ident(nspname) || '.' || quote_ident(relname) AS qname
-    FROM rel WHERE relkind IN ('r', 'p', 'm')
     -- gate:locked-only
 ), proven AS (
     -- columns a validated CHECK (col IS NOT NULL) proves: its expression tree is one
@@ -31,13 +28,15 @@ WITH held AS (
       AND k.conbin::text LIKE '{NULLTEST :arg {VAR %'
       AND k.conbin::text LIKE '% :nulltesttype 1 %'
 )
-SELECT 'r'::text, t.oid::bigint, t.qname, r.relfilenode::bigint, t.oid::bigint, t.qname,
+SELECT 'r'::text, t.oid::bigint, t.qname, t.relfilenode::bigint, t.oid::bigint, t.qname,
        coalesce(h.modes, '')
-FROM tbl t JOIN rel r ON r.oid = t.oid LEFT JOIN held h ON h.relation = t.oid
+FROM tbl t LEFT JOIN held h ON h.relation = t.oid
 UNION ALL
+-- (an index is in its table's schema)
 SELECT 'i', r.oid::bigint, quote_ident(r.relname), r.relfilenode::bigint, i.indrelid::bigint,
        t.qname, CASE WHEN i.indisvalid THEN 'valid' ELSE 'invalid' END
-FROM rel r JOIN pg_index i ON i.indexrelid = r.oid JOIN tbl t ON t.oid = i.indrelid
+FROM tbl t JOIN pg_index i ON i.indrelid = t.oid
+JOIN pg_class r ON r.oid = i.indexrelid AND r.relkind = 'i'
 UNION ALL
 SELECT 'c', k.oid::bigint, quote_ident(k.conname), 0::bigint, k.conrelid::bigint, t.qname,
        k.contype::text || CASE WHEN k.convalidated THEN 'v' ELSE '-' END

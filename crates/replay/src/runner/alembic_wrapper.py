@@ -122,10 +122,24 @@ def _observe():
     # After a statement inside a transaction only the tables it holds locks on can have
     # changed (it keeps its locks): read those, keep the rest from the last read.
     locked_sql = os.environ.get("GATE_REPLAY_OBSERVE_SQL_LOCKED", sql)
+    # The locked read plus the catalog's fingerprint (a row of kind "f"): read before COMMIT,
+    # the catalog then is carried to the next transaction, which reads it again and uses the
+    # carried catalog instead of a full read when the fingerprint is the same.
+    checked_sql = os.environ.get("GATE_REPLAY_OBSERVE_SQL_CHECKED")
+    # Every read also says which transaction it ran in (backend, start time): what is known
+    # holds for the transaction it was read in only, whichever way that one ended.
+    texts = {k: v + "\nUNION ALL SELECT 'x', pg_backend_pid(), now()::text, 0, 0, '', ''\n"
+             for k, v in (("full", sql), ("locked", locked_sql), ("checked", checked_sql))
+             if v}
     cap = 1000000
     # "last": the catalog after the previous observed statement of the open transaction, the
     # "before" of the next one when nothing else ran in between (one read per statement).
-    state = {"busy": False, "start": None, "pending": None, "last": None}
+    # "known": the catalog as of the last read in the open transaction, whatever ran since
+    # (what ran changed only tables it locked: a locked read brings it up to date).
+    # "carry": (fingerprint, catalog with no lock held) as of the last COMMIT. "tx": the
+    # transaction of the last read, "known_tx" that of "known".
+    state = {"busy": False, "start": None, "pending": None, "last": None, "known": None,
+             "carry": None, "tx": None, "known_tx": None}
 
     # Each migration in its own transaction, as production applies a new migration to tables
     # committed long before: locks taken on a table are then the migration's own.
@@ -137,10 +151,17 @@ def _observe():
 
     EnvironmentContext.configure = _configure
 
+    # realpath of each code file, once (a statement walks ~25 frames: realpath on each was
+    # most of the observation's own cost)
+    real = {}
+
     def where():
         f = sys._getframe(1)
         while f is not None:
-            name = os.path.realpath(f.f_code.co_filename)
+            code = f.f_code.co_filename
+            name = real.get(code)
+            if name is None:
+                name = real[code] = os.path.realpath(code)
             if name.startswith(versions + os.sep):
                 return {"file": name, "line": f.f_lineno}
             f = f.f_back
@@ -155,7 +176,7 @@ def _observe():
             except Exception:
                 in_tx = False
             try:
-                value = read(cur)
+                value = read(cur, in_tx)
             except Exception as e:
                 value = None
                 if not state.get("failed"):
@@ -174,10 +195,64 @@ def _observe():
             except Exception:
                 pass
 
-    def snapshot(cur, text=sql):
-        cur.execute(text)
-        return {(r[0], int(r[1]), r[2]): [r[0], int(r[1]), r[2], int(r[3]), int(r[4]), r[5], r[6]]
-                for r in cur.fetchall()}
+    def execute(cur, in_tx, kind):
+        # A prepared statement per connection: planning the catalog query costs more than
+        # running it. A new session (DISCARD ALL) has none: prepare it then.
+        try:
+            cur.execute("EXECUTE gate_replay_observe_" + kind)
+        except Exception as e:
+            orig = getattr(e, "orig", None) or e
+            if (getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)) != "26000":
+                raise
+            if in_tx:
+                cur.execute("ROLLBACK TO SAVEPOINT gate_replay_observe")
+            cur.execute("PREPARE gate_replay_observe_%s AS %s" % (kind, texts[kind]))
+            cur.execute("EXECUTE gate_replay_observe_" + kind)
+
+    def snapshot(cur, in_tx, kind="full"):
+        execute(cur, in_tx, kind)
+        rows = {}
+        for r in cur.fetchall():
+            if r[0] == "x":
+                state["tx"] = (int(r[1]), r[2])
+            else:
+                rows[(r[0], int(r[1]), r[2])] = [r[0], int(r[1]), r[2], int(r[3]), int(r[4]),
+                                                 r[5], r[6]]
+        return rows
+
+    def merge(rows, locked):
+        # rows, with the tables of a locked read as it read them
+        scope = {k[1] for k in locked if k[0] == "r"}
+        out = {k: v for k, v in rows.items() if v[4] not in scope}
+        out.update(locked)
+        return out
+
+    def unlocked(rows):
+        return {k: (v[:6] + [""] if k[0] == "r" else v) for k, v in rows.items()}
+
+    def catch_up(cur, in_tx):
+        # The catalog before a statement with no "last": a full read, unless what is known in
+        # this transaction (or carried from the last COMMIT, if the fingerprint says nothing
+        # changed since) plus a read of the tables locked now is the same.
+        if not in_tx:
+            return snapshot(cur, in_tx)
+        if state["known"] is not None:
+            locked = snapshot(cur, in_tx, "locked")
+            if state["tx"] == state["known_tx"]:
+                return merge(state["known"], locked)
+            # the transaction it was known in ended unseen: nothing known holds
+            state["known"] = None
+            state["start"] = None
+            state["carry"] = None
+            return snapshot(cur, in_tx)
+        if state["carry"] is not None and checked_sql:
+            fingerprint, carried = state["carry"]
+            rows = snapshot(cur, in_tx, "checked")
+            now = rows.pop(("f", 0, ""), None)
+            if now is not None and now[6] == fingerprint:
+                return merge(carried, rows)
+        state["carry"] = None
+        return snapshot(cur, in_tx)
 
     def as_row(r):
         return None if r is None else dict(zip(
@@ -190,13 +265,17 @@ def _observe():
         at = where()
         if at is None:
             state["last"] = None
+            if getattr(cursor.connection, "autocommit", False):
+                # committed outside the COMMIT this observation reads before
+                state["carry"] = None
+                state["known"] = None
             return
         before, in_tx = state["last"], True
         state["last"] = None
         if before is None:
             state["busy"] = True
             try:
-                before, in_tx = guarded(cursor.connection, snapshot)
+                before, in_tx = guarded(cursor.connection, catch_up)
             finally:
                 state["busy"] = False
         if before is None:
@@ -217,20 +296,23 @@ def _observe():
         try:
             restricted = False
             if was_in_tx:
-                after, restricted = guarded(cursor.connection, lambda c: snapshot(c, locked_sql))
+                after, restricted = guarded(cursor.connection,
+                                            lambda c, t: snapshot(c, t, "locked"))
                 in_tx = restricted
             if not restricted:
                 # outside a transaction now (autocommit, or the statement ended it): no locks
                 # are left to scope the read by
                 after, in_tx = guarded(cursor.connection, snapshot)
+                state["known"] = None
+                state["carry"] = None
             if after is None:
+                state["known"] = None
                 return
             if restricted:
                 # compare only the tables read; the next "before" is the rest as it was
                 scope = {k[1] for k in after if k[0] == "r"}
                 before = {k: v for k, v in before.items() if v[4] in scope}
-                merged = {k: v for k, v in state_before.items() if v[4] not in scope}
-                merged.update(after)
+                merged = merge(state_before, after)
             start = state["start"] or set()
             changes = []
             for k in set(before) | set(after):
@@ -242,7 +324,7 @@ def _observe():
             tables = sorted({c["after"]["table"] for c in changes
                              if c["after"] is not None and not c["new_in_transaction"]})
 
-            def count(cur):
+            def count(cur, _in_tx):
                 out = {}
                 for t in tables:
                     cur.execute("SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d) AS gate_rows"
@@ -253,19 +335,53 @@ def _observe():
             rows = guarded(cursor.connection, count)[0] if tables else {}
             if restricted:
                 state["last"] = merged
+                state["known"] = merged
+                state["known_tx"] = state["tx"]
         finally:
             state["busy"] = False
         emit("stmt", {"sql": statement, "file": at["file"], "line": at["line"],
                       "ms": (ended - t0) * 1000.0, "ended": ended, "in_transaction": in_tx,
                       "changes": changes, "rows": rows or {}})
 
-    def _end(conn):
+    def _commit(conn):
+        at = time.monotonic()
+        # Still inside the transaction: every table it changed is locked, so what is known
+        # plus a read of the locked tables is the catalog after COMMIT (what committed
+        # without anything known is carried only if the fingerprint is the one carried).
+        known, carry = state["known"], state["carry"]
+        state["carry"] = None
+        if checked_sql and (known is not None or carry is not None) and not state["busy"]:
+            state["busy"] = True
+            try:
+                dbapi = getattr(conn.connection, "dbapi_connection", None) or conn.connection.connection
+                rows, in_tx = guarded(dbapi, lambda c, t: snapshot(c, t, "checked"))
+            except Exception:
+                rows, in_tx = None, False
+            finally:
+                state["busy"] = False
+            now = rows.pop(("f", 0, ""), None) if rows is not None and in_tx else None
+            if known is not None and state["tx"] != state["known_tx"]:
+                known, carry = None, None
+            # without anything known, only if nothing changed since the carried COMMIT
+            if now is not None and (known is not None or (carry is not None and now[6] == carry[0])):
+                state["carry"] = (now[6], unlocked(merge(known or carry[1], rows)))
+        _end(at)
+
+    def _rollback(conn):
+        state["carry"] = None
+        _end(time.monotonic())
+
+    def _end(at):
+        # a statement that failed never reached _after: its pending read is not the "before"
+        # of whatever runs next
+        state["pending"] = None
         state["start"] = None
         state["last"] = None
-        emit("txend", {"at": time.monotonic()})
+        state["known"] = None
+        emit("txend", {"at": at})
 
-    event.listen(Engine, "commit", _end)
-    event.listen(Engine, "rollback", _end)
+    event.listen(Engine, "commit", _commit)
+    event.listen(Engine, "rollback", _rollback)
 
 
 if os.environ.get("GATE_REPLAY_OBSERVE") == "1" and os.environ.get("GATE_REPLAY_OBSERVE_SQL"):

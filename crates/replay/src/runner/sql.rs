@@ -65,6 +65,10 @@ pub struct SqlRunner {
     /// How many migrations each scratch database (by URL) has applied: the runner only ever
     /// works on databases the replay created, so it knows where each one stands.
     applied: Mutex<HashMap<String, usize>>,
+    /// Observed runs: each database's catalog after the last observed COMMIT (no lock held)
+    /// with its fingerprint, the "before" of the next migration's first statement when the
+    /// fingerprint is still the same (no full read per migration).
+    carried: Mutex<HashMap<String, (String, Vec<observe::CatalogRow>)>>,
 }
 
 impl SqlRunner {
@@ -75,6 +79,7 @@ impl SqlRunner {
             naming: policy.migrations.naming,
             migrations: migrations(discovery),
             applied: Mutex::new(HashMap::new()),
+            carried: Mutex::new(HashMap::new()),
         }
     }
 
@@ -336,6 +341,30 @@ impl SqlRunner {
         self.set_position(to, self.position(from));
     }
 
+    /// Drop the catalog carried over for the database at `url` (something else changed it:
+    /// the next observed migration reads it whole).
+    pub fn forget_catalog(&self, url: &str) -> Option<(String, Vec<observe::CatalogRow>)> {
+        self.carried.lock().ok().and_then(|mut m| m.remove(url))
+    }
+
+    /// The catalog at the start of an observed migration's transaction: the one carried over
+    /// from the last COMMIT with the tables locked now read again, when the fingerprint says
+    /// nothing else changed since; a full read otherwise.
+    async fn catalog_at_start(
+        &self,
+        conn: &mut PgConnection,
+        url: &str,
+        problems: &mut Vec<String>,
+    ) -> Option<Vec<observe::CatalogRow>> {
+        if let Some((fingerprint, carried)) = self.forget_catalog(url)
+            && let Some((locked, now)) = observe::conn::snapshot_checked(conn, problems).await
+            && now == fingerprint
+        {
+            return Some(observe::merge(&carried, &locked));
+        }
+        observe::conn::snapshot(conn, true, problems).await
+    }
+
     fn set_position(&self, url: &str, n: usize) {
         if let Ok(mut m) = self.applied.lock() {
             m.insert(url.to_string(), n);
@@ -507,8 +536,10 @@ impl SqlRunner {
             // Inside the transaction the catalog after one statement is the catalog before
             // the next: one read per statement.
             let mut last = if in_tx {
-                observe::conn::snapshot(conn, true, problems).await
+                self.catalog_at_start(conn, url, problems).await
             } else {
+                // autocommit statements, each read whole before and after
+                self.forget_catalog(url);
                 None
             };
             let at_start = last.as_deref().map(observe::table_oids);
@@ -578,14 +609,33 @@ impl SqlRunner {
                     .map_err(|err| failure(err, part, part.start))?;
             }
             if in_tx {
+                // Every table the transaction changed (the bookkeeping too) is locked until
+                // COMMIT: what is known plus those tables is the catalog after it.
+                let carry = match last.take() {
+                    Some(known) => {
+                        observe::conn::snapshot_checked(conn, &mut outcome.observe_problems)
+                            .await
+                            .map(|(locked, fingerprint)| {
+                                (
+                                    fingerprint,
+                                    observe::unlocked(observe::merge(&known, &locked)),
+                                )
+                            })
+                    }
+                    None => None,
+                };
                 timed(url, deadline, raw_sql("COMMIT").execute(&mut *conn))
                     .await
                     .map_err(|err| failure(err, part, part.start))?;
+                if let (Some(carry), Ok(mut m)) = (carry, self.carried.lock()) {
+                    m.insert(url.to_string(), carry);
+                }
             }
             Ok(())
         }
         .await;
         if result.is_err() {
+            self.forget_catalog(url);
             if in_tx {
                 let _ = raw_sql("ROLLBACK").execute(&mut *conn).await;
             }

@@ -149,20 +149,18 @@ pub(crate) async fn read(
     skip: &[&str],
     oids: Option<&[i64]>,
 ) -> Result<BTreeMap<String, Table>, sqlx::Error> {
-    let only = match oids {
-        Some(oids) => format!(
-            " AND c.oid::int8 = ANY('{{{}}}'::int8[])",
-            oids.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        None => String::new(),
+    // The oids as a parameter: one prepared statement (and plan) for every revision's read.
+    let only = if oids.is_some() {
+        " AND c.oid = ANY($1::int8[]::oid[])"
+    } else {
+        " AND $1::int8[] IS NULL"
     };
+    let oids: Option<Vec<i64>> = oids.map(<[i64]>::to_vec);
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{COLUMNS}{USER_TABLES}{only} ORDER BY 1, 2, a.attnum"
     )))
+    .bind(&oids)
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
@@ -196,6 +194,7 @@ pub(crate) async fn read(
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{CONSTRAINTS}{USER_TABLES}{only} ORDER BY 1, 2, con.conname"
     )))
+    .bind(&oids)
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
@@ -218,6 +217,7 @@ pub(crate) async fn read(
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{UNIQUE_INDEXES}{USER_TABLES}{only}"
     )))
+    .bind(&oids)
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {

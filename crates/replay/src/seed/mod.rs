@@ -138,6 +138,8 @@ async fn counts(
         "SELECT ARRAY[{}]::int8[]",
         parts.join(", ")
     )))
+    // one-off text: not kept as a prepared statement
+    .persistent(false)
     .fetch_one(&mut *conn)
     .await?;
     let counts: Vec<i64> = row.try_get(0)?;
@@ -221,6 +223,7 @@ async fn parent_keys(
             .join(" AND "),
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(|r| r.try_get(0)).collect()
