@@ -259,3 +259,90 @@ fn a_sql_chain_names_the_statement_and_line_of_its_23502() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("ERROR:  23502"), "{stderr}");
 }
+
+/// 60 revisions: `users` first, then one table each, with `CREATE INDEX` on `users` at l040
+/// and `ADD COLUMN … NOT NULL` on it at each revision of `not_null`.
+fn long_chain(not_null: &[usize]) -> tempfile::TempDir {
+    let ids: Vec<String> = (1..=60).map(|i| format!("l{i:03}")).collect();
+    let ups: Vec<String> = (1..=60)
+        .map(|i| match i {
+            1 => "CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL)".to_string(),
+            40 => "CREATE INDEX users_email_idx ON users (email)".to_string(),
+            i if not_null.contains(&i) => {
+                format!("ALTER TABLE users ADD COLUMN c{i:03} text NOT NULL")
+            }
+            i => format!("CREATE TABLE t{i:03} (id integer PRIMARY KEY)"),
+        })
+        .collect();
+    let parents: Vec<Vec<&str>> = (0..60)
+        .map(|i| {
+            if i == 0 {
+                vec![]
+            } else {
+                vec![ids[i - 1].as_str()]
+            }
+        })
+        .collect();
+    let revs: Vec<Rev> = (0..60)
+        .map(|i| Rev {
+            id: &ids[i],
+            parents: &parents[i],
+            up: &ups[i],
+            down: "",
+        })
+        .collect();
+    project(&revs)
+}
+
+#[test]
+fn a_long_chain_stops_at_its_first_r009_wherever_it_is() {
+    // The walk stops at its first failure; what it observed before it is reported once.
+    let repo = long_chain(&[45]);
+    let run = replay_url(repo.path(), &["--no-fixes", "--data"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let found = run.findings("R009");
+    assert_eq!(found.len(), 1, "{}", run.stdout);
+    assert_eq!(found[0]["path"], file_of("l045"), "{}", found[0]);
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SQLSTATE 23502"),
+        "{}",
+        found[0]
+    );
+    let r010 = run.findings("R010");
+    assert_eq!(r010.len(), 1, "{}", run.stdout);
+    assert!(
+        r010[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("15 later revision(s)"),
+        "{}",
+        r010[0]
+    );
+    assert_eq!(section(&run)["replayed"], 45);
+    // l040's index on a table with rows: one L003, however the chain was cut.
+    let l003 = run.findings("L003");
+    assert_eq!(l003.len(), 1, "{}", run.stdout);
+    assert_eq!(l003[0]["path"], file_of("l040"), "{}", l003[0]);
+
+    // Plain Alembic on rows: l045 fails with 23502.
+    let db = seeded_by_hand(
+        repo.path(),
+        "l044",
+        "INSERT INTO users VALUES (1, 'a@example.com')",
+    );
+    let stderr = plain_upgrade_fails(repo.path(), &db);
+    assert!(stderr.contains("NotNullViolation"), "{stderr}");
+    assert!(stderr.contains("c045"), "{stderr}");
+
+    // l010 as well: the walk stops there, so l040 and l045 are never reached with rows.
+    let repo = long_chain(&[10, 45]);
+    let run = replay_url(repo.path(), &["--no-fixes", "--data"]);
+    let found = run.findings("R009");
+    assert_eq!(found.len(), 1, "{}", run.stdout);
+    assert_eq!(found[0]["path"], file_of("l010"), "{}", found[0]);
+    assert!(run.findings("L003").is_empty(), "{}", run.stdout);
+    assert_eq!(section(&run)["replayed"], 10);
+}

@@ -14,6 +14,7 @@ mod fixes;
 mod locks;
 mod models;
 pub mod observe;
+mod parts;
 mod production;
 mod progress;
 mod roundtrip;

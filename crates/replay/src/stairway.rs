@@ -179,7 +179,7 @@ pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), R
         .map_err(ReplayError::Chain)?;
     let order: Vec<&gate_chain::Revision> = discovery.graph.order();
     ctx.progress.stage("stairway");
-    let jobs = segments(order.len(), crate::bounded::parallelism())
+    let jobs = crate::parts::segments(order.len(), crate::bounded::parallelism())
         .into_iter()
         .map(|range| segment(ctx, &order, range))
         .collect();
@@ -203,21 +203,6 @@ pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), R
 
 /// How many revisions a segment steps between two vacuums of the catalogs ([`Reader::tidy`]).
 const TIDY_EVERY: usize = 20;
-
-/// Fewest revisions a segment of its own is worth: each costs a database, an interpreter and
-/// an upgrade to where it starts.
-const SEGMENT_MIN: usize = 25;
-
-/// The upgrade order cut into at most `parallel` contiguous ranges of at least
-/// [`SEGMENT_MIN`] revisions, stepped at the same time on databases of their own: each
-/// revision's steps depend only on the schema before it, which an upgrade from empty gives a
-/// segment's first revision as well as the previous revision's stairway does.
-fn segments(revisions: usize, parallel: usize) -> Vec<std::ops::Range<usize>> {
-    let count = (revisions / SEGMENT_MIN).clamp(1, parallel.max(1));
-    (0..count)
-        .map(|k| revisions * k / count..revisions * (k + 1) / count)
-        .collect()
-}
 
 type Outcome<'a> = (Vec<Row>, Option<(&'a gate_chain::Revision, Broken)>);
 
@@ -271,7 +256,7 @@ async fn prepare(
     order: &[&gate_chain::Revision],
     start: usize,
 ) -> Result<Option<Broken>, ReplayError> {
-    for head in heads(&order[..start]) {
+    for head in crate::parts::heads(&order[..start]) {
         let what = format!("upgrade to {head}, where this part of the stairway starts");
         if let Some(b) = stepper.run(ctx, true, head, &what).await? {
             return Ok(Some(b));
@@ -456,7 +441,7 @@ async fn rebuild(
 ) -> Result<Result<Snapshot, String>, ReplayError> {
     let db = ctx.fresh().await?;
     let mut result = Ok(());
-    for head in heads(applied) {
+    for head in crate::parts::heads(applied) {
         let target = Target::Revision(head.to_string());
         match ctx
             .runner
@@ -481,15 +466,6 @@ async fn rebuild(
     };
     ctx.drop(&db).await;
     snapshot
-}
-
-/// The revisions of `applied` that no other revision of it builds on.
-fn heads<'a>(applied: &[&'a gate_chain::Revision]) -> Vec<&'a str> {
-    applied
-        .iter()
-        .filter(|r| !applied.iter().any(|o| o.parents.contains(&r.id)))
-        .map(|r| r.id.as_str())
-        .collect()
 }
 
 fn differs(ctx: &Ctx<'_>, a: &Snapshot, b: &Snapshot, an: &str, bn: &str) -> Option<Broken> {
@@ -569,37 +545,5 @@ fn section(rows: &[Row], total: usize) -> Section {
         text,
         markdown: md,
         data: serde_json::json!({"stepped": rows.len(), "revisions": total, "total_ms": total_ms, "steps": data}),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_are_contiguous_and_cover_the_chain() {
-        for (revisions, parallel) in [
-            (0, 2),
-            (13, 2),
-            (49, 2),
-            (50, 2),
-            (200, 2),
-            (201, 3),
-            (60, 8),
-        ] {
-            let ranges = segments(revisions, parallel);
-            assert!(!ranges.is_empty() && ranges.len() <= parallel);
-            assert_eq!(ranges[0].start, 0);
-            assert_eq!(ranges.last().unwrap().end, revisions);
-            for pair in ranges.windows(2) {
-                assert_eq!(pair[0].end, pair[1].start);
-            }
-            if ranges.len() > 1 {
-                assert!(ranges.iter().all(|r| r.len() >= SEGMENT_MIN), "{ranges:?}");
-            }
-        }
-        assert_eq!(segments(13, 2).len(), 1);
-        assert_eq!(segments(200, 2), vec![0..100, 100..200]);
-        assert_eq!(segments(200, 1), vec![0..200]);
     }
 }
