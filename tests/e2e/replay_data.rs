@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::replay_stairway::{Rev, file_of, project};
+use crate::replay_stairway::{Rev, file_of, linear_project, project};
 use crate::support::db::{Db, Server};
 use crate::support::replay::*;
 
@@ -274,24 +274,8 @@ fn long_chain(not_null: &[usize]) -> tempfile::TempDir {
             i => format!("CREATE TABLE t{i:03} (id integer PRIMARY KEY)"),
         })
         .collect();
-    let parents: Vec<Vec<&str>> = (0..60)
-        .map(|i| {
-            if i == 0 {
-                vec![]
-            } else {
-                vec![ids[i - 1].as_str()]
-            }
-        })
-        .collect();
-    let revs: Vec<Rev> = (0..60)
-        .map(|i| Rev {
-            id: &ids[i],
-            parents: &parents[i],
-            up: &ups[i],
-            down: "",
-        })
-        .collect();
-    project(&revs)
+    let downs = vec![String::new(); 60];
+    linear_project(&ids, &ups, &downs)
 }
 
 #[test]

@@ -97,6 +97,16 @@ fn steps(run: &crate::support::run::Run) -> serde_json::Value {
         .clone()
 }
 
+/// The revisions the Stairway section lists, in order.
+fn stepped(data: &serde_json::Value) -> Vec<String> {
+    data["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revision"].as_str().unwrap().to_string())
+        .collect()
+}
+
 const CLEAN: [Rev; 3] = [
     Rev {
         id: "a1",
@@ -126,13 +136,7 @@ fn a_clean_chain_steps_every_revision_silently() {
     assert!(run.findings("R007").is_empty(), "{}", run.stdout);
     let data = steps(&run);
     assert_eq!(data["stepped"], 3, "{data}");
-    let revs: Vec<&str> = data["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["revision"].as_str().unwrap())
-        .collect();
-    assert_eq!(revs, ["a1", "a2", "a3"]);
+    assert_eq!(stepped(&data), ["a1", "a2", "a3"]);
     assert!(
         data["steps"]
             .as_array()
@@ -546,7 +550,16 @@ fn long_chain(n: usize, forgetful: &[usize]) -> tempfile::TempDir {
             }
         })
         .collect();
-    let parents: Vec<Vec<&str>> = (0..n)
+    linear_project(&ids, &ups, &downs)
+}
+
+/// [`project`] of a line of revisions: `ids[i]` with `ups[i]`, `downs[i]`, on `ids[i - 1]`.
+pub(crate) fn linear_project(
+    ids: &[String],
+    ups: &[String],
+    downs: &[String],
+) -> tempfile::TempDir {
+    let parents: Vec<Vec<&str>> = (0..ids.len())
         .map(|i| {
             if i == 0 {
                 vec![]
@@ -555,7 +568,7 @@ fn long_chain(n: usize, forgetful: &[usize]) -> tempfile::TempDir {
             }
         })
         .collect();
-    let revs: Vec<Rev> = (0..n)
+    let revs: Vec<Rev> = (0..ids.len())
         .map(|i| Rev {
             id: &ids[i],
             parents: &parents[i],
@@ -595,14 +608,8 @@ fn a_long_chain_reports_its_first_broken_revision_wherever_it_is() {
     assert!(msg.contains("15 later revision(s) not stepped"), "{msg}");
     let data = steps(&run);
     assert_eq!(data["stepped"], 45, "{data}");
-    let stepped: Vec<&str> = data["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["revision"].as_str().unwrap())
-        .collect();
     let expected: Vec<String> = (1..=45).map(|i| format!("l{i:03}")).collect();
-    assert_eq!(stepped, expected);
+    assert_eq!(stepped(&data), expected);
 
     // l010 and l045: only the first is reported, as one database stepping them in order
     // stops there.
