@@ -7,19 +7,9 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::replay_stairway::{Rev, file_of, linear_project, project};
+use crate::support::alembic::alembic_cli as alembic;
 use crate::support::db::{Db, Server};
 use crate::support::replay::*;
-
-/// Plain `python3 -m alembic` in `dir` against database `url`.
-fn alembic(dir: &Path, url: &str, args: &[&str]) -> std::process::Output {
-    Command::new("python3")
-        .args(["-m", "alembic", "-c", "alembic.ini"])
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .output()
-        .expect("python3 -m alembic")
-}
 
 /// A database migrated by plain Alembic to `to`, then filled by psql with `rows`.
 fn seeded_by_hand(dir: &Path, to: &str, rows: &str) -> Db {

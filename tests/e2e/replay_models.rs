@@ -3,9 +3,9 @@
 //! check` on a database the test migrates itself.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::replay_stairway::{Rev, project};
+use crate::support::alembic::alembic_cli as alembic;
 use crate::support::db::Server;
 use crate::support::replay::*;
 use crate::support::*;
@@ -40,17 +40,6 @@ fn with_models(revs: &[Rev]) -> tempfile::TempDir {
     assert!(env.contains("from models import"));
     std::fs::write(dir.join("alembic/env.py"), env).unwrap();
     repo
-}
-
-/// Plain `python3 -m alembic` in `dir` against database `url`.
-fn alembic(dir: &Path, url: &str, args: &[&str]) -> std::process::Output {
-    Command::new("python3")
-        .args(["-m", "alembic", "-c", "alembic.ini"])
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .output()
-        .expect("python3 -m alembic")
 }
 
 /// What plain `alembic upgrade head` then `alembic check` says: (success, stderr+stdout).

@@ -61,20 +61,9 @@ pub(crate) fn project(revs: &[Rev]) -> tempfile::TempDir {
     repo
 }
 
-/// `python3 -m alembic <args>` in `dir` against `db`, as a developer would run it.
-fn alembic_on(dir: &Path, db: &crate::support::db::Db, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("python3")
-        .args(["-m", "alembic", "-c", "alembic.ini"])
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", db.libpq())
-        .output()
-        .expect("python3 with alembic")
-}
-
-/// [`alembic_on`], which must succeed.
+/// Plain Alembic ([`alembic_cli`]) on `db`, which must succeed.
 fn plain_alembic(dir: &Path, db: &crate::support::db::Db, args: &[&str]) {
-    let out = alembic_on(dir, db, args);
+    let out = alembic_cli(dir, &db.libpq(), args);
     assert!(
         out.status.success(),
         "plain alembic {args:?}: {}",
@@ -432,7 +421,7 @@ fn each_step_gets_a_new_session_as_with_plain_alembic() {
         let server = crate::support::db::Server::from_env();
         let db = server.create(None);
         plain_alembic(repo.path(), &db, &["upgrade", "s2"]);
-        let down = alembic_on(repo.path(), &db, &["downgrade", "-1"]);
+        let down = alembic_cli(repo.path(), &db.libpq(), &["downgrade", "-1"]);
         let stderr = String::from_utf8_lossy(&down.stderr);
         assert!(!down.status.success(), "plain alembic downgrade: {stderr}");
         assert!(stderr.contains("t2"), "{stderr}");

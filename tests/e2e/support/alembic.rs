@@ -7,6 +7,18 @@ use std::process::{Command, Output};
 use super::repo::git_in;
 use super::{copy_tree, workspace_root};
 
+/// Plain `python3 -m alembic -c alembic.ini <args>` in `dir` against database `url`
+/// (`DATABASE_URL`, as the example's env.py reads it): the reference a verdict is held to.
+pub fn alembic_cli(dir: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new("python3")
+        .args(["-m", "alembic", "-c", "alembic.ini"])
+        .args(args)
+        .current_dir(dir)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("python3 -m alembic")
+}
+
 /// The crisis chain's head.
 pub const CRISIS_HEAD: &str = "a0a2f1ab72ce";
 
