@@ -43,6 +43,7 @@ mod replay_command;
 mod replay_data;
 mod replay_error_chain;
 mod replay_example_backends;
+mod replay_fix_tails;
 mod replay_fixes;
 mod replay_locks;
 mod replay_models;

@@ -102,6 +102,24 @@ impl DataSnapshot {
     /// Tables whose rows differ between `self` (`a_name`) and `other` (`b_name`), in words:
     /// `public.users: 3 rows in before the fix, 4 in after the fix`. Tables only in one side
     /// are schema differences and left to [`crate::diff`].
+    /// The tables (`schema.name`) whose rows differ between `self` and `other`, or that only
+    /// one of them has.
+    pub fn changed_tables<'a>(&'a self, other: &'a DataSnapshot) -> impl Iterator<Item = &'a str> {
+        let changed = self.tables.iter().filter(move |(name, a)| {
+            other
+                .tables
+                .get(*name)
+                .is_none_or(|b| a.rows != b.rows || a.hash != b.hash)
+        });
+        let added = other
+            .tables
+            .keys()
+            .filter(move |name| !self.tables.contains_key(*name));
+        changed
+            .map(|(name, _)| name.as_str())
+            .chain(added.map(String::as_str))
+    }
+
     pub fn diff(&self, other: &DataSnapshot, a_name: &str, b_name: &str) -> Vec<String> {
         let mut out = Vec::new();
         for (name, a) in &self.tables {

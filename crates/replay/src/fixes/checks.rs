@@ -1,9 +1,14 @@
 //! The checks on one registered fix, each on a copy of the template it needs: F001 and F006
-//! (`at_applied_after`), F002 (`rollback_check`), F003–F005 (`production_path`,
-//! `production_tail`: the chain still runs after the fix).
+//! (`at_applied_after`), F002 (`rollback_check`), and what F003–F005 start from (the
+//! database right after one application, handed to `tails.rs`; `production_tail` is the
+//! check of one fix alone).
+
+use std::collections::BTreeSet;
 
 use super::*;
+use tails::Pending;
 
+/// F001, F002 and F006 into `out`; the production path's start when it is to be checked.
 pub(super) async fn verify_one(
     ctx: &Ctx<'_>,
     start: templates::Start,
@@ -11,8 +16,8 @@ pub(super) async fn verify_one(
     clean_head: Option<&Snapshot>,
     because: &str,
     summary: &mut FixSummary,
-) -> Result<Vec<Finding>, ReplayError> {
-    let mut out = Vec::new();
+    out: &mut Vec<Finding>,
+) -> Result<Option<Pending>, ReplayError> {
     let at = target_name(&target(script));
     let (db, pre) = match start {
         Ok(prepared) => prepared,
@@ -25,29 +30,15 @@ pub(super) async fn verify_one(
                     script.path
                 ),
             ));
-            return Ok(out);
+            return Ok(None);
         }
     };
     // Copying the tree is blocking I/O: off the task that drives the other fixes' checks.
-    let root = ctx.settings.root.clone();
-    let runs_commands = script.run.is_some() || script.rollback.is_some();
-    let work = match tokio::task::spawn_blocking(move || {
-        if runs_commands {
-            WorkCopy::new(&root)
-        } else {
-            WorkCopy::empty()
-        }
-    })
-    .await
-    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-    {
+    let work = match work_copy(ctx, script).await {
         Ok(w) => w,
-        Err(source) => {
+        Err(e) => {
             ctx.drop(&db).await;
-            return Err(ReplayError::WorkCopy {
-                script: script.path.clone(),
-                source,
-            });
+            return Err(e);
         }
     };
     let path = path_check(ctx, script, clean_head, because);
@@ -59,33 +50,56 @@ pub(super) async fn verify_one(
         &work,
         &at,
         path.is_ok(),
-        &mut out,
+        out,
         summary,
     )
     .await;
-    ctx.drop(&db).await;
-    let first_run = result?;
+    summary.written = work.written();
+    let first_run = match result {
+        Ok(FirstRun::Ok(Some((TailStart::ThisDatabase, touched)))) => {
+            FirstRun::Ok(Some((TailStart::Own(db), touched)))
+        }
+        r => {
+            ctx.drop(&db).await;
+            r?
+        }
+    };
 
     match (first_run, path, clean_head) {
-        (FirstRun::Failed, _, _) => {}
-        (FirstRun::Ok(Some(once)), Ok(continue_upgrade), Some(clean_head)) => {
-            let r =
-                production_tail(ctx, script, &once, clean_head, continue_upgrade, &mut out).await;
-            ctx.drop(&once).await;
-            summary.checks.push(format!("production path: {}", r?));
+        (FirstRun::Failed, _, _) => Ok(None),
+        (FirstRun::Ok(Some((start, touched))), Ok(continue_upgrade), Some(_)) => {
+            let once = match start {
+                TailStart::Own(db) => db,
+                TailStart::ThisDatabase => unreachable!("handed over above"),
+                TailStart::Rebuild => match rebuilt_once(ctx, script).await? {
+                    Ok(db) => db,
+                    Err(why) => {
+                        summary.checks.push("production path not checked".into());
+                        out.push(not_run(&script.path, &format!(
+                            "{}: the production path (fix, then the later migrations) was not checked: {why}",
+                            script.path
+                        )));
+                        return Ok(None);
+                    }
+                },
+            };
+            Ok(Some(Pending {
+                once,
+                continue_upgrade,
+                touched,
+            }))
         }
-        (FirstRun::Ok(once), not_checked, _) => {
-            if let Some(once) = once {
+        (FirstRun::Ok(start), not_checked, _) => {
+            if let Some((TailStart::Own(once), _)) = start {
                 ctx.drop(&once).await;
             }
             if let Err((found, words)) = not_checked {
                 out.extend(found);
                 summary.checks.extend(words.map(String::from));
             }
+            Ok(None)
         }
     }
-    summary.written = work.written();
-    Ok(out)
 }
 
 /// Whether the production path can be checked for `script` (`Ok(continue to head)`), else
@@ -125,8 +139,65 @@ fn path_check(
 enum FirstRun {
     /// It failed (F001 reported): nothing else is meaningful.
     Failed,
-    /// It succeeded; the database right after it, when asked for.
-    Ok(Option<Scratch>),
+    /// It succeeded; where the production path starts and what the run touched, when asked
+    /// for.
+    Ok(Option<(TailStart, BTreeSet<String>)>),
+}
+
+/// The database the production path starts from: one that holds one application.
+enum TailStart {
+    /// A database of its own holding one application (a copy taken right after the first
+    /// run, or the checked database itself once it proved idempotent).
+    Own(Scratch),
+    /// The checked database itself: the fix is idempotent (its second run changed neither
+    /// schema nor rows) and had no rollback run on it, so it is the database after one
+    /// application for everything the path compares, and no copy is needed.
+    ThisDatabase,
+    /// Neither (a fix that is not idempotent and has no rollback, so no copy was taken
+    /// before its second run): upgraded from empty and applied once more.
+    Rebuild,
+}
+
+/// A database at the fix's applied-after with the fix applied once, from empty: the start of
+/// the production path of a fix whose checked database holds two applications. `Err(why)`
+/// when the upgrade or the application fails this time.
+async fn rebuilt_once(
+    ctx: &Ctx<'_>,
+    script: &Script,
+) -> Result<Result<Scratch, String>, ReplayError> {
+    let db = ctx.fresh().await?;
+    let r = async {
+        let up = ctx
+            .runner
+            .upgrade(&db.env, &target(script), ctx.deadline, &mut |_| {})
+            .await?;
+        if let Some(f) = up.failure {
+            return Ok(Err(format!(
+                "upgrading an empty database to {} failed this time: {}",
+                target_name(&target(script)),
+                f.describe()
+            )));
+        }
+        let work = work_copy(ctx, script).await?;
+        Ok(match apply(ctx, script, &db, &work).await? {
+            Applied::Ok => Ok(()),
+            Applied::Failed(e) => Err(format!(
+                "applied once more to start it, the fix failed: {e}"
+            )),
+        })
+    }
+    .await;
+    match r {
+        Ok(Ok(())) => Ok(Ok(db)),
+        Ok(Err(why)) => {
+            ctx.drop(&db).await;
+            Ok(Err(why))
+        }
+        Err(e) => {
+            ctx.drop(&db).await;
+            Err(e)
+        }
+    }
 }
 
 /// F001, F006 and F002 on `db`, a database at `applied-after` this check owns. When the first
@@ -184,8 +255,9 @@ async fn at_applied_after(
         out.push(f);
     }
     // Every session of the first run has ended (`counters` waited for them, the reads closed
-    // theirs), so `db` can be a template now.
-    let one_application = if keep_once || script.rollback.is_some() {
+    // theirs), so `db` can be a template now. Only a rollback needs a copy before the second
+    // run; the production path starts from `db` itself when the fix proves idempotent.
+    let one_application = if script.rollback.is_some() {
         Some(ctx.copy(db).await?)
     } else {
         None
@@ -203,19 +275,31 @@ async fn at_applied_after(
         summary,
     )
     .await;
-    match (r, one_application) {
-        (Ok(()), Some(o)) if keep_once => Ok(FirstRun::Ok(Some(o))),
-        (r, o) => {
-            if let Some(o) = o {
+    let idempotent = match r {
+        Ok(idempotent) => idempotent,
+        Err(e) => {
+            if let Some(o) = one_application {
                 ctx.drop(&o).await;
             }
-            r.map(|()| FirstRun::Ok(None))
+            return Err(e);
         }
-    }
+    };
+    let start = match one_application {
+        Some(o) if !keep_once => {
+            ctx.drop(&o).await;
+            return Ok(FirstRun::Ok(None));
+        }
+        _ if !keep_once => return Ok(FirstRun::Ok(None)),
+        Some(o) => TailStart::Own(o),
+        None if idempotent => TailStart::ThisDatabase,
+        None => TailStart::Rebuild,
+    };
+    Ok(FirstRun::Ok(Some((start, touched(ctx, pre, &once)))))
 }
 
-/// F001 (the second run) and F002 (the rollback). `one_application` holds the database after
-/// the first run; when `keep_it` it must come back unchanged (the production path needs it).
+/// F001 (the second run) and F002 (the rollback); whether the fix is idempotent.
+/// `one_application` holds the database after the first run; when `keep_it` it must come
+/// back unchanged (the production path needs it).
 #[allow(clippy::too_many_arguments)]
 async fn second_run_and_rollback(
     ctx: &Ctx<'_>,
@@ -228,7 +312,7 @@ async fn second_run_and_rollback(
     work: &WorkCopy,
     out: &mut Vec<Finding>,
     summary: &mut FixSummary,
-) -> Result<(), ReplayError> {
+) -> Result<bool, ReplayError> {
     let mut idempotent = true;
     match apply(ctx, script, db, work).await? {
         Applied::Failed(e) => {
@@ -289,7 +373,7 @@ async fn second_run_and_rollback(
             .into(),
         );
     }
-    Ok(())
+    Ok(idempotent)
 }
 
 async fn rollback_check(
@@ -325,9 +409,26 @@ async fn rollback_check(
     Ok(true)
 }
 
-/// F003/F004/F005: on `db`, a copy taken right after the fix's first run at applied-after,
-/// the chain on to head.
-async fn production_tail(
+/// The keys (`gate_recovery::difference_key`) of what one application changed: the schema
+/// objects that differ between `pre` and `once`, and `table NAME` for each table whose rows
+/// changed. Two fixes whose keys are disjoint touched different objects.
+fn touched(ctx: &Ctx<'_>, pre: &State, once: &State) -> BTreeSet<String> {
+    let mut keys: BTreeSet<String> = ctx
+        .diff(&pre.schema, &once.schema, "before", "after")
+        .iter()
+        .map(gate_recovery::difference_key)
+        .collect();
+    keys.extend(
+        pre.data
+            .changed_tables(&once.data)
+            .map(|t| format!("table {t}")),
+    );
+    keys
+}
+
+/// F003/F004/F005 for one fix alone: on `db`, a copy taken right after the fix's first run
+/// at applied-after, the chain on to head.
+pub(super) async fn production_tail(
     ctx: &Ctx<'_>,
     script: &Script,
     db: &Scratch,
@@ -363,35 +464,44 @@ async fn production_tail(
     }
     let prod = ctx.capture(db).await?;
     let d = ctx.diff(clean_head, &prod, "migrations alone", "production path");
-    if !d.is_empty() {
-        let (code, what, help) = if script.status == ScriptStatus::Converted {
-            (
-                Code::F005,
-                format!(
-                    "marked converted{}, but the production path still differs from the migrations alone",
-                    script
-                        .converted_in
-                        .as_ref()
-                        .map(|r| format!(" in {r}"))
-                        .unwrap_or_default()
-                ),
-                "Complete the migration named in converted-in, or set status back to active.",
-            )
-        } else {
-            (
-                Code::F004,
-                "the production path leaves a schema the migrations alone do not produce"
-                    .to_string(),
-                "Write a migration that makes the same change, then mark the fix converted.",
-            )
-        };
-        let list: Vec<String> = d.iter().map(ToString::to_string).collect();
-        out.push(finding(code, script, format!("{what}: {}", list.join("; "))).help(help));
-        return Ok(if code == Code::F005 {
-            "still differs after conversion (F005)"
-        } else {
-            "schema the migrations do not produce (F004)"
-        });
+    Ok(schema_verdict(script, &d, out))
+}
+
+/// F004 (or F005 for a converted fix) when the production path's schema at head differs
+/// from the migrations alone by `d`; the summary's words.
+pub(super) fn schema_verdict(
+    script: &Script,
+    d: &[gate_schema::Difference],
+    out: &mut Vec<Finding>,
+) -> &'static str {
+    if d.is_empty() {
+        return "same schema as the migrations alone";
     }
-    Ok("same schema as the migrations alone")
+    let (code, what, help) = if script.status == ScriptStatus::Converted {
+        (
+            Code::F005,
+            format!(
+                "marked converted{}, but the production path still differs from the migrations alone",
+                script
+                    .converted_in
+                    .as_ref()
+                    .map(|r| format!(" in {r}"))
+                    .unwrap_or_default()
+            ),
+            "Complete the migration named in converted-in, or set status back to active.",
+        )
+    } else {
+        (
+            Code::F004,
+            "the production path leaves a schema the migrations alone do not produce".to_string(),
+            "Write a migration that makes the same change, then mark the fix converted.",
+        )
+    };
+    let list: Vec<String> = d.iter().map(ToString::to_string).collect();
+    out.push(finding(code, script, format!("{what}: {}", list.join("; "))).help(help));
+    if code == Code::F005 {
+        "still differs after conversion (F005)"
+    } else {
+        "schema the migrations do not produce (F004)"
+    }
 }

@@ -29,6 +29,7 @@ use crate::runner::process::{Finished, run_streaming};
 use crate::workcopy::WorkCopy;
 
 mod checks;
+mod tails;
 mod templates;
 
 use checks::verify_one;
@@ -82,7 +83,7 @@ pub(crate) async fn verify(
             async move {
                 let start = templates.take_start(i).await;
                 let _slot = slots.acquire().await;
-                verify_with_summary(ctx, start, script, clean_head, because).await
+                at_applied_after(ctx, start, script, clean_head, because).await
             }
         })
         .collect();
@@ -92,32 +93,90 @@ pub(crate) async fn verify(
         crate::bounded::in_order(jobs, all)
     );
     templates.drop_untaken(ctx).await;
-    built?;
+    let mut checked = Vec::new();
+    let mut pending = Vec::new();
+    let mut failed = built.err();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok((found, summary, tail)) => {
+                checked.push((found, summary));
+                pending.extend(tail.map(|t| (i, t)));
+            }
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        for (_, p) in pending {
+            ctx.drop(&p.once).await;
+        }
+        return Err(e);
+    }
+    // The production path of every fix that needs one (F003–F005), after the checks at
+    // applied-after told what each fix touched.
+    if let Some(clean_head) = clean_head {
+        for t in tails::production_paths(ctx, &scripts, pending, clean_head).await? {
+            let (found, summary) = &mut checked[t.fix];
+            found.extend(t.found);
+            summary.checks.push(format!("production path: {}", t.words));
+            summary.ms += t.ms;
+        }
+    }
     let mut out = Vec::new();
     let mut rows = Vec::new();
-    for r in results {
-        let (found, summary) = r?;
-        out.extend(found);
+    for ((found, summary), script) in checked.into_iter().zip(&scripts) {
+        out.extend(converted_is_history(script, found));
         rows.push(summary);
     }
     Ok((out, (!rows.is_empty()).then(|| section(&rows))))
 }
 
-/// The findings on one fix and what was checked.
-async fn verify_with_summary(
+/// The checks at applied-after on one fix: findings, what was checked, and where its
+/// production path starts (`tails.rs` checks it once every fix got this far).
+async fn at_applied_after(
     ctx: &Ctx<'_>,
     start: templates::Start,
     script: &Script,
     clean_head: Option<&Snapshot>,
     because: &str,
-) -> Result<(Vec<Finding>, FixSummary), ReplayError> {
+) -> Result<(Vec<Finding>, FixSummary, Option<tails::Pending>), ReplayError> {
     ctx.progress
         .stage(&format!("emergency fix {}", script.path));
     let mut summary = FixSummary::new(script);
     let started = Instant::now();
-    let found = verify_one(ctx, start, script, clean_head, because, &mut summary).await?;
+    let mut found = Vec::new();
+    let tail = verify_one(
+        ctx,
+        start,
+        script,
+        clean_head,
+        because,
+        &mut summary,
+        &mut found,
+    )
+    .await?;
     summary.ms = started.elapsed().as_millis();
-    Ok((converted_is_history(script, found), summary))
+    Ok((found, summary, tail))
+}
+
+/// A throw-away copy of the work tree for one application of `script` (an empty folder for
+/// an `sql` fix without a rollback command). Copying is blocking I/O: off the task that
+/// drives the other fixes' checks.
+async fn work_copy(ctx: &Ctx<'_>, script: &Script) -> Result<WorkCopy, ReplayError> {
+    let root = ctx.settings.root.clone();
+    let runs_commands = script.run.is_some() || script.rollback.is_some();
+    tokio::task::spawn_blocking(move || {
+        if runs_commands {
+            WorkCopy::new(&root)
+        } else {
+            WorkCopy::empty()
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    .map_err(|source| ReplayError::WorkCopy {
+        script: script.path.clone(),
+        source,
+    })
 }
 
 /// Before any database starts: every fix to verify names a revision of the chain in

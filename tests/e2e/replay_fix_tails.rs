@@ -1,0 +1,268 @@
+//! The production path of several fixes in one shared run (`crates/replay/src/fixes/tails.rs`):
+//! each fix's F003/F004 must be what its own path gives, checked here against plain psql
+//! applying the same files by hand, one fix at a time. Fixes that touch one object, or a
+//! shared run that fails, fall back to one run per fix.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::db::{Db, Server};
+use crate::support::replay::*;
+use crate::support::write;
+
+/// The chain: golang-migrate files `00000N_name.up.sql`.
+const CHAIN: &[(&str, &str)] = &[
+    (
+        "000001_users.up.sql",
+        "CREATE TABLE users (id int PRIMARY KEY, name text);\n",
+    ),
+    (
+        "000002_orders.up.sql",
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int);\n",
+    ),
+    (
+        "000003_orders_user.up.sql",
+        "CREATE INDEX ix_orders_user ON orders (user_id);\n",
+    ),
+    (
+        "000004_nickname.up.sql",
+        "ALTER TABLE users ADD COLUMN nickname text;\n",
+    ),
+    ("000005_audit.up.sql", "CREATE TABLE audit (id int);\n"),
+    (
+        "000006_total.up.sql",
+        "ALTER TABLE orders ADD COLUMN total numeric;\n",
+    ),
+];
+
+/// A fix: its file name, the revision it ran after, its SQL.
+struct Fix {
+    name: &'static str,
+    after: usize,
+    sql: &'static str,
+}
+
+/// Names only one fix's objects carry, so a message can be searched for them.
+const NAMES: &[&str] = &["fix_memo", "ix_users_name", "shipping_note", "audit"];
+
+fn repo_with(fixes: &[Fix]) -> tempfile::TempDir {
+    let repo = sql_repo("golang-migrate", CHAIN);
+    let mut policy = String::from(
+        "version = 1\n\n[migrations]\nkind = \"sql\"\npath = \"db/migrations\"\nnaming = \"golang-migrate\"\n\n[replay]\nbackend = \"url\"\nroundtrip = false\n",
+    );
+    for f in fixes {
+        write(repo.path(), &format!("fixes/{}.sql", f.name), f.sql);
+        policy.push_str(&format!(
+            "\n[[emergency.script]]\npath = \"fixes/{0}.sql\"\nsql = \"fixes/{0}.sql\"\napplied-after = \"{1}\"\napplied-on = 2026-01-0{1}\n",
+            f.name, f.after
+        ));
+    }
+    write(repo.path(), "policy.toml", &policy);
+    repo
+}
+
+/// `psql -v ON_ERROR_STOP=1 -f FILE` on `db`: whether it succeeded.
+fn psql_file(db: &Db, file: &Path) -> bool {
+    Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(db.libpq())
+        .arg("-f")
+        .arg(file)
+        .output()
+        .expect("psql")
+        .status
+        .success()
+}
+
+/// By hand: the chain from empty with `fix` applied after its revision. `Err(n)` when
+/// migration `n` (1-based) fails, else the schema-only dump at head.
+fn by_hand(server: &Server, repo: &Path, fix: Option<&Fix>) -> Result<String, usize> {
+    let db = server.create(None);
+    for (i, (file, _)) in CHAIN.iter().enumerate() {
+        if !psql_file(&db, &repo.join("db/migrations").join(file)) {
+            return Err(i + 1);
+        }
+        if let Some(f) = fix.filter(|f| f.after == i + 1) {
+            assert!(
+                psql_file(&db, &repo.join(format!("fixes/{}.sql", f.name))),
+                "{} applies where it ran",
+                f.name
+            );
+        }
+    }
+    Ok(db.dump(true, &[]))
+}
+
+/// The NAMES in the lines of `dump` that `clean` lacks: the objects one fix's path adds.
+fn added_names(clean: &str, dump: &str) -> BTreeSet<&'static str> {
+    let clean: BTreeSet<&str> = clean.lines().collect();
+    dump.lines()
+        .filter(|l| !clean.contains(l))
+        .flat_map(|l| NAMES.iter().copied().filter(move |n| l.contains(n)))
+        .collect()
+}
+
+fn message_names(message: &str) -> BTreeSet<&'static str> {
+    NAMES
+        .iter()
+        .copied()
+        .filter(|n| message.contains(n))
+        .collect()
+}
+
+/// The "Emergency fixes" row of `path`: its checks, joined.
+fn checks_of(run: &crate::support::run::Run, path: &str) -> String {
+    let rows = section(run, "Emergency fixes");
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == path)
+        .unwrap_or_else(|| panic!("no row for {path}: {rows}"));
+    row["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[test]
+fn fixes_that_touch_different_objects_share_one_path_and_each_gets_its_own_verdict() {
+    let name_index = Fix {
+        name: "name_index",
+        after: 2,
+        sql: "CREATE INDEX IF NOT EXISTS ix_users_name ON users (name);\n",
+    };
+    let fixes = [memo(), name_index, shipping()];
+    let repo = repo_with(&fixes);
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
+    assert_eq!(run.findings("F004").len(), fixes.len(), "{}", run.stdout);
+    for fix in &fixes {
+        let path = format!("fixes/{}.sql", fix.name);
+        assert!(
+            checks_of(&run, &path).contains("one run shared by 3 fixes"),
+            "{}",
+            checks_of(&run, &path)
+        );
+    }
+}
+
+/// Each fix's F003/F004 in `run` against its path by hand with psql.
+fn assert_each_verdict_is_the_one_by_hand(
+    run: &crate::support::run::Run,
+    repo: &Path,
+    fixes: &[Fix],
+) {
+    let server = Server::from_env();
+    let clean = by_hand(&server, repo, None).expect("the chain replays by hand");
+    for fix in fixes {
+        let path = format!("fixes/{}.sql", fix.name);
+        let of = |code: &str| -> Vec<serde_json::Value> {
+            run.findings(code)
+                .into_iter()
+                .filter(|f| {
+                    f["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{path}:"))
+                })
+                .collect()
+        };
+        match by_hand(&server, repo, Some(fix)) {
+            Err(n) => {
+                let f003 = of("F003");
+                assert_eq!(
+                    f003.len(),
+                    1,
+                    "{}: by hand migration {n} fails: {}",
+                    fix.name,
+                    run.stdout
+                );
+                assert_eq!(f003[0]["path"], format!("db/migrations/{}", CHAIN[n - 1].0));
+                assert!(of("F004").is_empty(), "{}", run.stdout);
+            }
+            Ok(alone) => {
+                assert!(of("F003").is_empty(), "{}: {}", fix.name, run.stdout);
+                let f004 = of("F004");
+                assert_eq!(f004.len(), 1, "{}: {}", fix.name, run.stdout);
+                assert_eq!(
+                    message_names(f004[0]["message"].as_str().unwrap()),
+                    added_names(&clean, &alone),
+                    "{}",
+                    f004[0]
+                );
+            }
+        }
+    }
+}
+
+fn memo() -> Fix {
+    Fix {
+        name: "memo",
+        after: 1,
+        sql: "CREATE TABLE IF NOT EXISTS fix_memo (id int PRIMARY KEY, note text);\n",
+    }
+}
+
+/// The same table as [`memo`], with a row: the two touch one object.
+fn memo_row() -> Fix {
+    Fix {
+        name: "memo_row",
+        after: 2,
+        sql: "CREATE TABLE IF NOT EXISTS fix_memo (id int PRIMARY KEY, note text);\nINSERT INTO fix_memo VALUES (1, 'x') ON CONFLICT DO NOTHING;\n",
+    }
+}
+
+fn shipping() -> Fix {
+    Fix {
+        name: "shipping",
+        after: 4,
+        sql: "ALTER TABLE orders ADD COLUMN IF NOT EXISTS shipping_note text;\n",
+    }
+}
+
+#[test]
+fn a_fix_that_touches_an_object_another_touched_is_checked_alone() {
+    let fixes = [memo(), memo_row(), shipping()];
+    let repo = repo_with(&fixes);
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
+    for shared in ["fixes/memo.sql", "fixes/shipping.sql"] {
+        assert!(
+            checks_of(&run, shared).contains("one run shared by 2 fixes"),
+            "{}",
+            checks_of(&run, shared)
+        );
+    }
+    assert!(!checks_of(&run, "fixes/memo_row.sql").contains("shared"));
+}
+
+#[test]
+fn a_conflict_in_the_shared_run_sends_every_fix_to_a_run_of_its_own() {
+    // The crisis: migration 5 creates the table this fix made.
+    let audit = Fix {
+        name: "audit",
+        after: 3,
+        sql: "CREATE TABLE IF NOT EXISTS audit (id int);\n",
+    };
+    let fixes = [memo(), audit, shipping()];
+    let repo = repo_with(&fixes);
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
+    assert_eq!(run.findings("F003").len(), 1, "{}", run.stdout);
+    for fix in &fixes {
+        let path = format!("fixes/{}.sql", fix.name);
+        assert!(
+            !checks_of(&run, &path).contains("shared"),
+            "{}",
+            checks_of(&run, &path)
+        );
+    }
+}
