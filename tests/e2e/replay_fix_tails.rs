@@ -44,7 +44,13 @@ struct Fix {
 }
 
 /// Names only one fix's objects carry, so a message can be searched for them.
-const NAMES: &[&str] = &["fix_memo", "ix_users_name", "shipping_note", "audit"];
+const NAMES: &[&str] = &[
+    "fix_memo",
+    "ix_users_name",
+    "shipping_note",
+    "audit",
+    "users_name_idx",
+];
 
 fn repo_with(fixes: &[Fix]) -> tempfile::TempDir {
     let repo = sql_repo("golang-migrate", CHAIN);
@@ -265,4 +271,82 @@ fn a_conflict_in_the_shared_run_sends_every_fix_to_a_run_of_its_own() {
             checks_of(&run, &path)
         );
     }
+}
+
+#[test]
+fn a_second_run_that_changes_rows_or_schema_is_f001_and_the_path_starts_from_one_run() {
+    // Neither fails when run again, but each run adds: a row, an index with a new name.
+    let fixes = [
+        Fix {
+            name: "memo",
+            after: 1,
+            sql: "CREATE TABLE IF NOT EXISTS fix_memo (id serial, note text);\nINSERT INTO fix_memo (note) VALUES ('x');\n",
+        },
+        Fix {
+            name: "name_index",
+            after: 2,
+            sql: "CREATE INDEX ON users (name);\n",
+        },
+    ];
+    let repo = repo_with(&fixes);
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+
+    // By hand: two runs leave two rows and two indexes where one run leaves one.
+    let server = Server::from_env();
+    let db = server.create(None);
+    for (file, _) in &CHAIN[..2] {
+        assert!(psql_file(
+            &db,
+            &repo.path().join("db/migrations").join(file)
+        ));
+    }
+    for fix in &fixes {
+        for _ in 0..2 {
+            assert!(psql_file(
+                &db,
+                &repo.path().join(format!("fixes/{}.sql", fix.name))
+            ));
+        }
+    }
+    assert_eq!(db.psql("SELECT count(*) FROM fix_memo"), "2");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM pg_indexes WHERE tablename = 'users' AND indexname LIKE 'users_name_idx%'"),
+        "2"
+    );
+
+    let f001 = run.findings("F001");
+    assert_eq!(f001.len(), 2, "{}", run.stdout);
+    let memo = f001
+        .iter()
+        .find(|f| f["path"] == "fixes/memo.sql")
+        .expect("F001 for the row fix");
+    let m = memo["message"].as_str().unwrap();
+    assert!(
+        m.contains("second run changes") && m.contains("fix_memo") && m.contains("2"),
+        "{m}"
+    );
+    let index = f001
+        .iter()
+        .find(|f| f["path"] == "fixes/name_index.sql")
+        .expect("F001 for the index fix");
+    let m = index["message"].as_str().unwrap();
+    assert!(
+        m.contains("second run changes") && m.contains("users_name_idx1"),
+        "{m}"
+    );
+    // The production path holds one application of each, as production did.
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
+    let f004 = run.findings("F004");
+    let path = f004
+        .iter()
+        .find(|f| f["path"] == "fixes/name_index.sql")
+        .expect("F004 for the index fix");
+    assert!(
+        !path["message"]
+            .as_str()
+            .unwrap()
+            .contains("users_name_idx1"),
+        "{path}"
+    );
 }

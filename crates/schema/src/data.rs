@@ -46,6 +46,28 @@ impl DataSnapshot {
         result
     }
 
+    /// The catalog's fingerprint ([`Snapshot::fingerprint`]) and the rows ([`DataSnapshot::capture`])
+    /// of the database at `url`, on one connection: enough to tell that a database still
+    /// holds a state read before, without reading its schema in full.
+    pub async fn with_fingerprint(
+        url: &str,
+        skip: &[&str],
+    ) -> Result<(crate::Fingerprint, DataSnapshot), SchemaError> {
+        let mut c = PgConnection::connect(url)
+            .await
+            .map_err(|e| SchemaError::Connect {
+                url: crate::capture::redact(url),
+                source: e,
+            })?;
+        let fingerprint = crate::Snapshot::fingerprint(&mut c).await;
+        let result = match fingerprint {
+            Ok(f) => Self::capture_with(&mut c, skip).await.map(|d| (f, d)),
+            Err(e) => Err(e),
+        };
+        let _ = c.close().await;
+        result
+    }
+
     async fn capture_with(
         c: &mut PgConnection,
         skip: &[&str],

@@ -232,6 +232,7 @@ async fn at_applied_after(
     }
     let after = counters(db).await;
     let once = State::read(ctx, db).await?;
+    let once_digest = State::digest(ctx, db).await?;
     summary.checks.push("applied".into());
     if State::diff(ctx, pre, &once, "before", "after").is_empty() {
         // The reading connection before the fix ends one session of its own.
@@ -267,7 +268,7 @@ async fn at_applied_after(
         script,
         db,
         pre,
-        &once,
+        (&once, &once_digest),
         one_application.as_ref(),
         keep_once,
         work,
@@ -306,7 +307,7 @@ async fn second_run_and_rollback(
     script: &Script,
     db: &Scratch,
     pre: &State,
-    once: &State,
+    (once, once_digest): (&State, &Digest),
     one_application: Option<&Scratch>,
     keep_it: bool,
     work: &WorkCopy,
@@ -323,6 +324,8 @@ async fn second_run_and_rollback(
                 format!("a second run fails: {e}"),
             ));
         }
+        // Most fixes are idempotent: a fingerprint tells so without reading the schema again.
+        Applied::Ok if State::unchanged(ctx, db, once_digest).await? => {}
         Applied::Ok => {
             let twice = State::read(ctx, db).await?;
             let d = State::diff(

@@ -12,8 +12,11 @@
 //!
 //! Every fix starts from the template at its `applied-after` or a copy of it (`templates.rs`:
 //! all templates in one forward pass over the chain, handed out while the pass goes on); the
-//! production path continues from a copy taken right after the first run. The fixes are
-//! verified concurrently, at most one per core (`crate::bounded`), and reported in registry order.
+//! production path continues from the database after one application (`checks.rs`). The
+//! checks at applied-after run concurrently, at most one fix per core (`crate::bounded`);
+//! then the production paths, one run shared by the fixes that touched different objects
+//! where that gives each its own verdict (`tails.rs`), one run per fix otherwise. Reported in
+//! registry order.
 
 use std::time::Instant;
 
@@ -323,6 +326,37 @@ impl State {
         })
     }
 
+    /// The catalog's fingerprint and the rows of `db`, on one connection: what
+    /// [`State::unchanged`] compares. Read right after [`State::read`] with nothing in
+    /// between, it describes the same database.
+    async fn digest(ctx: &Ctx<'_>, db: &Scratch) -> Result<Digest, ReplayError> {
+        let (fingerprint, data) =
+            DataSnapshot::with_fingerprint(&db.db.url, ctx.runner.bookkeeping_tables())
+                .await
+                .map_err(|source| ReplayError::Schema {
+                    what: "cannot read the catalog fingerprint and rows of the scratch database",
+                    database: db.db.name.clone(),
+                    source: Box::new(source),
+                })?;
+        Ok(Digest { fingerprint, data })
+    }
+
+    /// Whether `db` still holds the state `then` was read from: the same catalog fingerprint
+    /// (equal fingerprints mean equal snapshots) and the same rows. Cheaper than a full read;
+    /// `false` says nothing of what differs (a full read does).
+    async fn unchanged(ctx: &Ctx<'_>, db: &Scratch, then: &Digest) -> Result<bool, ReplayError> {
+        let now = State::digest(ctx, db).await?;
+        Ok(now.fingerprint == then.fingerprint && now.data.diff(&then.data, "", "").is_empty())
+    }
+}
+
+/// A cheap description of a database's state ([`State::digest`]).
+pub(super) struct Digest {
+    fingerprint: gate_schema::Fingerprint,
+    data: DataSnapshot,
+}
+
+impl State {
     /// Differences in words, schema first.
     fn diff(ctx: &Ctx<'_>, a: &State, b: &State, an: &str, bn: &str) -> Vec<String> {
         let mut d: Vec<String> = ctx
