@@ -26,6 +26,7 @@ mod seeded;
 pub mod shard;
 mod snapshot_cmd;
 mod stairway;
+mod stepper;
 mod workcopy;
 
 /// The backends, where they lived before they became their own crate (`gate-backends`).

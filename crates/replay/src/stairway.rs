@@ -17,11 +17,9 @@ use std::time::Instant;
 use gate_report::{Code, Finding, Report, Section};
 use gate_schema::{Fingerprint, Snapshot};
 
-use crate::child_env::ChildEnv;
 use crate::ctx::{Ctx, Scratch, not_run};
 use crate::error::ReplayError;
-use crate::runner::session::AlembicSession;
-use crate::runner::sql::SqlRunner;
+use crate::stepper::Stepper;
 use crate::runner::{Failure, Runner, Target};
 
 /// One revision's step, for the section.
@@ -112,13 +110,6 @@ struct Broken {
     failure: Option<Failure>,
 }
 
-/// What runs the steps: one Alembic interpreter, or the in-process sql runner on one
-/// connection of its own.
-enum Stepper<'r> {
-    Alembic(Box<AlembicSession<'r>>),
-    Sql(&'r SqlRunner, ChildEnv, sqlx::PgConnection),
-}
-
 impl Stepper<'_> {
     /// `upgrade` to `rev`, or `downgrade` to `target`; `Some` when it failed.
     async fn run(
@@ -128,23 +119,7 @@ impl Stepper<'_> {
         target: &str,
         what: &str,
     ) -> Result<Option<Broken>, ReplayError> {
-        let failure = match self {
-            Stepper::Alembic(session) => session.step(up, target, ctx.deadline).await?.failure,
-            Stepper::Sql(runner, env, conn) if up => {
-                let to = Target::Revision(target.to_string());
-                runner
-                    .upgrade_on(conn, env, &to, ctx.deadline, &mut |_| {})
-                    .await?
-                    .failure
-            }
-            Stepper::Sql(runner, env, conn) => {
-                let keep = runner.position(env.url()).saturating_sub(1);
-                runner
-                    .downgrade_to_on(conn, env, keep, ctx.deadline)
-                    .await?
-                    .failure
-            }
-        };
+        let failure = self.step(ctx, up, target).await?;
         Ok(failure.map(|f| Broken {
             what: if f.timed_out {
                 format!("{what} timed out after {}s", ctx.timeout.as_secs())
@@ -153,16 +128,6 @@ impl Stepper<'_> {
             },
             failure: Some(f),
         }))
-    }
-
-    async fn close(self) {
-        match self {
-            Stepper::Alembic(session) => session.close().await,
-            Stepper::Sql(_, _, conn) => {
-                use sqlx::Connection as _;
-                let _ = conn.close().await;
-            }
-        }
     }
 }
 
@@ -214,24 +179,7 @@ async fn segment<'a>(
     range: std::ops::Range<usize>,
 ) -> Result<Outcome<'a>, ReplayError> {
     let db = ctx.fresh().await?;
-    let stepper = match ctx.runner {
-        Runner::Alembic(alembic) => {
-            AlembicSession::start(alembic, &db.env).map(|s| Stepper::Alembic(Box::new(s)))
-        }
-        Runner::Sql(sql) => {
-            use sqlx::Connection as _;
-            sqlx::PgConnection::connect(db.env.url())
-                .await
-                .map(|conn| Stepper::Sql(sql, db.env.clone(), conn))
-                .map_err(|e| {
-                    crate::runner::RunnerError::database(
-                        "cannot connect to the stairway's scratch database",
-                        e,
-                    )
-                })
-        }
-        Runner::Command(_) => unreachable!("stairway() returns before"),
-    };
+    let stepper = Stepper::open(ctx, &db).await;
     let result = match stepper {
         Ok(mut stepper) => {
             let r = match prepare(ctx, &mut stepper, order, range.start).await {
@@ -242,7 +190,7 @@ async fn segment<'a>(
             stepper.close().await;
             r
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     };
     ctx.drop(&db).await;
     result

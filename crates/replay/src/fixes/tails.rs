@@ -31,6 +31,7 @@ use super::{Applied, apply, target, work_copy};
 use crate::ctx::{Ctx, Scratch};
 use crate::error::ReplayError;
 use crate::runner::Target;
+use crate::stepper::Stepper;
 
 /// Where one fix's production path starts: its database right after one application at
 /// applied-after (this owns it), and what that application touched.
@@ -192,7 +193,9 @@ async fn shared(
 }
 
 /// On `db` (the first fix applied at its applied-after): every later fix of `group` at its
-/// applied-after, then head; the schema at head, or `None` at the first step that fails.
+/// applied-after, then head; the schema at head, or `None` at the first step that fails. The
+/// upgrades go through one stepper (one Alembic interpreter, or one connection), not one
+/// runner start each; it sits idle, outside any transaction, while a fix runs.
 async fn shared_on(
     ctx: &Ctx<'_>,
     scripts: &[&Script],
@@ -200,28 +203,26 @@ async fn shared_on(
     group: &[usize],
     db: &Scratch,
 ) -> Result<Option<Snapshot>, ReplayError> {
-    for &g in &group[1..] {
-        let script = scripts[pending[g].0];
-        if !upgraded(ctx, db, &target(script)).await? {
-            return Ok(None);
+    let mut stepper = Stepper::open(ctx, db).await?;
+    let r = async {
+        for &g in &group[1..] {
+            let script = scripts[pending[g].0];
+            if stepper.upgrade(ctx, &target(script)).await?.is_some() {
+                return Ok(false);
+            }
+            let work = work_copy(ctx, script).await?;
+            if let Applied::Failed(_) = apply(ctx, script, db, &work).await? {
+                return Ok(false);
+            }
         }
-        let work = work_copy(ctx, script).await?;
-        if let Applied::Failed(_) = apply(ctx, script, db, &work).await? {
-            return Ok(None);
-        }
+        Ok::<_, ReplayError>(stepper.upgrade(ctx, &Target::Head).await?.is_none())
     }
-    if !upgraded(ctx, db, &Target::Head).await? {
+    .await;
+    stepper.close().await;
+    if !r? {
         return Ok(None);
     }
     ctx.capture(db).await.map(Some)
-}
-
-async fn upgraded(ctx: &Ctx<'_>, db: &Scratch, to: &Target) -> Result<bool, ReplayError> {
-    let up = ctx
-        .runner
-        .upgrade(&db.env, to, ctx.deadline, &mut |_| {})
-        .await?;
-    Ok(up.failure.is_none())
 }
 
 /// `differences` split by the member whose touched objects hold each one's key, in member
