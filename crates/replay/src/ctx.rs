@@ -150,6 +150,26 @@ impl Ctx<'_> {
         Ok(copy)
     }
 
+    /// `db` with what was made on it when that worked; otherwise `db` is dropped and the
+    /// reason (`Ok(Err(why))`) or the error passed on.
+    pub(crate) async fn kept_if_made<T>(
+        &self,
+        db: Scratch,
+        made: Result<Result<T, String>, ReplayError>,
+    ) -> Result<Result<(Scratch, T), String>, ReplayError> {
+        match made {
+            Ok(Ok(t)) => Ok(Ok((db, t))),
+            Ok(Err(why)) => {
+                self.drop(&db).await;
+                Ok(Err(why))
+            }
+            Err(e) => {
+                self.drop(&db).await;
+                Err(e)
+            }
+        }
+    }
+
     pub(crate) async fn drop(&self, s: &Scratch) {
         // A scratch database that cannot be dropped goes with the server anyway.
         let _ = self.server.drop_database(&s.db).await;

@@ -19,8 +19,8 @@ use gate_schema::{Fingerprint, Snapshot};
 
 use crate::ctx::{Ctx, Scratch, not_run};
 use crate::error::ReplayError;
-use crate::stepper::Stepper;
 use crate::runner::{Failure, Runner, Target};
+use crate::stepper::Stepper;
 
 /// One revision's step, for the section.
 struct Row {

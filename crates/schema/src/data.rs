@@ -35,12 +35,7 @@ impl DataSnapshot {
     /// Read every user table of the database at `url` except `skip` (bare table names such
     /// as `alembic_version`), in one read-only transaction.
     pub async fn capture(url: &str, skip: &[&str]) -> Result<DataSnapshot, SchemaError> {
-        let mut c = PgConnection::connect(url)
-            .await
-            .map_err(|e| SchemaError::Connect {
-                url: crate::capture::redact(url),
-                source: e,
-            })?;
+        let mut c = connect(url).await?;
         let result = Self::capture_with(&mut c, skip).await;
         let _ = c.close().await;
         result
@@ -53,12 +48,7 @@ impl DataSnapshot {
         url: &str,
         skip: &[&str],
     ) -> Result<(crate::Fingerprint, DataSnapshot), SchemaError> {
-        let mut c = PgConnection::connect(url)
-            .await
-            .map_err(|e| SchemaError::Connect {
-                url: crate::capture::redact(url),
-                source: e,
-            })?;
+        let mut c = connect(url).await?;
         let fingerprint = crate::Snapshot::fingerprint(&mut c).await;
         let result = match fingerprint {
             Ok(f) => Self::capture_with(&mut c, skip).await.map(|d| (f, d)),
@@ -162,4 +152,14 @@ impl DataSnapshot {
         }
         out
     }
+}
+
+/// A connection to `url`; the error names the URL with its password masked.
+async fn connect(url: &str) -> Result<PgConnection, SchemaError> {
+    PgConnection::connect(url)
+        .await
+        .map_err(|e| SchemaError::Connect {
+            url: crate::capture::redact(url),
+            source: e,
+        })
 }

@@ -187,17 +187,7 @@ async fn rebuilt_once(
         })
     }
     .await;
-    match r {
-        Ok(Ok(())) => Ok(Ok(db)),
-        Ok(Err(why)) => {
-            ctx.drop(&db).await;
-            Ok(Err(why))
-        }
-        Err(e) => {
-            ctx.drop(&db).await;
-            Err(e)
-        }
-    }
+    Ok(ctx.kept_if_made(db, r).await?.map(|(db, ())| db))
 }
 
 /// F001, F006 and F002 on `db`, a database at `applied-after` this check owns. When the first

@@ -195,21 +195,14 @@ async fn build_one(
         Ok(Err(why)) => Ok(Err(why)),
         Err(e) => Err(e),
     };
-    match state {
-        Ok(Ok(state)) => Ok(Ok(Template {
+    Ok(ctx
+        .kept_if_made(db, state)
+        .await?
+        .map(|(db, state)| Template {
             db,
             state: Arc::new(state),
             applied,
-        })),
-        Ok(Err(why)) => {
-            ctx.drop(&db).await;
-            Ok(Err(why))
-        }
-        Err(e) => {
-            ctx.drop(&db).await;
-            Err(e)
-        }
-    }
+        }))
 }
 
 /// Of `built` (index, revisions held), the one holding the most revisions, all of which
