@@ -24,25 +24,6 @@ pub async fn snapshot(
     read_catalog(conn, in_transaction, SNAPSHOT_SQL.to_string(), problems).await
 }
 
-/// [`super::locked_only_sql`] on `conn` (inside a transaction).
-pub async fn snapshot_locked(
-    conn: &mut PgConnection,
-    problems: &mut Vec<String>,
-) -> Option<Vec<CatalogRow>> {
-    read_catalog(conn, true, super::locked_only_sql().to_string(), problems).await
-}
-
-/// [`super::checked_sql`] on `conn` (inside a transaction): the locked tables and the
-/// catalog's fingerprint.
-pub async fn snapshot_checked(
-    conn: &mut PgConnection,
-    problems: &mut Vec<String>,
-) -> Option<(Vec<CatalogRow>, String)> {
-    let mut rows = read_catalog(conn, true, super::checked_sql().to_string(), problems).await?;
-    let fingerprint = super::take_fingerprint(&mut rows)?;
-    Some((rows, fingerprint))
-}
-
 /// A read of the catalog inside a migration's transaction, as a prepared statement of the
 /// session (`PREPARE`: planning it costs more than running it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +55,9 @@ impl Read {
 }
 
 /// `read` inside the migration's open transaction on `conn` in one round trip, with the
-/// migration's own `before` (`BEGIN`) and `after` (`COMMIT`) statements in the same one:
-/// `BEGIN; SAVEPOINT; EXECUTE read; RELEASE; COMMIT` where a statement each took one (and
-/// the read three). The savepoint keeps a failing read from aborting the migration: it is
+/// migration's own statements `before` (`BEGIN`, or the bookkeeping) and `after` (`COMMIT`)
+/// in the same one: `BEGIN; SAVEPOINT; EXECUTE read; RELEASE; COMMIT` where each statement
+/// took one (and the read three). The savepoint keeps a failing read from aborting the migration: it is
 /// rolled back to, the failure recorded in `problems` (`Ok(None)`) and `after` sent alone.
 /// `Err` is `before` or `after` failing: the migration's own failure. A session without the
 /// prepared statement (a new connection, a migration's `DISCARD ALL`) prepares it then.

@@ -617,46 +617,45 @@ impl SqlRunner {
                     rows,
                 });
             }
-            if let Some(b) = self.bookkeeping_sql(m, true, started.elapsed().as_millis()) {
+            let bookkeeping = self.bookkeeping_sql(m, true, started.elapsed().as_millis());
+            // Every table the transaction changed (the bookkeeping too) is locked until COMMIT:
+            // what is known plus those tables is the catalog after it, read in one round trip
+            // with the bookkeeping and the COMMIT.
+            if in_tx && let Some(known) = last.take() {
+                let carry = timed(
+                    url,
+                    deadline,
+                    observe::conn::read_in_transaction(
+                        conn,
+                        observe::conn::Read::Checked,
+                        bookkeeping.as_deref(),
+                        Some("COMMIT"),
+                        &mut outcome.observe_problems,
+                    ),
+                )
+                .await
+                .map_err(|err| failure(err, part, part.start))?
+                .and_then(|mut locked| {
+                    let fingerprint = observe::take_fingerprint(&mut locked)?;
+                    Some((
+                        fingerprint,
+                        observe::unlocked(observe::merge(&known, &locked)),
+                    ))
+                });
+                if let (Some(carry), Ok(mut m)) = (carry, self.carried.lock()) {
+                    m.insert(url.to_string(), carry);
+                }
+                return Ok(());
+            }
+            if let Some(b) = bookkeeping {
                 timed(url, deadline, raw_sql(AssertSqlSafe(b)).execute(&mut *conn))
                     .await
                     .map_err(|err| failure(err, part, part.start))?;
             }
             if in_tx {
-                // Every table the transaction changed (the bookkeeping too) is locked until
-                // COMMIT: what is known plus those tables is the catalog after it (read in the
-                // COMMIT's round trip).
-                let carry = match last.take() {
-                    Some(known) => timed(
-                        url,
-                        deadline,
-                        observe::conn::read_in_transaction(
-                            conn,
-                            observe::conn::Read::Checked,
-                            None,
-                            Some("COMMIT"),
-                            &mut outcome.observe_problems,
-                        ),
-                    )
+                timed(url, deadline, raw_sql("COMMIT").execute(&mut *conn))
                     .await
-                    .map_err(|err| failure(err, part, part.start))?
-                    .and_then(|mut locked| {
-                        let fingerprint = observe::take_fingerprint(&mut locked)?;
-                        Some((
-                            fingerprint,
-                            observe::unlocked(observe::merge(&known, &locked)),
-                        ))
-                    }),
-                    None => {
-                        timed(url, deadline, raw_sql("COMMIT").execute(&mut *conn))
-                            .await
-                            .map_err(|err| failure(err, part, part.start))?;
-                        None
-                    }
-                };
-                if let (Some(carry), Ok(mut m)) = (carry, self.carried.lock()) {
-                    m.insert(url.to_string(), carry);
-                }
+                    .map_err(|err| failure(err, part, part.start))?;
             }
             Ok(())
         }
