@@ -24,23 +24,107 @@ pub async fn snapshot(
     read_catalog(conn, in_transaction, SNAPSHOT_SQL.to_string(), problems).await
 }
 
-/// [`super::locked_only_sql`] on `conn` (inside a transaction).
-pub async fn snapshot_locked(
-    conn: &mut PgConnection,
-    problems: &mut Vec<String>,
-) -> Option<Vec<CatalogRow>> {
-    read_catalog(conn, true, super::locked_only_sql().to_string(), problems).await
+/// A read of the catalog inside a migration's transaction, as a prepared statement of the
+/// session (`PREPARE`: planning it costs more than running it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// [`SNAPSHOT_SQL`].
+    Full,
+    /// [`super::locked_only_sql`].
+    Locked,
+    /// [`super::checked_sql`].
+    Checked,
 }
 
-/// [`super::checked_sql`] on `conn` (inside a transaction): the locked tables and the
-/// catalog's fingerprint.
-pub async fn snapshot_checked(
+impl Read {
+    fn name(self) -> &'static str {
+        match self {
+            Read::Full => "gate_replay_observe_full",
+            Read::Locked => "gate_replay_observe_locked",
+            Read::Checked => "gate_replay_observe_checked",
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Read::Full => SNAPSHOT_SQL,
+            Read::Locked => super::locked_only_sql(),
+            Read::Checked => super::checked_sql(),
+        }
+    }
+}
+
+/// `read` inside the migration's open transaction on `conn` in one round trip, with the
+/// migration's own statements `before` (`BEGIN`, or the bookkeeping) and `after` (`COMMIT`)
+/// in the same one: `BEGIN; SAVEPOINT; EXECUTE read; RELEASE; COMMIT` where each statement
+/// took one (and the read three). The savepoint keeps a failing read from aborting the migration: it is
+/// rolled back to, the failure recorded in `problems` (`Ok(None)`) and `after` sent alone.
+/// `Err` is `before` or `after` failing: the migration's own failure. A session without the
+/// prepared statement (a new connection, a migration's `DISCARD ALL`) prepares it then.
+pub async fn read_in_transaction(
     conn: &mut PgConnection,
+    read: Read,
+    before: Option<&str>,
+    after: Option<&str>,
     problems: &mut Vec<String>,
-) -> Option<(Vec<CatalogRow>, String)> {
-    let mut rows = read_catalog(conn, true, super::checked_sql().to_string(), problems).await?;
-    let fingerprint = super::take_fingerprint(&mut rows)?;
-    Some((rows, fingerprint))
+) -> Result<Option<Vec<CatalogRow>>, sqlx::Error> {
+    let mut before = before.map(|b| format!("{b}; ")).unwrap_or_default();
+    let tail = after.map(|a| format!("; {a}")).unwrap_or_default();
+    let mut prepare = String::new();
+    loop {
+        let sql = format!(
+            "{before}{prepare}{SAVEPOINT}; EXECUTE {}; {RELEASE}{tail}",
+            read.name()
+        );
+        let err = match raw_sql(AssertSqlSafe(sql)).fetch_all(&mut *conn).await {
+            Ok(rows) => {
+                return Ok(decode(&rows)
+                    .map_err(|e| problems.push(format!("observation query failed: {e}")))
+                    .ok());
+            }
+            Err(e) => e,
+        };
+        // The read's savepoint is there to roll back to only when the read failed: `before`
+        // ran, and `after` did not. (After a failed COMMIT no transaction is left.)
+        if raw_sql(AssertSqlSafe(format!("{ROLLBACK}; {RELEASE}")))
+            .execute(&mut *conn)
+            .await
+            .is_err()
+        {
+            return Err(err);
+        }
+        before.clear();
+        if prepare.is_empty() && crate::runner::sqlstate(&err).as_deref() == Some("26000") {
+            prepare = format!("PREPARE {} AS {}; ", read.name(), read.sql());
+            continue;
+        }
+        problems.push(format!("observation query failed: {err}"));
+        if let Some(a) = after {
+            raw_sql(AssertSqlSafe(a.to_string()))
+                .execute(&mut *conn)
+                .await?;
+        }
+        return Ok(None);
+    }
+}
+
+/// The catalog rows of a read sent as text (the other statements around it return none).
+fn decode(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<CatalogRow>, sqlx::Error> {
+    rows.iter()
+        .map(|r| {
+            let (kind, oid, name, filenode, table_oid, table, extra) =
+                <Row as sqlx::FromRow<'_, sqlx::postgres::PgRow>>::from_row(r)?;
+            Ok(CatalogRow {
+                kind,
+                oid,
+                name,
+                filenode,
+                table_oid,
+                table,
+                extra,
+            })
+        })
+        .collect()
 }
 
 async fn read_catalog(

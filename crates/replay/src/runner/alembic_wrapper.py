@@ -139,7 +139,7 @@ def _observe():
     # "carry": (fingerprint, catalog with no lock held) as of the last COMMIT. "tx": the
     # transaction of the last read, "known_tx" that of "known".
     state = {"busy": False, "start": None, "pending": None, "last": None, "known": None,
-             "carry": None, "tx": None, "known_tx": None}
+             "carry": None, "tx": None, "known_tx": None, "fingerprint": None}
 
     # Each migration in its own transaction, as production applies a new migration to tables
     # committed long before: locks taken on a table are then the migration's own.
@@ -167,7 +167,58 @@ def _observe():
             f = f.f_back
         return None
 
+    class OneTrip:
+        # A cursor whose every statement runs inside the observation's savepoint in one round
+        # trip ("SAVEPOINT; <sql>; RELEASE": psycopg 3 returns each statement's result), where
+        # the savepoint, the read and the release took one each. A failed statement is rolled
+        # back to the savepoint before the error goes on.
+        fused = True
+
+        def __init__(self, cur):
+            self.cur = cur
+
+        def execute(self, sql):
+            try:
+                self.cur.execute("SAVEPOINT gate_replay_observe; %s; "
+                                 "RELEASE SAVEPOINT gate_replay_observe" % sql, prepare=False)
+            except Exception:
+                self.cur.execute("ROLLBACK TO SAVEPOINT gate_replay_observe; "
+                                 "RELEASE SAVEPOINT gate_replay_observe", prepare=False)
+                raise
+            self.cur.nextset()
+
+        def fetchall(self):
+            return self.cur.fetchall()
+
+        def fetchone(self):
+            return self.cur.fetchone()
+
+    def one_trip(dbapi_conn):
+        # psycopg 3 inside a transaction (or about to open one: it does before any statement
+        # when not in autocommit), not an aborted one
+        if type(dbapi_conn).__module__.split(".")[0] != "psycopg" or dbapi_conn.autocommit:
+            return False
+        status = getattr(getattr(dbapi_conn, "info", None), "transaction_status", None)
+        return status in (0, 2)  # IDLE, INTRANS
+
+    def failed(e):
+        if not state.get("failed"):
+            state["failed"] = True
+            emit("observe-failed", {"message": str(e).strip()[:300]})
+
     def guarded(dbapi_conn, read):
+        if one_trip(dbapi_conn):
+            cur = dbapi_conn.cursor()
+            try:
+                return read(OneTrip(cur), True), True
+            except Exception as e:
+                failed(e)
+                return None, True
+            finally:
+                try:
+                    cur.close()
+                except Exception:
+                    pass
         cur = dbapi_conn.cursor()
         try:
             try:
@@ -179,9 +230,7 @@ def _observe():
                 value = read(cur, in_tx)
             except Exception as e:
                 value = None
-                if not state.get("failed"):
-                    state["failed"] = True
-                    emit("observe-failed", {"message": str(e).strip()[:300]})
+                failed(e)
                 if in_tx:
                     cur.execute("ROLLBACK TO SAVEPOINT gate_replay_observe")
             if in_tx:
@@ -204,31 +253,51 @@ def _observe():
             orig = getattr(e, "orig", None) or e
             if (getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)) != "26000":
                 raise
-            if in_tx:
+            if in_tx and not getattr(cur, "fused", False):
                 cur.execute("ROLLBACK TO SAVEPOINT gate_replay_observe")
             cur.execute("PREPARE gate_replay_observe_%s AS %s" % (kind, texts[kind]))
             cur.execute("EXECUTE gate_replay_observe_" + kind)
 
+    # A catalog read is {table oid: {(kind, oid, name): row}}: every row of a table (its "r"
+    # row, indexes, constraints, columns) under the table's oid, so that replacing the tables
+    # a locked read covers is a copy of one small dict, not a pass over every row of the
+    # catalog (three such passes per statement were most of the observation's own time on a
+    # long chain). The inner dicts are shared between catalogs: never changed in place.
     def snapshot(cur, in_tx, kind="full"):
         execute(cur, in_tx, kind)
-        rows = {}
+        tables = {}
+        state["fingerprint"] = None
         for r in cur.fetchall():
-            if r[0] == "x":
+            k = r[0]
+            if k == "x":
                 state["tx"] = (int(r[1]), r[2])
+            elif k == "f":
+                state["fingerprint"] = r[6]
             else:
-                rows[(r[0], int(r[1]), r[2])] = [r[0], int(r[1]), r[2], int(r[3]), int(r[4]),
-                                                 r[5], r[6]]
-        return rows
+                oid, table = int(r[1]), int(r[4])
+                rows = tables.get(table)
+                if rows is None:
+                    rows = tables[table] = {}
+                rows[(k, oid, r[2])] = [k, oid, r[2], int(r[3]), table, r[5], r[6]]
+        return tables
 
-    def merge(rows, locked):
-        # rows, with the tables of a locked read as it read them
-        scope = {k[1] for k in locked if k[0] == "r"}
-        out = {k: v for k, v in rows.items() if v[4] not in scope}
+    def merge(tables, locked):
+        # tables, with the tables of a locked read as it read them
+        out = dict(tables)
         out.update(locked)
         return out
 
-    def unlocked(rows):
-        return {k: (v[:6] + [""] if k[0] == "r" else v) for k, v in rows.items()}
+    def unlocked(tables):
+        # the "r" row of a table is keyed by its qualified name, which every row carries
+        out = dict(tables)
+        for table, rows in tables.items():
+            key = ("r", table, next(iter(rows.values()))[5])
+            r = rows.get(key)
+            if r is not None and r[6]:
+                rows = dict(rows)
+                rows[key] = r[:6] + [""]
+                out[table] = rows
+        return out
 
     def catch_up(cur, in_tx):
         # The catalog before a statement with no "last": a full read, unless what is known in
@@ -248,8 +317,8 @@ def _observe():
         if state["carry"] is not None and checked_sql:
             fingerprint, carried = state["carry"]
             rows = snapshot(cur, in_tx, "checked")
-            now = rows.pop(("f", 0, ""), None)
-            if now is not None and now[6] == fingerprint:
+            now = state["fingerprint"]
+            if now is not None and now == fingerprint:
                 return merge(carried, rows)
         state["carry"] = None
         return snapshot(cur, in_tx)
@@ -281,7 +350,7 @@ def _observe():
         if before is None:
             return
         if state["start"] is None or not in_tx:
-            state["start"] = {k[1] for k in before if k[0] == "r"}
+            state["start"] = set(before)
         state["pending"] = (before, at, time.monotonic(), in_tx)
 
     @event.listens_for(Engine, "after_cursor_execute")
@@ -310,17 +379,21 @@ def _observe():
                 return
             if restricted:
                 # compare only the tables read; the next "before" is the rest as it was
-                scope = {k[1] for k in after if k[0] == "r"}
-                before = {k: v for k, v in before.items() if v[4] in scope}
+                before = {t: before[t] for t in after if t in before}
                 merged = merge(state_before, after)
             start = state["start"] or set()
             changes = []
-            for k in set(before) | set(after):
-                b, a = before.get(k), after.get(k)
-                if a != b:
-                    table_oid = (a or b)[4]
-                    changes.append({"before": as_row(b), "after": as_row(a),
-                                    "new_in_transaction": table_oid not in start})
+            empty = {}
+            for t in set(before) | set(after):
+                bt, at_ = before.get(t, empty), after.get(t, empty)
+                if bt is at_ or bt == at_:
+                    continue
+                for k in set(bt) | set(at_):
+                    b, a = bt.get(k), at_.get(k)
+                    if a != b:
+                        table_oid = (a or b)[4]
+                        changes.append({"before": as_row(b), "after": as_row(a),
+                                        "new_in_transaction": table_oid not in start})
             tables = sorted({c["after"]["table"] for c in changes
                              if c["after"] is not None and not c["new_in_transaction"]})
 
@@ -359,12 +432,12 @@ def _observe():
                 rows, in_tx = None, False
             finally:
                 state["busy"] = False
-            now = rows.pop(("f", 0, ""), None) if rows is not None and in_tx else None
+            now = state["fingerprint"] if rows is not None and in_tx else None
             if known is not None and state["tx"] != state["known_tx"]:
                 known, carry = None, None
             # without anything known, only if nothing changed since the carried COMMIT
-            if now is not None and (known is not None or (carry is not None and now[6] == carry[0])):
-                state["carry"] = (now[6], unlocked(merge(known or carry[1], rows)))
+            if now is not None and (known is not None or (carry is not None and now == carry[0])):
+                state["carry"] = (now, unlocked(merge(known or carry[1], rows)))
         _end(at)
 
     def _rollback(conn):
@@ -417,8 +490,11 @@ def _session_settings(connection):
 
 def _new_session(context, settings):
     # What a new `alembic` command would start a step with: a new session (DISCARD ALL's
-    # parts, less DEALLOCATE ALL: the driver keeps its own prepared statements) with env.py's
-    # settings, and a new MigrationContext's memo (SQLAlchemy notes there which named types
+    # parts, less DEALLOCATE ALL: the driver keeps its own prepared statements, and less
+    # DISCARD PLANS: a cached plan is checked against the catalog, search_path and role before
+    # each use anyway, so dropping them changes no result, and re-planning the observation's
+    # catalog reads after every step cost a third of their time) with env.py's settings, and
+    # a new MigrationContext's memo (SQLAlchemy notes there which named types
     # it created: a second CREATE TABLE with the same enum would skip its CREATE TYPE).
     memo = getattr(context.impl, "memo", None)
     if isinstance(memo, dict):
@@ -433,7 +509,7 @@ def _new_session(context, settings):
     try:
         # one round trip (a step is a few of them)
         cur.execute("CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; "
-                    "SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; "
+                    "SELECT pg_advisory_unlock_all(); DISCARD TEMP; "
                     "DISCARD SEQUENCES")
         if settings:
             cur.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(settings)),

@@ -347,22 +347,28 @@ impl SqlRunner {
         self.carried.lock().ok().and_then(|mut m| m.remove(url))
     }
 
-    /// The catalog at the start of an observed migration's transaction: the one carried over
-    /// from the last COMMIT with the tables locked now read again, when the fingerprint says
-    /// nothing else changed since; a full read otherwise.
-    async fn catalog_at_start(
+    /// Open an observed migration's transaction (`BEGIN`, sent with the first read) and read
+    /// its catalog at the start: the one carried over from the last COMMIT with the tables
+    /// locked now read again, when the fingerprint says nothing else changed since; a full
+    /// read otherwise. `Err`: the BEGIN failed.
+    async fn begin_observed(
         &self,
         conn: &mut PgConnection,
         url: &str,
         problems: &mut Vec<String>,
-    ) -> Option<Vec<observe::CatalogRow>> {
-        if let Some((fingerprint, carried)) = self.forget_catalog(url)
-            && let Some((locked, now)) = observe::conn::snapshot_checked(conn, problems).await
-            && now == fingerprint
-        {
-            return Some(observe::merge(&carried, &locked));
+    ) -> Result<Option<Vec<observe::CatalogRow>>, sqlx::Error> {
+        use observe::conn::{Read, read_in_transaction};
+        let mut begin = Some("BEGIN");
+        if let Some((fingerprint, carried)) = self.forget_catalog(url) {
+            let read =
+                read_in_transaction(conn, Read::Checked, begin.take(), None, problems).await?;
+            if let Some(mut locked) = read
+                && observe::take_fingerprint(&mut locked).as_deref() == Some(fingerprint.as_str())
+            {
+                return Ok(Some(observe::merge(&carried, &locked)));
+            }
         }
-        observe::conn::snapshot(conn, true, problems).await
+        read_in_transaction(conn, Read::Full, begin, None, problems).await
     }
 
     fn set_position(&self, url: &str, n: usize) {
@@ -527,16 +533,13 @@ impl SqlRunner {
         let first = outcome.observed.len();
         let mut ends = Vec::new();
         let result: Result<(), Failure> = async {
-            if in_tx {
-                timed(url, deadline, raw_sql("BEGIN").execute(&mut *conn))
-                    .await
-                    .map_err(|err| failure(err, part, part.start))?;
-            }
             let problems = &mut outcome.observe_problems;
             // Inside the transaction the catalog after one statement is the catalog before
             // the next: one read per statement.
             let mut last = if in_tx {
-                self.catalog_at_start(conn, url, problems).await
+                timed(url, deadline, self.begin_observed(conn, url, problems))
+                    .await
+                    .map_err(|err| failure(err, part, part.start))?
             } else {
                 // autocommit statements, each read whole before and after
                 self.forget_catalog(url);
@@ -561,7 +564,18 @@ impl SqlRunner {
                 let duration = t0.elapsed();
                 let ended = Instant::now();
                 let after = if in_tx {
-                    observe::conn::snapshot_locked(conn, problems).await
+                    observe::conn::read_in_transaction(
+                        conn,
+                        observe::conn::Read::Locked,
+                        None,
+                        None,
+                        problems,
+                    )
+                    .await
+                    .unwrap_or_else(|e| {
+                        problems.push(format!("observation query failed: {e}"));
+                        None
+                    })
                 } else {
                     observe::conn::snapshot(conn, false, problems).await
                 };
@@ -603,33 +617,45 @@ impl SqlRunner {
                     rows,
                 });
             }
-            if let Some(b) = self.bookkeeping_sql(m, true, started.elapsed().as_millis()) {
+            let bookkeeping = self.bookkeeping_sql(m, true, started.elapsed().as_millis());
+            // Every table the transaction changed (the bookkeeping too) is locked until COMMIT:
+            // what is known plus those tables is the catalog after it, read in one round trip
+            // with the bookkeeping and the COMMIT.
+            if in_tx && let Some(known) = last.take() {
+                let carry = timed(
+                    url,
+                    deadline,
+                    observe::conn::read_in_transaction(
+                        conn,
+                        observe::conn::Read::Checked,
+                        bookkeeping.as_deref(),
+                        Some("COMMIT"),
+                        &mut outcome.observe_problems,
+                    ),
+                )
+                .await
+                .map_err(|err| failure(err, part, part.start))?
+                .and_then(|mut locked| {
+                    let fingerprint = observe::take_fingerprint(&mut locked)?;
+                    Some((
+                        fingerprint,
+                        observe::unlocked(observe::merge(&known, &locked)),
+                    ))
+                });
+                if let (Some(carry), Ok(mut m)) = (carry, self.carried.lock()) {
+                    m.insert(url.to_string(), carry);
+                }
+                return Ok(());
+            }
+            if let Some(b) = bookkeeping {
                 timed(url, deadline, raw_sql(AssertSqlSafe(b)).execute(&mut *conn))
                     .await
                     .map_err(|err| failure(err, part, part.start))?;
             }
             if in_tx {
-                // Every table the transaction changed (the bookkeeping too) is locked until
-                // COMMIT: what is known plus those tables is the catalog after it.
-                let carry = match last.take() {
-                    Some(known) => {
-                        observe::conn::snapshot_checked(conn, &mut outcome.observe_problems)
-                            .await
-                            .map(|(locked, fingerprint)| {
-                                (
-                                    fingerprint,
-                                    observe::unlocked(observe::merge(&known, &locked)),
-                                )
-                            })
-                    }
-                    None => None,
-                };
                 timed(url, deadline, raw_sql("COMMIT").execute(&mut *conn))
                     .await
                     .map_err(|err| failure(err, part, part.start))?;
-                if let (Some(carry), Ok(mut m)) = (carry, self.carried.lock()) {
-                    m.insert(url.to_string(), carry);
-                }
             }
             Ok(())
         }

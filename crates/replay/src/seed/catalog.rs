@@ -86,151 +86,169 @@ pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-// User tables (ordinary and partitioned; a partition gets its rows through its parent), not
-// those of extensions and not the system's.
-const USER_TABLES: &str = "c.relkind IN ('r', 'p') AND NOT c.relispartition \
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+// Every user table not in `$1` (oids), with what the generator needs of it, in one statement
+// (one round trip and one plan per revision of the seeded pass, where a list of tables and
+// three reads of the new ones were five): columns (with the base type of a domain, enum
+// labels, the domain's checks), constraints and unique indexes as JSON arrays, and whether
+// the table may hold rows: an ordinary heap table with no page holds none (a partitioned or
+// other table is counted).
+const TABLES: &str = "WITH t AS MATERIALIZED ( \
+     SELECT c.oid, c.relnamespace, c.relname, c.relkind, c.relam FROM pg_class c \
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.oid <> ALL ($1::int8[]::oid[])) \
+     SELECT t.oid::int8, n.nspname::text, t.relname::text, \
+     coalesce((SELECT json_agg(json_build_array( \
+         a.attname::text, format_type(a.atttypid, a.atttypmod), \
+         a.attnotnull OR ty.typnotnull, \
+         a.atthasdef OR ty.typdefault IS NOT NULL, \
+         a.attidentity <> '' OR a.attgenerated <> '', \
+         b.typname::text, \
+         format_type(b.oid, CASE WHEN ty.typtype = 'd' THEN ty.typtypmod ELSE a.atttypmod END), \
+         e.typname::text, \
+         ARRAY(SELECT l.enumlabel::text FROM pg_enum l \
+               WHERE l.enumtypid = coalesce(e.oid, b.oid) ORDER BY l.enumsortorder), \
+         ARRAY(SELECT pg_get_constraintdef(dc.oid) FROM pg_constraint dc \
+               WHERE dc.contypid = ty.oid AND ty.typtype = 'd' ORDER BY dc.conname)) \
+       ORDER BY a.attnum) \
+       FROM pg_attribute a \
+       JOIN pg_type ty ON ty.oid = a.atttypid \
+       JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END \
+       LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' \
+       WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'), \
+     coalesce((SELECT json_agg(json_build_array( \
+         con.contype::text, \
+         ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord) \
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord), \
+         coalesce(fn.nspname::text || '.' || fc.relname::text, ''), \
+         ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord) \
+               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord), \
+         pg_get_constraintdef(con.oid)) \
+       ORDER BY con.conname) \
+       FROM pg_constraint con \
+       LEFT JOIN pg_class fc ON fc.oid = con.confrelid \
+       LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace \
+       WHERE con.conrelid = t.oid AND con.contype IN ('p', 'u', 'f', 'c', 'x')), '[]'), \
+     coalesce((SELECT json_agg(ARRAY(SELECT a.attname::text \
+           FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord) \
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num ORDER BY k.ord) \
+         ORDER BY i.indexrelid) \
+       FROM pg_index i WHERE i.indrelid = t.oid AND i.indisunique), '[]'), \
+     t.relkind <> 'r' OR t.relam IS DISTINCT FROM (SELECT oid FROM pg_am WHERE amname = 'heap') \
+       OR pg_relation_size(t.oid) > 0 \
+     FROM t JOIN pg_namespace n ON n.oid = t.relnamespace \
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
-                     AND d.objid = c.oid AND d.deptype = 'e')";
+                     AND d.objid = t.oid AND d.deptype = 'e') \
+     ORDER BY 2, 3";
 
-const COLUMNS: &str = "SELECT n.nspname::text, c.relname::text, a.attname::text, \
-     format_type(a.atttypid, a.atttypmod), \
-     a.attnotnull OR t.typnotnull, \
-     a.atthasdef OR t.typdefault IS NOT NULL, \
-     a.attidentity <> '' OR a.attgenerated <> '', \
-     b.typname::text, \
-     format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END), \
-     e.typname::text, \
-     ARRAY(SELECT l.enumlabel::text FROM pg_enum l \
-           WHERE l.enumtypid = coalesce(e.oid, b.oid) ORDER BY l.enumsortorder), \
-     ARRAY(SELECT pg_get_constraintdef(dc.oid) FROM pg_constraint dc \
-           WHERE dc.contypid = t.oid AND t.typtype = 'd' ORDER BY dc.conname) \
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
-     JOIN pg_type t ON t.oid = a.atttypid \
-     JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
-     LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' \
-     WHERE ";
-
-const CONSTRAINTS: &str = "SELECT n.nspname::text, c.relname::text, con.contype::text, \
-     ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord) \
-           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord), \
-     coalesce(fn.nspname::text || '.' || fc.relname::text, ''), \
-     ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord) \
-           JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord), \
-     pg_get_constraintdef(con.oid) \
-     FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     LEFT JOIN pg_class fc ON fc.oid = con.confrelid \
-     LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace \
-     WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND ";
-
-const UNIQUE_INDEXES: &str = "SELECT n.nspname::text, c.relname::text, \
-     ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) k(num) \
-           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num) \
-     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE i.indisunique AND ";
-
-/// The OIDs of every user table: cheap, so the full read can be limited to new tables.
-pub(crate) async fn table_oids(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT c.oid::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_TABLES}"
-    )))
-    .fetch_all(conn)
-    .await
+/// One read of the user tables (crate::seed).
+#[derive(Debug, Default)]
+pub(crate) struct Read {
+    /// Every user table read, the runner's bookkeeping too.
+    pub oids: Vec<i64>,
+    /// The tables to seed (all but the bookkeeping), by `schema.table`.
+    pub tables: BTreeMap<String, Table>,
+    /// The tables among them that may hold rows (`schema.table`): the others are known empty.
+    pub maybe_rows: BTreeSet<String>,
 }
 
-/// The user tables among `oids` (all of them when `None`) except `skip` (the runner's
-/// bookkeeping, by bare name), by `schema.table`.
+/// The user tables except those in `leave_out` (oids; an empty list reads all of them) and
+/// the runner's `skip` tables (bookkeeping, by bare name, still listed in `oids`).
 pub(crate) async fn read(
     conn: &mut PgConnection,
     skip: &[&str],
-    oids: Option<&[i64]>,
-) -> Result<BTreeMap<String, Table>, sqlx::Error> {
-    // The oids as a parameter: one prepared statement (and plan) for every revision's read.
-    let only = if oids.is_some() {
-        " AND c.oid = ANY($1::int8[]::oid[])"
-    } else {
-        " AND $1::int8[] IS NULL"
-    };
-    let oids: Option<Vec<i64>> = oids.map(<[i64]>::to_vec);
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{COLUMNS}{USER_TABLES}{only} ORDER BY 1, 2, a.attnum"
-    )))
-    .bind(&oids)
-    .fetch_all(&mut *conn)
-    .await?;
+    leave_out: &[i64],
+) -> Result<Read, sqlx::Error> {
+    let rows = sqlx::query(TABLES)
+        .bind(leave_out)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Read::default();
     for r in rows {
-        let (schema, name): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+        out.oids.push(r.try_get(0)?);
+        let (schema, name): (String, String) = (r.try_get(1)?, r.try_get(2)?);
         if skip.contains(&name.as_str()) {
             continue;
         }
-        let table = tables
-            .entry(format!("{schema}.{name}"))
-            .or_insert_with(|| Table {
-                schema,
-                name,
-                columns: Vec::new(),
-                unique: Vec::new(),
-                foreign_keys: Vec::new(),
-                checks: Vec::new(),
-            });
-        table.columns.push(Column {
-            name: r.try_get(2)?,
-            declared: r.try_get(3)?,
-            not_null: r.try_get(4)?,
-            has_default: r.try_get(5)?,
-            computed: r.try_get(6)?,
-            base: r.try_get(7)?,
-            base_format: r.try_get(8)?,
-            element: r.try_get(9)?,
-            labels: r.try_get(10)?,
-            domain_checks: r.try_get(11)?,
-        });
-    }
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{CONSTRAINTS}{USER_TABLES}{only} ORDER BY 1, 2, con.conname"
-    )))
-    .bind(&oids)
-    .fetch_all(&mut *conn)
-    .await?;
-    for r in rows {
-        let key = table_key(&r)?;
-        let Some(table) = tables.get_mut(&key) else {
-            continue;
+        let mut table = Table {
+            schema,
+            name,
+            columns: Vec::new(),
+            unique: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
         };
-        let kind: String = r.try_get(2)?;
-        let columns: Vec<String> = r.try_get(3)?;
-        match kind.as_str() {
-            "p" | "u" | "x" => table.unique.push(columns),
-            "f" => table.foreign_keys.push(ForeignKey {
-                columns,
-                parent: r.try_get(4)?,
-                parent_columns: r.try_get(5)?,
-            }),
-            _ => table.checks.push(r.try_get(6)?),
+        let json = |i: usize| -> Result<Vec<serde_json::Value>, sqlx::Error> {
+            let v: serde_json::Value = r.try_get(i)?;
+            match v {
+                serde_json::Value::Array(a) => Ok(a),
+                other => Err(decode(format!("not a JSON array: {other}"))),
+            }
+        };
+        for c in json(3)? {
+            table.columns.push(Column {
+                name: text(&c[0])?,
+                declared: text(&c[1])?,
+                not_null: flag(&c[2])?,
+                has_default: flag(&c[3])?,
+                computed: flag(&c[4])?,
+                base: text(&c[5])?,
+                base_format: text(&c[6])?,
+                element: c[7].as_str().map(str::to_string),
+                labels: texts(&c[8])?,
+                domain_checks: texts(&c[9])?,
+            });
         }
-    }
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{UNIQUE_INDEXES}{USER_TABLES}{only}"
-    )))
-    .bind(&oids)
-    .fetch_all(&mut *conn)
-    .await?;
-    for r in rows {
-        let key = table_key(&r)?;
-        let columns: Vec<String> = r.try_get(2)?;
-        if let Some(table) = tables.get_mut(&key)
-            && !columns.is_empty()
-            && !table.unique.contains(&columns)
-        {
-            table.unique.push(columns);
+        for c in json(4)? {
+            let columns = texts(&c[1])?;
+            match text(&c[0])?.as_str() {
+                "p" | "u" | "x" => table.unique.push(columns),
+                "f" => table.foreign_keys.push(ForeignKey {
+                    columns,
+                    parent: text(&c[2])?,
+                    parent_columns: texts(&c[3])?,
+                }),
+                _ => table.checks.push(text(&c[4])?),
+            }
         }
+        for c in json(5)? {
+            let columns = texts(&c)?;
+            if !columns.is_empty() && !table.unique.contains(&columns) {
+                table.unique.push(columns);
+            }
+        }
+        let key = table.display();
+        if r.try_get::<bool, _>(6)? {
+            out.maybe_rows.insert(key.clone());
+        }
+        out.tables.insert(key, table);
     }
-    Ok(tables)
+    Ok(out)
+}
+
+fn decode(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+fn text(v: &serde_json::Value) -> Result<String, sqlx::Error> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| decode(format!("not a string in the tables' catalog: {v}")))
+}
+
+fn flag(v: &serde_json::Value) -> Result<bool, sqlx::Error> {
+    v.as_bool()
+        .ok_or_else(|| decode(format!("not a boolean in the tables' catalog: {v}")))
+}
+
+fn texts(v: &serde_json::Value) -> Result<Vec<String>, sqlx::Error> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().map(text).collect(),
+        serde_json::Value::Null => Ok(Vec::new()),
+        other => Err(decode(format!(
+            "not an array in the tables' catalog: {other}"
+        ))),
+    }
 }
 
 /// Tables in an order where every parent of a foreign key comes before its children (a
@@ -267,13 +285,4 @@ pub(crate) fn dependency_order(tables: &BTreeMap<String, Table>) -> Vec<&Table> 
             .map(|(_, t)| t),
     );
     order
-}
-
-/// `schema.table` of a catalog row whose first two columns are the schema and the table.
-fn table_key(r: &sqlx::postgres::PgRow) -> Result<String, sqlx::Error> {
-    Ok(format!(
-        "{}.{}",
-        r.try_get::<String, _>(0)?,
-        r.try_get::<String, _>(1)?
-    ))
 }

@@ -13,7 +13,7 @@ mod values;
 
 use std::collections::BTreeMap;
 
-use sqlx::{Connection as _, PgConnection, Row as _};
+use sqlx::{PgConnection, Row as _};
 
 use catalog::{Table, ident, literal};
 
@@ -68,52 +68,92 @@ pub(crate) struct Seeder {
 }
 
 impl Seeder {
-    /// Top up the tables not seen before.
+    /// Top up the tables not seen before: one catalog read (which tables are new and what
+    /// they are), and when one needs rows, one round trip that inserts them all (retries
+    /// only when the server refuses a row).
     pub(crate) async fn top_up(
         &mut self,
         conn: &mut PgConnection,
         rows: u64,
         skip: &[&str],
     ) -> Result<Seeding, sqlx::Error> {
-        let oids = catalog::table_oids(conn).await?;
-        let new: Vec<i64> = oids
-            .into_iter()
-            .filter(|o| !self.seen.contains(o))
-            .collect();
-        if new.is_empty() {
+        let seen: Vec<i64> = self.seen.iter().copied().collect();
+        let read = catalog::read(conn, skip, &seen).await?;
+        if read.oids.is_empty() {
             return Ok(Seeding::default());
         }
-        let seeding = fill(conn, rows, skip, &new).await?;
-        self.seen.extend(new);
+        let seeding = fill(conn, rows, &read).await?;
+        self.seen.extend(read.oids);
         Ok(seeding)
     }
 }
 
-/// Top the tables `oids` up to `rows` rows.
+/// Top the tables of `read` up to `rows` rows, in one transaction.
 async fn fill(
     conn: &mut PgConnection,
     rows: u64,
-    skip: &[&str],
-    oids: &[i64],
+    read: &catalog::Read,
 ) -> Result<Seeding, sqlx::Error> {
-    let tables = catalog::read(conn, skip, Some(oids)).await?;
-    let order = catalog::dependency_order(&tables);
-    let counts = counts(conn, &order, rows).await?;
+    let order = catalog::dependency_order(&read.tables);
+    // Only tables that may hold rows are counted; the others hold none.
+    let maybe: Vec<&Table> = order
+        .iter()
+        .copied()
+        .filter(|t| read.maybe_rows.contains(&t.display()))
+        .collect();
+    let counted: BTreeMap<String, u64> = maybe
+        .iter()
+        .map(|t| t.display())
+        .zip(counts(conn, &maybe, rows).await?)
+        .collect();
+    let todo: Vec<(&Table, u64)> = order
+        .iter()
+        .map(|t| (*t, counted.get(&t.display()).copied().unwrap_or(0)))
+        .filter(|(_, have)| *have < rows)
+        .collect();
     let mut seeding = Seeding::default();
-    if order.iter().zip(&counts).all(|(_, c)| *c >= rows) {
+    if todo.is_empty() {
         return Ok(seeding);
     }
-    let mut tx = conn.begin().await?;
-    for (table, have) in order.iter().zip(counts) {
-        if have >= rows {
-            continue;
+    // The BEGIN goes with the first statement of the transaction, the COMMIT with the last
+    // table's rows when they all go in at once (a round trip each saved).
+    let mut tx = Tx { begun: false };
+    let last = todo.len() - 1;
+    let result = async {
+        for (i, (table, have)) in todo.iter().enumerate() {
+            seeding
+                .tables
+                .push(seed_table(conn, &mut tx, table, *have, rows, i == last).await?);
         }
-        seeding
-            .tables
-            .push(seed_table(&mut tx, table, have, rows).await?);
+        if tx.begun {
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+        }
+        Ok(())
     }
-    tx.commit().await?;
+    .await;
+    if let Err(e) = result {
+        if tx.begun {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        }
+        return Err(e);
+    }
     Ok(seeding)
+}
+
+/// Whether the seeding's transaction is open (`BEGIN` sent).
+struct Tx {
+    begun: bool,
+}
+
+impl Tx {
+    /// `BEGIN; ` when the transaction is still to be opened by the next statement.
+    fn begin(&mut self) -> &'static str {
+        if std::mem::replace(&mut self.begun, true) {
+            ""
+        } else {
+            "BEGIN; "
+        }
+    }
 }
 
 /// Rows of each table, counted up to `cap` (only whether a table needs more matters).
@@ -169,8 +209,9 @@ pub(crate) async fn exact_counts(
 /// Empty every user table (one `TRUNCATE … CASCADE`): the seeded pass's way past a released
 /// migration that production ran on rows of its own.
 pub(crate) async fn empty_all(conn: &mut PgConnection, skip: &[&str]) -> Result<(), sqlx::Error> {
-    let tables: Vec<String> = catalog::read(conn, skip, None)
+    let tables: Vec<String> = catalog::read(conn, skip, &[])
         .await?
+        .tables
         .into_values()
         .map(|t| {
             let display = t.display();
@@ -195,8 +236,9 @@ pub(crate) async fn table_names(
     conn: &mut PgConnection,
     skip: &[&str],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    Ok(catalog::read(conn, skip, None)
+    Ok(catalog::read(conn, skip, &[])
         .await?
+        .tables
         .into_values()
         .map(|t| (t.display(), t.name))
         .collect())
@@ -229,11 +271,15 @@ async fn parent_keys(
     rows.iter().map(|r| r.try_get(0)).collect()
 }
 
+/// Insert rows `have..rows` of `table` in the seeding's transaction `tx`; `last`: no table
+/// comes after it (its rows go in with the COMMIT when none is refused).
 async fn seed_table(
     conn: &mut PgConnection,
+    tx: &mut Tx,
     table: &Table,
     have: u64,
     rows: u64,
+    last: bool,
 ) -> Result<TableSeeding, sqlx::Error> {
     let mut out = TableSeeding {
         table: table.display(),
@@ -245,6 +291,10 @@ async fn seed_table(
         let keys = if fk.parent == own {
             Vec::new()
         } else {
+            // inside the transaction: a parent seeded just before is not committed yet
+            if !tx.begun {
+                sqlx::raw_sql(tx.begin()).execute(&mut *conn).await?;
+            }
             parent_keys(conn, fk).await?
         };
         parents.push(keys);
@@ -266,14 +316,19 @@ async fn seed_table(
         .collect();
     if let Ok(statements) = first {
         let batch = format!(
-            "SAVEPOINT gate_seed; {}; RELEASE SAVEPOINT gate_seed",
-            statements.join("; ")
+            "{}SAVEPOINT gate_seed; {}; RELEASE SAVEPOINT gate_seed{}",
+            tx.begin(),
+            statements.join("; "),
+            if last { "; COMMIT" } else { "" }
         );
         if sqlx::raw_sql(sqlx::AssertSqlSafe(batch))
             .execute(&mut *conn)
             .await
             .is_ok()
         {
+            if last {
+                tx.begun = false;
+            }
             out.inserted = rows - have;
             return Ok(out);
         }
@@ -292,9 +347,12 @@ async fn seed_table(
                     break;
                 }
             };
-            sqlx::raw_sql("SAVEPOINT gate_seed")
-                .execute(&mut *conn)
-                .await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "{}SAVEPOINT gate_seed",
+                tx.begin()
+            )))
+            .execute(&mut *conn)
+            .await?;
             match sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut *conn)
                 .await
