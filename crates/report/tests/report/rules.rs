@@ -248,6 +248,7 @@ fn architecture_names_an_existing_function_for_every_code() {
                     let l = l.trim_start();
                     let l = l
                         .strip_prefix("pub(crate) ")
+                        .or(l.strip_prefix("pub(super) "))
                         .or(l.strip_prefix("pub "))
                         .unwrap_or(l);
                     let l = l.strip_prefix("async ").unwrap_or(l);
