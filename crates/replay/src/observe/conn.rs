@@ -111,20 +111,21 @@ pub async fn read_in_transaction(
 /// The catalog rows of a read sent as text (the other statements around it return none).
 fn decode(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<CatalogRow>, sqlx::Error> {
     rows.iter()
-        .map(|r| {
-            let (kind, oid, name, filenode, table_oid, table, extra) =
-                <Row as sqlx::FromRow<'_, sqlx::postgres::PgRow>>::from_row(r)?;
-            Ok(CatalogRow {
-                kind,
-                oid,
-                name,
-                filenode,
-                table_oid,
-                table,
-                extra,
-            })
-        })
+        .map(|r| <Row as sqlx::FromRow<'_, sqlx::postgres::PgRow>>::from_row(r).map(catalog_row))
         .collect()
+}
+
+/// One row of a catalog read, as the observation keeps it.
+fn catalog_row((kind, oid, name, filenode, table_oid, table, extra): Row) -> CatalogRow {
+    CatalogRow {
+        kind,
+        oid,
+        name,
+        filenode,
+        table_oid,
+        table,
+        extra,
+    }
 }
 
 async fn read_catalog(
@@ -135,20 +136,7 @@ async fn read_catalog(
 ) -> Option<Vec<CatalogRow>> {
     let read = async |c: &mut PgConnection| {
         let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(kind, oid, name, filenode, table_oid, table, extra)| CatalogRow {
-                    kind,
-                    oid,
-                    name,
-                    filenode,
-                    table_oid,
-                    table,
-                    extra,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(catalog_row).collect())
     };
     guarded(conn, in_transaction, problems, read).await
 }
