@@ -1,7 +1,9 @@
-//! The production path of several fixes in one shared run (`crates/replay/src/fixes/tails.rs`):
-//! each fix's F003/F004 must be what its own path gives, checked here against plain psql
-//! applying the same files by hand, one fix at a time. Fixes that touch one object, or a
-//! shared run that fails, fall back to one run per fix.
+//! Several fixes in one run: the pass over the chain that applies every fix where production
+//! did (`crates/replay/src/fixes/pass.rs`) and the shared production path of the fixes
+//! checked alone (`tails.rs`). Each fix's verdict must be what its own path gives, checked
+//! here against plain psql applying the same files by hand, one fix at a time. Fixes that
+//! touch one object or depend on one another, or a shared run that fails, fall back to one
+//! run per fix.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -53,6 +55,12 @@ const NAMES: &[&str] = &[
 ];
 
 fn repo_with(fixes: &[Fix]) -> tempfile::TempDir {
+    repo_with_rollbacks(fixes, &[])
+}
+
+/// [`repo_with`], and for each `(fix name, SQL)` of `rollbacks` a rollback command that runs
+/// that SQL with psql on the scratch database (`DATABASE_URL`).
+fn repo_with_rollbacks(fixes: &[Fix], rollbacks: &[(&str, &str)]) -> tempfile::TempDir {
     let repo = sql_repo("golang-migrate", CHAIN);
     let mut policy = String::from(
         "version = 1\n\n[migrations]\nkind = \"sql\"\npath = \"db/migrations\"\nnaming = \"golang-migrate\"\n\n[replay]\nbackend = \"url\"\nroundtrip = false\n",
@@ -63,6 +71,13 @@ fn repo_with(fixes: &[Fix]) -> tempfile::TempDir {
             "\n[[emergency.script]]\npath = \"fixes/{0}.sql\"\nsql = \"fixes/{0}.sql\"\napplied-after = \"{1}\"\napplied-on = 2026-01-0{1}\n",
             f.name, f.after
         ));
+        if let Some((_, sql)) = rollbacks.iter().find(|(name, _)| *name == f.name) {
+            write(repo.path(), &format!("fixes/{}.down.sql", f.name), sql);
+            policy.push_str(&format!(
+                "rollback = 'psql -X -q -v ON_ERROR_STOP=1 -d \"$DATABASE_URL\" -f fixes/{}.down.sql'\n",
+                f.name
+            ));
+        }
     }
     write(repo.path(), "policy.toml", &policy);
     repo
@@ -239,14 +254,136 @@ fn a_fix_that_touches_an_object_another_touched_is_checked_alone() {
     let run = replay_url(repo.path(), &[]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
-    for shared in ["fixes/memo.sql", "fixes/shipping.sql"] {
+    // The pass decides shipping; memo and memo_row (one table) are each checked alone.
+    assert!(
+        checks_of(&run, "fixes/shipping.sql").contains("one run shared by 3 fixes"),
+        "{}",
+        checks_of(&run, "fixes/shipping.sql")
+    );
+    for alone in ["fixes/memo.sql", "fixes/memo_row.sql"] {
         assert!(
-            checks_of(&run, shared).contains("one run shared by 2 fixes"),
+            !checks_of(&run, alone).contains("shared"),
             "{}",
-            checks_of(&run, shared)
+            checks_of(&run, alone)
         );
     }
-    assert!(!checks_of(&run, "fixes/memo_row.sql").contains("shared"));
+}
+
+#[test]
+fn a_fix_that_builds_on_another_fixs_table_is_checked_alone() {
+    // Production ran memo first, so this index applied there; at revision 3 of the chain
+    // alone its table does not exist. Its names are its own (an index), only pg_depend ties
+    // it to memo's table: the pass must not give it memo's world.
+    let memo_index = Fix {
+        name: "memo_index",
+        after: 3,
+        sql: "CREATE INDEX IF NOT EXISTS ix_memo_note ON fix_memo (note);\n",
+    };
+    let fixes = [memo(), memo_index, shipping()];
+    let repo = repo_with(&fixes);
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+
+    // By hand: at revision 3 of the chain alone the index fix fails.
+    let server = Server::from_env();
+    let db = server.create(None);
+    for (file, _) in &CHAIN[..3] {
+        assert!(psql_file(
+            &db,
+            &repo.path().join("db/migrations").join(file)
+        ));
+    }
+    assert!(!psql_file(&db, &repo.path().join("fixes/memo_index.sql")));
+    let f001 = run.findings("F001");
+    assert_eq!(f001.len(), 1, "{}", run.stdout);
+    assert_eq!(f001[0]["path"], "fixes/memo_index.sql");
+    let m = f001[0]["message"].as_str().unwrap();
+    assert!(
+        m.contains("fails when applied at revision 3") && m.contains("fix_memo"),
+        "{m}"
+    );
+    // The other two: their verdicts by hand, and memo's F004 is its table alone.
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &[memo(), shipping()]);
+    assert!(
+        checks_of(&run, "fixes/shipping.sql").contains("one run shared by 3 fixes"),
+        "{}",
+        checks_of(&run, "fixes/shipping.sql")
+    );
+    assert!(!checks_of(&run, "fixes/memo.sql").contains("one run shared by 3"));
+}
+
+#[test]
+fn fixes_with_rollbacks_are_decided_in_one_pass_and_each_path_holds_one_application() {
+    let fixes = [memo(), shipping()];
+    let repo = repo_with_rollbacks(
+        &fixes,
+        &[
+            ("memo", "DROP TABLE IF EXISTS fix_memo;\n"),
+            (
+                "shipping",
+                "ALTER TABLE orders DROP COLUMN IF EXISTS shipping_note;\n",
+            ),
+        ],
+    );
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.findings("F002").is_empty(), "{}", run.stdout);
+    // Rolled back and applied again, each fix's objects are on the path at head once.
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
+    for fix in ["fixes/memo.sql", "fixes/shipping.sql"] {
+        let checks = checks_of(&run, fix);
+        assert!(
+            checks.contains("rollback restores") && checks.contains("one run shared by 2 fixes"),
+            "{checks}"
+        );
+    }
+}
+
+#[test]
+fn a_rollback_that_leaves_an_index_is_f002_with_fixes_beside_it() {
+    let name_index = Fix {
+        name: "name_index",
+        after: 2,
+        sql: "CREATE INDEX IF NOT EXISTS ix_users_name ON users (name);\n",
+    };
+    let fixes = [memo(), name_index, shipping()];
+    // The index fix's rollback forgets the index.
+    let repo = repo_with_rollbacks(
+        &fixes,
+        &[
+            ("memo", "DROP TABLE IF EXISTS fix_memo;\n"),
+            ("name_index", "SELECT 1;\n"),
+        ],
+    );
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+
+    // By hand: after the fix and its rollback, the index is still there.
+    let server = Server::from_env();
+    let db = server.create(None);
+    for (file, _) in &CHAIN[..2] {
+        assert!(psql_file(
+            &db,
+            &repo.path().join("db/migrations").join(file)
+        ));
+    }
+    for file in ["fixes/name_index.sql", "fixes/name_index.down.sql"] {
+        assert!(psql_file(&db, &repo.path().join(file)));
+    }
+    assert_eq!(
+        db.psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_users_name'"),
+        "1"
+    );
+    let f002 = run.findings("F002");
+    assert_eq!(f002.len(), 1, "{}", run.stdout);
+    assert_eq!(f002[0]["path"], "fixes/name_index.sql");
+    let m = f002[0]["message"].as_str().unwrap();
+    assert!(
+        m.contains("does not restore") && m.contains("ix_users_name"),
+        "{m}"
+    );
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
+    assert!(checks_of(&run, "fixes/memo.sql").contains("rollback restores"));
 }
 
 #[test]

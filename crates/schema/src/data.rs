@@ -49,13 +49,19 @@ impl DataSnapshot {
         skip: &[&str],
     ) -> Result<(crate::Fingerprint, DataSnapshot), SchemaError> {
         let mut c = connect(url).await?;
-        let fingerprint = crate::Snapshot::fingerprint(&mut c).await;
-        let result = match fingerprint {
-            Ok(f) => Self::capture_with(&mut c, skip).await.map(|d| (f, d)),
-            Err(e) => Err(e),
-        };
+        let result = Self::with_fingerprint_on(&mut c, skip).await;
         let _ = c.close().await;
         result
+    }
+
+    /// [`DataSnapshot::with_fingerprint`] on an open connection (outside any transaction), for
+    /// a caller that reads many in a row.
+    pub async fn with_fingerprint_on(
+        c: &mut PgConnection,
+        skip: &[&str],
+    ) -> Result<(crate::Fingerprint, DataSnapshot), SchemaError> {
+        let fingerprint = crate::Snapshot::fingerprint(c).await?;
+        Self::capture_with(c, skip).await.map(|d| (fingerprint, d))
     }
 
     async fn capture_with(

@@ -10,9 +10,12 @@
 //!
 //! What cannot be checked (the chain does not build up to where the fix ran) is `R010`.
 //!
-//! Every fix starts from the template at its `applied-after` or a copy of it (`templates.rs`:
-//! all templates in one forward pass over the chain, handed out while the pass goes on); the
-//! production path continues from the database after one application (`checks.rs`). The
+//! First one pass over the chain applies the fixes where production did, one after another
+//! (`pass.rs`), and decides every fix whose verdict there is the one it gets alone. Every
+//! other fix is checked alone: it starts from the template at its `applied-after` or a copy
+//! of it (`templates.rs`: all templates in one forward pass over the chain, handed out while
+//! that pass goes on); the production path continues from the database after one
+//! application (`checks.rs`). The
 //! checks at applied-after run concurrently, at most one fix per core (`crate::bounded`);
 //! then the production paths, one run shared by the fixes that touched different objects
 //! where that gives each its own verdict (`tails.rs`), one run per fix otherwise. Reported in
@@ -32,6 +35,7 @@ use crate::runner::process::{Finished, run_streaming};
 use crate::workcopy::WorkCopy;
 
 mod checks;
+mod pass;
 mod tails;
 mod templates;
 
@@ -74,6 +78,40 @@ pub(crate) async fn verify(
     because: &str,
 ) -> Result<(Vec<Finding>, Option<Section>), ReplayError> {
     let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
+    // By registry index: first what one pass over the chain decides, then the rest alone.
+    let mut decided = std::collections::BTreeMap::new();
+    if let Some(clean_head) = clean_head {
+        for d in pass::one_pass(ctx, &scripts, clean_head).await? {
+            decided.insert(d.fix, (d.found, d.summary));
+        }
+    }
+    let rest: Vec<usize> = (0..scripts.len())
+        .filter(|i| !decided.contains_key(i))
+        .collect();
+    let alone: Vec<&Script> = rest.iter().map(|&i| scripts[i]).collect();
+    let checked = checked_alone(ctx, &alone, clean_head, because).await?;
+    decided.extend(rest.into_iter().zip(checked));
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    for (i, (found, summary)) in decided {
+        out.extend(converted_is_history(scripts[i], found));
+        rows.push(summary);
+    }
+    Ok((out, (!rows.is_empty()).then(|| section(&rows))))
+}
+
+/// Every check of every fix in `scripts`, each fix on databases of its own (the templates)
+/// and the production paths shared where that gives each its own verdict (`tails.rs`):
+/// findings and section row per fix, in the order of `scripts`.
+async fn checked_alone(
+    ctx: &Ctx<'_>,
+    scripts: &[&Script],
+    clean_head: Option<&Snapshot>,
+    because: &str,
+) -> Result<Vec<(Vec<Finding>, FixSummary)>, ReplayError> {
+    if scripts.is_empty() {
+        return Ok(Vec::new());
+    }
     let templates = Templates::default();
     // At most one fix per core is checked at once; a fix waits for its start database
     // without holding a slot, while the templates are still being built.
@@ -92,7 +130,7 @@ pub(crate) async fn verify(
         .collect();
     let all = jobs.len();
     let (built, results) = tokio::join!(
-        templates.build(ctx, &scripts),
+        templates.build(ctx, scripts),
         crate::bounded::in_order(jobs, all)
     );
     templates.drop_untaken(ctx).await;
@@ -117,20 +155,14 @@ pub(crate) async fn verify(
     // The production path of every fix that needs one (F003–F005), after the checks at
     // applied-after told what each fix touched.
     if let Some(clean_head) = clean_head {
-        for t in tails::production_paths(ctx, &scripts, pending, clean_head).await? {
+        for t in tails::production_paths(ctx, scripts, pending, clean_head).await? {
             let (found, summary) = &mut checked[t.fix];
             found.extend(t.found);
             summary.checks.push(format!("production path: {}", t.words));
             summary.ms += t.ms;
         }
     }
-    let mut out = Vec::new();
-    let mut rows = Vec::new();
-    for ((found, summary), script) in checked.into_iter().zip(&scripts) {
-        out.extend(converted_is_history(script, found));
-        rows.push(summary);
-    }
-    Ok((out, (!rows.is_empty()).then(|| section(&rows))))
+    Ok(checked)
 }
 
 /// The checks at applied-after on one fix: findings, what was checked, and where its
@@ -345,8 +377,7 @@ impl State {
     /// (equal fingerprints mean equal snapshots) and the same rows. Cheaper than a full read;
     /// `false` says nothing of what differs (a full read does).
     async fn unchanged(ctx: &Ctx<'_>, db: &Scratch, then: &Digest) -> Result<bool, ReplayError> {
-        let now = State::digest(ctx, db).await?;
-        Ok(now.fingerprint == then.fingerprint && now.data.diff(&then.data, "", "").is_empty())
+        Ok(State::digest(ctx, db).await?.same(then))
     }
 }
 
@@ -354,6 +385,30 @@ impl State {
 pub(super) struct Digest {
     fingerprint: gate_schema::Fingerprint,
     data: DataSnapshot,
+}
+
+impl Digest {
+    /// [`State::digest`] through an open connection (outside any transaction) to `db`.
+    async fn read_on(
+        ctx: &Ctx<'_>,
+        conn: &mut sqlx::PgConnection,
+        db: &Scratch,
+    ) -> Result<Digest, ReplayError> {
+        let (fingerprint, data) =
+            DataSnapshot::with_fingerprint_on(conn, ctx.runner.bookkeeping_tables())
+                .await
+                .map_err(|source| ReplayError::Schema {
+                    what: "cannot read the catalog fingerprint and rows of the scratch database",
+                    database: db.db.name.clone(),
+                    source: Box::new(source),
+                })?;
+        Ok(Digest { fingerprint, data })
+    }
+
+    /// Both describe the same state: equal fingerprints (equal snapshots) and equal rows.
+    fn same(&self, other: &Digest) -> bool {
+        self.fingerprint == other.fingerprint && self.data.diff(&other.data, "", "").is_empty()
+    }
 }
 
 impl State {

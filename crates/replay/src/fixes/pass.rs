@@ -1,0 +1,457 @@
+//! One pass over the chain for the fixes it can decide, before any is checked alone.
+//!
+//! Checked alone (checks.rs, tails.rs), every fix needs a database at its applied-after (a
+//! copy of a template: `CREATE DATABASE … TEMPLATE` writes the whole catalog, a third of a
+//! clean replay of a 100-table chain), two full schema reads, and a production path. But
+//! production ran the fixes one after another on one database, and so does this pass: one
+//! scratch database migrated from empty, each fix applied at its applied-after in the order
+//! production ran them (applied-after, applied-on, registry order) and applied again, then
+//! the chain to head and one schema read. Between them only cheap reads: the catalog's
+//! fingerprint with the rows (before, after one run, after two), and which catalog rows the
+//! fix's own transactions wrote (their `xmin` lies between two transaction ids taken around
+//! it: no one else writes to a scratch database meanwhile).
+//!
+//! A fix gets its verdict from the pass only where the pass shows it is the verdict it gets
+//! alone:
+//! - its first run changed the schema or rows, its second succeeded and changed neither
+//!   (`applied, idempotent`); its rollback, if any, restored the state before it, and one
+//!   more run the state after one (`rollback restores`), so the path goes on from one
+//!   application;
+//! - what it created or altered, and the tables whose rows it changed, are disjoint from every
+//!   other fix's in the pass, and no object of one depends (`pg_depend`) on an object of the
+//!   other: neither saw the other;
+//! - every difference between the pass at head and the migrations alone is of some fix's
+//!   objects: those of a fix independent of the others are its F004 (F005 when converted).
+//!
+//! Every other fix (it fails, changes nothing, touches what another touched)
+//! is checked alone as before; a step that fails (a migration on the path, a fix's run, a
+//! second run that changes something) ends the pass and leaves every fix to those checks, and
+//! so does a difference at head no fix's objects explain (what a DROP removed leaves no row
+//! to see). The assumption left is tails.rs's: a fix does not read rows of another's tables.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use gate_policy::Script;
+use gate_report::Finding;
+use gate_schema::{Difference, Snapshot};
+use sqlx::Connection as _;
+use sqlx::postgres::PgConnection;
+
+use super::checks::schema_verdict;
+use super::{Applied, Digest, FixSummary, apply, run_command, target, work_copy};
+use crate::ctx::{Ctx, Scratch};
+use crate::error::ReplayError;
+use crate::runner::{RunnerError, Target};
+use crate::stepper::Stepper;
+
+/// A fix the pass decided: its findings and its row of the section.
+pub(super) struct Decided {
+    /// Its index in the registry order `verify` checks.
+    pub fix: usize,
+    pub found: Vec<Finding>,
+    pub summary: FixSummary,
+}
+
+/// What the pass saw of one fix.
+struct Member {
+    fix: usize,
+    /// The first run changed something; the second succeeded and changed nothing (and its
+    /// rollback restored the state before it, then one more run the state after one).
+    clean: bool,
+    /// What it created or altered, named as a snapshot names objects (`public.t`,
+    /// `public.t column c`, `public.t constraint k`, `public.f(integer)`, `public.t.trigger`),
+    /// and the tables whose rows it changed (`public.t`).
+    names: BTreeSet<String>,
+    /// The OIDs of the catalog rows its transactions wrote.
+    made: BTreeSet<i64>,
+    /// The OIDs the dependencies it recorded point at.
+    refers_to: BTreeSet<i64>,
+    written: Vec<String>,
+}
+
+/// The verdicts of every fix the pass can decide (see the module's comment); the others are
+/// for the checks alone.
+pub(super) async fn one_pass(
+    ctx: &Ctx<'_>,
+    scripts: &[&Script],
+    clean_head: &Snapshot,
+) -> Result<Vec<Decided>, ReplayError> {
+    let order = in_production_order(ctx, scripts);
+    // One fix alone costs the same either way.
+    if order.len() < 2 {
+        return Ok(Vec::new());
+    }
+    ctx.progress.stage(&format!(
+        "emergency fixes: one pass over the chain with {} fixes",
+        order.len()
+    ));
+    let started = Instant::now();
+    let db = ctx.fresh().await?;
+    let walked = match walk(ctx, scripts, &order, &db).await {
+        Ok(Some(members)) => ctx.capture(&db).await.map(|s| Some((members, s))),
+        other => other.map(|_| None),
+    };
+    ctx.drop(&db).await;
+    let Some((members, at_head)) = walked? else {
+        return Ok(Vec::new());
+    };
+    let differences = ctx.diff(clean_head, &at_head, "migrations alone", "production path");
+    Ok(decide(
+        scripts,
+        &members,
+        &differences,
+        started.elapsed().as_millis(),
+    ))
+}
+
+/// The fixes the pass can take, in the order production ran them: each at a revision of the
+/// chain the runner can tell the revisions of, holding every revision the one before holds.
+fn in_production_order(ctx: &Ctx<'_>, scripts: &[&Script]) -> Vec<usize> {
+    if !ctx.runner.supports_targets() {
+        return Vec::new();
+    }
+    let mut candidates: Vec<(usize, BTreeSet<String>)> = scripts
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(target(s), Target::Revision(_)))
+        .filter_map(|(i, s)| Some((i, ctx.runner.applied_at(&target(s))?)))
+        .collect();
+    candidates.sort_by_key(|(i, applied)| (applied.len(), scripts[*i].applied_on, *i));
+    let mut order = Vec::new();
+    let mut last: Option<&BTreeSet<String>> = None;
+    for (i, applied) in &candidates {
+        if last.is_none_or(|l| l.is_subset(applied)) {
+            last = Some(applied);
+            order.push(*i);
+        }
+    }
+    order
+}
+
+/// On `db` (empty): each fix of `order` at its applied-after, twice, then the chain to head.
+/// `None` at the first step that fails. The upgrades go through one stepper; the reads through
+/// one connection of their own, idle (outside any transaction) while a fix runs.
+async fn walk(
+    ctx: &Ctx<'_>,
+    scripts: &[&Script],
+    order: &[usize],
+    db: &Scratch,
+) -> Result<Option<Vec<Member>>, ReplayError> {
+    let mut conn = PgConnection::connect(&db.db.url).await.map_err(|e| {
+        RunnerError::database("cannot connect to the scratch database of the fix pass", e)
+    })?;
+    let mut stepper = Stepper::open(ctx, db).await?;
+    let r = steps(ctx, scripts, order, db, &mut stepper, &mut conn).await;
+    stepper.close().await;
+    let _ = conn.close().await;
+    r
+}
+
+async fn steps(
+    ctx: &Ctx<'_>,
+    scripts: &[&Script],
+    order: &[usize],
+    db: &Scratch,
+    stepper: &mut Stepper<'_>,
+    conn: &mut PgConnection,
+) -> Result<Option<Vec<Member>>, ReplayError> {
+    let mut members = Vec::new();
+    for &fix in order {
+        let script = scripts[fix];
+        if stepper.upgrade(ctx, &target(script)).await?.is_some() {
+            return Ok(None);
+        }
+        let pre = Digest::read_on(ctx, conn, db).await?;
+        let work = work_copy(ctx, script).await?;
+        let from = transaction_id(conn).await?;
+        if let Applied::Failed(_) = apply(ctx, script, db, &work).await? {
+            return Ok(None);
+        }
+        let once = Digest::read_on(ctx, conn, db).await?;
+        // Two applications on the path: the checks alone start from one.
+        if !again(ctx, script, db, &work, conn, &once).await? {
+            return Ok(None);
+        }
+        if let Some(rollback) = &script.rollback {
+            // Rolled back to where it started, then applied once more: the path goes on with
+            // one application, as production's did.
+            let rolled_back = run_command(ctx, rollback, &[], db, &work).await?;
+            if matches!(rolled_back, Applied::Failed(_))
+                || !Digest::read_on(ctx, conn, db).await?.same(&pre)
+                || !again(ctx, script, db, &work, conn, &once).await?
+            {
+                return Ok(None);
+            }
+        }
+        let to = transaction_id(conn).await?;
+        let Some(mut wrote) = written_between(conn, from, to).await? else {
+            return Ok(None);
+        };
+        wrote
+            .names
+            .extend(pre.data.changed_tables(&once.data).map(String::from));
+        members.push(Member {
+            fix,
+            clean: !once.same(&pre),
+            names: wrote.names,
+            made: wrote.made,
+            refers_to: wrote.refers_to,
+            written: work.written(),
+        });
+    }
+    if stepper.upgrade(ctx, &Target::Head).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(members))
+}
+
+/// Apply `script` once more: whether it succeeded and left the state `expected`.
+async fn again(
+    ctx: &Ctx<'_>,
+    script: &Script,
+    db: &Scratch,
+    work: &crate::workcopy::WorkCopy,
+    conn: &mut PgConnection,
+    expected: &Digest,
+) -> Result<bool, ReplayError> {
+    Ok(matches!(apply(ctx, script, db, work).await?, Applied::Ok)
+        && Digest::read_on(ctx, conn, db).await?.same(expected))
+}
+
+/// A new transaction id (its low 32 bits, what `xmin` holds): every transaction that starts
+/// after this one has a larger one, until the counter wraps.
+async fn transaction_id(conn: &mut PgConnection) -> Result<i64, ReplayError> {
+    sqlx::query_scalar("SELECT pg_current_xact_id()::text::int8 % 4294967296")
+        .fetch_one(conn)
+        .await
+        .map_err(|e| {
+            RunnerError::database("cannot read a transaction id on the scratch database", e).into()
+        })
+}
+
+/// What transactions with ids strictly between `from` and `to` wrote to the catalog.
+#[derive(Default)]
+struct Wrote {
+    names: BTreeSet<String>,
+    made: BTreeSet<i64>,
+    refers_to: BTreeSet<i64>,
+}
+
+/// One statement for all three lists: `name` rows (objects created or altered, named as a
+/// snapshot names them), `made` rows (their OIDs), `refers` rows (what their new dependencies
+/// point at).
+const WRITTEN: &str = "
+WITH span AS (SELECT $1::int8 AS lo, $2::int8 AS hi)
+SELECT 'name', n.nspname || '.' || c.relname FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace, span
+  WHERE c.xmin::text::int8 > lo AND c.xmin::text::int8 < hi
+UNION ALL SELECT 'name', n.nspname || '.' || c.relname || ' column ' || a.attname
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace, span
+  WHERE a.attnum > 0 AND NOT a.attisdropped
+    AND a.xmin::text::int8 > lo AND a.xmin::text::int8 < hi
+UNION ALL SELECT 'name', n.nspname || '.' || c.relname || ' constraint ' || k.conname
+  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace, span
+  WHERE k.xmin::text::int8 > lo AND k.xmin::text::int8 < hi
+UNION ALL SELECT 'name', n.nspname || '.' || t.typname FROM pg_type t
+  JOIN pg_namespace n ON n.oid = t.typnamespace, span
+  WHERE t.xmin::text::int8 > lo AND t.xmin::text::int8 < hi
+UNION ALL SELECT 'name', n.nspname || '.' || t.typname FROM pg_enum e
+  JOIN pg_type t ON t.oid = e.enumtypid JOIN pg_namespace n ON n.oid = t.typnamespace, span
+  WHERE e.xmin::text::int8 > lo AND e.xmin::text::int8 < hi
+UNION ALL SELECT 'name', n.nspname || '.' || p.proname
+    || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, span
+  WHERE p.xmin::text::int8 > lo AND p.xmin::text::int8 < hi
+UNION ALL SELECT 'name', n.nspname || '.' || c.relname || '.' || g.tgname
+  FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace, span
+  WHERE NOT g.tgisinternal AND g.xmin::text::int8 > lo AND g.xmin::text::int8 < hi
+UNION ALL SELECT 'name', nspname FROM pg_namespace, span
+  WHERE xmin::text::int8 > lo AND xmin::text::int8 < hi
+UNION ALL SELECT 'name', extname FROM pg_extension, span
+  WHERE xmin::text::int8 > lo AND xmin::text::int8 < hi
+UNION ALL SELECT 'made', oid::text FROM (
+    SELECT oid, xmin FROM pg_class UNION ALL SELECT oid, xmin FROM pg_type
+    UNION ALL SELECT oid, xmin FROM pg_proc UNION ALL SELECT oid, xmin FROM pg_namespace
+    UNION ALL SELECT oid, xmin FROM pg_constraint UNION ALL SELECT oid, xmin FROM pg_trigger
+    UNION ALL SELECT oid, xmin FROM pg_extension) o, span
+  WHERE o.xmin::text::int8 > lo AND o.xmin::text::int8 < hi
+UNION ALL SELECT 'refers', refobjid::text FROM pg_depend, span
+  WHERE refobjid <> 0 AND xmin::text::int8 > lo AND xmin::text::int8 < hi";
+
+/// What the fix's transactions wrote; `None` when the transaction counter wrapped between
+/// `from` and `to` (the span cannot be told apart then).
+async fn written_between(
+    conn: &mut PgConnection,
+    from: i64,
+    to: i64,
+) -> Result<Option<Wrote>, ReplayError> {
+    if to <= from {
+        return Ok(None);
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(WRITTEN)
+        .bind(from)
+        .bind(to)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| RunnerError::database("cannot read what a fix wrote to the catalog", e))?;
+    let mut wrote = Wrote::default();
+    for (kind, value) in rows {
+        match kind.as_str() {
+            "name" => {
+                wrote.names.insert(value);
+            }
+            "made" => wrote.made.extend(value.parse::<i64>().ok()),
+            _ => wrote.refers_to.extend(value.parse::<i64>().ok()),
+        }
+    }
+    Ok(Some(wrote))
+}
+
+/// The verdicts the pass gives (see the module's comment), sharing its time `ms` out.
+fn decide(
+    scripts: &[&Script],
+    members: &[Member],
+    differences: &[Difference],
+    ms: u128,
+) -> Vec<Decided> {
+    let Some(owned) = owners(differences, members) else {
+        return Vec::new();
+    };
+    let apart: Vec<usize> = (0..members.len())
+        .filter(|&m| members[m].clean)
+        .filter(|&m| {
+            (0..members.len())
+                .filter(|&o| o != m)
+                .all(|o| independent(&members[m], &members[o]))
+        })
+        .collect();
+    let words = |w: &str| format!("{w} (one run shared by {} fixes)", members.len());
+    let share = ms / apart.len().max(1) as u128;
+    apart
+        .into_iter()
+        .map(|m| {
+            let member = &members[m];
+            let script = scripts[member.fix];
+            let mut found = Vec::new();
+            let verdict = schema_verdict(script, &owned[m], &mut found);
+            let mut summary = FixSummary::new(script);
+            summary.checks = vec!["applied".into(), "idempotent".into()];
+            if script.rollback.is_some() {
+                summary.checks.push("rollback restores".into());
+            }
+            summary
+                .checks
+                .push(format!("production path: {}", words(verdict)));
+            summary.written = member.written.clone();
+            summary.ms = share;
+            Decided {
+                fix: member.fix,
+                found,
+                summary,
+            }
+        })
+        .collect()
+}
+
+/// Neither touched what the other did (by table: two fixes altering one table's columns are
+/// not apart), and nothing one made depends on what the other made.
+fn independent(a: &Member, b: &Member) -> bool {
+    let units = |m: &Member| -> BTreeSet<String> { m.names.iter().map(|n| unit(n)).collect() };
+    units(a).is_disjoint(&units(b))
+        && a.refers_to.is_disjoint(&b.made)
+        && b.refers_to.is_disjoint(&a.made)
+}
+
+/// The object a name belongs to: a column or constraint belongs to its table.
+fn unit(name: &str) -> String {
+    [" column ", " constraint "]
+        .iter()
+        .find_map(|sep| name.split_once(sep).map(|(table, _)| table.to_string()))
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// `differences` given to each member whose names hold their object, in member order;
+/// `None` when one has no owner. (Two owners name one object, so neither is independent of
+/// the other, and neither verdict is the pass's.)
+fn owners(differences: &[Difference], members: &[Member]) -> Option<Vec<Vec<Difference>>> {
+    let mut owned = vec![Vec::new(); members.len()];
+    for d in differences {
+        let key = gate_recovery::difference_key(d);
+        // `table public.users column note` is `public.users column note` in a member's names.
+        let name = key.split_once(' ').map_or(key.as_str(), |(_, rest)| rest);
+        let by: Vec<usize> = (0..members.len())
+            .filter(|&m| members[m].names.contains(name))
+            .collect();
+        if by.is_empty() {
+            return None;
+        }
+        for m in by {
+            owned[m].push(d.clone());
+        }
+    }
+    Some(owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(fix: usize, names: &[&str], made: &[i64], refers_to: &[i64]) -> Member {
+        Member {
+            fix,
+            clean: true,
+            names: names.iter().map(|s| s.to_string()).collect(),
+            made: made.iter().copied().collect(),
+            refers_to: refers_to.iter().copied().collect(),
+            written: Vec::new(),
+        }
+    }
+
+    fn diff(object: &str, detail: &str) -> Difference {
+        Difference {
+            object: object.into(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn each_difference_goes_to_the_member_that_wrote_its_object() {
+        let a = member(0, &["public.fix_a", "public.fix_a column id"], &[], &[]);
+        let b = member(1, &["public.users column note", "public.ix_note"], &[], &[]);
+        let d = [
+            diff("table public.fix_a", "only in production path"),
+            diff("table public.users", "column note only in production path"),
+            diff("index public.ix_note", "only in production path"),
+        ];
+        let owned = owners(&d, &[a, b]).expect("every difference has one owner");
+        assert_eq!(owned[0], d[..1]);
+        assert_eq!(owned[1], d[1..]);
+    }
+
+    #[test]
+    fn a_difference_no_member_wrote_decides_nothing() {
+        let a = member(0, &["public.fix_a"], &[], &[]);
+        let d = [diff(
+            "table public.users",
+            "column note only in migrations alone",
+        )];
+        assert!(owners(&d, &[a]).is_none());
+    }
+
+    #[test]
+    fn columns_of_one_table_are_not_apart_and_neither_is_a_dependency() {
+        let a = member(0, &["public.users column note"], &[], &[]);
+        let b = member(1, &["public.users column memo"], &[], &[]);
+        assert!(!independent(&a, &b));
+        // b's index (made 20) is on a's table (made 10).
+        let a = member(0, &["public.fix_a"], &[10], &[2200]);
+        let b = member(1, &["public.fix_a_name_idx"], &[20], &[10]);
+        assert!(!independent(&a, &b));
+        let c = member(2, &["public.fix_c"], &[30], &[2200]);
+        assert!(independent(&a, &c));
+    }
+}
