@@ -155,10 +155,20 @@ async fn steps(
     // run while the upgrade from empty does (the server and the interpreters have more than
     // one core to share). What they found counts only when the chain builds from empty, as
     // when they ran after it; otherwise R001 says why nothing later was checked.
-    let (at_head, optional) = tokio::join!(main, optional_passes(ctx, mode));
+    // So does the fixes' pass over the chain (fixes/pass.rs): it applies every fix where
+    // production did and needs the clean head only to decide.
+    let walk = async {
+        if mode == Mode::Check && ctx.settings.fixes {
+            fixes::walk_pass(ctx).await
+        } else {
+            Ok(None)
+        }
+    };
+    let (at_head, optional, walked) = tokio::join!(main, optional_passes(ctx, mode), walk);
     let Some(head) = at_head? else {
         return Ok(None);
     };
+    let walked = walked?;
     let optional = optional?;
     report.findings.extend(optional.findings);
     report.checks.extend(optional.checks);
@@ -166,7 +176,7 @@ async fn steps(
     // Step 5: emergency fixes.
     if mode == Mode::Check && ctx.settings.fixes {
         ctx.progress.stage("emergency fixes");
-        let (found, section) = fixes::verify(ctx, Some(&head), "").await?;
+        let (found, section) = fixes::verify(ctx, Some(&head), "", walked).await?;
         report.findings.extend(found);
         report.sections.extend(section);
         fix_checks_run(ctx.settings, report);
@@ -223,7 +233,7 @@ async fn clean_head_of_shard(
             .findings
             .extend(fixes::not_verified(ctx.settings, because));
     } else if mode == Mode::Check && ctx.settings.fixes {
-        let (found, section) = fixes::verify(ctx, None, because).await?;
+        let (found, section) = fixes::verify(ctx, None, because, None).await?;
         report.findings.extend(found);
         report.sections.extend(section);
     }
@@ -429,7 +439,7 @@ async fn after_r001(
     }
     ctx.progress
         .stage("emergency fixes (on the part of the chain that builds)");
-    let (found, section) = fixes::verify(ctx, None, &because).await?;
+    let (found, section) = fixes::verify(ctx, None, &because, None).await?;
     report.findings.extend(found);
     report.sections.extend(section);
     Ok(())

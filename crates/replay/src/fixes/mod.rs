@@ -40,6 +40,14 @@ mod tails;
 mod templates;
 
 use checks::verify_one;
+pub(crate) use pass::Walked;
+
+/// The pass over the chain with every fix ([`verify`] decides with it once the clean head is
+/// known); it needs no clean head, so it can run beside the upgrade from empty.
+pub(crate) async fn walk_pass(ctx: &Ctx<'_>) -> Result<Option<Walked>, ReplayError> {
+    let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
+    pass::walk_pass(ctx, &scripts).await
+}
 use templates::Templates;
 
 /// The registry entries the replay verifies: with `run` or `sql`, and not retired.
@@ -72,16 +80,26 @@ pub(crate) fn not_verified(settings: &Settings, because: &str) -> Vec<Finding> {
 /// Findings for every verifiable fix, and a section that says per fix what was checked.
 /// `clean_head` is `None` when the chain does not build to head (`because` says why): the
 /// checks at `applied-after` still run where the chain builds that far.
+/// `walked` is the pass over the chain ([`walk_pass`]) when it already ran; without it,
+/// `verify` walks it here.
 pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     clean_head: Option<&Snapshot>,
     because: &str,
+    walked: Option<Walked>,
 ) -> Result<(Vec<Finding>, Option<Section>), ReplayError> {
     let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
     // By registry index: first what one pass over the chain decides, then the rest alone.
     let mut decided = std::collections::BTreeMap::new();
     if let Some(clean_head) = clean_head {
-        for d in pass::one_pass(ctx, &scripts, clean_head).await? {
+        let walked = match walked {
+            Some(w) => Some(w),
+            None => pass::walk_pass(ctx, &scripts).await?,
+        };
+        for d in walked
+            .iter()
+            .flat_map(|w| pass::one_pass(ctx, &scripts, w, clean_head))
+        {
             decided.insert(d.fix, (d.found, d.summary));
         }
     }

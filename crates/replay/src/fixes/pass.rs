@@ -70,17 +70,24 @@ struct Member {
     written: Vec<String>,
 }
 
-/// The verdicts of every fix the pass can decide (see the module's comment); the others are
-/// for the checks alone.
-pub(super) async fn one_pass(
+/// What the pass saw: every fix it applied, and the schema at head. It needs no clean head,
+/// so it runs while the upgrade from empty does ([`crate::run`]).
+pub(crate) struct Walked {
+    members: Vec<Member>,
+    at_head: Snapshot,
+    ms: u128,
+}
+
+/// The pass over the chain with every fix it can take (`None` when fewer than two, or when a
+/// step failed: every fix is then checked alone).
+pub(super) async fn walk_pass(
     ctx: &Ctx<'_>,
     scripts: &[&Script],
-    clean_head: &Snapshot,
-) -> Result<Vec<Decided>, ReplayError> {
+) -> Result<Option<Walked>, ReplayError> {
     let order = in_production_order(ctx, scripts);
     // One fix alone costs the same either way.
     if order.len() < 2 {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     ctx.progress.stage(&format!(
         "emergency fixes: one pass over the chain with {} fixes",
@@ -93,16 +100,28 @@ pub(super) async fn one_pass(
         other => other.map(|_| None),
     };
     ctx.drop(&db).await;
-    let Some((members, at_head)) = walked? else {
-        return Ok(Vec::new());
-    };
-    let differences = ctx.diff(clean_head, &at_head, "migrations alone", "production path");
-    Ok(decide(
-        scripts,
-        &members,
-        &differences,
-        started.elapsed().as_millis(),
-    ))
+    Ok(walked?.map(|(members, at_head)| Walked {
+        members,
+        at_head,
+        ms: started.elapsed().as_millis(),
+    }))
+}
+
+/// The verdicts of every fix the pass decides (see the module's comment); the others are for
+/// the checks alone.
+pub(super) fn one_pass(
+    ctx: &Ctx<'_>,
+    scripts: &[&Script],
+    walked: &Walked,
+    clean_head: &Snapshot,
+) -> Vec<Decided> {
+    let differences = ctx.diff(
+        clean_head,
+        &walked.at_head,
+        "migrations alone",
+        "production path",
+    );
+    decide(scripts, &walked.members, &differences, walked.ms)
 }
 
 /// The fixes the pass can take, in the order production ran them: each at a revision of the
