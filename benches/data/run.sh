@@ -4,7 +4,8 @@
 # each revision one table with a primary key, NOT NULL columns, defaults and an index), Alembic
 # and SQL, on the test server of ci/test-postgres.sh, with hyperfine (median of ROUNDS runs,
 # default 3).
-#   usage: [PROFILE=release|debug] benches/data/run.sh [N=200] [ROUNDS=3] [ROWS=3]
+# One untimed run of each command first (hyperfine --warmup; WARMUP=0 to skip).
+#   usage: [PROFILE=release|debug] [WARMUP=1] benches/data/run.sh [N=200] [ROUNDS=3] [ROWS=3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${1:-200}"
@@ -31,7 +32,7 @@ for kind in alembic sql; do
   # check, snapshot); round trip and fixes are off in the generated policy. --data adds the
   # seeded pass: a second replay, one revision at a time, tables topped up before each.
   BASE="$BIN --backend url --database-url $GATE_TEST_DATABASE_URL --format json -q"
-  hyperfine --runs "$ROUNDS" --export-json "$WORK/$kind.json" \
+  hyperfine --warmup "${WARMUP:-1}" --runs "$ROUNDS" --export-json "$WORK/$kind.json" \
     -n plain "$BASE" \
     -n data "$BASE --data --rows $ROWS"
   python3 - "$WORK/$kind.json" "$kind" <<'PY'

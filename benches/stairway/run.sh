@@ -2,7 +2,9 @@
 # Stairway benchmark (docs/BENCHMARKS.md, "Stairway"): gate-replay --stairway over a generated
 # N-revision Alembic chain (default 200) against one plain replay of the same chain, on the
 # test server of ci/test-postgres.sh, with hyperfine (median of ROUNDS runs, default 3).
-#   usage: benches/stairway/run.sh [N=200] [ROUNDS=3]
+# One untimed run of each command first (hyperfine --warmup; WARMUP=0 to skip): the first run
+# after the chain is generated reads it and the server's catalogs cold.
+#   usage: [WARMUP=1] benches/stairway/run.sh [N=200] [ROUNDS=3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${1:-200}"
@@ -19,7 +21,7 @@ cd "$WORK/alembic"
 # Both sides: the whole gate-replay process (server connection, upgrade from empty, head
 # check, snapshot); the round trip and the fixes are off in the generated policy.
 BASE="$BIN --backend url --database-url $GATE_TEST_DATABASE_URL --format json"
-hyperfine --runs "$ROUNDS" --export-json "$WORK/stairway.json" \
+hyperfine --warmup "${WARMUP:-1}" --runs "$ROUNDS" --export-json "$WORK/stairway.json" \
   -i -n plain "$BASE -q" \
   -n stairway "$BASE -q --stairway"
 python3 - "$WORK/stairway.json" <<'PY'
