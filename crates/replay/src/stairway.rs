@@ -11,8 +11,6 @@
 //! no longer in a state the later steps could be judged from. A long chain is cut into
 //! contiguous segments, one per core, each stepped on a database of its own upgraded to
 //! where it starts; the segments' rows are joined in order, up to the first broken revision.
-//! Where the last segment starts is decided while the segments run (parts::Cut), so that the
-//! last two finish together whatever the machine's load does to their speeds.
 
 use std::time::Instant;
 
@@ -146,30 +144,9 @@ pub(crate) async fn stairway(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), R
         .map_err(ReplayError::Chain)?;
     let order: Vec<&gate_chain::Revision> = discovery.graph.order();
     ctx.progress.stage("stairway");
-    let plan = crate::parts::segments(order.len(), crate::bounded::parallelism());
-    // The last two parts share a cut decided while they run (parts::Cut); the others keep the
-    // cost model's ranges.
-    let cut = (plan.len() > 1).then(|| {
-        let before = &plan[plan.len() - 2];
-        crate::parts::Cut::new(order.len(), before.start)
-    });
-    let jobs = plan
-        .iter()
-        .enumerate()
-        .map(|(k, range)| {
-            let part = match &cut {
-                Some(cut) if k + 2 == plan.len() => Part::BeforeCut {
-                    start: range.start,
-                    cut,
-                },
-                Some(cut) if k + 1 == plan.len() => Part::AfterCut {
-                    from: crate::parts::Cut::early_start(range.start, plan[k - 1].start),
-                    cut,
-                },
-                _ => Part::Fixed(range.clone()),
-            };
-            segment(ctx, &order, part)
-        })
+    let jobs = crate::parts::segments(order.len(), crate::bounded::parallelism())
+        .into_iter()
+        .map(|range| segment(ctx, &order, range))
         .collect();
     let mut rows = Vec::new();
     let mut broken = None;
@@ -194,100 +171,29 @@ const TIDY_EVERY: usize = 20;
 
 type Outcome<'a> = (Vec<Row>, Option<(&'a gate_chain::Revision, Broken)>);
 
-/// Which revisions a part of the stairway steps.
-enum Part<'c> {
-    /// These, on a database first upgraded to every revision before them.
-    Fixed(std::ops::Range<usize>),
-    /// From `start` up to where the last part starts.
-    BeforeCut {
-        start: usize,
-        cut: &'c crate::parts::Cut,
-    },
-    /// From where it decides to start ([`crate::parts::Cut::decide`]) to the end of the chain,
-    /// its database first upgraded to every revision before `from` in one go, then one
-    /// revision at a time.
-    AfterCut {
-        from: usize,
-        cut: &'c crate::parts::Cut,
-    },
-}
-
-/// The revisions of `part` stepped on a database of their own.
+/// The revisions `range` of `order` stepped on a database of their own, first upgraded to
+/// every revision before the range.
 async fn segment<'a>(
     ctx: &Ctx<'_>,
     order: &[&'a gate_chain::Revision],
-    part: Part<'_>,
+    range: std::ops::Range<usize>,
 ) -> Result<Outcome<'a>, ReplayError> {
     let db = ctx.fresh().await?;
     let stepper = Stepper::open(ctx, &db).await;
     let result = match stepper {
         Ok(mut stepper) => {
-            let r = run_part(ctx, &db, &mut stepper, order, &part).await;
+            let r = match prepare(ctx, &mut stepper, order, range.start).await {
+                Ok(None) => steps(ctx, &db, &mut stepper, order, range).await,
+                Ok(Some(b)) => Ok((Vec::new(), Some((order[range.start], b)))),
+                Err(e) => Err(e),
+            };
             stepper.close().await;
             r
         }
         Err(e) => Err(e),
     };
-    match (&part, &result) {
-        // The part before the cut stopped early: the last part's rows would not be reported.
-        (Part::BeforeCut { cut, .. }, Ok((_, Some(_))) | Err(_)) => cut.stop(),
-        // The last part failed to get going: the part before steps the rest.
-        (Part::AfterCut { cut, .. }, Err(_)) => cut.abandon(),
-        _ => {}
-    }
     ctx.drop(&db).await;
     result
-}
-
-async fn run_part<'a>(
-    ctx: &Ctx<'_>,
-    db: &Scratch,
-    stepper: &mut Stepper<'_>,
-    order: &[&'a gate_chain::Revision],
-    part: &Part<'_>,
-) -> Result<Outcome<'a>, ReplayError> {
-    match part {
-        Part::Fixed(range) => match prepare(ctx, stepper, order, range.start).await? {
-            None => steps(ctx, db, stepper, order, range.start, |i| i < range.end).await,
-            Some(b) => Ok((Vec::new(), Some((order[range.start], b)))),
-        },
-        Part::BeforeCut { start, cut } => match prepare(ctx, stepper, order, *start).await? {
-            None => steps(ctx, db, stepper, order, *start, |i| cut.take(i)).await,
-            Some(b) => Ok((Vec::new(), Some((order[*start], b)))),
-        },
-        Part::AfterCut { from, cut } => {
-            // A failed upgrade here is met again by the part before, which then steps the
-            // rest of the chain and reports it as its own step.
-            if prepare(ctx, stepper, order, *from).await?.is_some() {
-                cut.abandon();
-                return Ok((Vec::new(), None));
-            }
-            let mut at = *from;
-            loop {
-                match cut.decide(at) {
-                    crate::parts::Decision::Start => break,
-                    crate::parts::Decision::Abandon => return Ok((Vec::new(), None)),
-                    crate::parts::Decision::Advance => {
-                        let what = format!(
-                            "upgrade to {}, on the way to where this part of the stairway starts",
-                            order[at].id
-                        );
-                        if stepper
-                            .run(ctx, true, &order[at].id, &what)
-                            .await?
-                            .is_some()
-                        {
-                            cut.abandon();
-                            return Ok((Vec::new(), None));
-                        }
-                        at += 1;
-                    }
-                }
-            }
-            let end = order.len();
-            steps(ctx, db, stepper, order, at, |i| i < end).await
-        }
-    }
 }
 
 /// Upgrades a segment's database to every revision before `start` (one upgrade per head of
@@ -307,18 +213,16 @@ async fn prepare(
     Ok(None)
 }
 
-/// Steps revisions from `start` on, as long as `take` says so (asked in order).
 async fn steps<'a>(
     ctx: &Ctx<'_>,
     db: &Scratch,
     stepper: &mut Stepper<'_>,
     order: &[&'a gate_chain::Revision],
-    start: usize,
-    mut take: impl FnMut(usize) -> bool,
+    range: std::ops::Range<usize>,
 ) -> Result<Outcome<'a>, ReplayError> {
     let mut reader = Reader::open(db).await?;
     // The full schema only where it is cheap and most often needed: the empty database.
-    let snapshot = if start == 0 {
+    let snapshot = if range.start == 0 {
         Some(reader.capture().await?)
     } else {
         None
@@ -329,9 +233,8 @@ async fn steps<'a>(
     };
     let mut rows = Vec::new();
     let sql = matches!(stepper, Stepper::Sql(..));
-    let mut i = start;
-    while take(i) {
-        if (i - start) % TIDY_EVERY == TIDY_EVERY - 1 {
+    for i in range.clone() {
+        if (i - range.start) % TIDY_EVERY == TIDY_EVERY - 1 {
             reader.tidy().await;
         }
         let rev = order[i];
@@ -354,7 +257,6 @@ async fn steps<'a>(
                 return Ok((rows, Some((rev, b))));
             }
         }
-        i += 1;
     }
     reader.close().await;
     Ok((rows, None))
