@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Stairway benchmark (docs/BENCHMARKS.md, "Stairway"): gate-replay --stairway over a generated
 # N-revision Alembic chain (default 200) against one plain replay of the same chain, on the
-# test server of ci/test-postgres.sh, with hyperfine (median of ROUNDS runs, default 3).
-#   usage: benches/stairway/run.sh [N=200] [ROUNDS=3]
+# test server of ci/test-postgres.sh, median of ROUNDS runs (default 3), the two commands
+# alternated run by run (benches/alternate.py), one untimed run of each first (WARMUP=0 to skip).
+#   usage: [WARMUP=1] benches/stairway/run.sh [N=200] [ROUNDS=3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+ROOT="$PWD"
 N="${1:-200}"
 ROUNDS="${2:-3}"
 if [ -z "${GATE_TEST_DATABASE_URL:-}" ]; then
   eval "$(bash ci/test-postgres.sh)"
 fi
 cargo build --release -q -p migration-gate --features replay --bin gate-replay
-BIN="$PWD/target/release/gate-replay"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/gate-replay"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 python3 benches/replay/gen_chains.py "$WORK" "$N" >/dev/null
@@ -19,12 +21,10 @@ cd "$WORK/alembic"
 # Both sides: the whole gate-replay process (server connection, upgrade from empty, head
 # check, snapshot); the round trip and the fixes are off in the generated policy.
 BASE="$BIN --backend url --database-url $GATE_TEST_DATABASE_URL --format json"
-hyperfine --runs "$ROUNDS" --export-json "$WORK/stairway.json" \
-  -i -n plain "$BASE -q" \
-  -n stairway "$BASE -q --stairway"
-python3 - "$WORK/stairway.json" <<'PY'
-import json, statistics, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-p, s = statistics.median(r["plain"]["times"]), statistics.median(r["stairway"]["times"])
-print(f"plain {p:.3f} s, stairway {s:.3f} s (median of {len(r['plain']['times'])}), ratio {s / p:.2f}x")
+python3 "$ROOT/benches/alternate.py" "$ROUNDS" "${WARMUP:-1}" \
+  "plain=$BASE -q" "stairway=$BASE -q --stairway" | tee "$WORK/times.txt"
+python3 - "$WORK/times.txt" <<'PY'
+import sys
+m = {l.split()[1]: float(l.split()[2]) for l in open(sys.argv[1]) if l.startswith("median ")}
+print(f"plain {m['plain']:.3f} s, stairway {m['stairway']:.3f} s (medians), ratio {m['stairway'] / m['plain']:.2f}x")
 PY
