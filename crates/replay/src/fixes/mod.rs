@@ -380,15 +380,8 @@ impl State {
     /// [`State::unchanged`] compares. Read right after [`State::read`] with nothing in
     /// between, it describes the same database.
     async fn digest(ctx: &Ctx<'_>, db: &Scratch) -> Result<Digest, ReplayError> {
-        let (fingerprint, data) =
-            DataSnapshot::with_fingerprint(&db.db.url, ctx.runner.bookkeeping_tables())
-                .await
-                .map_err(|source| ReplayError::Schema {
-                    what: "cannot read the catalog fingerprint and rows of the scratch database",
-                    database: db.db.name.clone(),
-                    source: Box::new(source),
-                })?;
-        Ok(Digest { fingerprint, data })
+        let read = DataSnapshot::with_fingerprint(&db.db.url, ctx.runner.bookkeeping_tables());
+        Digest::from_read(read.await, db)
     }
 
     /// Whether `db` still holds the state `then` was read from: the same catalog fingerprint
@@ -412,14 +405,19 @@ impl Digest {
         conn: &mut sqlx::PgConnection,
         db: &Scratch,
     ) -> Result<Digest, ReplayError> {
-        let (fingerprint, data) =
-            DataSnapshot::with_fingerprint_on(conn, ctx.runner.bookkeeping_tables())
-                .await
-                .map_err(|source| ReplayError::Schema {
-                    what: "cannot read the catalog fingerprint and rows of the scratch database",
-                    database: db.db.name.clone(),
-                    source: Box::new(source),
-                })?;
+        let read = DataSnapshot::with_fingerprint_on(conn, ctx.runner.bookkeeping_tables());
+        Digest::from_read(read.await, db)
+    }
+
+    fn from_read(
+        read: Result<(gate_schema::Fingerprint, DataSnapshot), gate_schema::SchemaError>,
+        db: &Scratch,
+    ) -> Result<Digest, ReplayError> {
+        let (fingerprint, data) = read.map_err(|source| ReplayError::Schema {
+            what: "cannot read the catalog fingerprint and rows of the scratch database",
+            database: db.db.name.clone(),
+            source: Box::new(source),
+        })?;
         Ok(Digest { fingerprint, data })
     }
 
