@@ -161,7 +161,7 @@ async fn steps(
         if mode == Mode::Check && ctx.settings.fixes {
             fixes::walk_pass(ctx).await
         } else {
-            Ok(None)
+            Ok(fixes::Pass::NotWalked)
         }
     };
     let (at_head, optional, walked) = tokio::join!(main, optional_passes(ctx, mode), walk);
@@ -233,7 +233,7 @@ async fn clean_head_of_shard(
             .findings
             .extend(fixes::not_verified(ctx.settings, because));
     } else if mode == Mode::Check && ctx.settings.fixes {
-        let (found, section) = fixes::verify(ctx, None, because, None).await?;
+        let (found, section) = fixes::verify(ctx, None, because, fixes::Pass::NotWalked).await?;
         report.findings.extend(found);
         report.sections.extend(section);
     }
@@ -439,7 +439,7 @@ async fn after_r001(
     }
     ctx.progress
         .stage("emergency fixes (on the part of the chain that builds)");
-    let (found, section) = fixes::verify(ctx, None, &because, None).await?;
+    let (found, section) = fixes::verify(ctx, None, &because, fixes::Pass::NotWalked).await?;
     report.findings.extend(found);
     report.sections.extend(section);
     Ok(())

@@ -42,11 +42,20 @@ mod templates;
 use checks::verify_one;
 pub(crate) use pass::Walked;
 
+/// The fixes' pass over the chain, for [`verify`].
+pub(crate) enum Pass {
+    /// Not walked yet: `verify` walks it.
+    NotWalked,
+    /// Walked: what it saw, or `None` when it decides nothing (fewer than two fixes, or a
+    /// step failed), so it is not walked again.
+    Walked(Option<Box<Walked>>),
+}
+
 /// The pass over the chain with every fix ([`verify`] decides with it once the clean head is
 /// known); it needs no clean head, so it can run beside the upgrade from empty.
-pub(crate) async fn walk_pass(ctx: &Ctx<'_>) -> Result<Option<Walked>, ReplayError> {
+pub(crate) async fn walk_pass(ctx: &Ctx<'_>) -> Result<Pass, ReplayError> {
     let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
-    pass::walk_pass(ctx, &scripts).await
+    Ok(Pass::Walked(pass::walk_pass(ctx, &scripts).await?.map(Box::new)))
 }
 use templates::Templates;
 
@@ -80,21 +89,21 @@ pub(crate) fn not_verified(settings: &Settings, because: &str) -> Vec<Finding> {
 /// Findings for every verifiable fix, and a section that says per fix what was checked.
 /// `clean_head` is `None` when the chain does not build to head (`because` says why): the
 /// checks at `applied-after` still run where the chain builds that far.
-/// `walked` is the pass over the chain ([`walk_pass`]) when it already ran; without it,
-/// `verify` walks it here.
+/// `pass` is the pass over the chain ([`walk_pass`]) when it already ran; otherwise `verify`
+/// walks it here.
 pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     clean_head: Option<&Snapshot>,
     because: &str,
-    walked: Option<Walked>,
+    pass: Pass,
 ) -> Result<(Vec<Finding>, Option<Section>), ReplayError> {
     let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
     // By registry index: first what one pass over the chain decides, then the rest alone.
     let mut decided = std::collections::BTreeMap::new();
     if let Some(clean_head) = clean_head {
-        let walked = match walked {
-            Some(w) => Some(w),
-            None => pass::walk_pass(ctx, &scripts).await?,
+        let walked = match pass {
+            Pass::Walked(w) => w.map(|w| *w),
+            Pass::NotWalked => pass::walk_pass(ctx, &scripts).await?,
         };
         for d in walked
             .iter()
