@@ -55,7 +55,9 @@ pub(crate) enum Pass {
 /// known); it needs no clean head, so it can run beside the upgrade from empty.
 pub(crate) async fn walk_pass(ctx: &Ctx<'_>) -> Result<Pass, ReplayError> {
     let scripts: Vec<&Script> = crate::shard::fixes_of(ctx.settings).collect();
-    Ok(Pass::Walked(pass::walk_pass(ctx, &scripts).await?.map(Box::new)))
+    Ok(Pass::Walked(
+        pass::walk_pass(ctx, &scripts).await?.map(Box::new),
+    ))
 }
 use templates::Templates;
 
