@@ -48,6 +48,11 @@ struct Fix {
 /// Names only one fix's objects carry, so a message can be searched for them.
 const NAMES: &[&str] = &[
     "fix_memo",
+    "fix_alpha",
+    "fix_bravo",
+    "fix_charlie",
+    "fix_delta",
+    "fix_echo",
     "ix_users_name",
     "shipping_note",
     "audit",
@@ -244,6 +249,50 @@ fn shipping() -> Fix {
         name: "shipping",
         after: 4,
         sql: "ALTER TABLE orders ADD COLUMN IF NOT EXISTS shipping_note text;\n",
+    }
+}
+
+/// A fix that creates a table of its own, `fix_<name>`.
+fn own_table(name: &'static str, after: usize) -> Fix {
+    let sql = format!("CREATE TABLE IF NOT EXISTS fix_{name} (id int PRIMARY KEY);\n");
+    Fix {
+        name,
+        after,
+        sql: Box::leak(sql.into_boxed_str()),
+    }
+}
+
+#[test]
+fn with_a_pass_per_core_each_verdict_is_the_one_by_hand_and_one_table_in_two_passes_is_not_apart() {
+    // Eight fixes make two passes on two cores, dealt in production's order in turn:
+    // memo, bravo, charlie, shipping in one; alpha, memo_row, delta, echo in the other. memo
+    // and memo_row touch one table from different passes, where neither saw the other.
+    let fixes = [
+        memo(),
+        own_table("alpha", 1),
+        own_table("bravo", 2),
+        memo_row(),
+        own_table("charlie", 3),
+        own_table("delta", 4),
+        shipping(),
+        own_table("echo", 5),
+    ];
+    let repo = repo_with(&fixes);
+    let run = replay_url(repo.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        assert!(
+            run.stderr.contains("2 passes over the chain with 8 fixes"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_each_verdict_is_the_one_by_hand(&run, repo.path(), &fixes);
+    for fix in &fixes {
+        let path = format!("fixes/{}.sql", fix.name);
+        let checks = checks_of(&run, &path);
+        let in_pass = checks.contains("shared by 8 fixes");
+        assert_eq!(in_pass, !fix.name.starts_with("memo"), "{path}: {checks}");
     }
 }
 

@@ -21,24 +21,10 @@ impl WorkCopy {
         let dir = tempfile::Builder::new().prefix("gate-fix-").tempdir()?;
         let mut copied = BTreeMap::new();
         for rel in listed_files(root)? {
-            let from = root.join(&rel);
-            let to = dir.path().join(&rel);
-            let Ok(meta) = std::fs::symlink_metadata(&from) else {
-                continue; // listed by git, deleted in the work tree
-            };
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent)?;
+            // Listed by git but deleted in the work tree, or not a file: not copied.
+            if let Some(stat) = copy_one(root, dir.path(), &rel)? {
+                copied.insert(rel, stat);
             }
-            if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&from)?;
-                std::os::unix::fs::symlink(target, &to)?;
-            } else if meta.is_file() {
-                std::fs::copy(&from, &to)?;
-            } else {
-                continue;
-            }
-            let m = std::fs::symlink_metadata(&to)?;
-            copied.insert(rel, (m.len(), m.modified().ok()));
         }
         Ok(WorkCopy { dir, copied })
     }
@@ -55,6 +41,61 @@ impl WorkCopy {
 
     pub(crate) fn root(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Back to the state right after copying, for the next command to run in: what a command
+    /// wrote is removed, copied files it changed or removed are copied again from `root`
+    /// (unchanged since: a replay does not write the user's tree). One copy then serves the
+    /// commands of many fixes one after another, each seeing what a new copy shows; only
+    /// Python's bytecode cache is kept (the interpreter's, and the same files'). Listing and
+    /// copying the tree is most of a short fix's own start.
+    pub(crate) fn restore(&mut self, root: &Path) -> std::io::Result<()> {
+        let kept: std::collections::BTreeSet<&Path> = self
+            .copied
+            .keys()
+            .flat_map(|rel| rel.ancestors().skip(1))
+            .collect();
+        let mut again = Vec::new();
+        for entry in walkdir::WalkDir::new(self.dir.path())
+            .min_depth(1)
+            .contents_first(true)
+        {
+            let entry = entry?;
+            let Ok(rel) = entry.path().strip_prefix(self.dir.path()) else {
+                continue;
+            };
+            if rel.components().any(|c| c.as_os_str() == "__pycache__") {
+                continue;
+            }
+            if entry.file_type().is_dir() {
+                if !kept.contains(rel) {
+                    std::fs::remove_dir_all(entry.path())?;
+                }
+                continue;
+            }
+            let now = entry.path().symlink_metadata()?;
+            match self.copied.get(rel) {
+                Some(before) if *before == (now.len(), now.modified().ok()) => {}
+                Some(_) => {
+                    std::fs::remove_file(entry.path())?;
+                    again.push(rel.to_path_buf());
+                }
+                None => std::fs::remove_file(entry.path())?,
+            }
+        }
+        again.extend(
+            self.copied
+                .keys()
+                .filter(|rel| self.dir.path().join(rel).symlink_metadata().is_err())
+                .cloned(),
+        );
+        for rel in again {
+            match copy_one(root, self.dir.path(), &rel)? {
+                Some(stat) => self.copied.insert(rel, stat),
+                None => self.copied.remove(&rel),
+            };
+        }
+        Ok(())
     }
 
     /// Files created or changed in the copy since it was made, relative, sorted.
@@ -81,6 +122,32 @@ impl WorkCopy {
         out.sort();
         out
     }
+}
+
+/// Copy `rel` from `root` into `dir` (a symlink as a symlink): its (length, modified) in the
+/// copy, `None` when `root` holds no file or symlink there.
+fn copy_one(
+    root: &Path,
+    dir: &Path,
+    rel: &Path,
+) -> std::io::Result<Option<(u64, Option<SystemTime>)>> {
+    let from = root.join(rel);
+    let to = dir.join(rel);
+    let Ok(meta) = std::fs::symlink_metadata(&from) else {
+        return Ok(None);
+    };
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+    } else if meta.is_file() {
+        std::fs::copy(&from, &to)?;
+    } else {
+        return Ok(None);
+    }
+    let m = std::fs::symlink_metadata(&to)?;
+    Ok(Some((m.len(), m.modified().ok())))
 }
 
 /// What git sees in the work tree: tracked files plus untracked ones that are not ignored.
@@ -145,5 +212,31 @@ mod tests {
             std::fs::read_to_string(repo.path().join("fix.py")).unwrap(),
             "print(1)\n"
         );
+    }
+
+    #[test]
+    fn a_restored_copy_shows_the_next_command_what_a_new_copy_would() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(repo.path().join("fix.py"), "print(1)\n").unwrap();
+        std::fs::create_dir(repo.path().join("app")).unwrap();
+        std::fs::write(repo.path().join("app/settings.py"), "X = 1\n").unwrap();
+        let mut copy = WorkCopy::new(repo.path()).unwrap();
+        // One command writes a file in a new folder, rewrites one and deletes another.
+        std::fs::create_dir_all(copy.root().join("backups/2026")).unwrap();
+        std::fs::write(copy.root().join("backups/2026/users.csv"), "1,a\n").unwrap();
+        std::fs::write(copy.root().join("fix.py"), "print(333)\n").unwrap();
+        std::fs::remove_file(copy.root().join("app/settings.py")).unwrap();
+        std::fs::create_dir(copy.root().join("app/__pycache__")).unwrap();
+        copy.restore(repo.path()).unwrap();
+        assert!(!copy.root().join("backups").exists());
+        assert_eq!(
+            std::fs::read_to_string(copy.root().join("fix.py")).unwrap(),
+            "print(1)\n"
+        );
+        assert!(copy.root().join("app/settings.py").is_file());
+        assert!(copy.written().is_empty(), "{:?}", copy.written());
+        // What the next command writes is its own.
+        std::fs::write(copy.root().join("log.txt"), "x").unwrap();
+        assert_eq!(copy.written(), vec!["log.txt"]);
     }
 }

@@ -11,7 +11,7 @@ use sqlx::postgres::PgConnection;
 use crate::SchemaError;
 
 /// Rows of one table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TableData {
     pub rows: i64,
     /// md5 over the sorted md5s of each row's text form; empty for an empty table.
@@ -25,7 +25,7 @@ pub struct DataSnapshot {
 }
 
 const TABLES: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
-     n.nspname || '.' || c.relname \
+     n.nspname || '.' || c.relname, pg_relation_size(c.oid) > 0 \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
@@ -73,18 +73,28 @@ impl DataSnapshot {
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await
             .map_err(q)?;
-        let tables: Vec<(String, String)> = sqlx::query_as(TABLES)
+        let tables: Vec<(String, String, bool)> = sqlx::query_as(TABLES)
             .fetch_all(&mut *tx)
             .await
             .map_err(q)?;
+        let mut out = DataSnapshot::default();
         let tables: Vec<(String, String)> = tables
             .into_iter()
-            .filter(|(_, name)| {
+            .filter(|(_, name, _)| {
                 let bare = name.rsplit('.').next().unwrap_or(name);
                 !skip.contains(&bare)
             })
+            .filter_map(|(quoted, name, has_pages)| {
+                if has_pages {
+                    return Some((quoted, name));
+                }
+                // A table without a single page holds no row: no need to read it. Most
+                // tables of a replayed chain are such, and reading each costs a relation
+                // open and a plan.
+                out.tables.insert(name, TableData::default());
+                None
+            })
             .collect();
-        let mut out = DataSnapshot::default();
         // One statement for all tables: scratch databases have dozens, not thousands.
         for chunk in tables.chunks(200) {
             let sql = chunk

@@ -11,6 +11,12 @@
 //! fix's own transactions wrote (their `xmin` lies between two transaction ids taken around
 //! it: no one else writes to a scratch database meanwhile).
 //!
+//! With enough fixes the pass is cut in one per core ([`deal`]), each on a database of its
+//! own walking the whole chain: the fixes' own runs (a Python start each) are most of the
+//! work, and one pass leaves a core idle once the upgrade from empty beside it is done. A fix
+//! in one pass never sees those of another; what it touched is compared across passes by
+//! name ([`independent`]).
+//!
 //! A fix gets its verdict from the pass only where the pass shows it is the verdict it gets
 //! alone:
 //! - its first run changed the schema or rows, its second succeeded and changed neither
@@ -18,7 +24,7 @@
 //!   more run the state after one (`rollback restores`), so the path goes on from one
 //!   application;
 //! - what it created or altered, and the tables whose rows it changed, are disjoint from every
-//!   other fix's in the pass, and no object of one depends (`pg_depend`) on an object of the
+//!   other fix's in the passes, and no object of one depends (`pg_depend`) on an object of the
 //!   other: neither saw the other;
 //! - every difference between the pass at head and the migrations alone is of some fix's
 //!   objects: those of a fix independent of the others are its F004 (F005 when converted).
@@ -56,6 +62,8 @@ pub(super) struct Decided {
 /// What the pass saw of one fix.
 struct Member {
     fix: usize,
+    /// Which of the passes applied it ([`Walked::passes`]): OIDs are compared only within one.
+    pass: usize,
     /// The first run changed something; the second succeeded and changed nothing (and its
     /// rollback restored the state before it, then one more run the state after one).
     clean: bool,
@@ -70,16 +78,38 @@ struct Member {
     written: Vec<String>,
 }
 
-/// What the pass saw: every fix it applied, and the schema at head. It needs no clean head,
-/// so it runs while the upgrade from empty does ([`crate::run`]).
+/// What the passes saw: every fix they applied, and each pass's schema at head. They need no
+/// clean head, so they run while the upgrade from empty does ([`crate::run`]).
 pub(crate) struct Walked {
     members: Vec<Member>,
-    at_head: Snapshot,
+    /// Per pass, its schema at head.
+    passes: Vec<Snapshot>,
     ms: u128,
 }
 
-/// The pass over the chain with every fix it can take (`None` when fewer than two, or when a
-/// step failed: every fix is then checked alone).
+/// Fewest fixes a pass of its own is worth: each pass upgrades the whole chain again.
+const FIXES_PER_PASS: usize = 4;
+
+/// `order` dealt out to at most `parallel` passes of at least [`FIXES_PER_PASS`] fixes each,
+/// every pass keeping production's order. Dealt in turn rather than cut in ranges (every pass
+/// walks the whole chain anyway), and in turn within each kind (`heavy`: a fix that starts a
+/// process, not SQL run in-process), so no pass gets all the process starts.
+fn deal(order: &[usize], heavy: impl Fn(usize) -> bool, parallel: usize) -> Vec<Vec<usize>> {
+    let count = (order.len() / FIXES_PER_PASS).clamp(1, parallel.max(1));
+    let mut passes = vec![Vec::new(); count];
+    let (mut light, mut heavies) = (0, 0);
+    for &fix in order {
+        let turn = if heavy(fix) { &mut heavies } else { &mut light };
+        passes[*turn % count].push(fix);
+        *turn += 1;
+    }
+    passes
+}
+
+/// The passes over the chain with every fix they can take, one per core where there are
+/// enough fixes (`None` when fewer than two fixes, or when a step of any pass failed: every
+/// fix is then checked alone). A fix in one pass never sees the fixes of another; [`decide`]
+/// takes that into account.
 pub(super) async fn walk_pass(
     ctx: &Ctx<'_>,
     scripts: &[&Script],
@@ -89,22 +119,61 @@ pub(super) async fn walk_pass(
     if order.len() < 2 {
         return Ok(None);
     }
+    let dealt = deal(
+        &order,
+        |fix| scripts[fix].run.is_some(),
+        crate::bounded::parallelism(),
+    );
     ctx.progress.stage(&format!(
-        "emergency fixes: one pass over the chain with {} fixes",
+        "emergency fixes: {} over the chain with {} fixes",
+        passes_words(dealt.len()),
         order.len()
     ));
     let started = Instant::now();
+    let jobs: Vec<_> = dealt
+        .iter()
+        .enumerate()
+        .map(|(pass, fixes)| walk_one(ctx, scripts, pass, fixes))
+        .collect();
+    let mut walked = Walked {
+        members: Vec::new(),
+        passes: Vec::new(),
+        ms: 0,
+    };
+    for outcome in crate::bounded::in_order(jobs, dealt.len()).await {
+        match outcome? {
+            Some((members, at_head)) => {
+                walked.members.extend(members);
+                walked.passes.push(at_head);
+            }
+            None => return Ok(None),
+        }
+    }
+    walked.ms = started.elapsed().as_millis();
+    Ok(Some(walked))
+}
+
+fn passes_words(count: usize) -> String {
+    match count {
+        1 => "one pass".to_string(),
+        n => format!("{n} passes"),
+    }
+}
+
+/// One pass on a database of its own: its members and its schema at head.
+async fn walk_one(
+    ctx: &Ctx<'_>,
+    scripts: &[&Script],
+    pass: usize,
+    order: &[usize],
+) -> Result<Option<(Vec<Member>, Snapshot)>, ReplayError> {
     let db = ctx.fresh().await?;
-    let walked = match walk(ctx, scripts, &order, &db).await {
+    let walked = match walk(ctx, scripts, pass, order, &db).await {
         Ok(Some(members)) => ctx.capture(&db).await.map(|s| Some((members, s))),
         other => other.map(|_| None),
     };
     ctx.drop(&db).await;
-    Ok(walked?.map(|(members, at_head)| Walked {
-        members,
-        at_head,
-        ms: started.elapsed().as_millis(),
-    }))
+    walked
 }
 
 /// The verdicts of every fix the pass decides (see the module's comment); the others are for
@@ -115,12 +184,11 @@ pub(super) fn one_pass(
     walked: &Walked,
     clean_head: &Snapshot,
 ) -> Vec<Decided> {
-    let differences = ctx.diff(
-        clean_head,
-        &walked.at_head,
-        "migrations alone",
-        "production path",
-    );
+    let differences: Vec<Vec<Difference>> = walked
+        .passes
+        .iter()
+        .map(|at_head| ctx.diff(clean_head, at_head, "migrations alone", "production path"))
+        .collect();
     decide(scripts, &walked.members, &differences, walked.ms)
 }
 
@@ -154,6 +222,7 @@ fn in_production_order(ctx: &Ctx<'_>, scripts: &[&Script]) -> Vec<usize> {
 async fn walk(
     ctx: &Ctx<'_>,
     scripts: &[&Script],
+    pass: usize,
     order: &[usize],
     db: &Scratch,
 ) -> Result<Option<Vec<Member>>, ReplayError> {
@@ -161,7 +230,7 @@ async fn walk(
         RunnerError::database("cannot connect to the scratch database of the fix pass", e)
     })?;
     let mut stepper = Stepper::open(ctx, db).await?;
-    let r = steps(ctx, scripts, order, db, &mut stepper, &mut conn).await;
+    let r = steps(ctx, scripts, pass, order, db, &mut stepper, &mut conn).await;
     stepper.close().await;
     let _ = conn.close().await;
     r
@@ -170,19 +239,30 @@ async fn walk(
 async fn steps(
     ctx: &Ctx<'_>,
     scripts: &[&Script],
+    pass: usize,
     order: &[usize],
     db: &Scratch,
     stepper: &mut Stepper<'_>,
     conn: &mut PgConnection,
 ) -> Result<Option<Vec<Member>>, ReplayError> {
     let mut members = Vec::new();
+    // One copy of the work tree for every fix of the pass that runs a command, restored
+    // before each.
+    let mut shared: Option<crate::workcopy::WorkCopy> = None;
     for &fix in order {
         let script = scripts[fix];
         if stepper.upgrade(ctx, &target(script)).await?.is_some() {
             return Ok(None);
         }
         let pre = Digest::read_on(ctx, conn, db).await?;
-        let work = work_copy(ctx, script).await?;
+        let runs_commands = script.run.is_some() || script.rollback.is_some();
+        let work = match shared.take() {
+            Some(w) if runs_commands => restored(ctx, script, w).await?,
+            kept => {
+                shared = kept;
+                work_copy(ctx, script).await?
+            }
+        };
         let from = transaction_id(conn).await?;
         if let Applied::Failed(_) = apply(ctx, script, db, &work).await? {
             return Ok(None);
@@ -212,17 +292,37 @@ async fn steps(
             .extend(pre.data.changed_tables(&once.data).map(String::from));
         members.push(Member {
             fix,
+            pass,
             clean: !once.same(&pre),
             names: wrote.names,
             made: wrote.made,
             refers_to: wrote.refers_to,
             written: work.written(),
         });
+        if runs_commands {
+            shared = Some(work);
+        }
     }
     if stepper.upgrade(ctx, &Target::Head).await?.is_some() {
         return Ok(None);
     }
     Ok(Some(members))
+}
+
+/// `work` restored for `script`'s commands (off the async threads: it walks the copy).
+async fn restored(
+    ctx: &Ctx<'_>,
+    script: &Script,
+    mut work: crate::workcopy::WorkCopy,
+) -> Result<crate::workcopy::WorkCopy, ReplayError> {
+    let root = ctx.settings.root.clone();
+    tokio::task::spawn_blocking(move || work.restore(&root).map(|()| work))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        .map_err(|source| ReplayError::WorkCopy {
+            script: script.path.clone(),
+            source,
+        })
 }
 
 /// Apply `script` once more: whether it succeeded and left the state `expected`.
@@ -334,7 +434,7 @@ async fn written_between(
 fn decide(
     scripts: &[&Script],
     members: &[Member],
-    differences: &[Difference],
+    differences: &[Vec<Difference>],
     ms: u128,
 ) -> Vec<Decided> {
     let Some(owned) = owners(differences, members) else {
@@ -348,7 +448,11 @@ fn decide(
                 .all(|o| independent(&members[m], &members[o]))
         })
         .collect();
-    let words = |w: &str| format!("{w} (one run shared by {} fixes)", members.len());
+    let runs = match differences.len() {
+        1 => "one run".to_string(),
+        n => format!("{n} runs"),
+    };
+    let words = |w: &str| format!("{w} ({runs} shared by {} fixes)", members.len());
     let share = ms / apart.len().max(1) as u128;
     apart
         .into_iter()
@@ -377,12 +481,14 @@ fn decide(
 }
 
 /// Neither touched what the other did (by table: two fixes altering one table's columns are
-/// not apart), and nothing one made depends on what the other made.
+/// not apart), and nothing one made depends on what the other made. OIDs tell that only
+/// within one pass (one database); across passes neither saw the other, and an object of one
+/// that needs the other's is missing in its pass: the step fails and no pass decides.
 fn independent(a: &Member, b: &Member) -> bool {
     let units = |m: &Member| -> BTreeSet<String> { m.names.iter().map(|n| unit(n)).collect() };
     units(a).is_disjoint(&units(b))
-        && a.refers_to.is_disjoint(&b.made)
-        && b.refers_to.is_disjoint(&a.made)
+        && (a.pass != b.pass
+            || (a.refers_to.is_disjoint(&b.made) && b.refers_to.is_disjoint(&a.made)))
 }
 
 /// The object a name belongs to: a column or constraint belongs to its table.
@@ -393,17 +499,22 @@ fn unit(name: &str) -> String {
         .unwrap_or_else(|| name.to_string())
 }
 
-/// `differences` given to each member whose names hold their object, in member order;
-/// `None` when one has no owner. (Two owners name one object, so neither is independent of
-/// the other, and neither verdict is the pass's.)
-fn owners(differences: &[Difference], members: &[Member]) -> Option<Vec<Vec<Difference>>> {
+/// Each pass's `differences` (at head, against the migrations alone) given to each of its
+/// members whose names hold their object, in member order; `None` when one has no owner.
+/// (Two owners name one object, so neither is independent of the other, and neither verdict
+/// is the pass's.)
+fn owners(differences: &[Vec<Difference>], members: &[Member]) -> Option<Vec<Vec<Difference>>> {
     let mut owned = vec![Vec::new(); members.len()];
-    for d in differences {
+    for (pass, d) in differences
+        .iter()
+        .enumerate()
+        .flat_map(|(pass, ds)| ds.iter().map(move |d| (pass, d)))
+    {
         let key = gate_recovery::difference_key(d);
         // `table public.users column note` is `public.users column note` in a member's names.
         let name = key.split_once(' ').map_or(key.as_str(), |(_, rest)| rest);
         let by: Vec<usize> = (0..members.len())
-            .filter(|&m| members[m].names.contains(name))
+            .filter(|&m| members[m].pass == pass && members[m].names.contains(name))
             .collect();
         if by.is_empty() {
             return None;
@@ -422,6 +533,7 @@ mod tests {
     fn member(fix: usize, names: &[&str], made: &[i64], refers_to: &[i64]) -> Member {
         Member {
             fix,
+            pass: 0,
             clean: true,
             names: names.iter().map(|s| s.to_string()).collect(),
             made: made.iter().copied().collect(),
@@ -446,7 +558,7 @@ mod tests {
             diff("table public.users", "column note only in production path"),
             diff("index public.ix_note", "only in production path"),
         ];
-        let owned = owners(&d, &[a, b]).expect("every difference has one owner");
+        let owned = owners(&[d.to_vec()], &[a, b]).expect("every difference has one owner");
         assert_eq!(owned[0], d[..1]);
         assert_eq!(owned[1], d[1..]);
     }
@@ -458,7 +570,7 @@ mod tests {
             "table public.users",
             "column note only in migrations alone",
         )];
-        assert!(owners(&d, &[a]).is_none());
+        assert!(owners(&[d.to_vec()], &[a]).is_none());
     }
 
     #[test]
@@ -472,5 +584,54 @@ mod tests {
         assert!(!independent(&a, &b));
         let c = member(2, &["public.fix_c"], &[30], &[2200]);
         assert!(independent(&a, &c));
+    }
+
+    #[test]
+    fn a_difference_is_owned_only_by_a_member_of_the_pass_that_shows_it() {
+        let a = member(0, &["public.fix_a"], &[], &[]);
+        let mut b = member(1, &["public.fix_b"], &[], &[]);
+        b.pass = 1;
+        let d = diff("table public.fix_a", "only in production path");
+        let owned = owners(&[vec![d.clone()], vec![]], &[a, b]).expect("a owns it");
+        assert_eq!(owned, [vec![d.clone()], vec![]]);
+        // Shown by the second pass, where fix_a was never applied: nobody there wrote it.
+        let a = member(0, &["public.fix_a"], &[], &[]);
+        let mut b = member(1, &["public.fix_b"], &[], &[]);
+        b.pass = 1;
+        assert!(owners(&[vec![], vec![d]], &[a, b]).is_none());
+    }
+
+    #[test]
+    fn across_passes_names_tell_apart_and_oids_do_not() {
+        // The same OIDs in two databases are different objects.
+        let a = member(0, &["public.fix_a"], &[10], &[2200]);
+        let mut b = member(1, &["public.fix_b_idx"], &[20], &[10]);
+        assert!(!independent(&a, &b));
+        b.pass = 1;
+        assert!(independent(&a, &b));
+        // One table touched in both passes is never apart.
+        let mut c = member(2, &["public.fix_a column note"], &[], &[]);
+        c.pass = 1;
+        assert!(!independent(&a, &c));
+    }
+
+    #[test]
+    fn fixes_are_dealt_in_turn_to_passes_worth_their_walk() {
+        let order: Vec<usize> = (0..9).collect();
+        let none = |_| false;
+        assert_eq!(
+            deal(&order, none, 2),
+            [vec![0, 2, 4, 6, 8], vec![1, 3, 5, 7]]
+        );
+        // Every other fix starts a process: those are dealt in turn among themselves.
+        let odd = |f: usize| f % 2 == 1;
+        assert_eq!(
+            deal(&order, odd, 2),
+            [vec![0, 1, 4, 5, 8], vec![2, 3, 6, 7]]
+        );
+        // Fewer than two passes' worth: one pass, whatever the cores.
+        assert_eq!(deal(&order[..7], none, 8), [order[..7].to_vec()]);
+        assert_eq!(deal(&order, none, 1), [order.clone()]);
+        assert_eq!(deal(&order, none, 0), [order]);
     }
 }
