@@ -61,6 +61,38 @@ pub(crate) async fn walk_pass(ctx: &Ctx<'_>) -> Result<Pass, ReplayError> {
 }
 use templates::Templates;
 
+/// `items` (each with the index in `scripts` of its fix) in the order production ran their
+/// fixes (applied-after, applied-on, registry order), keeping each whose applied-after holds
+/// every revision of the one kept before it (the runner can tell: `Runner::applied_at`) and
+/// that `admit` takes (asked only then, in that order). A fix the runner cannot place is left
+/// out.
+fn along_the_path<T>(
+    ctx: &Ctx<'_>,
+    scripts: &[&Script],
+    items: impl Iterator<Item = (T, usize)>,
+    mut admit: impl FnMut(&T) -> bool,
+) -> Vec<T> {
+    let mut candidates: Vec<(T, usize, std::collections::BTreeSet<String>)> = items
+        .filter_map(|(item, i)| Some((item, i, ctx.runner.applied_at(&target(scripts[i]))?)))
+        .collect();
+    candidates.sort_by(|(_, a, applied_a), (_, b, applied_b)| {
+        (applied_a.len(), scripts[*a].applied_on, *a).cmp(&(
+            applied_b.len(),
+            scripts[*b].applied_on,
+            *b,
+        ))
+    });
+    let mut kept = Vec::new();
+    let mut last: Option<std::collections::BTreeSet<String>> = None;
+    for (item, _, applied) in candidates {
+        if last.as_ref().is_none_or(|l| l.is_subset(&applied)) && admit(&item) {
+            last = Some(applied);
+            kept.push(item);
+        }
+    }
+    kept
+}
+
 /// The registry entries the replay verifies: with `run` or `sql`, and not retired.
 pub(crate) fn verifiable(settings: &Settings) -> impl Iterator<Item = &Script> {
     settings

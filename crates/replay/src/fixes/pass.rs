@@ -198,22 +198,9 @@ fn in_production_order(ctx: &Ctx<'_>, scripts: &[&Script]) -> Vec<usize> {
     if !ctx.runner.supports_targets() {
         return Vec::new();
     }
-    let mut candidates: Vec<(usize, BTreeSet<String>)> = scripts
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(target(s), Target::Revision(_)))
-        .filter_map(|(i, s)| Some((i, ctx.runner.applied_at(&target(s))?)))
-        .collect();
-    candidates.sort_by_key(|(i, applied)| (applied.len(), scripts[*i].applied_on, *i));
-    let mut order = Vec::new();
-    let mut last: Option<&BTreeSet<String>> = None;
-    for (i, applied) in &candidates {
-        if last.is_none_or(|l| l.is_subset(applied)) {
-            last = Some(applied);
-            order.push(*i);
-        }
-    }
-    order
+    let at_revisions =
+        (0..scripts.len()).filter(|&i| matches!(target(scripts[i]), Target::Revision(_)));
+    super::along_the_path(ctx, scripts, at_revisions.map(|i| (i, i)), |_| true)
 }
 
 /// On `db` (empty): each fix of `order` at its applied-after, twice, then the chain to head.

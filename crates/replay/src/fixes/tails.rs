@@ -124,29 +124,24 @@ async fn decide(
 /// before (the runner can tell: `Runner::applied_at`), and it touched nothing another member
 /// touched. Taken greedily in path order (applied-after, applied-on, registry order).
 fn shareable(ctx: &Ctx<'_>, scripts: &[&Script], pending: &[(usize, Pending)]) -> Vec<usize> {
-    let mut candidates: Vec<(usize, BTreeSet<String>)> = pending
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, p))| p.continue_upgrade)
-        .filter_map(|(pos, (i, _))| Some((pos, ctx.runner.applied_at(&target(scripts[*i]))?)))
-        .collect();
-    candidates.sort_by_key(|(pos, applied)| {
-        let i = pending[*pos].0;
-        (applied.len(), scripts[i].applied_on, i)
-    });
-    let mut group = Vec::new();
     let mut taken: BTreeSet<&str> = BTreeSet::new();
-    let mut last: Option<&BTreeSet<String>> = None;
-    for (pos, applied) in &candidates {
-        let touched = &pending[*pos].1.touched;
-        let follows = last.is_none_or(|l| l.is_subset(applied));
-        if follows && touched.iter().all(|k| !taken.contains(k.as_str())) {
-            taken.extend(touched.iter().map(String::as_str));
-            last = Some(applied);
-            group.push(*pos);
-        }
-    }
-    group
+    super::along_the_path(
+        ctx,
+        scripts,
+        pending
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, p))| p.continue_upgrade)
+            .map(|(pos, (i, _))| (pos, *i)),
+        |&pos| {
+            let touched = &pending[pos].1.touched;
+            let apart = touched.iter().all(|k| !taken.contains(k.as_str()));
+            if apart {
+                taken.extend(touched.iter().map(String::as_str));
+            }
+            apart
+        },
+    )
 }
 
 /// The shared run of `group`; `None` when its verdicts would not be each fix's own (see the
