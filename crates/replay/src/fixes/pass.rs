@@ -618,7 +618,7 @@ mod tests {
         );
         // Fewer than two passes' worth: one pass, whatever the cores.
         assert_eq!(deal(&order[..7], none, 8), [order[..7].to_vec()]);
-        assert_eq!(deal(&order, none, 1), [order.clone()]);
+        assert_eq!(deal(&order, none, 1), std::slice::from_ref(&order));
         assert_eq!(deal(&order, none, 0), [order]);
     }
 }
