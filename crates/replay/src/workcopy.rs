@@ -12,8 +12,8 @@ use std::time::SystemTime;
 #[derive(Debug)]
 pub(crate) struct WorkCopy {
     dir: tempfile::TempDir,
-    /// Each copied file's (length, modified) right after copying.
-    copied: BTreeMap<PathBuf, (u64, Option<SystemTime>)>,
+    /// Each copied file's [`Stat`] right after copying.
+    copied: BTreeMap<PathBuf, Stat>,
 }
 
 impl WorkCopy {
@@ -73,9 +73,9 @@ impl WorkCopy {
                 }
                 continue;
             }
-            let now = entry.path().symlink_metadata()?;
+            let now = Stat::of(&entry.path().symlink_metadata()?);
             match self.copied.get(rel) {
-                Some(before) if *before == (now.len(), now.modified().ok()) => {}
+                Some(before) if *before == now => {}
                 Some(_) => {
                     std::fs::remove_file(entry.path())?;
                     again.push(rel.to_path_buf());
@@ -113,7 +113,7 @@ impl WorkCopy {
             if rel.components().any(|c| c.as_os_str() == "__pycache__") {
                 continue;
             }
-            let now = entry.metadata().ok().map(|m| (m.len(), m.modified().ok()));
+            let now = entry.metadata().ok().map(|m| Stat::of(&m));
             match self.copied.get(rel) {
                 Some(before) if Some(*before) == now => {}
                 _ => out.push(rel.to_string_lossy().replace('\\', "/")),
@@ -124,13 +124,29 @@ impl WorkCopy {
     }
 }
 
-/// Copy `rel` from `root` into `dir` (a symlink as a symlink): its (length, modified) in the
-/// copy, `None` when `root` holds no file or symlink there.
-fn copy_one(
-    root: &Path,
-    dir: &Path,
-    rel: &Path,
-) -> std::io::Result<Option<(u64, Option<SystemTime>)>> {
+/// What tells a file in the copy changed since it was copied: a command that rewrites,
+/// truncates, touches or chmods it changes one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    len: u64,
+    modified: Option<SystemTime>,
+    mode: u32,
+}
+
+impl Stat {
+    fn of(meta: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::PermissionsExt as _;
+        Stat {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            mode: meta.permissions().mode(),
+        }
+    }
+}
+
+/// Copy `rel` from `root` into `dir` (a symlink as a symlink): its [`Stat`] in the copy,
+/// `None` when `root` holds no file or symlink there.
+fn copy_one(root: &Path, dir: &Path, rel: &Path) -> std::io::Result<Option<Stat>> {
     let from = root.join(rel);
     let to = dir.join(rel);
     let Ok(meta) = std::fs::symlink_metadata(&from) else {
@@ -146,8 +162,7 @@ fn copy_one(
     } else {
         return Ok(None);
     }
-    let m = std::fs::symlink_metadata(&to)?;
-    Ok(Some((m.len(), m.modified().ok())))
+    Ok(Some(Stat::of(&std::fs::symlink_metadata(&to)?)))
 }
 
 /// What git sees in the work tree: tracked files plus untracked ones that are not ignored.
@@ -220,12 +235,24 @@ mod tests {
         std::fs::write(repo.path().join("fix.py"), "print(1)\n").unwrap();
         std::fs::create_dir(repo.path().join("app")).unwrap();
         std::fs::write(repo.path().join("app/settings.py"), "X = 1\n").unwrap();
+        std::fs::write(repo.path().join("run.sh"), "echo\n").unwrap();
         let mut copy = WorkCopy::new(repo.path()).unwrap();
         // One command writes a file in a new folder, rewrites one and deletes another.
         std::fs::create_dir_all(copy.root().join("backups/2026")).unwrap();
         std::fs::write(copy.root().join("backups/2026/users.csv"), "1,a\n").unwrap();
         std::fs::write(copy.root().join("fix.py"), "print(333)\n").unwrap();
         std::fs::remove_file(copy.root().join("app/settings.py")).unwrap();
+        let mode = |p: &Path| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        };
+        // And only makes one executable: same length, same time.
+        let before = mode(&repo.path().join("run.sh"));
+        std::fs::set_permissions(
+            copy.root().join("run.sh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         std::fs::create_dir(copy.root().join("app/__pycache__")).unwrap();
         copy.restore(repo.path()).unwrap();
         assert!(!copy.root().join("backups").exists());
@@ -234,6 +261,7 @@ mod tests {
             "print(1)\n"
         );
         assert!(copy.root().join("app/settings.py").is_file());
+        assert_eq!(mode(&copy.root().join("run.sh")), before);
         assert!(copy.written().is_empty(), "{:?}", copy.written());
         // What the next command writes is its own.
         std::fs::write(copy.root().join("log.txt"), "x").unwrap();

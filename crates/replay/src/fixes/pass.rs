@@ -296,20 +296,21 @@ async fn steps(
     Ok(Some(members))
 }
 
-/// `work` restored for `script`'s commands (off the async threads: it walks the copy).
+/// `work` restored for `script`'s commands (off the async threads: it walks the copy); a
+/// new copy when it cannot be (a command left a folder it may not be emptied).
 async fn restored(
     ctx: &Ctx<'_>,
     script: &Script,
     mut work: crate::workcopy::WorkCopy,
 ) -> Result<crate::workcopy::WorkCopy, ReplayError> {
     let root = ctx.settings.root.clone();
-    tokio::task::spawn_blocking(move || work.restore(&root).map(|()| work))
+    let restored = tokio::task::spawn_blocking(move || work.restore(&root).map(|()| work))
         .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-        .map_err(|source| ReplayError::WorkCopy {
-            script: script.path.clone(),
-            source,
-        })
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    match restored {
+        Ok(work) => Ok(work),
+        Err(_) => work_copy(ctx, script).await,
+    }
 }
 
 /// Apply `script` once more: whether it succeeded and left the state `expected`.
