@@ -210,12 +210,19 @@ fn listed_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn what_a_fix_writes_stays_in_the_copy_and_is_reported() {
+    /// A work tree with a fix, a module it imports and a script beside it.
+    fn repo() -> tempfile::TempDir {
         let repo = tempfile::tempdir().unwrap();
         std::fs::write(repo.path().join("fix.py"), "print(1)\n").unwrap();
         std::fs::create_dir(repo.path().join("app")).unwrap();
         std::fs::write(repo.path().join("app/settings.py"), "X = 1\n").unwrap();
+        std::fs::write(repo.path().join("run.sh"), "echo\n").unwrap();
+        repo
+    }
+
+    #[test]
+    fn what_a_fix_writes_stays_in_the_copy_and_is_reported() {
+        let repo = repo();
         let copy = WorkCopy::new(repo.path()).unwrap();
         assert!(copy.root().join("app/settings.py").is_file());
         assert!(copy.written().is_empty());
@@ -231,11 +238,7 @@ mod tests {
 
     #[test]
     fn a_restored_copy_shows_the_next_command_what_a_new_copy_would() {
-        let repo = tempfile::tempdir().unwrap();
-        std::fs::write(repo.path().join("fix.py"), "print(1)\n").unwrap();
-        std::fs::create_dir(repo.path().join("app")).unwrap();
-        std::fs::write(repo.path().join("app/settings.py"), "X = 1\n").unwrap();
-        std::fs::write(repo.path().join("run.sh"), "echo\n").unwrap();
+        let repo = repo();
         let mut copy = WorkCopy::new(repo.path()).unwrap();
         // One command writes a file in a new folder, rewrites one and deletes another.
         std::fs::create_dir_all(copy.root().join("backups/2026")).unwrap();

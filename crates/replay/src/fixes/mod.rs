@@ -21,6 +21,7 @@
 //! where that gives each its own verdict (`tails.rs`), one run per fix otherwise. Reported in
 //! registry order.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use gate_policy::{Script, ScriptStatus};
@@ -72,18 +73,12 @@ fn along_the_path<T>(
     items: impl Iterator<Item = (T, usize)>,
     mut admit: impl FnMut(&T) -> bool,
 ) -> Vec<T> {
-    let mut candidates: Vec<(T, usize, std::collections::BTreeSet<String>)> = items
+    let mut candidates: Vec<(T, usize, BTreeSet<String>)> = items
         .filter_map(|(item, i)| Some((item, i, ctx.runner.applied_at(&target(scripts[i]))?)))
         .collect();
-    candidates.sort_by(|(_, a, applied_a), (_, b, applied_b)| {
-        (applied_a.len(), scripts[*a].applied_on, *a).cmp(&(
-            applied_b.len(),
-            scripts[*b].applied_on,
-            *b,
-        ))
-    });
+    candidates.sort_by_key(|(_, i, applied)| (applied.len(), scripts[*i].applied_on, *i));
     let mut kept = Vec::new();
-    let mut last: Option<std::collections::BTreeSet<String>> = None;
+    let mut last: Option<BTreeSet<String>> = None;
     for (item, _, applied) in candidates {
         if last.as_ref().is_none_or(|l| l.is_subset(&applied)) && admit(&item) {
             last = Some(applied);
@@ -257,9 +252,23 @@ async fn at_applied_after(
 /// A throw-away copy of the work tree for one application of `script` (an empty folder for
 /// an `sql` fix without a rollback command). Copying is blocking I/O: off the task that
 /// drives the other fixes' checks.
+/// Whether checking `script` runs a command (its `run`, or its rollback): only then does it
+/// need a copy of the work tree.
+fn runs_commands(script: &Script) -> bool {
+    script.run.is_some() || script.rollback.is_some()
+}
+
+/// `n` of a thing in words: "one pass", "2 passes".
+fn count_words(n: usize, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("one {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 async fn work_copy(ctx: &Ctx<'_>, script: &Script) -> Result<WorkCopy, ReplayError> {
     let root = ctx.settings.root.clone();
-    let runs_commands = script.run.is_some() || script.rollback.is_some();
+    let runs_commands = runs_commands(script);
     tokio::task::spawn_blocking(move || {
         if runs_commands {
             WorkCopy::new(&root)

@@ -45,7 +45,9 @@ use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
 use super::checks::schema_verdict;
-use super::{Applied, Digest, FixSummary, apply, run_command, target, work_copy};
+use super::{
+    Applied, Digest, FixSummary, apply, count_words, run_command, runs_commands, target, work_copy,
+};
 use crate::ctx::{Ctx, Scratch};
 use crate::error::ReplayError;
 use crate::runner::{RunnerError, Target};
@@ -92,8 +94,9 @@ const FIXES_PER_PASS: usize = 4;
 
 /// `order` dealt out to at most `parallel` passes of at least [`FIXES_PER_PASS`] fixes each,
 /// every pass keeping production's order. Dealt in turn rather than cut in ranges (every pass
-/// walks the whole chain anyway), and in turn within each kind (`heavy`: a fix that starts a
-/// process, not SQL run in-process), so no pass gets all the process starts.
+/// walks the whole chain anyway), and in turn within each kind (`heavy`: a `run` fix, which
+/// starts a process for each of its applications; an `sql` fix runs in-process), so no pass
+/// gets all the process starts.
 fn deal(order: &[usize], heavy: impl Fn(usize) -> bool, parallel: usize) -> Vec<Vec<usize>> {
     let count = (order.len() / FIXES_PER_PASS).clamp(1, parallel.max(1));
     let mut passes = vec![Vec::new(); count];
@@ -126,7 +129,7 @@ pub(super) async fn walk_pass(
     );
     ctx.progress.stage(&format!(
         "emergency fixes: {} over the chain with {} fixes",
-        passes_words(dealt.len()),
+        count_words(dealt.len(), "pass", "passes"),
         order.len()
     ));
     let started = Instant::now();
@@ -151,13 +154,6 @@ pub(super) async fn walk_pass(
     }
     walked.ms = started.elapsed().as_millis();
     Ok(Some(walked))
-}
-
-fn passes_words(count: usize) -> String {
-    match count {
-        1 => "one pass".to_string(),
-        n => format!("{n} passes"),
-    }
 }
 
 /// One pass on a database of its own: its members and its schema at head.
@@ -242,7 +238,7 @@ async fn steps(
             return Ok(None);
         }
         let pre = Digest::read_on(ctx, conn, db).await?;
-        let runs_commands = script.run.is_some() || script.rollback.is_some();
+        let runs_commands = runs_commands(script);
         let work = match shared.take() {
             Some(w) if runs_commands => restored(ctx, script, w).await?,
             kept => {
@@ -436,10 +432,7 @@ fn decide(
                 .all(|o| independent(&members[m], &members[o]))
         })
         .collect();
-    let runs = match differences.len() {
-        1 => "one run".to_string(),
-        n => format!("{n} runs"),
-    };
+    let runs = count_words(differences.len(), "run", "runs");
     let words = |w: &str| format!("{w} ({runs} shared by {} fixes)", members.len());
     let share = ms / apart.len().max(1) as u128;
     apart
